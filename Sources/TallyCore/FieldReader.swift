@@ -1,0 +1,125 @@
+/// Why one event (or a whole request) was refused, in the Langfuse per-event error shape.
+public struct IngestionError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// HTTP-like status for the per-event result: 400 permanent, 401 scope, 500 retryable.
+    public var status: Int
+    public var message: String
+    public var error: String?
+
+    public init(status: Int, message: String, error: String? = nil) {
+        self.status = status
+        self.message = message
+        self.error = error
+    }
+
+    /// A schema violation: `detail` names the field and what was wrong.
+    public static func invalid(_ detail: String) -> IngestionError {
+        IngestionError(status: 400, message: "Invalid request data", error: detail)
+    }
+
+    public var description: String { error.map { "\(message): \($0)" } ?? message }
+}
+
+/// Reads typed fields out of one JSON object, naming the offending path in every error
+/// (`body.startTime: expected an ISO-8601 date-time, got "yesterday"`). JSON null reads as absent.
+struct FieldReader {
+    let object: [String: JSONValue]
+    let path: String
+
+    init(_ object: [String: JSONValue], path: String) {
+        self.object = object
+        self.path = path
+    }
+
+    func has(_ key: String) -> Bool {
+        if let v = object[key], !v.isNull { return true }
+        return false
+    }
+
+    func raw(_ key: String) -> JSONValue? {
+        guard let v = object[key], !v.isNull else { return nil }
+        return v
+    }
+
+    func fail(_ key: String, _ expected: String, _ got: JSONValue) -> IngestionError {
+        .invalid("\(path).\(key): expected \(expected), got \(Self.describe(got))")
+    }
+
+    static func describe(_ v: JSONValue) -> String {
+        switch v {
+        case .string(let s): return "\"\(s.prefix(60))\""
+        case .array: return "an array"
+        case .object: return "an object"
+        default: return v.serialized()
+        }
+    }
+
+    func string(_ key: String, maxLength: Int? = nil) throws -> String? {
+        guard let v = raw(key) else { return nil }
+        guard case .string(let s) = v else { throw fail(key, "a string", v) }
+        if let maxLength, s.count > maxLength {
+            throw IngestionError.invalid("\(path).\(key): longer than \(maxLength) characters")
+        }
+        return s
+    }
+
+    /// An entity id: 1–800 characters, no carriage return.
+    func id(_ key: String) throws -> String? {
+        guard let s = try string(key) else { return nil }
+        guard !s.isEmpty, s.count <= 800, !s.contains("\r") else {
+            throw IngestionError.invalid("\(path).\(key): an id must be 1–800 characters without \\r")
+        }
+        return s
+    }
+
+    func requiredID(_ key: String) throws -> String {
+        guard let s = try id(key) else { throw IngestionError.invalid("\(path).\(key): required") }
+        return s
+    }
+
+    func timestamp(_ key: String) throws -> Timestamp? {
+        guard let v = raw(key) else { return nil }
+        guard case .string(let s) = v, let t = Timestamp(iso8601: s) else {
+            throw fail(key, "an ISO-8601 date-time", v)
+        }
+        return t
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = raw(key) else { return nil }
+        guard case .bool(let b) = v else { throw fail(key, "a boolean", v) }
+        return b
+    }
+
+    func int(_ key: String) throws -> Int? {
+        guard let v = raw(key) else { return nil }
+        switch v {
+        case .int(let i) where i >= Int64(Int32.min) && i <= Int64(Int32.max): return Int(i)
+        case .double(let d) where d == d.rounded() && abs(d) < 2e9: return Int(d)
+        default: throw fail(key, "an integer", v)
+        }
+    }
+
+    func object(_ key: String) throws -> [String: JSONValue]? {
+        guard let v = raw(key) else { return nil }
+        guard case .object(let o) = v else { throw fail(key, "an object", v) }
+        return o
+    }
+
+    func stringArray(_ key: String) throws -> [String]? {
+        guard let v = raw(key) else { return nil }
+        guard case .array(let items) = v else { throw fail(key, "an array of strings", v) }
+        return try items.map { item in
+            guard case .string(let s) = item else { throw fail(key, "an array of strings", item) }
+            return s
+        }
+    }
+
+    func enumValue<E: RawRepresentable>(_ key: String, _: E.Type) throws -> E? where E.RawValue == String, E: CaseIterable {
+        guard let v = raw(key) else { return nil }
+        guard case .string(let s) = v, let e = E(rawValue: s) else {
+            let allowed = E.allCases.map(\.rawValue).joined(separator: "|")
+            throw fail(key, "one of \(allowed)", v)
+        }
+        return e
+    }
+}

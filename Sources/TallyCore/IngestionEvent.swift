@@ -1,0 +1,100 @@
+/// One normalised ingestion event: what every protocol (Langfuse batch, scores API, OTLP) is decoded into
+/// before the single write path stores it. Every field but the id is optional: an upsert names only what changed.
+public struct IngestionEvent: Sendable, Hashable {
+    public enum Body: Sendable, Hashable {
+        case trace(TraceUpsert)
+        case observation(ObservationUpsert)
+        case score(Score)
+        /// Accepted and dropped (`sdk-log`).
+        case log
+    }
+
+    /// The envelope id, echoed in per-event results.
+    public var eventID: String
+    /// The envelope timestamp: orders events of one entity and stands in for missing body times.
+    public var timestamp: Timestamp
+    public var body: Body
+    /// Names of fields cut to the field-size limit while decoding.
+    public var truncatedFields: [String]
+
+    public init(eventID: String, timestamp: Timestamp, body: Body, truncatedFields: [String] = []) {
+        self.eventID = eventID
+        self.timestamp = timestamp
+        self.body = body
+        self.truncatedFields = truncatedFields
+    }
+
+    /// Updates are applied after creates within one request (Langfuse's ordering).
+    public var isUpdate: Bool {
+        if case .observation(let o) = body { return o.isUpdate }
+        return false
+    }
+
+    /// Indices of `events` in the order they are applied: creates first, then updates, each group by event
+    /// timestamp; the original order breaks ties.
+    public static func applicationOrder(_ events: [IngestionEvent]) -> [Int] {
+        events.indices.sorted { a, b in
+            let ea = events[a]
+            let eb = events[b]
+            if ea.isUpdate != eb.isUpdate { return !ea.isUpdate }
+            if ea.timestamp != eb.timestamp { return ea.timestamp < eb.timestamp }
+            return a < b
+        }
+    }
+}
+
+/// The fields of a `trace-create` (which is an upsert: `trace.update()` sends it with only the changed fields).
+public struct TraceUpsert: Sendable, Hashable {
+    public var id: String
+    public var timestamp: Timestamp?
+    public var name: String?
+    public var userID: String?
+    public var sessionID: String?
+    public var release: String?
+    public var version: String?
+    /// Already normalised (see `Environment.normalise`); nil when the event did not name one.
+    public var environment: String?
+    public var input: JSONValue?
+    public var output: JSONValue?
+    public var metadata: JSONValue?
+    public var tags: [String]?
+    public var isPublic: Bool?
+    public var externalID: String?
+
+    public init(id: String) { self.id = id }
+}
+
+/// The fields of any observation event (`span-*`, `generation-*`, `event-create`, `agent-create`, ...).
+public struct ObservationUpsert: Sendable, Hashable {
+    public var id: String
+    public var type: ObservationType
+    /// True for `*-update` events: they never change the type of an existing observation.
+    public var isUpdate: Bool
+    public var traceID: String?
+    public var parentObservationID: String?
+    public var name: String?
+    public var startTime: Timestamp?
+    public var endTime: Timestamp?
+    public var completionStartTime: Timestamp?
+    public var model: String?
+    public var modelParameters: JSONValue?
+    public var input: JSONValue?
+    public var output: JSONValue?
+    public var metadata: JSONValue?
+    public var level: ObservationLevel?
+    public var statusMessage: String?
+    public var version: String?
+    public var environment: String?
+    public var promptName: String?
+    public var promptVersion: Int?
+    /// Normalised usage (legacy `usage` with `usageDetails` laid over it); nil or empty when none was given.
+    public var usage: UsageDetails?
+    /// Client-given cost in USD; nil or empty when none was given.
+    public var cost: CostDetails?
+
+    public init(id: String, type: ObservationType, isUpdate: Bool) {
+        self.id = id
+        self.type = type
+        self.isUpdate = isUpdate
+    }
+}

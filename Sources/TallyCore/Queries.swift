@@ -1,0 +1,159 @@
+/// Page-based pagination as Langfuse's public API does it: `page` ≥ 1, `limit` 1–100.
+public struct PageRequest: Sendable, Hashable {
+    public static let maxLimit = 100
+    public var page: Int
+    public var limit: Int
+
+    public init(page: Int = 1, limit: Int = 50) {
+        self.page = page
+        self.limit = limit
+    }
+
+    public var offset: Int { (page - 1) * limit }
+}
+
+/// One page of results and the total across all pages.
+public struct Paged<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var totalItems: Int
+    public var page: PageRequest
+
+    public init(items: [Item], totalItems: Int, page: PageRequest) {
+        self.items = items
+        self.totalItems = totalItems
+        self.page = page
+    }
+
+    public var totalPages: Int { totalItems == 0 ? 0 : (totalItems + page.limit - 1) / page.limit }
+}
+
+public enum SortDirection: String, Sendable { case asc, desc }
+
+/// Filters of `GET /api/public/traces` (COMPAT §4.2).
+public struct TraceQuery: Sendable, Hashable {
+    public enum OrderField: String, Sendable, CaseIterable {
+        case id, timestamp, name, userId, release, version, `public`, bookmarked, sessionId
+    }
+
+    public var page = PageRequest()
+    public var userID: String?
+    public var name: String?
+    public var sessionID: String?
+    /// Trace timestamp ≥ from and < to.
+    public var from: Timestamp?
+    public var to: Timestamp?
+    public var orderField: OrderField = .timestamp
+    public var orderDirection: SortDirection = .desc
+    /// Every tag must be present.
+    public var tags: [String] = []
+    public var version: String?
+    public var release: String?
+    /// Any of these environments.
+    public var environments: [String] = []
+    public var tenant: String?
+
+    public init() {}
+}
+
+/// A trace with the figures the list and detail endpoints report.
+public struct TraceSummary: Sendable {
+    public var trace: Trace
+    public var observationIDs: [String]
+    public var scoreIDs: [String]
+    /// Seconds from the earliest observation start to the latest end (0 without observations).
+    public var latency: Double
+    /// USD summed over the trace's observations (exact: summed as nano-USD integers).
+    public var totalCost: Double
+
+    public init(trace: Trace, observationIDs: [String], scoreIDs: [String], latency: Double, totalCost: Double) {
+        self.trace = trace
+        self.observationIDs = observationIDs
+        self.scoreIDs = scoreIDs
+        self.latency = latency
+        self.totalCost = totalCost
+    }
+}
+
+/// Filters of `GET /api/public/observations` (COMPAT §4.3).
+public struct ObservationQuery: Sendable, Hashable {
+    public var page = PageRequest()
+    public var name: String?
+    public var userID: String?
+    public var type: ObservationType?
+    public var traceID: String?
+    public var level: ObservationLevel?
+    public var parentObservationID: String?
+    public var environments: [String] = []
+    public var fromStartTime: Timestamp?
+    public var toStartTime: Timestamp?
+    public var version: String?
+
+    public init() {}
+}
+
+/// Filters of `GET /api/public/sessions`.
+public struct SessionQuery: Sendable, Hashable {
+    public var page = PageRequest()
+    public var from: Timestamp?
+    public var to: Timestamp?
+    public var environments: [String] = []
+
+    public init() {}
+}
+
+public struct Session: Sendable, Hashable {
+    public var id: String
+    public var createdAt: Timestamp
+    public var environment: String
+
+    public init(id: String, createdAt: Timestamp, environment: String) {
+        self.id = id
+        self.createdAt = createdAt
+        self.environment = environment
+    }
+}
+
+/// Filters of `GET /api/public/scores` and `/v2/scores` (COMPAT §4.5).
+public struct ScoreQuery: Sendable, Hashable {
+    public enum Comparison: String, Sendable, CaseIterable {
+        case lt = "<", gt = ">", lte = "<=", gte = ">=", ne = "!=", eq = "="
+    }
+
+    public var page = PageRequest()
+    public var userID: String?
+    public var name: String?
+    public var dataType: ScoreDataType?
+    public var source: ScoreSource?
+    public var configID: String?
+    public var queueID: String?
+    public var traceTags: [String] = []
+    public var environments: [String] = []
+    public var from: Timestamp?
+    public var to: Timestamp?
+    public var value: Double?
+    public var comparison: Comparison = .eq
+    public var scoreIDs: [String] = []
+    public var traceIDs: [String] = []
+    public var observationIDs: [String] = []
+    public var sessionIDs: [String] = []
+    public var datasetRunIDs: [String] = []
+
+    public init() {}
+}
+
+/// A score with the fields of its trace that the score list reports.
+public struct ScoreWithTrace: Sendable, Hashable {
+    public var score: Score
+    public var traceUserID: String?
+    public var traceTags: [String]?
+    public var traceEnvironment: String?
+    public var traceSessionID: String?
+
+    public init(score: Score, traceUserID: String?, traceTags: [String]?, traceEnvironment: String?, traceSessionID: String?) {
+        self.score = score
+        self.traceUserID = traceUserID
+        self.traceTags = traceTags
+        self.traceEnvironment = traceEnvironment
+        self.traceSessionID = traceSessionID
+    }
+}

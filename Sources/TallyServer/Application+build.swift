@@ -1,0 +1,79 @@
+import Foundation
+import Hummingbird
+import Logging
+import TallyCore
+import TallyStore
+
+/// Everything `tally serve` needs to run, resolved from flags and `TALLY_*` variables by the command line.
+public struct ServerConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 3000
+    /// Bytes accepted on the wire per request (Langfuse's limit: 4.5 MB).
+    public var maxBodyBytes: Int = 4_500_000
+    /// Bytes accepted after gzip decoding.
+    public var maxDecodedBytes: Int = 32 * 1_048_576
+    public var limits = IngestionLimits()
+    public var attribution = AttributionRules.standard
+    /// Directory of the static web UI; nil serves no UI.
+    public var webRoot: String?
+    public var version = TallyVersion.current
+
+    public init() {}
+}
+
+public enum TallyVersion {
+    public static let current = "0.1.0"
+}
+
+/// Builds the whole application: production and tests run exactly this.
+public func buildApplication(
+    configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
+) -> some ApplicationProtocol {
+    let router = buildRouter(configuration: configuration, database: database)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Tally"),
+        logger: logger)
+}
+
+public func buildRouter(configuration: ServerConfiguration, database: TallyDatabase) -> Router<TallyRequestContext> {
+    let router = Router(context: TallyRequestContext.self)
+    router.add(middleware: CORSMiddleware(allowOrigin: .originBased, allowHeaders: [.authorization, .contentType, .contentEncoding]))
+    let bodyReader = RequestBodyReader(maxBodyBytes: configuration.maxBodyBytes, maxDecodedBytes: configuration.maxDecodedBytes)
+    let api = router.group("api/public")
+    HealthController(database: database, version: configuration.version).addRoutes(to: api)
+
+    let ingestion = IngestionController(
+        database: database, decoder: LangfuseBatchDecoder(limits: configuration.limits), bodyReader: bodyReader,
+        rules: configuration.attribution)
+    // Bearer (public key only) is accepted where Langfuse accepts it: ingestion (scores/logs only) and POST scores.
+    let scoreAccess = router.group("api/public").add(middleware: AuthMiddleware(database: database, allowsScoresAccess: true))
+    ingestion.addRoutes(to: scoreAccess)
+    ingestion.addScoreRoutes(to: scoreAccess)
+
+    let projectAccess = router.group("api/public").add(middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
+    ReadController(database: database, bodyReader: bodyReader).addRoutes(to: projectAccess)
+
+    if let webRoot = configuration.webRoot {
+        router.add(middleware: FileMiddleware(webRoot, searchForIndexHtml: true))
+    }
+    return router
+}
+
+/// `GET /api/public/health` and `/ready`: no auth.
+struct HealthController: Sendable {
+    let database: TallyDatabase
+    let version: String
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("health") { _, _ in await self.status() }
+        group.get("ready") { _, _ in await self.status() }
+    }
+
+    func status() async -> Response {
+        if await database.isReachable() {
+            return JSONResponse.make(["status": "OK", "version": .string(version)])
+        }
+        return JSONResponse.make(["status": "Database unavailable", "version": .string(version)], status: .serviceUnavailable)
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Hummingbird
+import TallyCore
+import TallyStore
+
+/// Resolves `Authorization` to a project (COMPAT §1): Basic `public:secret` → full project access;
+/// `Bearer <publicKey>` → scores-only access, accepted only where `allowsScoresAccess` is set.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = TallyRequestContext
+    let database: TallyDatabase
+    let allowsScoresAccess: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        var context = context
+        guard let header = request.headers[.authorization], !header.isEmpty else {
+            throw APIError.unauthorized("No authorization header")
+        }
+        let (scheme, credentials) = Self.split(header)
+        switch scheme.lowercased() {
+        case "basic":
+            guard let decoded = Data(base64Encoded: credentials).flatMap({ String(data: $0, encoding: .utf8) }),
+                let colon = decoded.firstIndex(of: ":")
+            else { throw APIError.unauthorized("Invalid authorization header") }
+            let publicKey = String(decoded[..<colon])
+            let secretKey = String(decoded[decoded.index(after: colon)...])
+            guard !publicKey.isEmpty, !secretKey.isEmpty else {
+                throw APIError.unauthorized("Invalid authorization header")
+            }
+            guard let project = try await database.authenticate(publicKey: publicKey, secretKey: secretKey) else {
+                throw APIError.unauthorized("Invalid credentials. Confirm that you've configured the correct host.")
+            }
+            context.project = project
+            context.access = .project
+        case "bearer":
+            guard !credentials.isEmpty else { throw APIError.unauthorized("Invalid authorization header") }
+            guard let project = try await database.project(publicKey: credentials) else {
+                throw APIError.unauthorized("Invalid public key. Confirm that you've configured the correct host.")
+            }
+            guard allowsScoresAccess else {
+                throw APIError.forbidden("Access denied - insufficient permissions for this endpoint")
+            }
+            context.project = project
+            context.access = .scores
+        default:
+            throw APIError.unauthorized("Invalid authorization header")
+        }
+        return try await next(request, context)
+    }
+
+    static func split(_ header: String) -> (String, String) {
+        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        guard let space = trimmed.firstIndex(of: " ") else { return (trimmed, "") }
+        return (String(trimmed[..<space]), trimmed[space...].trimmingCharacters(in: .whitespaces))
+    }
+}

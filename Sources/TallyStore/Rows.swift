@@ -1,0 +1,125 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// Mapping between domain values and SQLite rows. JSON columns hold compact JSON text; times are µs integers.
+enum Rows {
+    static func json(_ v: JSONValue?) -> String? { v?.serialized() }
+
+    static func jsonValue(_ text: String?) -> JSONValue? {
+        guard let text else { return nil }
+        return try? JSONValue.parse(text)
+    }
+
+    static func object(_ text: String?) -> [String: JSONValue] {
+        jsonValue(text)?.objectValue ?? [:]
+    }
+
+    static func time(_ v: Int64?) -> Timestamp? { v.map(Timestamp.init(microseconds:)) }
+
+    static func usage(_ text: String?) -> UsageDetails {
+        var out: UsageDetails = [:]
+        for (k, v) in object(text) {
+            if case .int(let i) = v { out[k] = i }
+        }
+        return out
+    }
+
+    static func cost(_ text: String?) -> CostDetails {
+        var out: CostDetails = [:]
+        for (k, v) in object(text) {
+            if let d = v.doubleValue { out[k] = d }
+        }
+        return out
+    }
+
+    static func usageJSON(_ u: UsageDetails) -> String {
+        JSONValue.object(u.mapValues { .int($0) }).serialized()
+    }
+
+    static func costJSON(_ c: CostDetails) -> String {
+        JSONValue.object(c.mapValues { .double($0) }).serialized()
+    }
+
+    /// USD → nano-USD, rounded half away from zero. Exact for every cost with ≤ 9 decimal places.
+    static func nanos(_ usd: Double) -> Int64 { Int64((usd * 1e9).rounded()) }
+}
+
+extension Trace {
+    init(row: Row) {
+        self.init(
+            id: row["id"], timestamp: Timestamp(microseconds: row["timestamp"]), environment: row["environment"],
+            isPlaceholder: row["is_placeholder"])
+        name = row["name"]
+        userID = row["user_id"]
+        sessionID = row["session_id"]
+        release = row["release"]
+        version = row["version"]
+        input = Rows.jsonValue(row["input"])
+        output = Rows.jsonValue(row["output"])
+        metadata = Rows.object(row["metadata"])
+        tags = (Rows.jsonValue(row["tags"])?.arrayValue ?? []).compactMap(\.stringValue)
+        isPublic = row["public"]
+        bookmarked = row["bookmarked"]
+        externalID = row["external_id"]
+        tenant = row["tenant"]
+        feature = row["feature"]
+        createdAt = Rows.time(row["created_at"])
+        updatedAt = Rows.time(row["updated_at"])
+    }
+}
+
+extension Observation {
+    init(row: Row) {
+        self.init(
+            id: row["id"], traceID: row["trace_id"], type: ObservationType(rawValue: row["type"]) ?? .span,
+            startTime: Timestamp(microseconds: row["start_time"]), isPlaceholder: row["is_placeholder"])
+        parentObservationID = row["parent_observation_id"]
+        name = row["name"]
+        endTime = Rows.time(row["end_time"])
+        completionStartTime = Rows.time(row["completion_start_time"])
+        model = row["model"]
+        modelParameters = Rows.jsonValue(row["model_parameters"])
+        input = Rows.jsonValue(row["input"])
+        output = Rows.jsonValue(row["output"])
+        metadata = Rows.object(row["metadata"])
+        level = ObservationLevel(rawValue: row["level"]) ?? .default
+        statusMessage = row["status_message"]
+        version = row["version"]
+        environment = row["environment"]
+        promptName = row["prompt_name"]
+        promptVersion = row["prompt_version"]
+        usage = Rows.usage(row["usage_details"])
+        providedCost = Rows.cost(row["provided_cost_details"])
+        tenant = row["tenant"]
+        feature = row["feature"]
+        createdAt = Rows.time(row["created_at"])
+        updatedAt = Rows.time(row["updated_at"])
+    }
+}
+
+extension Score {
+    init(row: Row) {
+        self.init(
+            id: row["id"], name: row["name"], value: row["value"], stringValue: row["string_value"],
+            dataType: ScoreDataType(rawValue: row["data_type"]) ?? .numeric,
+            source: ScoreSource(rawValue: row["source"]) ?? .api, environment: row["environment"],
+            timestamp: Timestamp(microseconds: row["timestamp"]))
+        traceID = row["trace_id"]
+        observationID = row["observation_id"]
+        sessionID = row["session_id"]
+        datasetRunID = row["dataset_run_id"]
+        comment = row["comment"]
+        metadata = Rows.jsonValue(row["metadata"])
+        configID = row["config_id"]
+        queueID = row["queue_id"]
+        createdAt = Rows.time(row["created_at"])
+        updatedAt = Rows.time(row["updated_at"])
+    }
+}
+
+extension Session {
+    init(row: Row) {
+        self.init(id: row["id"], createdAt: Timestamp(microseconds: row["created_at"]), environment: row["environment"])
+    }
+}

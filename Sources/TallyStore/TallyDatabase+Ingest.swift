@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// The single write path: every protocol's events enter here.
+extension TallyDatabase {
+    /// Applies `events` to `projectID` in one transaction and returns one result per event, in input order.
+    ///
+    /// Contract: events are applied creates-first, each by timestamp (`IngestionEvent.applicationOrder`); each
+    /// event runs in its own savepoint, so a failing event is rolled back alone and reported (500, retryable) while
+    /// its neighbours commit. When this returns, everything reported as success is durable. Applying the same
+    /// events again leaves the same state (idempotent by entity id). Throws only when the transaction itself
+    /// cannot commit; then nothing was written.
+    public func ingest(
+        projectID: String, events: [IngestionEvent], rules: AttributionRules = .standard
+    ) async throws -> [Result<Void, IngestionError>] {
+        if events.isEmpty { return [] }
+        let order = IngestionEvent.applicationOrder(events)
+        return try await writer.write { db in
+            var results = [Result<Void, IngestionError>](repeating: .success(()), count: events.count)
+            let now = Timestamp.now()
+            for index in order {
+                let event = events[index]
+                do {
+                    try db.inSavepoint {
+                        try Self.apply(event, projectID: projectID, rules: rules, now: now, db)
+                        return .commit
+                    }
+                } catch {
+                    results[index] = .failure(
+                        IngestionError(
+                            status: 500, message: "Internal Server Error",
+                            error: (error as? DatabaseError)?.message ?? "\(error)"))
+                }
+            }
+            return results
+        }
+    }
+
+    static func apply(
+        _ event: IngestionEvent, projectID: String, rules: AttributionRules, now: Timestamp, _ db: Database
+    ) throws {
+        switch event.body {
+        case .log:
+            return
+        case .trace(let upsert):
+            let existing = try fetchTrace(db, projectID: projectID, id: upsert.id)
+            let merged = Trace.merge(existing, upsert, eventTime: event.timestamp, rules: rules)
+            try write(merged, previous: existing, projectID: projectID, now: now, db)
+        case .observation(let upsert):
+            let existing = try fetchObservation(db, projectID: projectID, id: upsert.id)
+            var merged = Observation.merge(
+                existing, upsert, eventTime: event.timestamp, newTraceID: { UUID().uuidString.lowercased() })
+            let trace = try ensureTrace(for: merged, projectID: projectID, now: now, db)
+            merged.attribute(trace: trace, rules: rules)
+            try write(merged, projectID: projectID, now: now, db)
+        case .score(let score):
+            try write(score, projectID: projectID, now: now, db)
+        }
+    }
+
+    static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
+        try Row.fetchOne(db, sql: "SELECT * FROM trace WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+            .map(Trace.init(row:))
+    }
+
+    static func fetchObservation(_ db: Database, projectID: String, id: String) throws -> Observation? {
+        try Row.fetchOne(
+            db, sql: "SELECT * FROM observation WHERE project_id = ? AND id = ?", arguments: [projectID, id]
+        ).map(Observation.init(row:))
+    }
+
+    /// The observation's trace, created as a placeholder (timestamp and environment from the observation) when no
+    /// event has named it yet, so every observation is reachable from a trace.
+    static func ensureTrace(for o: Observation, projectID: String, now: Timestamp, _ db: Database) throws -> Trace {
+        if let trace = try fetchTrace(db, projectID: projectID, id: o.traceID) { return trace }
+        let placeholder = Trace.placeholder(id: o.traceID, timestamp: o.startTime, environment: o.environment)
+        try write(placeholder, previous: nil, projectID: projectID, now: now, db)
+        return placeholder
+    }
+
+    static func write(_ t: Trace, previous: Trace?, projectID: String, now: Timestamp, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO trace (project_id, id, timestamp, name, user_id, session_id, release, version, environment,
+                    input, output, metadata, tags, public, bookmarked, external_id, tenant, feature, is_placeholder,
+                    created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (project_id, id) DO UPDATE SET timestamp = excluded.timestamp, name = excluded.name,
+                    user_id = excluded.user_id, session_id = excluded.session_id, release = excluded.release,
+                    version = excluded.version, environment = excluded.environment, input = excluded.input,
+                    output = excluded.output, metadata = excluded.metadata, tags = excluded.tags,
+                    public = excluded.public, bookmarked = excluded.bookmarked, external_id = excluded.external_id,
+                    tenant = excluded.tenant, feature = excluded.feature, is_placeholder = excluded.is_placeholder,
+                    updated_at = excluded.updated_at
+                """,
+            arguments: [
+                projectID, t.id, t.timestamp.microseconds, t.name, t.userID, t.sessionID, t.release, t.version,
+                t.environment, Rows.json(t.input), Rows.json(t.output), JSONValue.object(t.metadata).serialized(),
+                JSONValue.array(t.tags.map { .string($0) }).serialized(), t.isPublic, t.bookmarked, t.externalID,
+                t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds,
+            ])
+        for tag in Set(t.tags).subtracting(previous?.tags ?? []) {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO trace_tag (project_id, tag, trace_id) VALUES (?, ?, ?)",
+                arguments: [projectID, tag, t.id])
+        }
+        if let sessionID = t.sessionID {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO session (project_id, id, environment, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [projectID, sessionID, t.environment, t.timestamp.microseconds])
+        }
+        if t.tenant != previous?.tenant || t.feature != previous?.feature, t.tenant != nil || t.feature != nil {
+            // Observations that arrived before the trace named its tenant now carry it too.
+            try db.execute(
+                sql: """
+                    UPDATE observation SET tenant = coalesce(?, tenant), feature = coalesce(?, feature)
+                    WHERE project_id = ? AND trace_id = ?
+                    """, arguments: [t.tenant, t.feature, projectID, t.id])
+        }
+    }
+
+    static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws {
+        let totals = o.totals
+        try db.execute(
+            sql: """
+                INSERT INTO observation (project_id, id, trace_id, parent_observation_id, type, name, start_time,
+                    end_time, completion_start_time, model, model_parameters, input, output, metadata, level,
+                    status_message, version, environment, prompt_name, prompt_version, usage_details,
+                    provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
+                    output_cost_nanos, total_cost_nanos, tenant, feature, is_placeholder, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (project_id, id) DO UPDATE SET trace_id = excluded.trace_id,
+                    parent_observation_id = excluded.parent_observation_id, type = excluded.type, name = excluded.name,
+                    start_time = excluded.start_time, end_time = excluded.end_time,
+                    completion_start_time = excluded.completion_start_time, model = excluded.model,
+                    model_parameters = excluded.model_parameters, input = excluded.input, output = excluded.output,
+                    metadata = excluded.metadata, level = excluded.level, status_message = excluded.status_message,
+                    version = excluded.version, environment = excluded.environment,
+                    prompt_name = excluded.prompt_name, prompt_version = excluded.prompt_version,
+                    usage_details = excluded.usage_details, provided_cost_details = excluded.provided_cost_details,
+                    cost_details = excluded.cost_details, input_tokens = excluded.input_tokens,
+                    output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
+                    input_cost_nanos = excluded.input_cost_nanos, output_cost_nanos = excluded.output_cost_nanos,
+                    total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
+                    is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at
+                """,
+            arguments: [
+                projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
+                o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, Rows.json(o.modelParameters),
+                Rows.json(o.input), Rows.json(o.output), JSONValue.object(o.metadata).serialized(), o.level.rawValue,
+                o.statusMessage, o.version, o.environment, o.promptName, o.promptVersion, Rows.usageJSON(o.usage),
+                Rows.costJSON(o.providedCost), Rows.costJSON(o.cost), totals.inputTokens, totals.outputTokens,
+                totals.totalTokens, totals.inputCost.map(Rows.nanos), totals.outputCost.map(Rows.nanos),
+                totals.totalCost.map(Rows.nanos), o.tenant, o.feature, o.isPlaceholder, now.microseconds,
+                now.microseconds,
+            ])
+    }
+
+    /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value.
+    static func write(_ s: Score, projectID: String, now: Timestamp, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO score (project_id, id, name, value, string_value, data_type, source, trace_id,
+                    observation_id, session_id, dataset_run_id, comment, metadata, config_id, queue_id, environment,
+                    timestamp, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (project_id, id) DO UPDATE SET name = excluded.name, value = excluded.value,
+                    string_value = excluded.string_value, data_type = excluded.data_type, source = excluded.source,
+                    observation_id = coalesce(score.observation_id, excluded.observation_id),
+                    comment = coalesce(excluded.comment, score.comment),
+                    metadata = coalesce(excluded.metadata, score.metadata),
+                    config_id = coalesce(excluded.config_id, score.config_id),
+                    queue_id = coalesce(excluded.queue_id, score.queue_id), updated_at = excluded.updated_at
+                """,
+            arguments: [
+                projectID, s.id, s.name, s.value, s.stringValue, s.dataType.rawValue, s.source.rawValue, s.traceID,
+                s.observationID, s.sessionID, s.datasetRunID, s.comment, Rows.json(s.metadata), s.configID, s.queueID,
+                s.environment, s.timestamp.microseconds, now.microseconds, now.microseconds,
+            ])
+    }
+}

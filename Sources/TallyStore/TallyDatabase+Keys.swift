@@ -1,0 +1,203 @@
+import Crypto
+import Foundation
+import GRDB
+import TallyCore
+
+/// A key as listed: never the secret, only its display form.
+public struct APIKeyInfo: Sendable, Hashable {
+    public var publicKey: String
+    public var projectID: String
+    public var displaySecret: String
+    public var note: String?
+    public var createdAt: Timestamp
+    public var revokedAt: Timestamp?
+}
+
+/// A freshly created key pair. The secret exists only in this value: it is stored hashed.
+public struct CreatedKey: Sendable, Hashable {
+    public var publicKey: String
+    public var secretKey: String
+    public var projectID: String
+}
+
+public enum KeyError: Error, Equatable, CustomStringConvertible {
+    case projectNotFound(String)
+    case publicKeyTaken(String)
+    case keyNotFound(String)
+
+    public var description: String {
+        switch self {
+        case .projectNotFound(let id): return "no project with id \(id)"
+        case .publicKeyTaken(let key): return "public key \(key) already belongs to another project"
+        case .keyNotFound(let key): return "no key with public key \(key)"
+        }
+    }
+}
+
+/// Secrets are hashed as HMAC-SHA256 keyed by a random per-key salt, compared in constant time.
+enum SecretHasher {
+    static func salt() -> String {
+        SymmetricKey(size: .bits128).withUnsafeBytes { Data($0).hex }
+    }
+
+    static func hash(secret: String, salt: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(secret.utf8), using: SymmetricKey(data: Data(salt.utf8)))
+        return Data(mac).hex
+    }
+
+    /// Constant-time in the length of the hash.
+    static func matches(secret: String, salt: String, hash: String) -> Bool {
+        guard let expected = Data(hex: hash) else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(
+            expected, authenticating: Data(secret.utf8), using: SymmetricKey(data: Data(salt.utf8)))
+    }
+
+    static func display(_ secret: String) -> String {
+        guard secret.count > 10 else { return "…" }
+        return "\(secret.prefix(6))...\(secret.suffix(4))"
+    }
+}
+
+extension TallyDatabase {
+    /// Creates the project if no project has `id`; an existing project keeps its name.
+    @discardableResult
+    public func ensureProject(id: String, name: String) throws -> Project {
+        try writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO project (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                arguments: [id, name, Timestamp.now().microseconds])
+            return try Self.fetchProject(db, id: id)!
+        }
+    }
+
+    public func project(id: String) throws -> Project? {
+        try writer.read { db in try Self.fetchProject(db, id: id) }
+    }
+
+    public func projects() throws -> [Project] {
+        try writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM project ORDER BY created_at").map(Self.project(row:))
+        }
+    }
+
+    static func fetchProject(_ db: Database, id: String) throws -> Project? {
+        try Row.fetchOne(db, sql: "SELECT * FROM project WHERE id = ?", arguments: [id]).map(project(row:))
+    }
+
+    static func project(row: Row) -> Project {
+        Project(
+            id: row["id"], name: row["name"], organizationID: row["organization_id"],
+            organizationName: row["organization_name"], createdAt: Timestamp(microseconds: row["created_at"]))
+    }
+
+    /// Creates a key for `projectID`. Given keys are stored verbatim (Langfuse's headless bootstrap); otherwise
+    /// `pk-lf-<uuid>` / `sk-lf-<uuid>` are generated. If `publicKey` already exists on this project nothing changes
+    /// (the secret is not rotated) and nil is returned; on another project it is moved here with the new secret.
+    @discardableResult
+    public func createKey(
+        projectID: String, publicKey: String? = nil, secretKey: String? = nil, note: String? = nil
+    ) throws -> CreatedKey? {
+        let pk = publicKey ?? "pk-lf-\(UUID().uuidString.lowercased())"
+        let sk = secretKey ?? "sk-lf-\(UUID().uuidString.lowercased())"
+        return try writer.write { db in
+            guard try Self.fetchProject(db, id: projectID) != nil else { throw KeyError.projectNotFound(projectID) }
+            if let owner = try String.fetchOne(
+                db, sql: "SELECT project_id FROM api_key WHERE public_key = ? AND revoked_at IS NULL", arguments: [pk])
+            {
+                if owner == projectID { return nil }
+            }
+            let salt = SecretHasher.salt()
+            try db.execute(
+                sql: """
+                    INSERT INTO api_key (public_key, project_id, secret_salt, secret_hash, display_secret, note, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(public_key) DO UPDATE SET project_id = excluded.project_id,
+                        secret_salt = excluded.secret_salt, secret_hash = excluded.secret_hash,
+                        display_secret = excluded.display_secret, note = excluded.note,
+                        created_at = excluded.created_at, revoked_at = NULL
+                    """,
+                arguments: [
+                    pk, projectID, salt, SecretHasher.hash(secret: sk, salt: salt), SecretHasher.display(sk), note,
+                    Timestamp.now().microseconds,
+                ])
+            return CreatedKey(publicKey: pk, secretKey: sk, projectID: projectID)
+        }
+    }
+
+    public func keys(projectID: String? = nil) throws -> [APIKeyInfo] {
+        try writer.read { db in
+            let rows: [Row]
+            if let projectID {
+                rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM api_key WHERE project_id = ? ORDER BY created_at", arguments: [projectID])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM api_key ORDER BY project_id, created_at")
+            }
+            return rows.map { row in
+                APIKeyInfo(
+                    publicKey: row["public_key"], projectID: row["project_id"], displaySecret: row["display_secret"],
+                    note: row["note"], createdAt: Timestamp(microseconds: row["created_at"]),
+                    revokedAt: (row["revoked_at"] as Int64?).map(Timestamp.init(microseconds:)))
+            }
+        }
+    }
+
+    /// Revokes a key at once: the next request with it gets 401.
+    public func revokeKey(publicKey: String) throws {
+        try writer.write { db in
+            try db.execute(
+                sql: "UPDATE api_key SET revoked_at = ? WHERE public_key = ? AND revoked_at IS NULL",
+                arguments: [Timestamp.now().microseconds, publicKey])
+            if db.changesCount == 0 { throw KeyError.keyNotFound(publicKey) }
+        }
+    }
+
+    /// The project of a valid (public, secret) pair, or nil. The secret is compared in constant time.
+    public func authenticate(publicKey: String, secretKey: String) async throws -> Project? {
+        try await writer.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT k.secret_salt, k.secret_hash, p.* FROM api_key k JOIN project p ON p.id = k.project_id
+                        WHERE k.public_key = ? AND k.revoked_at IS NULL
+                        """, arguments: [publicKey])
+            else { return nil }
+            guard SecretHasher.matches(secret: secretKey, salt: row["secret_salt"], hash: row["secret_hash"]) else {
+                return nil
+            }
+            return Self.project(row: row)
+        }
+    }
+
+    /// The project of a valid public key alone (Langfuse's Bearer access, scores only).
+    public func project(publicKey: String) async throws -> Project? {
+        try await writer.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT p.* FROM api_key k JOIN project p ON p.id = k.project_id
+                    WHERE k.public_key = ? AND k.revoked_at IS NULL
+                    """, arguments: [publicKey]
+            ).map(Self.project(row:))
+        }
+    }
+}
+
+extension Data {
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+
+    init?(hex: String) {
+        guard hex.count % 2 == 0 else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(hex.count / 2)
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let b = UInt8(hex[index..<next], radix: 16) else { return nil }
+            bytes.append(b)
+            index = next
+        }
+        self.init(bytes)
+    }
+}

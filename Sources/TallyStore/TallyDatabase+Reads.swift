@@ -1,0 +1,267 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// A WHERE clause built from parameterised fragments only: values never enter the SQL text.
+struct SQLFilter: @unchecked Sendable {  // a value built before a read and never mutated inside it
+    var clauses: [String] = []
+    var arguments = StatementArguments()
+
+    mutating func add(_ clause: String, _ values: [(any DatabaseValueConvertible)?] = []) {
+        clauses.append(clause)
+        for v in values { _ = arguments.append(contentsOf: [v]) }
+    }
+
+    /// `column IN (?, ?, …)` for a non-empty list; nothing for an empty one.
+    mutating func any(_ column: String, _ values: [String]) {
+        guard !values.isEmpty else { return }
+        add("\(column) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))", values)
+    }
+
+    var sql: String { clauses.isEmpty ? "1" : clauses.joined(separator: " AND ") }
+
+    /// One page of `SELECT <columns> FROM <from> WHERE <filter> ORDER BY <order>` plus the total count.
+    func page<T>(
+        _ db: Database, columns: String, from: String, order: String, page: PageRequest, map: (Row) -> T
+    ) throws -> (items: [T], total: Int) {
+        let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(from) WHERE \(sql)", arguments: arguments) ?? 0
+        var args = arguments
+        _ = args.append(contentsOf: [page.limit, page.offset])
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT \(columns) FROM \(from) WHERE \(sql) ORDER BY \(order) LIMIT ? OFFSET ?", arguments: args)
+        return (rows.map(map), total)
+    }
+}
+
+extension TallyDatabase {
+    // MARK: Traces
+
+    public func traces(projectID: String, query q: TraceQuery) async throws -> Paged<TraceSummary> {
+        var f = SQLFilter()
+        f.add("t.project_id = ?", [projectID])
+        if let v = q.userID { f.add("t.user_id = ?", [v]) }
+        if let v = q.name { f.add("t.name = ?", [v]) }
+        if let v = q.sessionID { f.add("t.session_id = ?", [v]) }
+        if let v = q.from { f.add("t.timestamp >= ?", [v.microseconds]) }
+        if let v = q.to { f.add("t.timestamp < ?", [v.microseconds]) }
+        if let v = q.version { f.add("t.version = ?", [v]) }
+        if let v = q.release { f.add("t.release = ?", [v]) }
+        if let v = q.tenant { f.add("t.tenant = ?", [v]) }
+        f.any("t.environment", q.environments)
+        for tag in Set(q.tags) {
+            f.add("EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = t.project_id AND g.trace_id = t.id AND g.tag = ?)", [tag])
+        }
+        let column: String
+        switch q.orderField {
+        case .id: column = "t.id"
+        case .timestamp: column = "t.timestamp"
+        case .name: column = "t.name"
+        case .userId: column = "t.user_id"
+        case .release: column = "t.release"
+        case .version: column = "t.version"
+        case .public: column = "t.public"
+        case .bookmarked: column = "t.bookmarked"
+        case .sessionId: column = "t.session_id"
+        }
+        let direction = q.orderDirection == .asc ? "ASC" : "DESC"
+        let filter = f
+        return try await writer.read { db in
+            let (traces, total) = try filter.page(
+                db, columns: "t.*", from: "trace t", order: "\(column) \(direction), t.id \(direction)", page: q.page,
+                map: Trace.init(row:))
+            return Paged(items: try Self.summaries(db, projectID: projectID, traces: traces), totalItems: total, page: q.page)
+        }
+    }
+
+    public func trace(projectID: String, id: String) async throws -> (TraceSummary, [Observation], [Score])? {
+        try await writer.read { db in
+            guard let trace = try Self.fetchTrace(db, projectID: projectID, id: id) else { return nil }
+            let summary = try Self.summaries(db, projectID: projectID, traces: [trace])[0]
+            let observations = try Row.fetchAll(
+                db, sql: "SELECT * FROM observation WHERE project_id = ? AND trace_id = ? ORDER BY start_time, id",
+                arguments: [projectID, id]
+            ).map(Observation.init(row:))
+            let scores = try Row.fetchAll(
+                db, sql: "SELECT * FROM score WHERE project_id = ? AND trace_id = ? ORDER BY timestamp, id",
+                arguments: [projectID, id]
+            ).map(Score.init(row:))
+            return (summary, observations, scores)
+        }
+    }
+
+    /// Observation/score ids, latency and cost for a page of traces, in three grouped queries.
+    static func summaries(_ db: Database, projectID: String, traces: [Trace]) throws -> [TraceSummary] {
+        guard !traces.isEmpty else { return [] }
+        let ids = traces.map(\.id)
+        let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        var args = StatementArguments([projectID])
+        _ = args.append(contentsOf: StatementArguments(ids))
+        var observationIDs: [String: [String]] = [:]
+        var scoreIDs: [String: [String]] = [:]
+        var metrics: [String: (latency: Double, cost: Double)] = [:]
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT trace_id, id FROM observation WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY start_time, id",
+            arguments: args)
+        {
+            observationIDs[row["trace_id"], default: []].append(row["id"])
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT trace_id, id FROM score WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY timestamp, id",
+            arguments: args)
+        {
+            scoreIDs[row["trace_id"], default: []].append(row["id"])
+        }
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT trace_id, min(start_time) AS first, max(coalesce(end_time, start_time)) AS last,
+                    coalesce(sum(total_cost_nanos), 0) AS cost
+                FROM observation WHERE project_id = ? AND trace_id IN (\(placeholders)) GROUP BY trace_id
+                """, arguments: args)
+        {
+            let first: Int64 = row["first"]
+            let last: Int64 = row["last"]
+            let cost: Int64 = row["cost"]
+            metrics[row["trace_id"]] = (Double(last - first) / 1_000_000, Double(cost) / 1e9)
+        }
+        return traces.map { t in
+            TraceSummary(
+                trace: t, observationIDs: observationIDs[t.id] ?? [], scoreIDs: scoreIDs[t.id] ?? [],
+                latency: metrics[t.id]?.latency ?? 0, totalCost: metrics[t.id]?.cost ?? 0)
+        }
+    }
+
+    /// Deletes traces with their observations and scores in one transaction; returns how many traces existed.
+    @discardableResult
+    public func deleteTraces(projectID: String, ids: [String]) async throws -> Int {
+        try await writer.write { db in
+            var deleted = 0
+            for id in ids {
+                try db.execute(sql: "DELETE FROM observation WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
+                try db.execute(sql: "DELETE FROM score WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
+                try db.execute(sql: "DELETE FROM trace WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+                deleted += db.changesCount
+            }
+            return deleted
+        }
+    }
+
+    // MARK: Observations
+
+    public func observations(projectID: String, query q: ObservationQuery) async throws -> Paged<Observation> {
+        var f = SQLFilter()
+        f.add("o.project_id = ?", [projectID])
+        if let v = q.name { f.add("o.name = ?", [v]) }
+        if let v = q.type { f.add("o.type = ?", [v.rawValue]) }
+        if let v = q.traceID { f.add("o.trace_id = ?", [v]) }
+        if let v = q.level { f.add("o.level = ?", [v.rawValue]) }
+        if let v = q.parentObservationID { f.add("o.parent_observation_id = ?", [v]) }
+        if let v = q.fromStartTime { f.add("o.start_time >= ?", [v.microseconds]) }
+        if let v = q.toStartTime { f.add("o.start_time < ?", [v.microseconds]) }
+        if let v = q.version { f.add("o.version = ?", [v]) }
+        if let v = q.userID {
+            f.add("EXISTS (SELECT 1 FROM trace t WHERE t.project_id = o.project_id AND t.id = o.trace_id AND t.user_id = ?)", [v])
+        }
+        f.any("o.environment", q.environments)
+        let filter = f
+        return try await writer.read { db in
+            let (items, total) = try filter.page(
+                db, columns: "o.*", from: "observation o", order: "o.start_time DESC, o.id", page: q.page,
+                map: Observation.init(row:))
+            return Paged(items: items, totalItems: total, page: q.page)
+        }
+    }
+
+    public func observation(projectID: String, id: String) async throws -> Observation? {
+        try await writer.read { db in try Self.fetchObservation(db, projectID: projectID, id: id) }
+    }
+
+    // MARK: Sessions
+
+    public func sessions(projectID: String, query q: SessionQuery) async throws -> Paged<Session> {
+        var f = SQLFilter()
+        f.add("project_id = ?", [projectID])
+        if let v = q.from { f.add("created_at >= ?", [v.microseconds]) }
+        if let v = q.to { f.add("created_at < ?", [v.microseconds]) }
+        f.any("environment", q.environments)
+        let filter = f
+        return try await writer.read { db in
+            let (items, total) = try filter.page(
+                db, columns: "*", from: "session", order: "created_at DESC, id", page: q.page, map: Session.init(row:))
+            return Paged(items: items, totalItems: total, page: q.page)
+        }
+    }
+
+    /// A session with its traces (oldest first), or nil.
+    public func session(projectID: String, id: String) async throws -> (Session, [TraceSummary])? {
+        try await writer.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM session WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+            else { return nil }
+            let session = Session(row: row)
+            let traces = try Row.fetchAll(
+                db, sql: "SELECT * FROM trace WHERE project_id = ? AND session_id = ? ORDER BY timestamp, id", arguments: [projectID, id]
+            ).map(Trace.init(row:))
+            return (session, try Self.summaries(db, projectID: projectID, traces: traces))
+        }
+    }
+
+    // MARK: Scores
+
+    public func scores(projectID: String, query q: ScoreQuery) async throws -> Paged<ScoreWithTrace> {
+        var f = SQLFilter()
+        f.add("s.project_id = ?", [projectID])
+        if let v = q.userID { f.add("t.user_id = ?", [v]) }
+        if let v = q.name { f.add("s.name = ?", [v]) }
+        if let v = q.dataType { f.add("s.data_type = ?", [v.rawValue]) }
+        if let v = q.source { f.add("s.source = ?", [v.rawValue]) }
+        if let v = q.configID { f.add("s.config_id = ?", [v]) }
+        if let v = q.queueID { f.add("s.queue_id = ?", [v]) }
+        if let v = q.from { f.add("s.timestamp >= ?", [v.microseconds]) }
+        if let v = q.to { f.add("s.timestamp < ?", [v.microseconds]) }
+        if let v = q.value { f.add("s.value \(q.comparison == .ne ? "<>" : q.comparison.rawValue) ?", [v]) }
+        for tag in Set(q.traceTags) {
+            f.add("EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = s.project_id AND g.trace_id = s.trace_id AND g.tag = ?)", [tag])
+        }
+        f.any("s.environment", q.environments)
+        f.any("s.id", q.scoreIDs)
+        f.any("s.trace_id", q.traceIDs)
+        f.any("s.observation_id", q.observationIDs)
+        f.any("s.session_id", q.sessionIDs)
+        f.any("s.dataset_run_id", q.datasetRunIDs)
+        let from = "score s LEFT JOIN trace t ON t.project_id = s.project_id AND t.id = s.trace_id"
+        let filter = f
+        return try await writer.read { db in
+            let (items, total) = try filter.page(
+                db,
+                columns: """
+                    s.*, t.user_id AS t_user_id, t.tags AS t_tags, t.environment AS t_environment,
+                    t.session_id AS t_session_id, t.id IS NOT NULL AS has_trace
+                    """, from: from, order: "s.timestamp DESC, s.id", page: q.page
+            ) { row in
+                let hasTrace: Bool = row["has_trace"]
+                return ScoreWithTrace(
+                    score: Score(row: row), traceUserID: row["t_user_id"],
+                    traceTags: hasTrace ? (Rows.jsonValue(row["t_tags"])?.arrayValue ?? []).compactMap(\.stringValue) : nil,
+                    traceEnvironment: row["t_environment"], traceSessionID: row["t_session_id"])
+            }
+            return Paged(items: items, totalItems: total, page: q.page)
+        }
+    }
+
+    public func score(projectID: String, id: String) async throws -> Score? {
+        try await writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM score WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+                .map(Score.init(row:))
+        }
+    }
+
+    @discardableResult
+    public func deleteScore(projectID: String, id: String) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM score WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+            return db.changesCount > 0
+        }
+    }
+}

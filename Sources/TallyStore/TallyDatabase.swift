@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+import TallySchema
+import TallyCore
+
+/// The one database of a Tally server: a SQLite file in WAL mode behind a GRDB `DatabasePool`.
+/// Opening it applies every pending migration from `schema/`; writes are methods named after their intent, each one
+/// transaction; a write that returns has been committed with `synchronous=FULL` (durable across a crash).
+public struct TallyDatabase: Sendable {
+    let writer: DatabasePool
+
+    /// Opens (creating if needed) the database at `path`, creating its directory. Throws if the file cannot be
+    /// opened or a migration fails: the server must not start on a broken schema.
+    public init(path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(
+            at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        writer = try DatabasePool(path: url.path, configuration: config)
+        try Self.migrator().migrate(writer)
+    }
+
+    static func migrator() throws -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        for migration in try Schema.migrations() {
+            migrator.registerMigration(migration.name) { db in
+                try db.execute(sql: migration.sql)
+            }
+        }
+        return migrator
+    }
+
+    /// Names of the applied migrations, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try writer.read { db in try Self.migrator().appliedMigrations(db) }
+    }
+
+    /// True when the database answers a trivial query (readiness probe).
+    public func isReachable() async -> Bool {
+        (try? await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+}

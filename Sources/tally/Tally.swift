@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import TallyCore
+import TallyServer
+import TallyStore
+
+@main
+struct Tally: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tally: a Langfuse-compatible LLM trace collector on one SQLite file.",
+        subcommands: [Serve.self, Keys.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options every command shares; each also reads a `TALLY_*` variable.
+struct StoreOptions: ParsableArguments {
+    @Option(help: "SQLite database file (env TALLY_DB). Default: ./tally-data/tally.db")
+    var db: String?
+
+    var path: String {
+        let raw = db ?? ProcessInfo.processInfo.environment["TALLY_DB"] ?? "tally-data/tally.db"
+        return URL(fileURLWithPath: raw).standardizedFileURL.path
+    }
+
+    func open() throws -> TallyDatabase {
+        do {
+            return try TallyDatabase(path: path)
+        } catch {
+            throw ValidationError("cannot open the database at \(path): \(error)")
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP server (Langfuse API, OTLP, web UI).")
+
+    @Option(help: "Address to listen on (env TALLY_HOST). Default: 127.0.0.1")
+    var host: String?
+
+    @Option(help: "Port to listen on (env TALLY_PORT). Default: 3000")
+    var port: Int?
+
+    @Option(help: "Directory of the web UI (env TALLY_WEB_ROOT). Default: the web/ folder of this checkout")
+    var webRoot: String?
+
+    @Option(help: "Largest request body in bytes (env TALLY_MAX_BODY_BYTES). Default: 4500000")
+    var maxBodyBytes: Int?
+
+    @Option(help: "Comma-separated metadata keys naming the tenant (env TALLY_TENANT_KEYS). Default: tenantId,tenant_id,tenant")
+    var tenantKeys: String?
+
+    @Option(help: "Comma-separated metadata keys naming the feature (env TALLY_FEATURE_KEYS). Default: feature")
+    var featureKeys: String?
+
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        var config = ServerConfiguration()
+        config.host = host ?? env["TALLY_HOST"] ?? config.host
+        config.port = try port ?? env["TALLY_PORT"].map(Self.int) ?? config.port
+        config.maxBodyBytes = try maxBodyBytes ?? env["TALLY_MAX_BODY_BYTES"].map(Self.int) ?? config.maxBodyBytes
+        if let keys = tenantKeys ?? env["TALLY_TENANT_KEYS"] { config.attribution.tenantKeys = Self.list(keys) }
+        if let keys = featureKeys ?? env["TALLY_FEATURE_KEYS"] { config.attribution.featureKeys = Self.list(keys) }
+        config.webRoot = webRoot ?? env["TALLY_WEB_ROOT"] ?? Self.findWebRoot()
+
+        var logger = Logger(label: "tally")
+        logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let database = try store.open()
+        let outcome = try ProjectBootstrap.run(database: database, environment: env)
+        let app = buildApplication(configuration: config, database: database, logger: logger)
+        printBanner(config: config, outcome: outcome)
+        try await app.runService()
+    }
+
+    func printBanner(config: ServerConfiguration, outcome: ProjectBootstrap.Outcome) {
+        let url = "http://\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(config.port)"
+        var lines = [
+            "Tally \(config.version) listening on \(url)",
+            "  web UI:    \(url)/" + (config.webRoot == nil ? " (no web/ folder found; set TALLY_WEB_ROOT)" : ""),
+            "  database:  \(store.path)",
+            "  project:   \(outcome.project.name) (id \(outcome.project.id))",
+            "  SDK setup: LANGFUSE_HOST=\(url)",
+        ]
+        if let key = outcome.createdKey {
+            lines.append("             LANGFUSE_PUBLIC_KEY=\(key.publicKey)")
+            lines.append("             LANGFUSE_SECRET_KEY=\(key.secretKey)")
+            lines.append("  (the secret key is shown once: it is stored hashed. `tally keys create` makes another.)")
+        } else {
+            lines.append("             LANGFUSE_PUBLIC_KEY=\(outcome.publicKeys.joined(separator: " | "))")
+            lines.append("             LANGFUSE_SECRET_KEY=<the secret printed when the key was created; `tally keys create` makes a new pair>")
+        }
+        print(lines.joined(separator: "\n"))
+        fflush(nil)
+    }
+
+    static func int(_ s: String) throws -> Int {
+        guard let v = Int(s) else { throw ValidationError("expected an integer, got \(s)") }
+        return v
+    }
+
+    static func list(_ s: String) -> [String] {
+        s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// The `web/` folder of the checkout this binary was built in (walking up from the executable), else ./web.
+    static func findWebRoot() -> String? {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 {
+            let candidate = dir.appendingPathComponent("web")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("index.html").path) {
+                return candidate.path
+            }
+            dir = dir.deletingLastPathComponent()
+        }
+        let local = URL(fileURLWithPath: "web/index.html").standardizedFileURL
+        return FileManager.default.fileExists(atPath: local.path) ? local.deletingLastPathComponent().path : nil
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage API keys.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key pair (prints the secret once).")
+        @Option(help: "Project id; created if missing. Default: default") var project: String = "default"
+        @Option(help: "Project name when the project is created") var projectName: String?
+        @Option(help: "A note stored with the key") var note: String?
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            let db = try store.open()
+            try db.ensureProject(id: project, name: projectName ?? project)
+            guard let key = try db.createKey(projectID: project, note: note) else { return }
+            print("project:    \(key.projectID)\npublic key: \(key.publicKey)\nsecret key: \(key.secretKey)")
+            print("(the secret key is shown once: it is stored hashed)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (never the secrets).")
+        @Option(help: "Only this project") var project: String?
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            for key in try store.open().keys(projectID: project) {
+                let state = key.revokedAt.map { "revoked \($0.iso8601)" } ?? "active"
+                print("\(key.projectID)\t\(key.publicKey)\t\(key.displaySecret)\tcreated \(key.createdAt.iso8601)\t\(state)\t\(key.note ?? "")")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key at once.")
+        @Argument(help: "The public key to revoke") var publicKey: String
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            do {
+                try store.open().revokeKey(publicKey: publicKey)
+                print("revoked \(publicKey)")
+            } catch let e as KeyError {
+                throw ValidationError(e.description)
+            }
+        }
+    }
+}
