@@ -1,0 +1,191 @@
+import Foundation
+import Testing
+import TallyCore
+
+@testable import TallyStore
+
+@Suite("SQLite write path and reads")
+struct IngestTests {
+    let acmeTrace = "f50abe67-3dfd-5e3d-9047-94069b746bac"
+    let acmeGeneration = "d4c1f987-879f-51d6-9d85-570fea617c5b"
+
+    func seeded() async throws -> (TallyDatabase, String) {
+        let (db, path) = try temporaryDatabase()
+        try db.ensureProject(id: "p1", name: "one")
+        for file in ["langfuse-v2/002-ingestion-batch.json", "langfuse-v2/003-ingestion-batch.json"] {
+            let results = try await db.ingest(projectID: "p1", events: try StoreFixture.events(file))
+            #expect(results.allSatisfy { if case .success = $0 { return true } else { return false } })
+        }
+        return (db, path)
+    }
+
+    @Test("every migration in schema/ is applied")
+    func migrations() throws {
+        let (db, _) = try temporaryDatabase()
+        let onDisk = try FileManager.default.contentsOfDirectory(
+            atPath: StoreFixture.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("schema").path
+        ).filter { $0.hasSuffix(".sql") }.map { String($0.dropLast(4)) }.sorted()
+        #expect(try db.appliedMigrations() == onDisk)
+    }
+
+    @Test("the v2 capture lands with merged trace fields, usage, given costs, tenant and tags")
+    func storesCapture() async throws {
+        let (db, _) = try await seeded()
+        let (summary, observations, scores) = try #require(try await db.trace(projectID: "p1", id: acmeTrace))
+        let t = summary.trace
+        #expect(t.name == "copilot-request")
+        #expect(t.userID == "user-42")
+        #expect(t.sessionID == "sess-acme-001")
+        #expect(t.environment == "production")
+        #expect(t.tags == ["copilot", "resolved", "tenant:acme"])
+        #expect(t.metadata == ["tenantId": "acme", "feature": "copilot", "resolved": true])
+        #expect(t.output == ["answer": "Go to Settings -> API keys -> Rotate."])
+        #expect(t.timestamp == Timestamp(iso8601: "2026-11-23T12:43:59.878756Z"))
+        #expect(t.tenant == "acme")
+        #expect(t.feature == "copilot")
+        #expect(observations.count == 6)
+        #expect(scores.count == 3)
+        #expect(summary.totalCost == 0.002288)
+        let gen = try #require(observations.first { $0.id == acmeGeneration })
+        #expect(gen.usage == ["input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580])
+        #expect(gen.providedCost == ["input": 0.00168, "output": 0.000608, "total": 0.002288])
+        #expect(gen.promptName == "copilot-answer")
+        #expect(gen.promptVersion == 4)
+        #expect(gen.tenant == "acme")
+        #expect(gen.feature == "copilot")
+        #expect(gen.completionStartTime == Timestamp(iso8601: "2026-11-23T12:43:59.940860Z"))
+        let embedding = try #require(observations.first { $0.id == "2c23e594-a0f5-5113-847a-40ea79f672de" })
+        #expect(embedding.parentObservationID == "03951642-55c0-56e9-aa76-7da393efdf2a")
+        #expect(embedding.usage == ["input": 9, "total": 9])
+        let errorSpan = try #require(observations.first { $0.id == "66af9514-c2c8-5949-b864-cfa76344d3b4" })
+        #expect(errorSpan.level == .error)
+        #expect(errorSpan.statusMessage == "billing upstream returned 503")
+        #expect(errorSpan.output == ["error": "503 Service Unavailable"])
+    }
+
+    @Test("re-sending the same batches three times changes nothing and double-counts nothing")
+    func idempotent() async throws {
+        let (db, path) = try await seeded()
+        let before = try await db.trace(projectID: "p1", id: acmeTrace)
+        for _ in 0..<3 {
+            for file in ["langfuse-v2/002-ingestion-batch.json", "langfuse-v2/003-ingestion-batch.json"] {
+                _ = try await db.ingest(projectID: "p1", events: try StoreFixture.events(file))
+            }
+        }
+        let after = try await db.trace(projectID: "p1", id: acmeTrace)
+        #expect(before?.1.map(\.id) == after?.1.map(\.id))
+        #expect(before?.0.totalCost == after?.0.totalCost)
+        #expect(before?.0.trace.tags == after?.0.trace.tags)
+        let counts = try TallyDatabase(path: path).rowCounts()
+        #expect(counts == ["trace": 2, "observation": 7, "score": 3, "session": 2, "trace_tag": 5])
+    }
+
+    @Test("projects are isolated: the same ids in two projects never meet")
+    func isolation() async throws {
+        let (db, _) = try await seeded()
+        try db.ensureProject(id: "p2", name: "two")
+        #expect(try await db.trace(projectID: "p2", id: acmeTrace) == nil)
+        #expect(try await db.traces(projectID: "p2", query: TraceQuery()).totalItems == 0)
+        _ = try await db.ingest(projectID: "p2", events: try StoreFixture.events("langfuse-v2/003-ingestion-batch.json"))
+        let p2 = try #require(try await db.trace(projectID: "p2", id: acmeTrace))
+        #expect(p2.0.trace.name == nil)
+        #expect(p2.1.isEmpty)
+        let p1 = try #require(try await db.trace(projectID: "p1", id: acmeTrace))
+        #expect(p1.0.trace.name == "copilot-request")
+        try await db.deleteTraces(projectID: "p2", ids: [acmeTrace])
+        #expect(try await db.trace(projectID: "p1", id: acmeTrace) != nil)
+    }
+
+    @Test("observations that arrive before their trace get its tenant when it comes")
+    func tenantPropagation() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        var o = ObservationUpsert(id: "o1", type: .generation, isUpdate: false)
+        o.traceID = "t9"
+        let t0 = Timestamp(microseconds: 5_000_000)
+        _ = try await db.ingest(projectID: "p", events: [IngestionEvent(eventID: "e1", timestamp: t0, body: .observation(o))])
+        #expect(try await db.observation(projectID: "p", id: "o1")?.tenant == nil)
+        let placeholder = try #require(try await db.trace(projectID: "p", id: "t9"))
+        #expect(placeholder.0.trace.isPlaceholder)
+        var t = TraceUpsert(id: "t9")
+        t.metadata = ["tenantId": "initech", "feature": "search"]
+        t.name = "late"
+        _ = try await db.ingest(projectID: "p", events: [IngestionEvent(eventID: "e2", timestamp: t0, body: .trace(t))])
+        let obs = try await db.observation(projectID: "p", id: "o1")
+        #expect(obs?.tenant == "initech")
+        #expect(obs?.feature == "search")
+    }
+
+    @Test("trace list filters: tags (all), user, environment, time range, ordering and paging")
+    func traceFilters() async throws {
+        let (db, _) = try await seeded()
+        var q = TraceQuery()
+        q.tags = ["copilot", "tenant:acme"]
+        #expect(try await db.traces(projectID: "p1", query: q).items.map(\.trace.id) == [acmeTrace])
+        q.tags = ["copilot"]
+        #expect(try await db.traces(projectID: "p1", query: q).totalItems == 2)
+        q.userID = "user-7"
+        #expect(try await db.traces(projectID: "p1", query: q).items.map(\.trace.userID) == ["user-7"])
+        q = TraceQuery()
+        q.environments = ["staging"]
+        #expect(try await db.traces(projectID: "p1", query: q).totalItems == 0)
+        q = TraceQuery()
+        q.to = Timestamp(iso8601: "2026-11-23T12:44:00Z")
+        #expect(try await db.traces(projectID: "p1", query: q).items.map(\.trace.id) == [acmeTrace])
+        q = TraceQuery()
+        q.orderDirection = .asc
+        q.page = PageRequest(page: 2, limit: 1)
+        let page = try await db.traces(projectID: "p1", query: q)
+        #expect(page.items.map(\.trace.id) == ["24bee3c5-433d-53c1-8356-c0cb92c03fa6"])
+        #expect(page.totalPages == 2)
+        q = TraceQuery()
+        q.tags = ["x' OR 1=1 --"]
+        #expect(try await db.traces(projectID: "p1", query: q).totalItems == 0)
+    }
+
+    @Test("deleting a trace removes its observations and scores at once")
+    func delete() async throws {
+        let (db, path) = try await seeded()
+        #expect(try await db.deleteTraces(projectID: "p1", ids: [acmeTrace]) == 1)
+        #expect(try await db.trace(projectID: "p1", id: acmeTrace) == nil)
+        let counts = try TallyDatabase(path: path).rowCounts()
+        #expect(counts["observation"] == 1)
+        #expect(counts["score"] == 0)
+        #expect(counts["trace_tag"] == 2)
+    }
+
+    @Test("scores list joins the trace's user, tags and environment, and filters by value")
+    func scores() async throws {
+        let (db, _) = try await seeded()
+        var q = ScoreQuery()
+        q.name = "helpfulness"
+        let page = try await db.scores(projectID: "p1", query: q)
+        #expect(page.items.count == 1)
+        #expect(page.items[0].score.value == 0.9)
+        #expect(page.items[0].traceUserID == "user-42")
+        #expect(page.items[0].traceTags == ["copilot", "resolved", "tenant:acme"])
+        q = ScoreQuery()
+        q.value = 0.5
+        q.comparison = .gt
+        #expect(Set(try await db.scores(projectID: "p1", query: q).items.map(\.score.name)) == ["helpfulness", "user-feedback"])
+    }
+
+    @Test("keys: secrets are hashed, checked in constant time, revocable; bootstrap keys are not rotated")
+    func keys() async throws {
+        let (db, path) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        let key = try #require(try db.createKey(projectID: "p"))
+        #expect(key.publicKey.hasPrefix("pk-lf-"))
+        #expect(try await db.authenticate(publicKey: key.publicKey, secretKey: key.secretKey)?.id == "p")
+        #expect(try await db.authenticate(publicKey: key.publicKey, secretKey: key.secretKey + "x") == nil)
+        #expect(try await db.authenticate(publicKey: "pk-nope", secretKey: key.secretKey) == nil)
+        let stored = try TallyDatabase(path: path).rawSecretColumns()
+        #expect(!stored.contains { $0.contains(key.secretKey) })
+        #expect(try db.createKey(projectID: "p", publicKey: "pk-fixed", secretKey: "sk-1") != nil)
+        #expect(try db.createKey(projectID: "p", publicKey: "pk-fixed", secretKey: "sk-2") == nil)
+        #expect(try await db.authenticate(publicKey: "pk-fixed", secretKey: "sk-1")?.id == "p")
+        try db.revokeKey(publicKey: key.publicKey)
+        #expect(try await db.authenticate(publicKey: key.publicKey, secretKey: key.secretKey) == nil)
+        #expect(throws: KeyError.self) { try db.revokeKey(publicKey: "pk-nope") }
+    }
+}
