@@ -1,0 +1,294 @@
+"""End-to-end: the real langfuse==2.60.10 Python SDK against a live `tally serve`, read back through the public API."""
+import json
+import uuid
+
+import pytest
+from langfuse import Langfuse
+
+from conftest import PUBLIC_KEY, SECRET_KEY
+
+TENANTS = {
+    # tenant: (user, session, feature, gives cost?)
+    "acme": ("user-acme", "sess-acme", "copilot", True),
+    "globex": ("user-globex", "sess-globex", "search", False),
+    "initech": ("user-initech", "sess-initech", "copilot", False),
+}
+
+
+def client(tally):
+    return Langfuse(public_key=PUBLIC_KEY, secret_key=SECRET_KEY, host=tally.url, flush_at=50, flush_interval=0.2,
+                    max_retries=1)
+
+
+def run_workload(lf, run_id):
+    """Two traces per tenant; returns the ids the SDK used."""
+    ids = {}
+    for tenant, (user, session, feature, gives_cost) in TENANTS.items():
+        for n in range(2):
+            key = f"{tenant}-{n}"
+            tid = f"trace-{run_id}-{key}"
+            trace = lf.trace(id=tid, name="copilot-request", user_id=user, session_id=session,
+                             metadata={"tenantId": tenant, "feature": feature, "plan": {"tier": "pro"}},
+                             tags=[feature, f"tenant:{tenant}"], input={"question": f"q-{key}"},
+                             release="rel-1", version="v1.2", environment="production")
+            span = trace.span(id=f"span-{run_id}-{key}", name="retrieve", input={"query": key},
+                              metadata={"index": "kb"})
+            emb = span.generation(id=f"emb-{run_id}-{key}", name="embed-query", model="text-embedding-3-small",
+                                  input=f"q-{key}")
+            emb.end(output={"dimensions": 1536}, usage={"input": 9, "unit": "TOKENS"})
+            span.end(output={"hits": ["kb/1", "kb/2"]})
+            gen = trace.generation(id=f"gen-{run_id}-{key}", name="chat-completion", model="gpt-4.1-mini",
+                                   model_parameters={"temperature": 0.2, "max_tokens": 512},
+                                   input=[{"role": "user", "content": f"q-{key}"}],
+                                   prompt=None, metadata={"tenantId": tenant})
+            if gives_cost:
+                gen.end(output={"role": "assistant", "content": "answer"},
+                        usage_details={"input": 4200, "output": 380, "cache_read_input_tokens": 1000},
+                        cost_details={"input": 0.00168, "output": 0.000608, "total": 0.002288})
+            else:
+                gen.end(output="answer", usage={"prompt_tokens": 800, "completion_tokens": 120, "total_tokens": 920})
+            trace.event(id=f"event-{run_id}-{key}", name="guardrail-check", input={"policy": "pii"},
+                        output={"passed": True})
+            err = trace.span(id=f"err-{run_id}-{key}", name="call-billing", level="ERROR",
+                             status_message="billing upstream returned 503")
+            err.end(output={"error": "503"})
+            trace.score(id=f"score-fb-{run_id}-{key}", name="user-feedback", value=1, data_type="BOOLEAN")
+            gen.score(id=f"score-help-{run_id}-{key}", name="helpfulness", value=0.75)
+            gen.score(id=f"score-tone-{run_id}-{key}", name="tone", value="friendly", data_type="CATEGORICAL")
+            trace.update(output={"answer": "done"}, tags=["resolved"], metadata={"resolved": True})
+            ids[key] = tid
+    lf.flush()
+    return ids
+
+
+def all_pages(tally, path):
+    out, page = [], 1
+    while True:
+        sep = "&" if "?" in path else "?"
+        status, body = tally.get(f"{path}{sep}page={page}&limit=100")
+        assert status == 200, body
+        out += body["data"]
+        if page >= body["meta"]["totalPages"]:
+            return out
+        page += 1
+
+
+def test_auth_check_and_projects(tally):
+    lf = client(tally)
+    assert lf.auth_check() is True
+    status, body = tally.get("/api/public/projects")
+    assert status == 200
+    assert body["data"][0]["id"] == "e2e-project"
+    assert body["data"][0]["organization"]["id"]
+
+
+def test_multi_tenant_workload_reads_back_exactly(tally):
+    run = uuid.uuid4().hex[:8]
+    ids = run_workload(client(tally), run)
+
+    status, body = tally.get("/api/public/traces?tags=tenant:acme&userId=user-acme")
+    assert status == 200
+    assert body["meta"]["totalItems"] == 2
+    for t in body["data"]:
+        assert t["id"] in (ids["acme-0"], ids["acme-1"])
+        assert t["name"] == "copilot-request"
+        assert t["userId"] == "user-acme"
+        assert t["sessionId"] == "sess-acme"
+        assert t["release"] == "rel-1"
+        assert t["version"] == "v1.2"
+        assert t["environment"] == "production"
+        assert t["tags"] == ["copilot", "resolved", "tenant:acme"]
+        assert t["metadata"] == {"tenantId": "acme", "feature": "copilot", "plan": {"tier": "pro"}, "resolved": True}
+        assert t["output"] == {"answer": "done"}
+        assert t["input"] == {"question": t["id"].split(f"trace-{run}-")[1].replace("acme-", "q-acme-")}
+        assert t["tenant"] == "acme" and t["feature"] == "copilot"
+        assert len(t["observations"]) == 5
+        assert len(t["scores"]) == 3
+        assert t["totalCost"] == pytest.approx(0.002288, abs=1e-12)
+        assert t["latency"] >= 0
+
+    # Tags are AND-ed; environment is OR-ed; other tenants are not mixed in.
+    _, body = tally.get("/api/public/traces?tags=copilot&tags=tenant:globex")
+    assert body["meta"]["totalItems"] == 0
+    _, body = tally.get("/api/public/traces?tags=copilot")
+    assert {t["tenant"] for t in body["data"]} == {"acme", "initech"}
+    _, body = tally.get("/api/public/traces?environment=production&environment=staging&limit=100")
+    assert body["meta"]["totalItems"] == 6
+
+    acme0 = ids["acme-0"]
+    obs = all_pages(tally, f"/api/public/observations?traceId={acme0}")
+    by_name = {o["name"]: o for o in obs}
+    assert set(by_name) == {"retrieve", "embed-query", "chat-completion", "guardrail-check", "call-billing"}
+    gen = by_name["chat-completion"]
+    assert gen["type"] == "GENERATION"
+    assert gen["model"] == "gpt-4.1-mini"
+    assert gen["usageDetails"] == {"input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580}
+    assert gen["costDetails"] == {"input": 0.00168, "output": 0.000608, "total": 0.002288}
+    assert gen["calculatedTotalCost"] == 0.002288
+    assert gen["modelParameters"] in ({"temperature": "0.2", "max_tokens": 512}, {"temperature": 0.2, "max_tokens": 512})
+    assert gen["output"] == {"role": "assistant", "content": "answer"}
+    assert gen["tenant"] == "acme"
+    assert gen["endTime"] is not None and gen["latency"] >= 0
+    emb = by_name["embed-query"]
+    assert emb["parentObservationId"] == by_name["retrieve"]["id"]
+    assert emb["usageDetails"] == {"input": 9, "total": 9}
+    assert by_name["call-billing"]["level"] == "ERROR"
+    assert by_name["call-billing"]["statusMessage"] == "billing upstream returned 503"
+    assert by_name["guardrail-check"]["type"] == "EVENT"
+    assert by_name["guardrail-check"]["output"] == {"passed": True}
+
+    # A generation sent with OpenAI-style usage and no cost: usage normalised, no cost invented here.
+    _, gl = tally.get(f"/api/public/observations?traceId={ids['globex-0']}&type=GENERATION&name=chat-completion")
+    g = gl["data"][0]
+    assert g["usageDetails"] == {"input": 800, "output": 120, "total": 920}
+    assert g["promptTokens"] == 800 and g["completionTokens"] == 120 and g["totalTokens"] == 920
+    assert g["tenant"] == "globex"
+
+    # Scores, with the trace's user and tags joined in.
+    _, sc = tally.get(f"/api/public/v2/scores?traceId={acme0}")
+    scores = {s["name"]: s for s in sc["data"]}
+    assert scores["user-feedback"]["dataType"] == "BOOLEAN" and scores["user-feedback"]["value"] == 1
+    assert scores["helpfulness"]["value"] == 0.75 and scores["helpfulness"]["observationId"] == gen["id"]
+    assert scores["tone"]["stringValue"] == "friendly" and scores["tone"]["dataType"] == "CATEGORICAL"
+    assert all(s["trace"]["userId"] == "user-acme" for s in sc["data"])
+
+    # Single trace with nested observations and scores; sessions.
+    status, full = tally.get(f"/api/public/traces/{acme0}")
+    assert status == 200 and len(full["observations"]) == 5 and len(full["scores"]) == 3
+    status, sess = tally.get("/api/public/sessions/sess-acme")
+    assert status == 200 and len(sess["traces"]) == 2
+    _, sessions = tally.get("/api/public/sessions")
+    assert sessions["meta"]["totalItems"] == 3
+
+    # Deletes take effect at once.
+    status, _ = tally.request("DELETE", f"/api/public/traces/{acme0}")
+    assert status == 200
+    assert tally.get(f"/api/public/traces/{acme0}")[0] == 404
+    assert tally.get(f"/api/public/observations?traceId={acme0}")[1]["meta"]["totalItems"] == 0
+
+
+def test_sigkill_right_after_207_loses_nothing(tally):
+    run = uuid.uuid4().hex[:8]
+    ids = run_workload(client(tally), run)
+    # A raw batch too: the 207 is the commit point.
+    batch = {"batch": [
+        {"id": str(uuid.uuid4()), "type": "trace-create", "timestamp": "2026-11-23T10:00:00.000Z",
+         "body": {"id": f"raw-{run}", "name": "raw", "metadata": {"tenantId": "acme"}}},
+        {"id": str(uuid.uuid4()), "type": "generation-create", "timestamp": "2026-11-23T10:00:00.100Z",
+         "body": {"id": f"raw-gen-{run}", "traceId": f"raw-{run}", "model": "gpt-4.1-mini",
+                  "usage": {"input": 10, "output": 5}, "costDetails": {"total": 0.5}}},
+    ]}
+    status, body = tally.request("POST", "/api/public/ingestion", batch)
+    assert status == 207 and len(body["successes"]) == 2
+    tally.kill()
+    tally.start()
+    _, traces = tally.get("/api/public/traces?limit=100")
+    assert traces["meta"]["totalItems"] == 7
+    assert {t["id"] for t in traces["data"]} == set(ids.values()) | {f"raw-{run}"}
+    _, obs = tally.get(f"/api/public/observations?traceId=raw-{run}")
+    assert obs["data"][0]["costDetails"] == {"total": 0.5}
+    assert obs["data"][0]["usageDetails"] == {"input": 10, "output": 5, "total": 15}
+    _, scores = tally.get("/api/public/scores?limit=100")
+    assert scores["meta"]["totalItems"] == 18
+
+
+def test_resent_batches_are_idempotent(tally):
+    events = [
+        {"id": "e1", "type": "trace-create", "timestamp": "2026-11-23T10:00:00Z",
+         "body": {"id": "dup-trace", "name": "dup", "tags": ["a"], "metadata": {"tenantId": "acme"}}},
+        {"id": "e2", "type": "generation-create", "timestamp": "2026-11-23T10:00:01Z",
+         "body": {"id": "dup-gen", "traceId": "dup-trace", "model": "gpt-4.1-mini", "startTime": "2026-11-23T10:00:01Z"}},
+        {"id": "e3", "type": "generation-update", "timestamp": "2026-11-23T10:00:02Z",
+         "body": {"id": "dup-gen", "traceId": "dup-trace", "endTime": "2026-11-23T10:00:02Z",
+                  "usage": {"input": 100, "output": 10}, "costDetails": {"input": 0.1, "output": 0.2}}},
+        {"id": "e4", "type": "score-create", "timestamp": "2026-11-23T10:00:03Z",
+         "body": {"id": "dup-score", "traceId": "dup-trace", "name": "q", "value": 1}},
+        {"id": "e5", "type": "span-create", "timestamp": "2026-11-23T10:00:03Z", "body": {"name": "no id"}},
+    ]
+    for _ in range(3):  # the v2 SDK re-sends a batch with errors 3 times in total
+        status, body = tally.request("POST", "/api/public/ingestion", {"batch": events})
+        assert status == 207
+        assert [s["id"] for s in body["successes"]] == ["e1", "e2", "e3", "e4"]
+        assert [e["id"] for e in body["errors"]] == ["e5"]
+    _, t = tally.get("/api/public/traces/dup-trace")
+    assert len(t["observations"]) == 1 and len(t["scores"]) == 1
+    assert t["totalCost"] == pytest.approx(0.3, abs=1e-12)
+    assert t["observations"][0]["costDetails"] == {"input": 0.1, "output": 0.2, "total": pytest.approx(0.3)}
+    assert t["tags"] == ["a"]
+
+
+def test_bad_input_gets_clear_errors_and_valid_neighbours_are_stored(tally):
+    # Malformed JSON: the whole request is refused with 400.
+    status, body = tally.request("POST", "/api/public/ingestion", b'{"batch": [')
+    assert status == 400 and body["message"] == "Invalid request data"
+    status, body = tally.request("POST", "/api/public/ingestion", {"events": []})
+    assert status == 400 and "batch" in json.dumps(body)
+    # Wrong types, missing ids, unknown event types: one error each, neighbours stored.
+    batch = {"batch": [
+        {"id": "ok-1", "type": "trace-create", "timestamp": "2026-11-23T10:00:00Z", "body": {"id": "good-trace", "name": "good"}},
+        {"id": "bad-type", "type": "span-create", "timestamp": "2026-11-23T10:00:00Z", "body": {"id": "s", "name": 5}},
+        {"id": "bad-id", "type": "span-create", "timestamp": "2026-11-23T10:00:00Z", "body": {"traceId": "good-trace"}},
+        {"id": "bad-kind", "type": "teleport-create", "timestamp": "2026-11-23T10:00:00Z", "body": {"id": "x"}},
+        {"id": "bad-time", "type": "trace-create", "timestamp": "not a time", "body": {"id": "y"}},
+        "not an object",
+        {"id": "ok-2", "type": "span-create", "timestamp": "2026-11-23T10:00:01Z",
+         "body": {"id": "good-span", "traceId": "good-trace", "name": "fine"}},
+    ]}
+    status, body = tally.request("POST", "/api/public/ingestion", batch)
+    assert status == 207
+    assert [s["id"] for s in body["successes"]] == ["ok-1", "ok-2"]
+    errors = {e["id"]: e for e in body["errors"]}
+    assert set(errors) == {"bad-type", "bad-id", "bad-kind", "bad-time", "unknown"}
+    assert all(e["status"] == 400 for e in errors.values())
+    assert "body.name" in errors["bad-type"]["error"]
+    assert "body.id" in errors["bad-id"]["error"]
+    assert "teleport-create" in errors["bad-kind"]["error"]
+    _, t = tally.get("/api/public/traces/good-trace")
+    assert [o["name"] for o in t["observations"]] == ["fine"]
+    # Oversize body: 413 before anything is parsed.
+    big = {"batch": [{"id": "big", "type": "trace-create", "timestamp": "2026-11-23T10:00:00Z",
+                      "body": {"id": "big", "input": "x" * 5_000_000}}]}
+    status, body = tally.request("POST", "/api/public/ingestion", big)
+    assert status == 413
+    assert tally.get("/api/public/traces/big")[0] == 404
+    # A large field under the body limit is stored truncated and reported.
+    wide = {"batch": [{"id": "wide", "type": "trace-create", "timestamp": "2026-11-23T10:00:00Z",
+                       "body": {"id": "wide", "input": "y" * 2_000_000}}]}
+    status, body = tally.request("POST", "/api/public/ingestion", wide)
+    assert status == 207 and "truncated" in body["successes"][0]["message"]
+    _, t = tally.get("/api/public/traces/wide")
+    assert t["input"].endswith("[truncated by Tally: 2000000 bytes]") and len(t["input"]) < 1_100_000
+    # Wrong keys.
+    assert tally.get("/api/public/traces", auth=(PUBLIC_KEY, "sk-wrong"))[0] == 401
+    assert tally.get("/api/public/traces", auth=None)[0] == 401
+    status, body = tally.request("POST", "/api/public/ingestion", {"batch": []}, auth=("pk-unknown", SECRET_KEY))
+    assert status == 401 and "Invalid credentials" in body["message"]
+    # Still alive and serving.
+    assert tally.get("/api/public/health", auth=None)[0] == 200
+    assert tally.proc.poll() is None
+
+
+def test_projects_are_isolated(tally, tmp_path):
+    tally.stop()
+    import subprocess, os
+    from conftest import ROOT
+    binary = os.environ.get("TALLY_BIN", str(ROOT / ".build" / "debug" / "tally"))
+    out = subprocess.run([binary, "keys", "create", "--project", "other", "--db", tally.db_path],
+                         capture_output=True, text=True, check=True).stdout
+    pk = out.split("public key: ")[1].split()[0]
+    sk = out.split("secret key: ")[1].split()[0]
+    listing = subprocess.run([binary, "keys", "list", "--db", tally.db_path], capture_output=True, text=True, check=True).stdout
+    assert pk in listing and sk not in listing
+    tally.start()
+    batch = {"batch": [{"id": "i1", "type": "trace-create", "timestamp": "2026-11-23T10:00:00Z",
+                        "body": {"id": "shared-id", "name": "mine"}}]}
+    assert tally.request("POST", "/api/public/ingestion", batch)[0] == 207
+    assert tally.get("/api/public/traces/shared-id", auth=(pk, sk))[0] == 404
+    assert tally.get("/api/public/traces", auth=(pk, sk))[1]["meta"]["totalItems"] == 0
+    assert tally.request("DELETE", "/api/public/traces/shared-id", auth=(pk, sk))[0] == 404
+    assert tally.get("/api/public/traces/shared-id")[1]["name"] == "mine"
+    # Revoked keys stop working at once (after restart the revocation is also durable).
+    tally.stop()
+    subprocess.run([binary, "keys", "revoke", pk, "--db", tally.db_path], check=True, capture_output=True)
+    tally.start()
+    assert tally.get("/api/public/traces", auth=(pk, sk))[0] == 401
