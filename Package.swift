@@ -21,7 +21,9 @@ let package = Package(
         // directory and a new migration file needs no manifest change.
         .target(
             name: "TallySchema", path: ".",
-            exclude: ["Sources/TallyCore", "Sources/TallyStore", "Sources/TallyServer", "Sources/tally", "Tests", "web"],
+            exclude: [
+                "Sources/TallyCore", "Sources/TallyStore", "Sources/TallyServer", "Sources/tally", "Tests", "web",
+            ],
             sources: ["Sources/TallySchema"], resources: [.copy("schema")]),
         .target(
             name: "TallyStore",

@@ -12,9 +12,11 @@ public enum Environment {
             if s.hasPrefix("-") || s.hasPrefix("_") { s = s.dropFirst() }
         }
         let cut = String(s.prefix(maxLength))
-        let allowed = !cut.isEmpty && cut.utf8.allSatisfy { c in
-            (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == 45 || c == 95
-        }
+        let allowed =
+            !cut.isEmpty
+            && cut.utf8.allSatisfy { c in
+                (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == 45 || c == 95
+            }
         return allowed ? cut : Self.default
     }
 }

@@ -114,7 +114,8 @@ struct FieldReader {
         }
     }
 
-    func enumValue<E: RawRepresentable>(_ key: String, _: E.Type) throws -> E? where E.RawValue == String, E: CaseIterable {
+    func enumValue<E: RawRepresentable>(_ key: String, _: E.Type) throws -> E?
+    where E.RawValue == String, E: CaseIterable {
         guard let v = raw(key) else { return nil }
         guard case .string(let s) = v, let e = E(rawValue: s) else {
             let allowed = E.allCases.map(\.rawValue).joined(separator: "|")

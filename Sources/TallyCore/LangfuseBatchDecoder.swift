@@ -90,7 +90,9 @@ public struct LangfuseBatchDecoder: Sendable {
         }
         let r = FieldReader(event, path: "event")
         let eventID = try r.requiredID("id")
-        guard let timestamp = try r.timestamp("timestamp") else { throw IngestionError.invalid("event.timestamp: required") }
+        guard let timestamp = try r.timestamp("timestamp") else {
+            throw IngestionError.invalid("event.timestamp: required")
+        }
         guard let type = try r.string("type") else { throw IngestionError.invalid("event.type: required") }
         guard Self.knownTypes.contains(type) else {
             throw IngestionError(

@@ -17,7 +17,8 @@ extension Trace {
     public static func merge(
         _ existing: Trace?, _ u: TraceUpsert, eventTime: Timestamp, rules: AttributionRules
     ) -> Trace {
-        var t = existing ?? .placeholder(id: u.id, timestamp: u.timestamp ?? eventTime, environment: Environment.default)
+        var t =
+            existing ?? .placeholder(id: u.id, timestamp: u.timestamp ?? eventTime, environment: Environment.default)
         if t.isPlaceholder {
             if let v = u.timestamp { t.timestamp = v }
             if let env = u.environment { t.environment = env }
@@ -56,7 +57,8 @@ extension Observation {
     public static func merge(
         _ existing: Observation?, _ u: ObservationUpsert, eventTime: Timestamp, newTraceID: () -> String
     ) -> Observation {
-        var o = existing
+        var o =
+            existing
             ?? Observation(
                 id: u.id, traceID: u.traceID ?? newTraceID(), type: u.type, startTime: u.startTime ?? eventTime,
                 isPlaceholder: true)

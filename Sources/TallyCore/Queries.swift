@@ -149,7 +149,9 @@ public struct ScoreWithTrace: Sendable, Hashable {
     public var traceEnvironment: String?
     public var traceSessionID: String?
 
-    public init(score: Score, traceUserID: String?, traceTags: [String]?, traceEnvironment: String?, traceSessionID: String?) {
+    public init(
+        score: Score, traceUserID: String?, traceTags: [String]?, traceEnvironment: String?, traceSessionID: String?
+    ) {
         self.score = score
         self.traceUserID = traceUserID
         self.traceTags = traceTags

@@ -55,7 +55,9 @@ extension Timestamp {
         var micros = 0
         var offsetSeconds = 0
         if i < b.count {
-            guard b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: "t") || b[i] == UInt8(ascii: " ") else { return nil }
+            guard b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: "t") || b[i] == UInt8(ascii: " ") else {
+                return nil
+            }
             i += 1
             guard let h = digits(2), expect(UInt8(ascii: ":")), let m = digits(2) else { return nil }
             hour = h

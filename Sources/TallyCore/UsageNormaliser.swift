@@ -24,7 +24,8 @@ public enum UsageNormaliser {
             if u["prompt_tokens"] != nil || u["input_tokens"] != nil || u["completion_tokens"] != nil {
                 units = openAIUsage(u) ?? [:]
             } else if u["promptTokens"] != nil || u["completionTokens"] != nil || u["totalTokens"] != nil {
-                for (from, to) in [("promptTokens", "input"), ("completionTokens", "output"), ("totalTokens", "total")] {
+                for (from, to) in [("promptTokens", "input"), ("completionTokens", "output"), ("totalTokens", "total")]
+                {
                     if let v = try count(u[from], "body.usage.\(from)") { units[to] = v }
                 }
             } else {

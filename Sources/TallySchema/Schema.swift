@@ -5,7 +5,9 @@ public enum Schema {
     /// Each migration's file name (without `.sql`) and its SQL text, sorted by name.
     /// Throws when the resource bundle is missing: the server must not start without its schema.
     public static func migrations() throws -> [(name: String, sql: String)] {
-        guard let dir = Bundle.module.resourceURL?.appendingPathComponent("schema") else { throw SchemaError.bundleMissing }
+        guard let dir = Bundle.module.resourceURL?.appendingPathComponent("schema") else {
+            throw SchemaError.bundleMissing
+        }
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
             .filter { $0.hasSuffix(".sql") }
             .sorted()

@@ -38,8 +38,11 @@ public func buildApplication(
 
 public func buildRouter(configuration: ServerConfiguration, database: TallyDatabase) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
-    router.add(middleware: CORSMiddleware(allowOrigin: .originBased, allowHeaders: [.authorization, .contentType, .contentEncoding]))
-    let bodyReader = RequestBodyReader(maxBodyBytes: configuration.maxBodyBytes, maxDecodedBytes: configuration.maxDecodedBytes)
+    router.add(
+        middleware: CORSMiddleware(
+            allowOrigin: .originBased, allowHeaders: [.authorization, .contentType, .contentEncoding]))
+    let bodyReader = RequestBodyReader(
+        maxBodyBytes: configuration.maxBodyBytes, maxDecodedBytes: configuration.maxDecodedBytes)
     let api = router.group("api/public")
     HealthController(database: database, version: configuration.version).addRoutes(to: api)
 
@@ -47,11 +50,13 @@ public func buildRouter(configuration: ServerConfiguration, database: TallyDatab
         database: database, decoder: LangfuseBatchDecoder(limits: configuration.limits), bodyReader: bodyReader,
         rules: configuration.attribution)
     // Bearer (public key only) is accepted where Langfuse accepts it: ingestion (scores/logs only) and POST scores.
-    let scoreAccess = router.group("api/public").add(middleware: AuthMiddleware(database: database, allowsScoresAccess: true))
+    let scoreAccess = router.group("api/public").add(
+        middleware: AuthMiddleware(database: database, allowsScoresAccess: true))
     ingestion.addRoutes(to: scoreAccess)
     ingestion.addScoreRoutes(to: scoreAccess)
 
-    let projectAccess = router.group("api/public").add(middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
+    let projectAccess = router.group("api/public").add(
+        middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     ReadController(database: database, bodyReader: bodyReader).addRoutes(to: projectAccess)
 
     if let webRoot = configuration.webRoot {
@@ -74,6 +79,7 @@ struct HealthController: Sendable {
         if await database.isReachable() {
             return JSONResponse.make(["status": "OK", "version": .string(version)])
         }
-        return JSONResponse.make(["status": "Database unavailable", "version": .string(version)], status: .serviceUnavailable)
+        return JSONResponse.make(
+            ["status": "Database unavailable", "version": .string(version)], status: .serviceUnavailable)
     }
 }

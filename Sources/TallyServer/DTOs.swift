@@ -1,3 +1,4 @@
+import Hummingbird
 import TallyCore
 
 /// Wire shapes of the Langfuse public read API (COMPAT §4), built as JSON values. Times are ISO-8601 with
@@ -13,6 +14,11 @@ enum DTO {
             "page": .int(Int64(page.page.page)), "limit": .int(Int64(page.page.limit)),
             "totalItems": .int(Int64(page.totalItems)), "totalPages": .int(Int64(page.totalPages)),
         ]
+    }
+
+    /// `{"data": [...], "meta": {page, limit, totalItems, totalPages}}`.
+    static func list<T>(_ page: Paged<T>, _ item: (T) -> JSONValue) -> Response {
+        JSONResponse.make(["data": .array(page.items.map(item)), "meta": meta(page)])
     }
 
     static func project(_ p: Project) -> JSONValue {
@@ -49,7 +55,8 @@ enum DTO {
             "level": .string(o.level.rawValue), "statusMessage": str(o.statusMessage),
             "parentObservationId": str(o.parentObservationID), "environment": .string(o.environment),
             "promptId": .null, "promptName": str(o.promptName), "promptVersion": int(o.promptVersion),
-            "usageDetails": .object(usage.mapValues { .int($0) }), "costDetails": .object(o.cost.mapValues { .double($0) }),
+            "usageDetails": .object(usage.mapValues { .int($0) }),
+            "costDetails": .object(o.cost.mapValues { .double($0) }),
             "usage": [
                 "unit": "TOKENS", "input": .int(usage["input"] ?? 0), "output": .int(usage["output"] ?? 0),
                 "total": .int(usage["total"] ?? 0),

@@ -27,7 +27,8 @@ struct IngestionController: Sendable {
         do {
             batch = try decoder.decode(body)
         } catch let e as IngestionError {
-            throw APIError(status: .badRequest, body: ["message": .string(e.message), "errors": [.string(e.error ?? e.message)]])
+            throw APIError(
+                status: .badRequest, body: ["message": .string(e.message), "errors": [.string(e.error ?? e.message)]])
         }
         var errors = batch.errors.map { (id: $0.eventID, error: $0.error) }
         if context.access == .scores {
@@ -60,7 +61,8 @@ struct IngestionController: Sendable {
             }
         }
         return JSONResponse.make(
-            ["successes": .array(successes), "errors": .array(errors.map(Self.errorEntry))], status: .init(code: 207, reasonPhrase: "Multi-Status"))
+            ["successes": .array(successes), "errors": .array(errors.map(Self.errorEntry))],
+            status: .init(code: 207, reasonPhrase: "Multi-Status"))
     }
 
     static func errorEntry(_ e: (id: String, error: IngestionError)) -> JSONValue {
@@ -91,7 +93,8 @@ struct IngestionController: Sendable {
             } catch let e as IngestionError {
                 throw APIError.invalid(e.error ?? e.message)
             }
-            let results = try await write([IngestionEvent(eventID: score.id, timestamp: now, body: .score(score))], projectID: project.id)
+            let results = try await write(
+                [IngestionEvent(eventID: score.id, timestamp: now, body: .score(score))], projectID: project.id)
             if case .failure(let e) = results[0] { throw APIError.unavailable(e.description) }
             return JSONResponse.make(["id": .string(score.id)])
         case .array(let items):
@@ -102,7 +105,9 @@ struct IngestionController: Sendable {
             var errors: [String] = []
             for (index, item) in items.enumerated() {
                 do {
-                    guard case .object(let object) = item else { throw IngestionError.invalid("item \(index): expected an object") }
+                    guard case .object(let object) = item else {
+                        throw IngestionError.invalid("item \(index): expected an object")
+                    }
                     let score = try ScoreDecoder.decode(object, defaultTimestamp: now)
                     events.append(IngestionEvent(eventID: score.id, timestamp: now, body: .score(score)))
                 } catch let e as IngestionError {

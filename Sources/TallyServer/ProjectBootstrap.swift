@@ -28,12 +28,14 @@ public enum ProjectBootstrap {
         let project: Project
         var created: CreatedKey?
         if let id = env["LANGFUSE_INIT_PROJECT_ID"] {
-            project = try database.ensureProject(id: id, name: env["LANGFUSE_INIT_PROJECT_NAME"] ?? "Provisioned Project")
+            project = try database.ensureProject(
+                id: id, name: env["LANGFUSE_INIT_PROJECT_NAME"] ?? "Provisioned Project")
             let pk = env["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"]
             let sk = env["LANGFUSE_INIT_PROJECT_SECRET_KEY"]
             guard (pk == nil) == (sk == nil) else { throw BootstrapError.incompleteKeys }
             if let pk, let sk {
-                created = try database.createKey(projectID: id, publicKey: pk, secretKey: sk, note: "Provisioned API Key")
+                created = try database.createKey(
+                    projectID: id, publicKey: pk, secretKey: sk, note: "Provisioned API Key")
             }
         } else if env["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"] != nil || env["LANGFUSE_INIT_PROJECT_SECRET_KEY"] != nil {
             throw BootstrapError.incompleteKeys
@@ -44,7 +46,8 @@ public enum ProjectBootstrap {
             created = try database.createKey(projectID: project.id, note: "created at first start")
         }
         if created == nil, try database.keys(projectID: project.id).allSatisfy({ $0.revokedAt != nil }) {
-            created = try database.createKey(projectID: project.id, note: "created because the project had no valid key")
+            created = try database.createKey(
+                projectID: project.id, note: "created because the project had no valid key")
         }
         let keys = try database.keys(projectID: project.id).filter { $0.revokedAt == nil }.map(\.publicKey)
         return Outcome(project: project, createdKey: created, publicKeys: keys)

@@ -26,7 +26,8 @@ struct QueryReader {
     func int(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
         guard let raw = string(name) else { return nil }
         guard let v = Int(raw), range.contains(v) else {
-            throw APIError.invalid("\(name): expected an integer in \(range.lowerBound)…\(range.upperBound), got \"\(raw.prefix(40))\"")
+            throw APIError.invalid(
+                "\(name): expected an integer in \(range.lowerBound)…\(range.upperBound), got \"\(raw.prefix(40))\"")
         }
         return v
     }
@@ -45,7 +46,8 @@ struct QueryReader {
         return t
     }
 
-    func enumValue<E: RawRepresentable & CaseIterable>(_ name: String, _: E.Type) throws -> E? where E.RawValue == String {
+    func enumValue<E: RawRepresentable & CaseIterable>(_ name: String, _: E.Type) throws -> E?
+    where E.RawValue == String {
         guard let raw = string(name) else { return nil }
         guard let e = E(rawValue: raw) else {
             throw APIError.invalid("\(name): expected one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -58,7 +58,7 @@ struct ReadController: Sendable {
             q.orderDirection = direction
         }
         let page = try await database.traces(projectID: project.id, query: q)
-        return JSONResponse.make(["data": .array(page.items.map { DTO.trace($0, projectID: project.id) }), "meta": DTO.meta(page)])
+        return DTO.list(page) { DTO.trace($0, projectID: project.id) }
     }
 
     @Sendable func trace(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -67,7 +67,9 @@ struct ReadController: Sendable {
         guard let (summary, observations, scores) = try await database.trace(projectID: project.id, id: id) else {
             throw APIError.notFound("Trace not found within authorized project")
         }
-        guard case .object(var out) = DTO.trace(summary, projectID: project.id) else { throw APIError.notFound("Trace not found") }
+        guard case .object(var out) = DTO.trace(summary, projectID: project.id) else {
+            throw APIError.notFound("Trace not found")
+        }
         out["observations"] = .array(observations.map { DTO.observation($0, projectID: project.id) })
         out["scores"] = .array(scores.map { DTO.score($0, projectID: project.id) })
         return JSONResponse.make(.object(out))
@@ -109,8 +111,7 @@ struct ReadController: Sendable {
         q.toStartTime = try r.timestamp("toStartTime")
         q.version = r.string("version")
         let page = try await database.observations(projectID: project.id, query: q)
-        return JSONResponse.make(
-            ["data": .array(page.items.map { DTO.observation($0, projectID: project.id) }), "meta": DTO.meta(page)])
+        return DTO.list(page) { DTO.observation($0, projectID: project.id) }
     }
 
     @Sendable func observation(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -131,8 +132,7 @@ struct ReadController: Sendable {
         q.to = try r.timestamp("toTimestamp")
         q.environments = r.all("environment")
         let page = try await database.sessions(projectID: project.id, query: q)
-        return JSONResponse.make(
-            ["data": .array(page.items.map { DTO.session($0, projectID: project.id) }), "meta": DTO.meta(page)])
+        return DTO.list(page) { DTO.session($0, projectID: project.id) }
     }
 
     @Sendable func session(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -141,7 +141,9 @@ struct ReadController: Sendable {
         guard let (session, traces) = try await database.session(projectID: project.id, id: id) else {
             throw APIError.notFound("Session not found within authorized project")
         }
-        guard case .object(var out) = DTO.session(session, projectID: project.id) else { throw APIError.notFound("Session not found") }
+        guard case .object(var out) = DTO.session(session, projectID: project.id) else {
+            throw APIError.notFound("Session not found")
+        }
         out["traces"] = .array(traces.map { DTO.trace($0, projectID: project.id) })
         return JSONResponse.make(.object(out))
     }
@@ -169,8 +171,7 @@ struct ReadController: Sendable {
         q.sessionIDs = r.list("sessionId")
         q.datasetRunIDs = r.list("datasetRunId")
         let page = try await database.scores(projectID: project.id, query: q)
-        return JSONResponse.make(
-            ["data": .array(page.items.map { DTO.score($0, projectID: project.id) }), "meta": DTO.meta(page)])
+        return DTO.list(page) { DTO.score($0, projectID: project.id) }
     }
 
     @Sendable func score(_ request: Request, context: TallyRequestContext) async throws -> Response {

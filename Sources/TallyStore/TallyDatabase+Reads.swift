@@ -49,7 +49,9 @@ extension TallyDatabase {
         if let v = q.tenant { f.add("t.tenant = ?", [v]) }
         f.any("t.environment", q.environments)
         for tag in Set(q.tags) {
-            f.add("EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = t.project_id AND g.trace_id = t.id AND g.tag = ?)", [tag])
+            f.add(
+                "EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = t.project_id AND g.trace_id = t.id AND g.tag = ?)",
+                [tag])
         }
         let column: String
         switch q.orderField {
@@ -69,7 +71,8 @@ extension TallyDatabase {
             let (traces, total) = try filter.page(
                 db, columns: "t.*", from: "trace t", order: "\(column) \(direction), t.id \(direction)", page: q.page,
                 map: Trace.init(row:))
-            return Paged(items: try Self.summaries(db, projectID: projectID, traces: traces), totalItems: total, page: q.page)
+            return Paged(
+                items: try Self.summaries(db, projectID: projectID, traces: traces), totalItems: total, page: q.page)
         }
     }
 
@@ -101,14 +104,16 @@ extension TallyDatabase {
         var metrics: [String: (latency: Double, cost: Double)] = [:]
         for row in try Row.fetchAll(
             db,
-            sql: "SELECT trace_id, id FROM observation WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY start_time, id",
+            sql:
+                "SELECT trace_id, id FROM observation WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY start_time, id",
             arguments: args)
         {
             observationIDs[row["trace_id"], default: []].append(row["id"])
         }
         for row in try Row.fetchAll(
             db,
-            sql: "SELECT trace_id, id FROM score WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY timestamp, id",
+            sql:
+                "SELECT trace_id, id FROM score WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY timestamp, id",
             arguments: args)
         {
             scoreIDs[row["trace_id"], default: []].append(row["id"])
@@ -139,8 +144,10 @@ extension TallyDatabase {
         try await writer.write { db in
             var deleted = 0
             for id in ids {
-                try db.execute(sql: "DELETE FROM observation WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
-                try db.execute(sql: "DELETE FROM score WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
+                try db.execute(
+                    sql: "DELETE FROM observation WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
+                try db.execute(
+                    sql: "DELETE FROM score WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
                 try db.execute(sql: "DELETE FROM trace WHERE project_id = ? AND id = ?", arguments: [projectID, id])
                 deleted += db.changesCount
             }
@@ -162,7 +169,9 @@ extension TallyDatabase {
         if let v = q.toStartTime { f.add("o.start_time < ?", [v.microseconds]) }
         if let v = q.version { f.add("o.version = ?", [v]) }
         if let v = q.userID {
-            f.add("EXISTS (SELECT 1 FROM trace t WHERE t.project_id = o.project_id AND t.id = o.trace_id AND t.user_id = ?)", [v])
+            f.add(
+                "EXISTS (SELECT 1 FROM trace t WHERE t.project_id = o.project_id AND t.id = o.trace_id AND t.user_id = ?)",
+                [v])
         }
         f.any("o.environment", q.environments)
         let filter = f
@@ -197,11 +206,14 @@ extension TallyDatabase {
     /// A session with its traces (oldest first), or nil.
     public func session(projectID: String, id: String) async throws -> (Session, [TraceSummary])? {
         try await writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM session WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT * FROM session WHERE project_id = ? AND id = ?", arguments: [projectID, id])
             else { return nil }
             let session = Session(row: row)
             let traces = try Row.fetchAll(
-                db, sql: "SELECT * FROM trace WHERE project_id = ? AND session_id = ? ORDER BY timestamp, id", arguments: [projectID, id]
+                db, sql: "SELECT * FROM trace WHERE project_id = ? AND session_id = ? ORDER BY timestamp, id",
+                arguments: [projectID, id]
             ).map(Trace.init(row:))
             return (session, try Self.summaries(db, projectID: projectID, traces: traces))
         }
@@ -222,7 +234,9 @@ extension TallyDatabase {
         if let v = q.to { f.add("s.timestamp < ?", [v.microseconds]) }
         if let v = q.value { f.add("s.value \(q.comparison == .ne ? "<>" : q.comparison.rawValue) ?", [v]) }
         for tag in Set(q.traceTags) {
-            f.add("EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = s.project_id AND g.trace_id = s.trace_id AND g.tag = ?)", [tag])
+            f.add(
+                "EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = s.project_id AND g.trace_id = s.trace_id AND g.tag = ?)",
+                [tag])
         }
         f.any("s.environment", q.environments)
         f.any("s.id", q.scoreIDs)
@@ -243,7 +257,8 @@ extension TallyDatabase {
                 let hasTrace: Bool = row["has_trace"]
                 return ScoreWithTrace(
                     score: Score(row: row), traceUserID: row["t_user_id"],
-                    traceTags: hasTrace ? (Rows.jsonValue(row["t_tags"])?.arrayValue ?? []).compactMap(\.stringValue) : nil,
+                    traceTags: hasTrace
+                        ? (Rows.jsonValue(row["t_tags"])?.arrayValue ?? []).compactMap(\.stringValue) : nil,
                     traceEnvironment: row["t_environment"], traceSessionID: row["t_session_id"])
             }
             return Paged(items: items, totalItems: total, page: q.page)
@@ -252,8 +267,10 @@ extension TallyDatabase {
 
     public func score(projectID: String, id: String) async throws -> Score? {
         try await writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM score WHERE project_id = ? AND id = ?", arguments: [projectID, id])
-                .map(Score.init(row:))
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM score WHERE project_id = ? AND id = ?", arguments: [projectID, id]
+            )
+            .map(Score.init(row:))
         }
     }
 

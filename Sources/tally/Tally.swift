@@ -48,7 +48,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body in bytes (env TALLY_MAX_BODY_BYTES). Default: 4500000")
     var maxBodyBytes: Int?
 
-    @Option(help: "Comma-separated metadata keys naming the tenant (env TALLY_TENANT_KEYS). Default: tenantId,tenant_id,tenant")
+    @Option(
+        help:
+            "Comma-separated metadata keys naming the tenant (env TALLY_TENANT_KEYS). Default: tenantId,tenant_id,tenant"
+    )
     var tenantKeys: String?
 
     @Option(help: "Comma-separated metadata keys naming the feature (env TALLY_FEATURE_KEYS). Default: feature")
@@ -90,7 +93,9 @@ struct Serve: AsyncParsableCommand {
             lines.append("  (the secret key is shown once: it is stored hashed. `tally keys create` makes another.)")
         } else {
             lines.append("             LANGFUSE_PUBLIC_KEY=\(outcome.publicKeys.joined(separator: " | "))")
-            lines.append("             LANGFUSE_SECRET_KEY=<the secret printed when the key was created; `tally keys create` makes a new pair>")
+            lines.append(
+                "             LANGFUSE_SECRET_KEY=<the secret printed when the key was created; `tally keys create` makes a new pair>"
+            )
         }
         print(lines.joined(separator: "\n"))
         fflush(nil)
@@ -148,7 +153,9 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             for key in try store.open().keys(projectID: project) {
                 let state = key.revokedAt.map { "revoked \($0.iso8601)" } ?? "active"
-                print("\(key.projectID)\t\(key.publicKey)\t\(key.displaySecret)\tcreated \(key.createdAt.iso8601)\t\(state)\t\(key.note ?? "")")
+                print(
+                    "\(key.projectID)\t\(key.publicKey)\t\(key.displaySecret)\tcreated \(key.createdAt.iso8601)\t\(state)\t\(key.note ?? "")"
+                )
             }
         }
     }

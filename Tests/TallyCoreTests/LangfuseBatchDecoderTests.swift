@@ -19,14 +19,20 @@ struct LangfuseBatchDecoderTests {
             case .log: kinds["log", default: 0] += 1
             }
         }
-        #expect(kinds == ["trace": 1, "SPAN": 2, "SPAN-update": 2, "GENERATION": 3, "GENERATION-update": 3, "EVENT": 1, "score": 3])
+        #expect(
+            kinds == [
+                "trace": 1, "SPAN": 2, "SPAN-update": 2, "GENERATION": 3, "GENERATION-update": 3, "EVENT": 1,
+                "score": 3,
+            ])
     }
 
     @Test("usage and usageDetails together: usageDetails wins and total is the sum of the keys")
     func usageDetailsWinOverUsage() throws {
         let batch = try Fixture.batch("langfuse-v2/002-ingestion-batch.json")
         let update = batch.events.compactMap { e -> ObservationUpsert? in
-            if case .observation(let o) = e.body, o.id == "d4c1f987-879f-51d6-9d85-570fea617c5b", o.isUpdate { return o }
+            if case .observation(let o) = e.body, o.id == "d4c1f987-879f-51d6-9d85-570fea617c5b", o.isUpdate {
+                return o
+            }
             return nil
         }.first
         #expect(update?.usage == ["input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580])
@@ -37,7 +43,9 @@ struct LangfuseBatchDecoderTests {
     func generationFields() throws {
         let batch = try Fixture.batch("langfuse-v2/002-ingestion-batch.json")
         let create = batch.events.compactMap { e -> ObservationUpsert? in
-            if case .observation(let o) = e.body, o.id == "d4c1f987-879f-51d6-9d85-570fea617c5b", !o.isUpdate { return o }
+            if case .observation(let o) = e.body, o.id == "d4c1f987-879f-51d6-9d85-570fea617c5b", !o.isUpdate {
+                return o
+            }
             return nil
         }.first
         #expect(create?.modelParameters == ["temperature": "0.2", "max_tokens": 512])
@@ -89,7 +97,8 @@ struct LangfuseBatchDecoderTests {
 
     @Test("a batch over the event limit is refused whole")
     func tooManyEvents() {
-        let events = Array(repeating: #"{"id":"x","type":"sdk-log","timestamp":"2026-01-01T00:00:00Z","body":{"log":1}}"#, count: 11)
+        let events = Array(
+            repeating: #"{"id":"x","type":"sdk-log","timestamp":"2026-01-01T00:00:00Z","body":{"log":1}}"#, count: 11)
         let body = "{\"batch\":[\(events.joined(separator: ","))]}"
         #expect(throws: IngestionError.self) {
             try LangfuseBatchDecoder(limits: IngestionLimits(maxEventsPerBatch: 10)).decode(Data(body.utf8))
@@ -97,20 +106,53 @@ struct LangfuseBatchDecoderTests {
     }
 
     static let badEvents: [(String, String)] = [
-        (#"{"id":"e1","type":"trace-create","timestamp":"2026-01-01T00:00:00Z","body":{"name":"x"}}"#, "body.id: required"),
-        (#"{"id":"e2","type":"nonsense-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a"}}"#, "unknown event type"),
+        (
+            #"{"id":"e1","type":"trace-create","timestamp":"2026-01-01T00:00:00Z","body":{"name":"x"}}"#,
+            "body.id: required"
+        ),
+        (
+            #"{"id":"e2","type":"nonsense-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a"}}"#,
+            "unknown event type"
+        ),
         (#"{"id":"e3","type":"span-create","timestamp":"yesterday","body":{"id":"a"}}"#, "event.timestamp"),
-        (#"{"id":"e4","type":"span-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","name":42}}"#, "body.name: expected a string, got 42"),
-        (#"{"id":"e5","type":"generation-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","usage":{"input":"many"}}}"#, "body.usage.input"),
-        (#"{"id":"e6","type":"span-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","level":"LOUD"}}"#, "body.level"),
-        (#"{"id":"e7","type":"generation-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","promptName":"p"}}"#, "promptName and body.promptVersion"),
-        (#"{"id":"e8","type":"score-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"s","name":"n","value":1}}"#, "exactly one of traceId"),
-        (#"{"id":"e9","type":"score-create","timestamp":"2026-01-01T00:00:00Z","body":{"traceId":"t","name":"n","value":2,"dataType":"BOOLEAN"}}"#, "0 or 1"),
-        (#"{"id":"e10","type":"trace-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"t","tags":"a,b"}}"#, "body.tags: expected an array of strings"),
+        (
+            #"{"id":"e4","type":"span-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","name":42}}"#,
+            "body.name: expected a string, got 42"
+        ),
+        (
+            #"{"id":"e5","type":"generation-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","usage":{"input":"many"}}}"#,
+            "body.usage.input"
+        ),
+        (
+            #"{"id":"e6","type":"span-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","level":"LOUD"}}"#,
+            "body.level"
+        ),
+        (
+            #"{"id":"e7","type":"generation-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","promptName":"p"}}"#,
+            "promptName and body.promptVersion"
+        ),
+        (
+            #"{"id":"e8","type":"score-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"s","name":"n","value":1}}"#,
+            "exactly one of traceId"
+        ),
+        (
+            #"{"id":"e9","type":"score-create","timestamp":"2026-01-01T00:00:00Z","body":{"traceId":"t","name":"n","value":2,"dataType":"BOOLEAN"}}"#,
+            "0 or 1"
+        ),
+        (
+            #"{"id":"e10","type":"trace-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"t","tags":"a,b"}}"#,
+            "body.tags: expected an array of strings"
+        ),
         (#"{"id":"e11","type":"trace-create","timestamp":"2026-01-01T00:00:00Z"}"#, "event.body: required"),
         (#"{"type":"trace-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"t"}}"#, "event.id: required"),
-        (#"{"id":"e13","type":"dataset-run-item-create","timestamp":"2026-01-01T00:00:00Z","body":{}}"#, "internal to Langfuse"),
-        (#"{"id":"e14","type":"score-create","timestamp":"2026-01-01T00:00:00Z","body":{"observationId":"o","sessionId":"s","name":"n","value":1}}"#, "observationId requires"),
+        (
+            #"{"id":"e13","type":"dataset-run-item-create","timestamp":"2026-01-01T00:00:00Z","body":{}}"#,
+            "internal to Langfuse"
+        ),
+        (
+            #"{"id":"e14","type":"score-create","timestamp":"2026-01-01T00:00:00Z","body":{"observationId":"o","sessionId":"s","name":"n","value":1}}"#,
+            "observationId requires"
+        ),
     ]
 
     @Test("each bad event costs one error entry and never its neighbours", arguments: badEvents)
@@ -121,7 +163,9 @@ struct LangfuseBatchDecoderTests {
         #expect(batch.events.map(\.eventID) == ["ok", "ok2"])
         #expect(batch.errors.count == 1)
         #expect(batch.errors.first?.error.status == 400)
-        #expect(batch.errors.first?.error.description.contains(expected) == true, "\(batch.errors.first?.error.description ?? "")")
+        #expect(
+            batch.errors.first?.error.description.contains(expected) == true,
+            "\(batch.errors.first?.error.description ?? "")")
     }
 
     @Test("an event without an id is reported as \"unknown\"")
@@ -159,7 +203,8 @@ struct LangfuseBatchDecoderTests {
 
     @Test("legacy observation-create takes its type from the body")
     func legacyObservation() throws {
-        let body = #"{"batch":[{"id":"e","type":"observation-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","type":"GENERATION","model":"m"}}]}"#
+        let body =
+            #"{"batch":[{"id":"e","type":"observation-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"a","type":"GENERATION","model":"m"}}]}"#
         let batch = try LangfuseBatchDecoder().decode(Data(body.utf8))
         guard case .observation(let o)? = batch.events.first?.body else {
             Issue.record("expected an observation")
@@ -175,7 +220,8 @@ struct LangfuseBatchDecoderTests {
             ("retriever-create", .retriever), ("evaluator-create", .evaluator), ("embedding-create", .embedding),
             ("guardrail-create", .guardrail), ("event-create", .event),
         ] {
-            let body = "{\"batch\":[{\"id\":\"e\",\"type\":\"\(type)\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"body\":{\"id\":\"a\"}}]}"
+            let body =
+                "{\"batch\":[{\"id\":\"e\",\"type\":\"\(type)\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"body\":{\"id\":\"a\"}}]}"
             let batch = try LangfuseBatchDecoder().decode(Data(body.utf8))
             guard case .observation(let o)? = batch.events.first?.body else {
                 Issue.record("\(type) should decode")

@@ -9,17 +9,36 @@ struct NormalisationTests {
         "usage shapes become Langfuse usage keys",
         arguments: [
             (#"{"input":9,"unit":"TOKENS"}"#, "null", ["input": 9, "total": 9] as UsageDetails),
-            (#"{"input":800,"output":120,"total":920,"unit":"TOKENS"}"#, "null", ["input": 800, "output": 120, "total": 920]),
-            (#"{"promptTokens":10,"completionTokens":5,"totalTokens":15}"#, "null", ["input": 10, "output": 5, "total": 15]),
-            (#"{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}"#, "null", ["input": 10, "output": 5, "total": 15]),
-            ("null", #"{"prompt_tokens":100,"completion_tokens":50,"total_tokens":150,"prompt_tokens_details":{"cached_tokens":30},"completion_tokens_details":{"reasoning_tokens":20}}"#,
-             ["input": 70, "input_cached_tokens": 30, "output": 30, "output_reasoning_tokens": 20, "total": 150]),
-            ("null", #"{"input_tokens":100,"output_tokens":50,"total_tokens":150,"input_tokens_details":{"cached_tokens":120}}"#,
-             ["input": 0, "input_cached_tokens": 120, "output": 50, "total": 150]),
-            ("null", #"{"input":5,"output":"7","weird":-1,"frac":1.5,"cache_read_input_tokens":2}"#,
-             ["input": 5, "output": 7, "cache_read_input_tokens": 2, "total": 14]),
-            (#"{"input":4200,"output":380}"#, #"{"input":4200,"output":380,"cache_read_input_tokens":1000}"#,
-             ["input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580]),
+            (
+                #"{"input":800,"output":120,"total":920,"unit":"TOKENS"}"#, "null",
+                ["input": 800, "output": 120, "total": 920]
+            ),
+            (
+                #"{"promptTokens":10,"completionTokens":5,"totalTokens":15}"#, "null",
+                ["input": 10, "output": 5, "total": 15]
+            ),
+            (
+                #"{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}"#, "null",
+                ["input": 10, "output": 5, "total": 15]
+            ),
+            (
+                "null",
+                #"{"prompt_tokens":100,"completion_tokens":50,"total_tokens":150,"prompt_tokens_details":{"cached_tokens":30},"completion_tokens_details":{"reasoning_tokens":20}}"#,
+                ["input": 70, "input_cached_tokens": 30, "output": 30, "output_reasoning_tokens": 20, "total": 150]
+            ),
+            (
+                "null",
+                #"{"input_tokens":100,"output_tokens":50,"total_tokens":150,"input_tokens_details":{"cached_tokens":120}}"#,
+                ["input": 0, "input_cached_tokens": 120, "output": 50, "total": 150]
+            ),
+            (
+                "null", #"{"input":5,"output":"7","weird":-1,"frac":1.5,"cache_read_input_tokens":2}"#,
+                ["input": 5, "output": 7, "cache_read_input_tokens": 2, "total": 14]
+            ),
+            (
+                #"{"input":4200,"output":380}"#, #"{"input":4200,"output":380,"cache_read_input_tokens":1000}"#,
+                ["input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580]
+            ),
             ("{}", "{}", [:]),
         ])
     func usage(usage: String, details: String, expected: UsageDetails) throws {
@@ -34,7 +53,8 @@ struct NormalisationTests {
             usage: try JSONValue.parse(#"{"input":1,"inputCost":0.5,"outputCost":0.25}"#), usageDetails: nil,
             costDetails: try JSONValue.parse(#"{"output":0.125,"bad":-1}"#))
         #expect(r1.cost == ["input": 0.5, "output": 0.125, "total": 0.625])
-        let r2 = try UsageNormaliser.normalise(usage: nil, usageDetails: nil, costDetails: try JSONValue.parse(#"{"total":2}"#))
+        let r2 = try UsageNormaliser.normalise(
+            usage: nil, usageDetails: nil, costDetails: try JSONValue.parse(#"{"total":2}"#))
         #expect(r2.cost == ["total": 2])
     }
 
@@ -79,7 +99,12 @@ struct NormalisationTests {
         #expect(t.iso8601Micros == expected)
     }
 
-    @Test("malformed timestamps are rejected", arguments: ["", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30", "2026-11-23T25:00:00Z", "2026-11-23T12:00:00Zjunk", "2026-11-23T12:00:00."])
+    @Test(
+        "malformed timestamps are rejected",
+        arguments: [
+            "", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30", "2026-11-23T25:00:00Z", "2026-11-23T12:00:00Zjunk",
+            "2026-11-23T12:00:00.",
+        ])
     func badTimestamps(text: String) {
         #expect(Timestamp(iso8601: text) == nil)
     }
@@ -91,7 +116,10 @@ struct NormalisationTests {
         #expect(v.serialized() == #"{"a":"x\"é😀\n","b":[1,2.5,-0.001,1000.0,true,null]}"#)
         #expect(try JSONValue.parse("9223372036854775807") == .int(Int64.max))
         #expect(try JSONValue.parse("9223372036854775808") == .double(9223372036854775808))
-        for bad in ["{", "[1,]", "{\"a\" 1}", "01", "\"\u{01}\"", "tru", "1 2", "{'a':1}", String(repeating: "[", count: 300) + String(repeating: "]", count: 300)] {
+        for bad in [
+            "{", "[1,]", "{\"a\" 1}", "01", "\"\u{01}\"", "tru", "1 2", "{'a':1}",
+            String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
+        ] {
             #expect(throws: JSONValueError.self, "\(bad.prefix(20))") { try JSONValue.parse(bad) }
         }
     }

@@ -2,9 +2,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
-import Testing
 import TallyCore
 import TallyStore
+import Testing
 
 @testable import TallyServer
 
@@ -22,17 +22,23 @@ struct RouterTests {
     }
 
     func makeEnv(_ edit: (inout ServerConfiguration) -> Void = { _ in }) throws -> Env {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tally-router-\(UUID().uuidString)/t.db").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tally-router-\(UUID().uuidString)/t.db"
+        ).path
         let database = try TallyDatabase(path: path)
         let outcome = try ProjectBootstrap.run(
             database: database,
-            environment: ["LANGFUSE_INIT_PROJECT_ID": "proj-1", "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": "pk-lf-test",
-                          "LANGFUSE_INIT_PROJECT_SECRET_KEY": "sk-lf-test"])
+            environment: [
+                "LANGFUSE_INIT_PROJECT_ID": "proj-1", "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": "pk-lf-test",
+                "LANGFUSE_INIT_PROJECT_SECRET_KEY": "sk-lf-test",
+            ])
         #expect(outcome.project.id == "proj-1")
         var config = ServerConfiguration()
         edit(&config)
         let app = buildApplication(configuration: config, database: database)
-        return Env(app: app, database: database, auth: "Basic " + Data("pk-lf-test:sk-lf-test".utf8).base64EncodedString(), publicKey: "pk-lf-test")
+        return Env(
+            app: app, database: database, auth: "Basic " + Data("pk-lf-test:sk-lf-test".utf8).base64EncodedString(),
+            publicKey: "pk-lf-test")
     }
 
     func json(_ buffer: ByteBuffer) throws -> JSONValue { try JSONValue.parse(Data(buffer: buffer)) }
@@ -50,17 +56,22 @@ struct RouterTests {
                 #expect(try json(r.body) == ["message": "No authorization header"])
             }
             let wrong = "Basic " + Data("pk-lf-test:sk-wrong".utf8).base64EncodedString()
-            try await client.execute(uri: "/api/public/traces", method: .get, headers: [.authorization: wrong]) { r throws in
+            try await client.execute(uri: "/api/public/traces", method: .get, headers: [.authorization: wrong]) {
+                r throws in
                 #expect(r.status == .unauthorized)
                 #expect(try json(r.body).objectValue?["message"]?.stringValue?.hasPrefix("Invalid credentials") == true)
             }
-            try await client.execute(uri: "/api/public/traces", method: .get, headers: [.authorization: "Basic !!!"]) { r throws in
+            try await client.execute(uri: "/api/public/traces", method: .get, headers: [.authorization: "Basic !!!"]) {
+                r throws in
                 #expect(r.status == .unauthorized)
             }
-            try await client.execute(uri: "/api/public/traces", method: .get, headers: [.authorization: "Bearer pk-lf-test"]) { r throws in
+            try await client.execute(
+                uri: "/api/public/traces", method: .get, headers: [.authorization: "Bearer pk-lf-test"]
+            ) { r throws in
                 #expect(r.status == .forbidden)
             }
-            try await client.execute(uri: "/api/public/projects", method: .get, headers: [.authorization: env.auth]) { r throws in
+            try await client.execute(uri: "/api/public/projects", method: .get, headers: [.authorization: env.auth]) {
+                r throws in
                 #expect(r.status == .ok)
                 let project = try json(r.body).objectValue?["data"]?.arrayValue?.first?.objectValue
                 #expect(project?["id"] == "proj-1")
@@ -74,7 +85,8 @@ struct RouterTests {
         let env = try makeEnv()
         try await env.app.test(.router) { client in
             for file in ["002", "003"] {
-                let body = try Data(contentsOf: Self.fixtures.appendingPathComponent("langfuse-v2/\(file)-ingestion-batch.json"))
+                let body = try Data(
+                    contentsOf: Self.fixtures.appendingPathComponent("langfuse-v2/\(file)-ingestion-batch.json"))
                 try await client.execute(
                     uri: "/api/public/ingestion", method: .post,
                     headers: [.authorization: env.auth, .contentType: "application/json"], body: ByteBuffer(data: body)
@@ -86,7 +98,8 @@ struct RouterTests {
                 }
             }
             try await client.execute(
-                uri: "/api/public/traces?tags=tenant:acme&userId=user-42", method: .get, headers: [.authorization: env.auth]
+                uri: "/api/public/traces?tags=tenant:acme&userId=user-42", method: .get,
+                headers: [.authorization: env.auth]
             ) { r throws in
                 let out = try json(r.body).objectValue
                 let data = out?["data"]?.arrayValue ?? []
@@ -95,41 +108,61 @@ struct RouterTests {
                 #expect(out?["meta"] == ["page": 1, "limit": 50, "totalItems": 1, "totalPages": 1])
             }
             try await client.execute(
-                uri: "/api/public/observations?traceId=f50abe67-3dfd-5e3d-9047-94069b746bac&type=GENERATION", method: .get,
+                uri: "/api/public/observations?traceId=f50abe67-3dfd-5e3d-9047-94069b746bac&type=GENERATION",
+                method: .get,
                 headers: [.authorization: env.auth]
             ) { r throws in
                 let data = try json(r.body).objectValue?["data"]?.arrayValue ?? []
                 #expect(data.count == 3)
                 let gen = data.first { $0.objectValue?["id"] == "d4c1f987-879f-51d6-9d85-570fea617c5b" }?.objectValue
-                #expect(gen?["usageDetails"] == ["input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580])
+                #expect(
+                    gen?["usageDetails"] == [
+                        "input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580,
+                    ])
                 #expect(gen?["costDetails"] == ["input": 0.00168, "output": 0.000608, "total": 0.002288])
                 #expect(gen?["calculatedTotalCost"] == 0.002288)
                 #expect(gen?["startTime"] == "2026-11-23T12:43:59.889Z")
                 #expect(gen?["promptName"] == "copilot-answer")
                 #expect(gen?["tenant"] == "acme")
             }
-            try await client.execute(uri: "/api/public/traces/nope", method: .get, headers: [.authorization: env.auth]) { r throws in
+            try await client.execute(uri: "/api/public/traces/nope", method: .get, headers: [.authorization: env.auth])
+            { r throws in
                 #expect(r.status == .notFound)
             }
-            try await client.execute(uri: "/api/public/traces?limit=101", method: .get, headers: [.authorization: env.auth]) { r throws in
+            try await client.execute(
+                uri: "/api/public/traces?limit=101", method: .get, headers: [.authorization: env.auth]
+            ) { r throws in
                 #expect(r.status == .badRequest)
             }
-            try await client.execute(uri: "/api/public/traces?fromTimestamp=yesterday", method: .get, headers: [.authorization: env.auth]) { r throws in
+            try await client.execute(
+                uri: "/api/public/traces?fromTimestamp=yesterday", method: .get, headers: [.authorization: env.auth]
+            ) { r throws in
                 #expect(r.status == .badRequest)
                 #expect(try json(r.body).objectValue?["error"]?.stringValue?.contains("fromTimestamp") == true)
             }
-            try await client.execute(uri: "/api/public/sessions/sess-acme-001", method: .get, headers: [.authorization: env.auth]) { r throws in
+            try await client.execute(
+                uri: "/api/public/sessions/sess-acme-001", method: .get, headers: [.authorization: env.auth]
+            ) { r throws in
                 #expect(try json(r.body).objectValue?["traces"]?.arrayValue?.count == 1)
             }
-            try await client.execute(uri: "/api/public/v2/scores?traceId=f50abe67-3dfd-5e3d-9047-94069b746bac", method: .get, headers: [.authorization: env.auth]) { r throws in
+            try await client.execute(
+                uri: "/api/public/v2/scores?traceId=f50abe67-3dfd-5e3d-9047-94069b746bac", method: .get,
+                headers: [.authorization: env.auth]
+            ) { r throws in
                 let data = try json(r.body).objectValue?["data"]?.arrayValue ?? []
                 #expect(data.count == 3)
                 #expect(data.allSatisfy { $0.objectValue?["trace"]?.objectValue?["userId"] == "user-42" })
             }
-            try await client.execute(uri: "/api/public/traces/f50abe67-3dfd-5e3d-9047-94069b746bac", method: .delete, headers: [.authorization: env.auth]) { r throws in
+            try await client.execute(
+                uri: "/api/public/traces/f50abe67-3dfd-5e3d-9047-94069b746bac", method: .delete,
+                headers: [.authorization: env.auth]
+            ) { r throws in
                 #expect(r.status == .ok)
             }
-            try await client.execute(uri: "/api/public/observations/d4c1f987-879f-51d6-9d85-570fea617c5b", method: .get, headers: [.authorization: env.auth]) { r throws in
+            try await client.execute(
+                uri: "/api/public/observations/d4c1f987-879f-51d6-9d85-570fea617c5b", method: .get,
+                headers: [.authorization: env.auth]
+            ) { r throws in
                 #expect(r.status == .notFound)
             }
         }
@@ -137,29 +170,42 @@ struct RouterTests {
 
     @Test("bad bodies: malformed JSON 400, oversize 413, gzip decoded, bad gzip 400, gzip bomb 413")
     func badBodies() async throws {
-        let env = try makeEnv { $0.maxBodyBytes = 2_000; $0.maxDecodedBytes = 10_000 }
+        let env = try makeEnv {
+            $0.maxBodyBytes = 2_000; $0.maxDecodedBytes = 10_000
+        }
         try await env.app.test(.router) { client in
             let headers: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
-            try await client.execute(uri: "/api/public/ingestion", method: .post, headers: headers, body: ByteBuffer(string: "{\"batch\": [")) { r throws in
+            try await client.execute(
+                uri: "/api/public/ingestion", method: .post, headers: headers, body: ByteBuffer(string: "{\"batch\": [")
+            ) { r throws in
                 #expect(r.status == .badRequest)
                 #expect(try json(r.body).objectValue?["message"] == "Invalid request data")
             }
-            try await client.execute(uri: "/api/public/ingestion", method: .post, headers: headers, body: ByteBuffer(string: String(repeating: " ", count: 3_000))) { r throws in
+            try await client.execute(
+                uri: "/api/public/ingestion", method: .post, headers: headers,
+                body: ByteBuffer(string: String(repeating: " ", count: 3_000))
+            ) { r throws in
                 #expect(r.status == .contentTooLarge)
             }
-            let event = #"{"batch":[{"id":"e","type":"trace-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"gz"}}]}"#
+            let event =
+                #"{"batch":[{"id":"e","type":"trace-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"gz"}}]}"#
             var gzHeaders = headers
             gzHeaders[.contentEncoding] = "gzip"
-            try await client.execute(uri: "/api/public/ingestion", method: .post, headers: gzHeaders, body: try gzip(Data(event.utf8))) { r throws in
+            try await client.execute(
+                uri: "/api/public/ingestion", method: .post, headers: gzHeaders, body: try gzip(Data(event.utf8))
+            ) { r throws in
                 #expect(r.status.code == 207)
                 #expect(try json(r.body).objectValue?["successes"]?.arrayValue?.count == 1)
             }
-            try await client.execute(uri: "/api/public/ingestion", method: .post, headers: gzHeaders, body: ByteBuffer(string: "not gzip")) { r throws in
+            try await client.execute(
+                uri: "/api/public/ingestion", method: .post, headers: gzHeaders, body: ByteBuffer(string: "not gzip")
+            ) { r throws in
                 #expect(r.status == .badRequest)
             }
             let bomb = try gzip(Data(repeating: 0x20, count: 1_000_000))
             #expect(bomb.readableBytes < 2_000)
-            try await client.execute(uri: "/api/public/ingestion", method: .post, headers: gzHeaders, body: bomb) { r throws in
+            try await client.execute(uri: "/api/public/ingestion", method: .post, headers: gzHeaders, body: bomb) {
+                r throws in
                 #expect(r.status == .contentTooLarge)
             }
             try await client.execute(uri: "/api/public/health", method: .get) { r throws in #expect(r.status == .ok) }
@@ -175,7 +221,8 @@ struct RouterTests {
                 {"id":"e2","type":"score-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"s","traceId":"t","name":"q","value":1}}]}
                 """
             try await client.execute(
-                uri: "/api/public/ingestion", method: .post, headers: [.authorization: "Bearer pk-lf-test"], body: ByteBuffer(string: body)
+                uri: "/api/public/ingestion", method: .post, headers: [.authorization: "Bearer pk-lf-test"],
+                body: ByteBuffer(string: body)
             ) { r throws in
                 let out = try json(r.body).objectValue
                 #expect(out?["successes"] == [["id": "e2", "status": 201]])
@@ -191,25 +238,37 @@ struct RouterTests {
         let env = try makeEnv()
         try await env.app.test(.router) { client in
             let headers: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
-            try await client.execute(uri: "/api/public/scores", method: .post, headers: headers,
-                body: ByteBuffer(string: #"{"id":"s1","traceId":"t1","name":"helpfulness","value":0.9}"#)) { r throws in
+            try await client.execute(
+                uri: "/api/public/scores", method: .post, headers: headers,
+                body: ByteBuffer(string: #"{"id":"s1","traceId":"t1","name":"helpfulness","value":0.9}"#)
+            ) { r throws in
                 #expect(r.status == .ok)
                 #expect(try json(r.body) == ["id": "s1"])
             }
-            try await client.execute(uri: "/api/public/scores", method: .post, headers: headers,
-                body: ByteBuffer(string: #"[{"id":"s2","sessionId":"sess","name":"csat","value":4.5},{"id":"s3","traceId":"t1","name":"r","value":"resolved","dataType":"CATEGORICAL"}]"#)) { r throws in
+            try await client.execute(
+                uri: "/api/public/scores", method: .post, headers: headers,
+                body: ByteBuffer(
+                    string:
+                        #"[{"id":"s2","sessionId":"sess","name":"csat","value":4.5},{"id":"s3","traceId":"t1","name":"r","value":"resolved","dataType":"CATEGORICAL"}]"#
+                )
+            ) { r throws in
                 #expect(r.status == .accepted)
                 #expect(try json(r.body) == ["message": "Accepted"])
             }
-            try await client.execute(uri: "/api/public/scores", method: .post, headers: headers,
-                body: ByteBuffer(string: #"[{"id":"s4","traceId":"t1","name":"ok","value":1},{"traceId":"t1","value":1}]"#)) { r throws in
+            try await client.execute(
+                uri: "/api/public/scores", method: .post, headers: headers,
+                body: ByteBuffer(
+                    string: #"[{"id":"s4","traceId":"t1","name":"ok","value":1},{"traceId":"t1","value":1}]"#)
+            ) { r throws in
                 #expect(r.status.code == 207)
                 let out = try json(r.body).objectValue
                 #expect(out?["accepted"] == 1)
                 #expect(out?["rejected"] == 1)
             }
-            try await client.execute(uri: "/api/public/scores", method: .post, headers: [.authorization: "Bearer pk-lf-test"],
-                body: ByteBuffer(string: #"{"id":"s5","traceId":"t1","name":"b","value":true}"#)) { r throws in
+            try await client.execute(
+                uri: "/api/public/scores", method: .post, headers: [.authorization: "Bearer pk-lf-test"],
+                body: ByteBuffer(string: #"{"id":"s5","traceId":"t1","name":"b","value":true}"#)
+            ) { r throws in
                 #expect(r.status == .ok)
             }
             #expect(try await env.database.score(projectID: "proj-1", id: "s5")?.dataType == .boolean)

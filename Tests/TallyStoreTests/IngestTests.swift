@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TallyCore
+import Testing
 
 @testable import TallyStore
 
@@ -23,7 +23,9 @@ struct IngestTests {
     func migrations() throws {
         let (db, _) = try temporaryDatabase()
         let onDisk = try FileManager.default.contentsOfDirectory(
-            atPath: StoreFixture.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("schema").path
+            atPath: StoreFixture.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                "schema"
+            ).path
         ).filter { $0.hasSuffix(".sql") }.map { String($0.dropLast(4)) }.sorted()
         #expect(try db.appliedMigrations() == onDisk)
     }
@@ -86,7 +88,8 @@ struct IngestTests {
         try db.ensureProject(id: "p2", name: "two")
         #expect(try await db.trace(projectID: "p2", id: acmeTrace) == nil)
         #expect(try await db.traces(projectID: "p2", query: TraceQuery()).totalItems == 0)
-        _ = try await db.ingest(projectID: "p2", events: try StoreFixture.events("langfuse-v2/003-ingestion-batch.json"))
+        _ = try await db.ingest(
+            projectID: "p2", events: try StoreFixture.events("langfuse-v2/003-ingestion-batch.json"))
         let p2 = try #require(try await db.trace(projectID: "p2", id: acmeTrace))
         #expect(p2.0.trace.name == nil)
         #expect(p2.1.isEmpty)
@@ -103,7 +106,8 @@ struct IngestTests {
         var o = ObservationUpsert(id: "o1", type: .generation, isUpdate: false)
         o.traceID = "t9"
         let t0 = Timestamp(microseconds: 5_000_000)
-        _ = try await db.ingest(projectID: "p", events: [IngestionEvent(eventID: "e1", timestamp: t0, body: .observation(o))])
+        _ = try await db.ingest(
+            projectID: "p", events: [IngestionEvent(eventID: "e1", timestamp: t0, body: .observation(o))])
         #expect(try await db.observation(projectID: "p", id: "o1")?.tenant == nil)
         let placeholder = try #require(try await db.trace(projectID: "p", id: "t9"))
         #expect(placeholder.0.trace.isPlaceholder)
@@ -167,7 +171,10 @@ struct IngestTests {
         q = ScoreQuery()
         q.value = 0.5
         q.comparison = .gt
-        #expect(Set(try await db.scores(projectID: "p1", query: q).items.map(\.score.name)) == ["helpfulness", "user-feedback"])
+        #expect(
+            Set(try await db.scores(projectID: "p1", query: q).items.map(\.score.name)) == [
+                "helpfulness", "user-feedback",
+            ])
     }
 
     @Test("keys: secrets are hashed, checked in constant time, revocable; bootstrap keys are not rotated")

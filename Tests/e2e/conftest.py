@@ -66,13 +66,16 @@ class TallyServer:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
 
-    def stop(self):
+    def stop(self, sig=signal.SIGTERM):
+        """Graceful stop; returns the exit code (None if it had to be killed after 15 s)."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=15)
+                return self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+                return None
+        return self.proc.returncode if self.proc else None
 
     # --- HTTP helpers (urllib, so the checks do not depend on the SDK under test) ---
 

@@ -1,5 +1,6 @@
 """End-to-end: the real langfuse==2.60.10 Python SDK against a live `tally serve`, read back through the public API."""
 import json
+import signal
 import uuid
 
 import pytest
@@ -190,6 +191,16 @@ def test_sigkill_right_after_207_loses_nothing(tally):
     assert obs["data"][0]["usageDetails"] == {"input": 10, "output": 5, "total": 15}
     _, scores = tally.get("/api/public/scores?limit=100")
     assert scores["meta"]["totalItems"] == 18
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_graceful_shutdown_on_signal(tally, sig):
+    batch = {"batch": [{"id": "g1", "type": "trace-create", "timestamp": "2026-11-23T10:00:00Z",
+                        "body": {"id": "before-shutdown", "name": "kept"}}]}
+    assert tally.request("POST", "/api/public/ingestion", batch)[0] == 207
+    assert tally.stop(sig) == 0
+    tally.start()
+    assert tally.get("/api/public/traces/before-shutdown")[1]["name"] == "kept"
 
 
 def test_resent_batches_are_idempotent(tally):
