@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(name: "TallyCore"),
@@ -22,9 +23,14 @@ let package = Package(
         .target(
             name: "TallySchema", path: ".",
             exclude: [
-                "Sources/TallyCore", "Sources/TallyStore", "Sources/TallyServer", "Sources/tally", "Tests", "web",
+                "Sources/TallyCore", "Sources/TallyOTLP", "Sources/TallyStore", "Sources/TallyServer", "Sources/tally",
+                "Tests", "web", "proto",
             ],
             sources: ["Sources/TallySchema"], resources: [.copy("schema")]),
+        .target(
+            name: "TallyOTLP",
+            dependencies: ["TallyCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .target(
             name: "TallyStore",
             dependencies: [
@@ -36,9 +42,10 @@ let package = Package(
         .target(
             name: "TallyServer",
             dependencies: [
-                "TallyCore", "TallyStore",
+                "TallyCore", "TallyStore", "TallyOTLP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: []
@@ -52,6 +59,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
+        .testTarget(name: "TallyOTLPTests", dependencies: ["TallyOTLP", "TallyCore"]),
         .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyCore"]),
         .testTarget(
             name: "TallyServerTests",

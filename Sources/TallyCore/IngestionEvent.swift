@@ -60,6 +60,9 @@ public struct TraceUpsert: Sendable, Hashable {
     public var tags: [String]?
     public var isPublic: Bool?
     public var externalID: String?
+    /// True for trace fields carried by a non-root span (OTLP): they never end a placeholder, so the root span's
+    /// start time still becomes the trace timestamp; until it comes, the earliest timestamp seen is kept.
+    public var isPartial = false
 
     public init(id: String) { self.id = id }
 }
@@ -76,7 +79,10 @@ public struct ObservationUpsert: Sendable, Hashable {
     public var startTime: Timestamp?
     public var endTime: Timestamp?
     public var completionStartTime: Timestamp?
+    /// The model the caller asked for (`gen_ai.request.model`, the Langfuse `model` field).
     public var model: String?
+    /// The model that actually answered, when the client reports it (`gen_ai.response.model`).
+    public var responseModel: String?
     public var modelParameters: JSONValue?
     public var input: JSONValue?
     public var output: JSONValue?

@@ -181,13 +181,13 @@ public struct LangfuseBatchDecoder: Sendable {
 }
 
 /// Cuts oversized JSON fields to the field limit and records which fields it cut.
-struct Truncator {
-    let limit: Int
-    var fields: [String] = []
+public struct Truncator: Sendable {
+    public let limit: Int
+    public private(set) var fields: [String] = []
 
-    init(limit: Int) { self.limit = limit }
+    public init(limit: Int) { self.limit = limit }
 
-    mutating func cut(_ value: JSONValue?, _ field: String) -> JSONValue? {
+    public mutating func cut(_ value: JSONValue?, _ field: String) -> JSONValue? {
         guard let value else { return nil }
         switch value {
         case .string(let s) where s.utf8.count > limit:

@@ -20,9 +20,13 @@ extension Trace {
         var t =
             existing ?? .placeholder(id: u.id, timestamp: u.timestamp ?? eventTime, environment: Environment.default)
         if t.isPlaceholder {
-            if let v = u.timestamp { t.timestamp = v }
+            if u.isPartial {
+                if let v = u.timestamp, v < t.timestamp { t.timestamp = v }
+            } else {
+                if let v = u.timestamp { t.timestamp = v }
+                t.isPlaceholder = false
+            }
             if let env = u.environment { t.environment = env }
-            t.isPlaceholder = false
         }
         if let v = u.name { t.name = v }
         if let v = u.userID { t.userID = v }
@@ -76,6 +80,7 @@ extension Observation {
         if let v = u.endTime { o.endTime = v }
         if let v = u.completionStartTime { o.completionStartTime = v }
         if let v = u.model { o.model = v }
+        if let v = u.responseModel { o.responseModel = v }
         if let v = u.modelParameters, !v.isEmptyForMerge { o.modelParameters = v }
         if let v = u.input, !v.isEmptyForMerge { o.input = v }
         if let v = u.output, !v.isEmptyForMerge { o.output = v }

@@ -114,7 +114,9 @@ public struct Observation: Sendable, Hashable {
     public var startTime: Timestamp
     public var endTime: Timestamp?
     public var completionStartTime: Timestamp?
+    /// The requested model (billed by default); `responseModel` is the one that answered, when reported.
     public var model: String?
+    public var responseModel: String?
     public var modelParameters: JSONValue?
     public var input: JSONValue?
     public var output: JSONValue?

@@ -12,7 +12,7 @@ public enum UsageNormaliser {
         public var cost: CostDetails?
     }
 
-    static func normalise(usage: JSONValue?, usageDetails: JSONValue?, costDetails: JSONValue?) throws -> Result {
+    public static func normalise(usage: JSONValue?, usageDetails: JSONValue?, costDetails: JSONValue?) throws -> Result {
         var units: UsageDetails = [:]
         var costs: CostDetails = [:]
         let detailsGiven = usageDetails.map { !$0.isEmptyForMerge } ?? false
@@ -104,7 +104,7 @@ public enum UsageNormaliser {
         return out
     }
 
-    static func nonNegative(_ v: JSONValue?) -> Int64? {
+    public static func nonNegative(_ v: JSONValue?) -> Int64? {
         switch v {
         case .int(let i)? where i >= 0: return i
         case .double(let d)? where d >= 0 && d == d.rounded() && d < 9e18: return Int64(d)

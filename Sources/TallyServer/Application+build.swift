@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import TallyCore
+import TallyOTLP
 import TallyStore
 
 /// Everything `tally serve` needs to run, resolved from flags and `TALLY_*` variables by the command line.
@@ -13,6 +14,10 @@ public struct ServerConfiguration: Sendable {
     /// Bytes accepted after gzip decoding.
     public var maxDecodedBytes: Int = 32 * 1_048_576
     public var limits = IngestionLimits()
+    /// OTLP exports are larger than Langfuse batches (a v5 flush carries up to 512 spans with their I/O).
+    public var maxOTLPBodyBytes: Int = 16 * 1_048_576
+    public var maxOTLPDecodedBytes: Int = 64 * 1_048_576
+    public var maxOTLPSpans: Int = 20_000
     public var attribution = AttributionRules.standard
     /// Directory of the static web UI; nil serves no UI.
     public var webRoot: String?
@@ -58,6 +63,17 @@ public func buildRouter(configuration: ServerConfiguration, database: TallyDatab
     let projectAccess = router.group("api/public").add(
         middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     ReadController(database: database, bodyReader: bodyReader).addRoutes(to: projectAccess)
+
+    let otlp = OTLPController(
+        database: database,
+        bodyReader: RequestBodyReader(
+            maxBodyBytes: configuration.maxOTLPBodyBytes, maxDecodedBytes: configuration.maxOTLPDecodedBytes),
+        mapper: OTLPSpanMapper(limits: configuration.limits), rules: configuration.attribution,
+        maxSpans: configuration.maxOTLPSpans)
+    otlp.addRoutes(to: projectAccess, path: "otel/v1/traces")
+    // Exporters configured with a bare OTLP endpoint post to /v1/traces.
+    let bareOTLP = router.group("v1").add(middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
+    otlp.addRoutes(to: bareOTLP, path: "traces")
 
     if let webRoot = configuration.webRoot {
         router.add(middleware: FileMiddleware(webRoot, searchForIndexHtml: true))

@@ -79,6 +79,7 @@ extension Observation {
         endTime = Rows.time(row["end_time"])
         completionStartTime = Rows.time(row["completion_start_time"])
         model = row["model"]
+        responseModel = row["response_model"]
         modelParameters = Rows.jsonValue(row["model_parameters"])
         input = Rows.jsonValue(row["input"])
         output = Rows.jsonValue(row["output"])

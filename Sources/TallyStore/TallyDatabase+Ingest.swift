@@ -125,15 +125,16 @@ extension TallyDatabase {
         try db.execute(
             sql: """
                 INSERT INTO observation (project_id, id, trace_id, parent_observation_id, type, name, start_time,
-                    end_time, completion_start_time, model, model_parameters, input, output, metadata, level,
+                    end_time, completion_start_time, model, response_model, model_parameters, input, output, metadata, level,
                     status_message, version, environment, prompt_name, prompt_version, usage_details,
                     provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
                     output_cost_nanos, total_cost_nanos, tenant, feature, is_placeholder, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (project_id, id) DO UPDATE SET trace_id = excluded.trace_id,
                     parent_observation_id = excluded.parent_observation_id, type = excluded.type, name = excluded.name,
                     start_time = excluded.start_time, end_time = excluded.end_time,
                     completion_start_time = excluded.completion_start_time, model = excluded.model,
+                    response_model = excluded.response_model,
                     model_parameters = excluded.model_parameters, input = excluded.input, output = excluded.output,
                     metadata = excluded.metadata, level = excluded.level, status_message = excluded.status_message,
                     version = excluded.version, environment = excluded.environment,
@@ -147,7 +148,8 @@ extension TallyDatabase {
                 """,
             arguments: [
                 projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
-                o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, Rows.json(o.modelParameters),
+                o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, o.responseModel,
+                Rows.json(o.modelParameters),
                 Rows.json(o.input), Rows.json(o.output), JSONValue.object(o.metadata).serialized(), o.level.rawValue,
                 o.statusMessage, o.version, o.environment, o.promptName, o.promptVersion, Rows.usageJSON(o.usage),
                 Rows.costJSON(o.providedCost), Rows.costJSON(o.cost), totals.inputTokens, totals.outputTokens,

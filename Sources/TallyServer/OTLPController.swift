@@ -1,0 +1,83 @@
+import Foundation
+import Hummingbird
+import SwiftProtobuf
+import TallyCore
+import TallyOTLP
+import TallyStore
+
+/// `POST /api/public/otel/v1/traces` (and `/v1/traces` for exporters given a bare OTLP endpoint): OTLP/HTTP in
+/// protobuf or JSON, optionally gzip. The spans become ingestion events and go through the same write path as
+/// the batch API; the answer is an `ExportTraceServiceResponse` in the request's codec, sent after commit.
+/// Rejected spans are reported through `partial_success` (exporters do not retry those); 503 only when the store
+/// could not commit (exporters retry 429/502/503/504).
+struct OTLPController: Sendable {
+    let database: TallyDatabase
+    let bodyReader: RequestBodyReader
+    let mapper: OTLPSpanMapper
+    let rules: AttributionRules
+    /// Spans accepted in one request; a larger export is refused whole (400).
+    let maxSpans: Int
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>, path: RouterPath) {
+        group.post(path, use: export)
+    }
+
+    @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let project = try context.requireProject()
+        guard let codec = OTLPCodec(contentType: request.headers[.contentType]) else {
+            throw APIError(
+                status: .unsupportedMediaType,
+                body: ["error": "Invalid content type", "message": "use application/x-protobuf or application/json"])
+        }
+        if let version = request.headers.first(where: { $0.name.canonicalName == "x-langfuse-ingestion-version" })?.value {
+            guard let v = Int(version.trimmingCharacters(in: .whitespaces)), v <= 4 else {
+                throw APIError(status: .badRequest, body: ["error": "x-langfuse-ingestion-version must be an integer ≤ 4"])
+            }
+        }
+        let body = try await bodyReader.read(request)
+        let decoded: OTLPExportTraceServiceRequest
+        do {
+            decoded = try OTLPDecoder.decode(body, codec: codec)
+        } catch let e as OTLPDecodeError {
+            throw APIError(status: .badRequest, body: ["error": .string(e.description)])
+        }
+        let views = SpanViewBuilder.views(of: decoded, receivedAt: .now())
+        guard views.spans.count <= maxSpans else {
+            throw APIError(
+                status: .badRequest,
+                body: ["error": .string("\(views.spans.count) spans in one export; at most \(maxSpans) are accepted")])
+        }
+        let events = views.spans.flatMap(mapper.events(for:))
+        let results: [Result<Void, IngestionError>]
+        do {
+            results = try await database.ingest(projectID: project.id, events: events, rules: rules)
+        } catch {
+            var e = APIError.unavailable("the store could not commit: \(error)")
+            e.headers[.retryAfter] = "1"
+            throw e
+        }
+        var rejected = views.rejected
+        var messages = views.rejections
+        for (event, result) in zip(events, results) {
+            guard case .failure(let error) = result, case .observation = event.body else { continue }
+            rejected += 1
+            messages.append("span \(event.eventID.dropFirst("otel-".count)): \(error.description)")
+        }
+        return try Self.response(rejected: rejected, message: messages.prefix(5).joined(separator: "; "), codec: codec)
+    }
+
+    static func response(rejected: Int, message: String, codec: OTLPCodec) throws -> Response {
+        var reply = OTLPExportTraceServiceResponse()
+        if rejected > 0 {
+            reply.partialSuccess.rejectedSpans = Int64(rejected)
+            reply.partialSuccess.errorMessage = message
+        }
+        let bytes: Data
+        switch codec {
+        case .protobuf: bytes = try reply.serializedData()
+        case .json: bytes = Data(try reply.jsonString().utf8)
+        }
+        return Response(
+            status: .ok, headers: [.contentType: codec.contentType], body: ResponseBody(byteBuffer: ByteBuffer(data: bytes)))
+    }
+}
