@@ -150,6 +150,12 @@ public enum SpanViewBuilder {
             let resource = attributes(rs.resource.attributes)
             for ss in rs.scopeSpans {
                 for span in ss.spans {
+                    if span.traceID.isEmpty, span.spanID.isEmpty, !span.unknownFields.data.isEmpty {
+                        out.rejected += 1
+                        out.rejections.append(
+                            "not a span (only unknown fields): an OTLP logs or metrics export sent to the traces URL?")
+                        continue
+                    }
                     guard span.traceID.count == 16, span.traceID.contains(where: { $0 != 0 }) else {
                         out.rejected += 1
                         out.rejections.append("span \(hex(span.spanID)): traceId must be 16 non-zero bytes")

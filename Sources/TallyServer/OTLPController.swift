@@ -47,6 +47,12 @@ struct OTLPController: Sendable {
                 status: .badRequest,
                 body: ["error": .string("\(views.spans.count) spans in one export; at most \(maxSpans) are accepted")])
         }
+        if views.spans.isEmpty, views.rejected > 0 {
+            // Nothing usable: a permanent error, so the exporter does not retry it.
+            throw APIError(
+                status: .badRequest,
+                body: ["error": .string("Invalid OTLP trace export: " + views.rejections.prefix(5).joined(separator: "; "))])
+        }
         let events = views.spans.flatMap(mapper.events(for:))
         let results: [Result<Void, IngestionError>]
         do {

@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import TallyCore
+
+@testable import TallyOTLP
+
+@Suite("OTLP decoding: bad input")
+struct OTLPDecoderTests {
+    @Test("a truncated protobuf body is a decode error")
+    func truncatedProtobuf() throws {
+        let body = try OTLPFixture.data("v5-002-traces.pb")
+        #expect(throws: OTLPDecodeError.self) { try OTLPDecoder.decode(body.prefix(body.count / 2), codec: .protobuf) }
+    }
+
+    @Test("an OTLP logs export posted as JSON is named as such")
+    func logsJSON() {
+        let body = Data(#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"hi"}}]}]}]}"#.utf8)
+        do {
+            _ = try OTLPDecoder.decode(body, codec: .json)
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains("logs export"))
+        }
+    }
+
+    @Test("an OTLP logs export posted as protobuf yields no span, only a rejection naming the likely mistake")
+    func logsProtobuf() {
+        // ExportLogsServiceRequest{resource_logs{scope_logs{log_records{time_unix_nano: 1, body: "x"}}}}:
+        // field 1 of LogRecord is fixed64, where Span.trace_id (field 1) is bytes.
+        let logRecord: [UInt8] = [0x09, 1, 0, 0, 0, 0, 0, 0, 0]
+        let scopeLogs: [UInt8] = [0x12, UInt8(logRecord.count)] + logRecord
+        let resourceLogs: [UInt8] = [0x12, UInt8(scopeLogs.count)] + scopeLogs
+        let request: [UInt8] = [0x0A, UInt8(resourceLogs.count)] + resourceLogs
+        do {
+            let decoded = try OTLPDecoder.decode(Data(request), codec: .protobuf)
+            let views = SpanViewBuilder.views(of: decoded, receivedAt: Timestamp(microseconds: 0))
+            #expect(views.spans.isEmpty)
+            #expect(views.rejected == 1)
+            #expect(views.rejections.first?.contains("logs or metrics export") == true)
+        } catch {
+            #expect(error is OTLPDecodeError)
+        }
+    }
+
+    @Test("attributes given as an object instead of an array are refused")
+    func attributesAsObject() {
+        let body = Data(#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0123456789abcdef0123456789abcdef","spanId":"0123456789abcdef","attributes":{"a":1}}]}]}]}"#.utf8)
+        #expect(throws: OTLPDecodeError.self) { try OTLPDecoder.decode(body, codec: .json) }
+    }
+
+    @Test("malformed JSON and a missing resourceSpans")
+    func malformedJSON() throws {
+        #expect(throws: OTLPDecodeError.self) { try OTLPDecoder.decode(Data("{".utf8), codec: .json) }
+        #expect(try OTLPDecoder.decode(Data("{}".utf8), codec: .json).resourceSpans.isEmpty)
+    }
+
+    @Test("spans with invalid ids are rejected one by one; the rest map")
+    func invalidIDs() throws {
+        let body = Data(
+            """
+            {"resourceSpans":[{"scopeSpans":[{"spans":[
+              {"traceId":"0123456789abcdef0123456789abcdef","spanId":"0123456789abcdef","name":"ok","startTimeUnixNano":"1000000"},
+              {"traceId":"00000000000000000000000000000000","spanId":"0123456789abcdef","name":"zero trace"},
+              {"traceId":"0123456789abcdef0123456789abcdef","spanId":"abcd","name":"short span id"},
+              {"traceId":"0123456789abcdef0123456789abcdef","spanId":"1123456789abcdef","name":"no times"}
+            ]}]}]}
+            """.utf8)
+        let views = SpanViewBuilder.views(of: try OTLPDecoder.decode(body, codec: .json), receivedAt: Timestamp(microseconds: 42))
+        #expect(views.spans.map(\.name) == ["ok", "no times"])
+        #expect(views.rejected == 2)
+        #expect(views.spans[0].startTime == Timestamp(microseconds: 1000))
+        #expect(views.spans[1].startTime == Timestamp(microseconds: 42))
+    }
+
+    @Test("attributes of unexpected types are ignored, never fatal")
+    func wrongAttributeTypes() throws {
+        let span = SpanView(
+            traceID: "0123456789abcdef0123456789abcdef", spanID: "0123456789abcdef", parentSpanID: nil, name: "odd",
+            startTime: Timestamp(microseconds: 1), endTime: nil,
+            attributes: [
+                "langfuse.observation.usage_details": 42, "langfuse.observation.cost_details": "not json",
+                "langfuse.observation.prompt.version": "four", "langfuse.observation.prompt.name": "p",
+                "langfuse.trace.tags": 7, "gen_ai.usage.input_tokens": "-5", "langfuse.observation.level": true,
+                "langfuse.observation.type": ["generation"], "langfuse.observation.completion_start_time": "soon",
+            ])
+        let events = OTLPSpanMapper().events(for: span)
+        guard case .observation(let o)? = events.last?.body else {
+            Issue.record("expected an observation")
+            return
+        }
+        #expect(o.type == .span)
+        #expect(o.usage == nil)
+        #expect(o.cost == nil)
+        #expect(o.promptName == nil)
+        #expect(o.level == .default)
+        #expect(o.completionStartTime == nil)
+    }
+
+    @Test("tags arrive as an array, a JSON array string, comma-separated text or one tag")
+    func tagForms() {
+        func tags(_ value: JSONValue) -> [String]? {
+            let span = SpanView(
+                traceID: "0123456789abcdef0123456789abcdef", spanID: "0123456789abcdef", parentSpanID: nil, name: "t",
+                startTime: Timestamp(microseconds: 1), endTime: nil, attributes: ["langfuse.trace.tags": value])
+            return OTLPSpanMapper().tags(span)
+        }
+        #expect(tags(["a", "b"]) == ["a", "b"])
+        #expect(tags(#"["a","b"]"#) == ["a", "b"])
+        #expect(tags("a, b") == ["a", "b"])
+        #expect(tags("solo") == ["solo"])
+    }
+
+    @Test("observation type rules apply in order")
+    func typeRules() {
+        func type(_ attributes: [String: JSONValue]) -> ObservationType {
+            ObservationTypeRules.infer(
+                SpanView(
+                    traceID: "t", spanID: "s", parentSpanID: nil, name: "n", startTime: Timestamp(microseconds: 1),
+                    endTime: nil, attributes: attributes))
+        }
+        #expect(type(["langfuse.observation.type": "tool", "openinference.span.kind": "LLM"]) == .tool)
+        #expect(type(["openinference.span.kind": "LLM", "gen_ai.operation.name": "embeddings"]) == .generation)
+        #expect(type(["gen_ai.operation.name": "invoke_agent"]) == .agent)
+        #expect(type(["gen_ai.tool.call.id": "c1"]) == .tool)
+        #expect(type(["model": "m"]) == .generation)
+        #expect(type(["http.method": "GET"]) == .span)
+    }
+}
