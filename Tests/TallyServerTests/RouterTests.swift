@@ -11,6 +11,7 @@ import Testing
 /// Router tests: the exact application `tally serve` runs, over HummingbirdTesting's router client.
 @Suite("HTTP API")
 struct RouterTests {
+    init() {}
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
 
