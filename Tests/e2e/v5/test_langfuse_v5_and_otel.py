@@ -1,0 +1,203 @@
+"""End-to-end over OTLP: the real langfuse==5.0.4 SDK and the real opentelemetry-sdk OTLP/HTTP exporter against a
+live `tally serve`, read back through the public API."""
+import base64
+import uuid
+
+import pytest
+from langfuse import Langfuse, observe, propagate_attributes
+from langfuse._client.resource_manager import LangfuseResourceManager
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from conftest import PUBLIC_KEY, SECRET_KEY
+
+
+def langfuse_client(tally, **kw):
+    # The SDK keeps one client per public key for the whole process; each test has its own server (own port).
+    LangfuseResourceManager.reset()
+    return Langfuse(public_key=PUBLIC_KEY, secret_key=SECRET_KEY, base_url=tally.url, flush_at=100,
+                    flush_interval=0.5, environment="production", release="rel-5", **kw)
+
+
+def observations(tally, trace_id):
+    status, body = tally.get(f"/api/public/observations?traceId={trace_id}&limit=100")
+    assert status == 200, body
+    return {o["name"]: o for o in body["data"]}
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_langfuse_v5_sdk_round_trip(tally, compression):
+    lf = langfuse_client(tally, otel_compression=compression)
+    assert lf.auth_check() is True
+    run = uuid.uuid4().hex[:8]
+    acme = Langfuse.create_trace_id(seed=f"acme-{run}")
+    with lf.start_as_current_observation(as_type="span", name="copilot-request", trace_context={"trace_id": acme},
+                                         input={"question": "How do I rotate my key?"}) as root:
+        with propagate_attributes(user_id="user-42", session_id=f"sess-{run}", trace_name="copilot-request",
+                                  metadata={"tenantId": "acme", "feature": "copilot"}, tags=["copilot", "tenant:acme"],
+                                  version="copilot-1.3.0", prompt={"name": "copilot-answer", "version": 4}):
+            with lf.start_as_current_observation(as_type="tool", name="search-docs", input={"q": "rotate"}) as tool:
+                tool.update(output={"hits": ["kb/1"]})
+            with lf.start_as_current_observation(as_type="generation", name="chat-completion", model="gpt-4.1-mini",
+                                                 model_parameters={"temperature": 0.2, "max_tokens": 512},
+                                                 input=[{"role": "user", "content": "How?"}]) as gen:
+                gen.update(output={"role": "assistant", "content": "Settings."},
+                           usage_details={"input": 4200, "output": 380, "cache_read_input_tokens": 1000},
+                           cost_details={"input": 0.00168, "output": 0.000608, "total": 0.002288})
+                gen.score(name="helpfulness", value=0.9, score_id=f"help-{run}")
+                gen_id = gen.id
+            with lf.start_as_current_observation(as_type="generation", name="summarize", model="gpt-4.1-mini") as g2:
+                g2.update(output="short", usage_details={"input": 800, "output": 120})
+            lf.create_event(name="guardrail-check", input={"policy": "pii"}, output={"passed": True})
+            with lf.start_as_current_observation(as_type="span", name="call-billing", level="ERROR",
+                                                 status_message="billing upstream returned 503"):
+                pass
+        root.update(output={"answer": "Settings."})
+    lf.create_score(name="user-feedback", value=1, data_type="BOOLEAN", trace_id=acme, score_id=f"fb-{run}")
+    lf.create_score(name="session-csat", value=4.5, session_id=f"sess-{run}", score_id=f"csat-{run}")
+
+    @observe(name="globex-agent", as_type="agent")
+    def agent(question):
+        with propagate_attributes(user_id="user-7", metadata={"tenantId": "globex"}, tags=["tenant:globex"]):
+            return answer(question)
+
+    @observe(name="answer-llm", as_type="generation")
+    def answer(question):
+        lf.update_current_generation(model="gpt-4.1-mini", usage_details={"input": 1200, "output": 90})
+        return "On the 1st."
+
+    globex = Langfuse.create_trace_id(seed=f"globex-{run}")
+    assert agent("When are invoices issued?", langfuse_trace_id=globex) == "On the 1st."
+    lf.flush()
+    lf.shutdown()
+
+    status, t = tally.get(f"/api/public/traces/{acme}")
+    assert status == 200, t
+    assert t["name"] == "copilot-request"
+    assert t["userId"] == "user-42" and t["sessionId"] == f"sess-{run}"
+    assert t["tags"] == ["copilot", "tenant:acme"]
+    assert t["metadata"] == {"tenantId": "acme", "feature": "copilot"}
+    assert t["tenant"] == "acme" and t["feature"] == "copilot"
+    assert t["environment"] == "production" and t["release"] == "rel-5"
+    assert t["input"] == {"question": "How do I rotate my key?"}
+    assert t["output"] == {"answer": "Settings."}
+    assert t["totalCost"] == pytest.approx(0.002288, abs=1e-12)
+    obs = observations(tally, acme)
+    assert set(obs) == {"copilot-request", "search-docs", "chat-completion", "summarize", "guardrail-check", "call-billing"}
+    gen = obs["chat-completion"]
+    assert gen["id"] == gen_id and gen["type"] == "GENERATION" and gen["model"] == "gpt-4.1-mini"
+    assert gen["usageDetails"] == {"input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580}
+    assert gen["costDetails"] == {"input": 0.00168, "output": 0.000608, "total": 0.002288}
+    assert gen["modelParameters"] == {"temperature": 0.2, "max_tokens": 512}
+    assert gen["promptName"] == "copilot-answer" and gen["promptVersion"] == 4
+    assert obs["summarize"]["usageDetails"] == {"input": 800, "output": 120, "total": 920}
+    assert obs["summarize"]["promptName"] == "copilot-answer"
+    assert obs["search-docs"]["type"] == "TOOL" and obs["search-docs"]["promptName"] is None
+    assert obs["copilot-request"]["parentObservationId"] is None
+    assert obs["guardrail-check"]["type"] == "EVENT"
+    assert obs["call-billing"]["level"] == "ERROR"
+    assert obs["call-billing"]["statusMessage"] == "billing upstream returned 503"
+    assert all(o["tenant"] == "acme" for o in obs.values())
+
+    status, g = tally.get(f"/api/public/traces/{globex}")
+    assert status == 200, g
+    assert g["name"] == "globex-agent" and g["userId"] == "user-7" and g["tenant"] == "globex"
+    gobs = observations(tally, globex)
+    assert gobs["globex-agent"]["type"] == "AGENT"
+    assert gobs["answer-llm"]["usageDetails"] == {"input": 1200, "output": 90, "total": 1290}
+    assert gobs["answer-llm"]["output"] == "On the 1st."
+
+    _, scores = tally.get(f"/api/public/v2/scores?traceId={acme}")
+    by_name = {s["name"]: s for s in scores["data"]}
+    assert by_name["helpfulness"]["value"] == 0.9 and by_name["helpfulness"]["observationId"] == gen_id
+    assert by_name["user-feedback"]["dataType"] == "BOOLEAN"
+    _, session_scores = tally.get(f"/api/public/v2/scores?sessionId=sess-{run}")
+    assert [s["value"] for s in session_scores["data"]] == [4.5]
+
+
+def otel_provider(tally, compression, path="/api/public/otel/v1/traces", auth=True):
+    headers = {}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{PUBLIC_KEY}:{SECRET_KEY}".encode()).decode()
+    exporter = OTLPSpanExporter(endpoint=tally.url + path, headers=headers, compression=compression, timeout=10)
+    provider = TracerProvider(resource=Resource.create({"service.name": "e2e-app", "service.version": "2.0.0",
+                                                        "deployment.environment.name": "staging"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+@pytest.mark.parametrize("compression,path", [(Compression.Gzip, "/api/public/otel/v1/traces"),
+                                              (Compression.NoCompression, "/v1/traces")])
+def test_raw_opentelemetry_exporter_with_gen_ai_attributes(tally, compression, path):
+    provider = otel_provider(tally, compression, path)
+    tracer = provider.get_tracer("e2e.gen_ai", "1.0")
+    with tracer.start_as_current_span("POST /answer") as root:
+        root.set_attribute("user.id", "user-9")
+        root.set_attribute("session.id", "sess-otel")
+        root.set_attribute("langfuse.trace.name", "otel-request")
+        root.set_attribute("langfuse.trace.tags", ["otel", "tenant:initech"])
+        root.set_attribute("langfuse.trace.metadata.tenantId", "initech")
+        trace_id = format(root.get_span_context().trace_id, "032x")
+        with tracer.start_as_current_span("chat gpt-4.1-mini") as chat:
+            chat.set_attribute("gen_ai.operation.name", "chat")
+            chat.set_attribute("gen_ai.request.model", "gpt-4.1-mini")
+            chat.set_attribute("gen_ai.response.model", "gpt-4.1-mini-2025-04-14")
+            chat.set_attribute("gen_ai.usage.input_tokens", 1500)
+            chat.set_attribute("gen_ai.usage.output_tokens", 200)
+            chat.set_attribute("gen_ai.usage.cache_read_input_tokens", 500)
+            chat.set_attribute("gen_ai.input.messages", '[{"role":"user","parts":[{"type":"text","content":"hi"}]}]')
+        with tracer.start_as_current_span("chat failing") as failing:
+            failing.set_attribute("gen_ai.operation.name", "chat")
+            failing.set_attribute("gen_ai.request.model", "gpt-4.1-mini")
+            failing.set_status(Status(StatusCode.ERROR, "429 Too Many Requests"))
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+
+    status, t = tally.get(f"/api/public/traces/{trace_id}")
+    assert status == 200, t
+    assert t["name"] == "otel-request" and t["userId"] == "user-9" and t["tenant"] == "initech"
+    assert t["environment"] == "staging" and t["version"] == "2.0.0"
+    assert t["tags"] == ["otel", "tenant:initech"]
+    obs = observations(tally, trace_id)
+    chat = obs["chat gpt-4.1-mini"]
+    assert chat["type"] == "GENERATION"
+    assert chat["model"] == "gpt-4.1-mini" and chat["responseModel"] == "gpt-4.1-mini-2025-04-14"
+    assert chat["usageDetails"] == {"input": 1000, "input_cached_tokens": 500, "output": 200, "total": 1700}
+    assert chat["input"] == [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    assert obs["chat failing"]["level"] == "ERROR"
+    assert obs["chat failing"]["statusMessage"] == "429 Too Many Requests"
+    assert obs["POST /answer"]["type"] == "SPAN"
+
+
+def test_exporter_retries_are_idempotent_and_wrong_keys_are_refused(tally):
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("e2e.retry")
+    with tracer.start_as_current_span("root") as root:
+        root.set_attribute("langfuse.trace.metadata.tenantId", "acme")
+        trace_id = format(root.get_span_context().trace_id, "032x")
+        with tracer.start_as_current_span("gen") as gen:
+            gen.set_attribute("gen_ai.request.model", "gpt-4.1-mini")
+            gen.set_attribute("gen_ai.usage.input_tokens", 10)
+            gen.set_attribute("gen_ai.usage.cost", 0.25)
+    spans = memory.get_finished_spans()
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{PUBLIC_KEY}:{SECRET_KEY}".encode()).decode()}
+    exporter = OTLPSpanExporter(endpoint=tally.url + "/v1/traces", headers=auth, compression=Compression.Gzip)
+    for _ in range(3):  # the same spans sent three times, as a retrying exporter would
+        assert exporter.export(spans) == SpanExportResult.SUCCESS
+    status, t = tally.get(f"/api/public/traces/{trace_id}")
+    assert status == 200 and len(t["observations"]) == 2
+    assert t["totalCost"] == pytest.approx(0.25, abs=1e-12)
+    assert t["tenant"] == "acme"
+
+    wrong = OTLPSpanExporter(endpoint=tally.url + "/v1/traces", headers={"Authorization": "Basic Zm9vOmJhcg=="})
+    assert wrong.export(spans) == SpanExportResult.FAILURE
+    nobody = OTLPSpanExporter(endpoint=tally.url + "/v1/traces")
+    assert nobody.export(spans) == SpanExportResult.FAILURE
+    assert tally.get("/api/public/health", auth=None)[0] == 200
