@@ -10,78 +10,61 @@ extension TallyDatabase {
     /// event runs in its own savepoint, so a failing event is rolled back alone and reported (500, retryable) while
     /// its neighbours commit. When this returns, everything reported as success is durable. Applying the same
     /// events again leaves the same state (idempotent by entity id). Throws only when the transaction itself
-    /// cannot commit; then nothing was written.
+    /// cannot commit; then nothing was written. Hot statements are prepared once per connection (cached).
     public func ingest(
         projectID: String, events: [IngestionEvent], rules: AttributionRules = .standard
     ) async throws -> [Result<Void, IngestionError>] {
         if events.isEmpty { return [] }
         let order = IngestionEvent.applicationOrder(events)
-        return try await writer.write { db in
-            var results = [Result<Void, IngestionError>](repeating: .success(()), count: events.count)
-            let now = Timestamp.now()
-            for index in order {
-                let event = events[index]
-                do {
-                    try db.inSavepoint {
-                        try Self.apply(event, projectID: projectID, rules: rules, now: now, db)
-                        return .commit
-                    }
-                } catch {
-                    results[index] = .failure(
-                        IngestionError(
-                            status: 500, message: "Internal Server Error",
-                            error: (error as? DatabaseError)?.message ?? "\(error)"))
+        let now = Timestamp.now()
+        do {
+            // Fast path: the whole request in one transaction, no per-event savepoints.
+            return try await writer.write { db in
+                let session = IngestSession(db, projectID: projectID, rules: rules, now: now, deferTraceWrites: true)
+                for index in order {
+                    try session.apply(events[index])
                 }
+                try session.flush()
+                return Array(repeating: .success(()), count: events.count)
             }
-            return results
-        }
-    }
-
-    static func apply(
-        _ event: IngestionEvent, projectID: String, rules: AttributionRules, now: Timestamp, _ db: Database
-    ) throws {
-        switch event.body {
-        case .log:
-            return
-        case .trace(let upsert):
-            let existing = try fetchTrace(db, projectID: projectID, id: upsert.id)
-            let merged = Trace.merge(existing, upsert, eventTime: event.timestamp, rules: rules)
-            try write(merged, previous: existing, projectID: projectID, now: now, db)
-        case .observation(let upsert):
-            let existing = try fetchObservation(db, projectID: projectID, id: upsert.id)
-            var merged = Observation.merge(
-                existing, upsert, eventTime: event.timestamp, newTraceID: { UUID().uuidString.lowercased() })
-            let trace = try ensureTrace(for: merged, projectID: projectID, now: now, db)
-            merged.attribute(trace: trace, rules: rules)
-            try write(merged, projectID: projectID, now: now, db)
-        case .score(let score):
-            try write(score, projectID: projectID, now: now, db)
+        } catch {
+            // Some event failed and the transaction rolled back: redo with a savepoint per event, so only the
+            // failing events are lost. A commit failure fails here again and is thrown (nothing was written).
+            return try await writer.write { db in
+                let session = IngestSession(db, projectID: projectID, rules: rules, now: now, deferTraceWrites: false)
+                var results = [Result<Void, IngestionError>](repeating: .success(()), count: events.count)
+                for index in order {
+                    do {
+                        try db.inSavepoint {
+                            try session.apply(events[index])
+                            return .commit
+                        }
+                    } catch {
+                        results[index] = .failure(
+                            IngestionError(
+                                status: 500, message: "Internal Server Error",
+                                error: (error as? DatabaseError)?.message ?? "\(error)"))
+                    }
+                }
+                return results
+            }
         }
     }
 
     static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
-        try Row.fetchOne(db, sql: "SELECT * FROM trace WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM trace WHERE project_id = ? AND id = ?"), arguments: [projectID, id])
             .map(Trace.init(row:))
     }
 
     static func fetchObservation(_ db: Database, projectID: String, id: String) throws -> Observation? {
         try Row.fetchOne(
-            db, sql: "SELECT * FROM observation WHERE project_id = ? AND id = ?", arguments: [projectID, id]
+            db.cachedStatement(sql: "SELECT * FROM observation WHERE project_id = ? AND id = ?"), arguments: [projectID, id]
         ).map(Observation.init(row:))
     }
 
-    /// The observation's trace, created as a placeholder (timestamp and environment from the observation) when no
-    /// event has named it yet, so every observation is reachable from a trace.
-    static func ensureTrace(for o: Observation, projectID: String, now: Timestamp, _ db: Database) throws -> Trace {
-        if let trace = try fetchTrace(db, projectID: projectID, id: o.traceID) { return trace }
-        let placeholder = Trace.placeholder(id: o.traceID, timestamp: o.startTime, environment: o.environment)
-        try write(placeholder, previous: nil, projectID: projectID, now: now, db)
-        return placeholder
-    }
-
     static func write(_ t: Trace, previous: Trace?, projectID: String, now: Timestamp, _ db: Database) throws {
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO trace (project_id, id, timestamp, name, user_id, session_id, release, version, environment,
                     input, output, metadata, tags, public, bookmarked, external_id, tenant, feature, is_placeholder,
                     created_at, updated_at)
@@ -93,37 +76,30 @@ extension TallyDatabase {
                     public = excluded.public, bookmarked = excluded.bookmarked, external_id = excluded.external_id,
                     tenant = excluded.tenant, feature = excluded.feature, is_placeholder = excluded.is_placeholder,
                     updated_at = excluded.updated_at
-                """,
-            arguments: [
+                """).execute(arguments: [
                 projectID, t.id, t.timestamp.microseconds, t.name, t.userID, t.sessionID, t.release, t.version,
                 t.environment, Rows.json(t.input), Rows.json(t.output), JSONValue.object(t.metadata).serialized(),
                 JSONValue.array(t.tags.map { .string($0) }).serialized(), t.isPublic, t.bookmarked, t.externalID,
                 t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds,
             ])
         for tag in Set(t.tags).subtracting(previous?.tags ?? []) {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO trace_tag (project_id, tag, trace_id) VALUES (?, ?, ?)",
-                arguments: [projectID, tag, t.id])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO trace_tag (project_id, tag, trace_id) VALUES (?, ?, ?)").execute(arguments: [projectID, tag, t.id])
         }
         if let sessionID = t.sessionID {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO session (project_id, id, environment, created_at) VALUES (?, ?, ?, ?)",
-                arguments: [projectID, sessionID, t.environment, t.timestamp.microseconds])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO session (project_id, id, environment, created_at) VALUES (?, ?, ?, ?)").execute(arguments: [projectID, sessionID, t.environment, t.timestamp.microseconds])
         }
         if t.tenant != previous?.tenant || t.feature != previous?.feature, t.tenant != nil || t.feature != nil {
             // Observations that arrived before the trace named its tenant now carry it too.
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     UPDATE observation SET tenant = coalesce(?, tenant), feature = coalesce(?, feature)
                     WHERE project_id = ? AND trace_id = ?
-                    """, arguments: [t.tenant, t.feature, projectID, t.id])
+                    """).execute(arguments: [t.tenant, t.feature, projectID, t.id])
         }
     }
 
     static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws {
         let totals = o.totals
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO observation (project_id, id, trace_id, parent_observation_id, type, name, start_time,
                     end_time, completion_start_time, model, response_model, model_parameters, input, output, metadata, level,
                     status_message, version, environment, prompt_name, prompt_version, usage_details,
@@ -145,8 +121,7 @@ extension TallyDatabase {
                     input_cost_nanos = excluded.input_cost_nanos, output_cost_nanos = excluded.output_cost_nanos,
                     total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
                     is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at
-                """,
-            arguments: [
+                """).execute(arguments: [
                 projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
                 o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, o.responseModel,
                 Rows.json(o.modelParameters),
@@ -161,8 +136,7 @@ extension TallyDatabase {
 
     /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value.
     static func write(_ s: Score, projectID: String, now: Timestamp, _ db: Database) throws {
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO score (project_id, id, name, value, string_value, data_type, source, trace_id,
                     observation_id, session_id, dataset_run_id, comment, metadata, config_id, queue_id, environment,
                     timestamp, created_at, updated_at)
@@ -174,11 +148,88 @@ extension TallyDatabase {
                     metadata = coalesce(excluded.metadata, score.metadata),
                     config_id = coalesce(excluded.config_id, score.config_id),
                     queue_id = coalesce(excluded.queue_id, score.queue_id), updated_at = excluded.updated_at
-                """,
-            arguments: [
+                """).execute(arguments: [
                 projectID, s.id, s.name, s.value, s.stringValue, s.dataType.rawValue, s.source.rawValue, s.traceID,
                 s.observationID, s.sessionID, s.datasetRunID, s.comment, Rows.json(s.metadata), s.configID, s.queueID,
                 s.environment, s.timestamp.microseconds, now.microseconds, now.microseconds,
             ])
+    }
+}
+
+/// The state of one write transaction. In the fast path (`deferTraceWrites`) a trace named by many events of the
+/// request is read once, merged in memory and written once at `flush()`; with per-event savepoints every write is
+/// immediate so a rolled-back event leaves nothing behind.
+final class IngestSession {
+    let db: Database
+    let projectID: String
+    let rules: AttributionRules
+    let now: Timestamp
+    let deferTraceWrites: Bool
+    /// Per trace id: the merged state and the state in the database before this request (nil: not stored).
+    private var traces: [String: (current: Trace, stored: Trace?)] = [:]
+    private var dirty: [String] = []
+    private var dirtySet: Set<String> = []
+
+    init(_ db: Database, projectID: String, rules: AttributionRules, now: Timestamp, deferTraceWrites: Bool) {
+        self.db = db
+        self.projectID = projectID
+        self.rules = rules
+        self.now = now
+        self.deferTraceWrites = deferTraceWrites
+    }
+
+    func apply(_ event: IngestionEvent) throws {
+        switch event.body {
+        case .log:
+            return
+        case .trace(let upsert):
+            let existing = try trace(upsert.id)
+            try put(Trace.merge(existing, upsert, eventTime: event.timestamp, rules: rules))
+        case .observation(let upsert):
+            let existing = try TallyDatabase.fetchObservation(db, projectID: projectID, id: upsert.id)
+            var merged = Observation.merge(
+                existing, upsert, eventTime: event.timestamp, newTraceID: { UUID().uuidString.lowercased() })
+            merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
+            try TallyDatabase.write(merged, projectID: projectID, now: now, db)
+        case .score(let score):
+            try TallyDatabase.write(score, projectID: projectID, now: now, db)
+        }
+    }
+
+    func trace(_ id: String) throws -> Trace? {
+        if let cached = traces[id] { return cached.current }
+        let stored = try TallyDatabase.fetchTrace(db, projectID: projectID, id: id)
+        if let stored { traces[id] = (stored, stored) }
+        return stored
+    }
+
+    func put(_ trace: Trace) throws {
+        let stored = traces[trace.id]?.stored
+        if deferTraceWrites {
+            if dirtySet.insert(trace.id).inserted { dirty.append(trace.id) }
+            traces[trace.id] = (trace, stored)
+        } else {
+            try TallyDatabase.write(trace, previous: stored, projectID: projectID, now: now, db)
+            traces[trace.id] = (trace, trace)
+        }
+    }
+
+    /// The observation's trace, created as a placeholder (timestamp and environment from the observation) when no
+    /// event has named it yet, so every observation is reachable from a trace.
+    func ensureTrace(for o: Observation) throws -> Trace {
+        if let trace = try trace(o.traceID) { return trace }
+        let placeholder = Trace.placeholder(id: o.traceID, timestamp: o.startTime, environment: o.environment)
+        try put(placeholder)
+        return placeholder
+    }
+
+    /// Writes every trace changed in this request, once.
+    func flush() throws {
+        for id in dirty {
+            guard let entry = traces[id] else { continue }
+            try TallyDatabase.write(entry.current, previous: entry.stored, projectID: projectID, now: now, db)
+        }
+        dirty.removeAll()
+        dirtySet.removeAll()
     }
 }
