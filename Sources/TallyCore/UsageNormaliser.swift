@@ -12,7 +12,8 @@ public enum UsageNormaliser {
         public var cost: CostDetails?
     }
 
-    public static func normalise(usage: JSONValue?, usageDetails: JSONValue?, costDetails: JSONValue?) throws -> Result {
+    public static func normalise(usage: JSONValue?, usageDetails: JSONValue?, costDetails: JSONValue?) throws -> Result
+    {
         var units: UsageDetails = [:]
         var costs: CostDetails = [:]
         let detailsGiven = usageDetails.map { !$0.isEmptyForMerge } ?? false

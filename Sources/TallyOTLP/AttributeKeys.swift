@@ -35,11 +35,15 @@ enum Keys {
         static let version = "langfuse.version"
         static let asRoot = "langfuse.internal.as_root"
         static let sdkScope = "langfuse-sdk"
-        static let compatUserID = ["langfuse.trace.metadata.langfuse_user_id", "langfuse.observation.metadata.langfuse_user_id"]
+        static let compatUserID = [
+            "langfuse.trace.metadata.langfuse_user_id", "langfuse.observation.metadata.langfuse_user_id",
+        ]
         static let compatSessionID = [
             "langfuse.trace.metadata.langfuse_session_id", "langfuse.observation.metadata.langfuse_session_id",
         ]
-        static let compatTags = ["langfuse.trace.metadata.langfuse_tags", "langfuse.observation.metadata.langfuse_tags"]
+        static let compatTags = [
+            "langfuse.trace.metadata.langfuse_tags", "langfuse.observation.metadata.langfuse_tags",
+        ]
     }
 
     enum Semconv {
@@ -72,7 +76,9 @@ enum Keys {
         static let promptAttribute = "gen_ai.prompt"
         static let completionAttribute = "gen_ai.completion"
         static let operationDetailsEvent = "gen_ai.client.inference.operation.details"
-        static let messageEvents = ["gen_ai.system.message", "gen_ai.user.message", "gen_ai.assistant.message", "gen_ai.tool.message"]
+        static let messageEvents = [
+            "gen_ai.system.message", "gen_ai.user.message", "gen_ai.assistant.message", "gen_ai.tool.message",
+        ]
         static let choiceEvent = "gen_ai.choice"
     }
 

@@ -59,10 +59,13 @@ public enum OTLPDecoder {
         } catch {
             throw OTLPDecodeError("Failed to parse OTel JSON Trace: \(error)")
         }
-        guard case .object(var top) = root else { throw OTLPDecodeError("Invalid OTLP trace export: expected an object") }
+        guard case .object(var top) = root else {
+            throw OTLPDecodeError("Invalid OTLP trace export: expected an object")
+        }
         if top["resourceSpans"] == nil {
             for (key, signal) in [("resourceLogs", "logs"), ("resourceMetrics", "metrics")] where top[key] != nil {
-                throw OTLPDecodeError("Invalid OTLP trace export: this is an OTLP \(signal) export; send it to /v1/\(signal)")
+                throw OTLPDecodeError(
+                    "Invalid OTLP trace export: this is an OTLP \(signal) export; send it to /v1/\(signal)")
             }
             return OTLPExportTraceServiceRequest()
         }
@@ -177,7 +180,8 @@ public enum SpanViewBuilder {
                             attributes: attributes(span.attributes), resource: resource, scopeName: ss.scope.name,
                             scopeVersion: ss.scope.version,
                             events: span.events.map {
-                                SpanView.Event(name: $0.name, time: time($0.timeUnixNano), attributes: attributes($0.attributes))
+                                SpanView.Event(
+                                    name: $0.name, time: time($0.timeUnixNano), attributes: attributes($0.attributes))
                             },
                             statusCode: span.status.code.rawValue,
                             statusMessage: span.status.message.isEmpty ? nil : span.status.message))

@@ -14,7 +14,8 @@ public struct OTLPSpanMapper: Sendable {
         let observation = self.observation(span, &truncator)
         var events: [IngestionEvent] = []
         if let trace = self.trace(span, observation: observation, &truncator) {
-            events.append(IngestionEvent(eventID: "otel-trace-\(span.spanID)", timestamp: span.startTime, body: .trace(trace)))
+            events.append(
+                IngestionEvent(eventID: "otel-trace-\(span.spanID)", timestamp: span.startTime, body: .trace(trace)))
         }
         events.append(
             IngestionEvent(
@@ -83,8 +84,10 @@ public struct OTLPSpanMapper: Sendable {
         var out = LangfuseRules.observationMetadata(s)
         if !s.scopeName.hasPrefix(Keys.Langfuse.sdkScope) {
             var rest = s.attributes.filter { !$0.key.hasPrefix("langfuse.") && !Self.ioKeys.contains($0.key) }
-            for prefix in [Keys.OpenInference.inputMessagesPrefix, Keys.OpenInference.outputMessagesPrefix,
-                           Keys.GenAI.promptPrefix, Keys.GenAI.completionPrefix] {
+            for prefix in [
+                Keys.OpenInference.inputMessagesPrefix, Keys.OpenInference.outputMessagesPrefix,
+                Keys.GenAI.promptPrefix, Keys.GenAI.completionPrefix,
+            ] {
                 rest = rest.filter { !$0.key.hasPrefix(prefix) }
             }
             if !rest.isEmpty { out["attributes"] = .object(rest) }
@@ -134,9 +137,11 @@ public struct OTLPSpanMapper: Sendable {
         t.isPartial = !root
         t.timestamp = s.startTime
         t.name = s.string(Keys.Langfuse.traceName) ?? (root ? o.name : nil)
-        t.userID = s.string(Keys.Langfuse.userID) ?? s.string(Keys.Semconv.userID)
+        t.userID =
+            s.string(Keys.Langfuse.userID) ?? s.string(Keys.Semconv.userID)
             ?? Keys.Langfuse.compatUserID.lazy.compactMap { s.decoded($0)?.stringValue }.first
-        t.sessionID = s.string(Keys.Langfuse.sessionID) ?? s.string(Keys.Semconv.sessionID)
+        t.sessionID =
+            s.string(Keys.Langfuse.sessionID) ?? s.string(Keys.Semconv.sessionID)
             ?? s.string(Keys.GenAI.conversationID)
             ?? Keys.Langfuse.compatSessionID.lazy.compactMap { s.decoded($0)?.stringValue }.first
         t.release = s.spanOrResource(Keys.Langfuse.release)
@@ -176,7 +181,9 @@ public struct OTLPSpanMapper: Sendable {
 
     /// `langfuse.environment`, `deployment.environment.name`, `deployment.environment`: span before resource.
     func environment(_ s: SpanView) -> String? {
-        for key in [Keys.Langfuse.environment, Keys.Semconv.deploymentEnvironmentName, Keys.Semconv.deploymentEnvironment] {
+        for key in [
+            Keys.Langfuse.environment, Keys.Semconv.deploymentEnvironmentName, Keys.Semconv.deploymentEnvironment,
+        ] {
             if let v = s.spanOrResource(key) { return v }
         }
         return nil

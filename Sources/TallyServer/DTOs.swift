@@ -49,7 +49,8 @@ enum DTO {
         return [
             "id": .string(o.id), "traceId": .string(o.traceID), "type": .string(o.type.rawValue), "name": str(o.name),
             "startTime": time(o.startTime), "endTime": time(o.endTime),
-            "completionStartTime": time(o.completionStartTime), "model": str(o.model), "responseModel": str(o.responseModel),
+            "completionStartTime": time(o.completionStartTime), "model": str(o.model),
+            "responseModel": str(o.responseModel),
             "modelParameters": o.modelParameters ?? .object([:]), "input": o.input ?? .null,
             "output": o.output ?? .null, "metadata": .object(o.metadata), "version": str(o.version),
             "level": .string(o.level.rawValue), "statusMessage": str(o.statusMessage),

@@ -29,9 +29,12 @@ struct OTLPController: Sendable {
                 status: .unsupportedMediaType,
                 body: ["error": "Invalid content type", "message": "use application/x-protobuf or application/json"])
         }
-        if let version = request.headers.first(where: { $0.name.canonicalName == "x-langfuse-ingestion-version" })?.value {
+        if let version = request.headers.first(where: { $0.name.canonicalName == "x-langfuse-ingestion-version" })?
+            .value
+        {
             guard let v = Int(version.trimmingCharacters(in: .whitespaces)), v <= 4 else {
-                throw APIError(status: .badRequest, body: ["error": "x-langfuse-ingestion-version must be an integer ≤ 4"])
+                throw APIError(
+                    status: .badRequest, body: ["error": "x-langfuse-ingestion-version must be an integer ≤ 4"])
             }
         }
         let body = try await bodyReader.read(request)
@@ -51,7 +54,9 @@ struct OTLPController: Sendable {
             // Nothing usable: a permanent error, so the exporter does not retry it.
             throw APIError(
                 status: .badRequest,
-                body: ["error": .string("Invalid OTLP trace export: " + views.rejections.prefix(5).joined(separator: "; "))])
+                body: [
+                    "error": .string("Invalid OTLP trace export: " + views.rejections.prefix(5).joined(separator: "; "))
+                ])
         }
         let events = views.spans.flatMap(mapper.events(for:))
         let results: [Result<Void, IngestionError>]
@@ -84,6 +89,7 @@ struct OTLPController: Sendable {
         case .json: bytes = Data(try reply.jsonString().utf8)
         }
         return Response(
-            status: .ok, headers: [.contentType: codec.contentType], body: ResponseBody(byteBuffer: ByteBuffer(data: bytes)))
+            status: .ok, headers: [.contentType: codec.contentType],
+            body: ResponseBody(byteBuffer: ByteBuffer(data: bytes)))
     }
 }

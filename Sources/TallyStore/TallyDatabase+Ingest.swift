@@ -53,18 +53,21 @@ extension TallyDatabase {
 
     static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
         try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM trace WHERE project_id = ? AND id = ?"), arguments: [projectID, id])
-            .map(Trace.init(row:))
+            db.cachedStatement(sql: "SELECT * FROM trace WHERE project_id = ? AND id = ?"), arguments: [projectID, id]
+        )
+        .map(Trace.init(row:))
     }
 
     static func fetchObservation(_ db: Database, projectID: String, id: String) throws -> Observation? {
         try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM observation WHERE project_id = ? AND id = ?"), arguments: [projectID, id]
+            db.cachedStatement(sql: "SELECT * FROM observation WHERE project_id = ? AND id = ?"),
+            arguments: [projectID, id]
         ).map(Observation.init(row:))
     }
 
     static func write(_ t: Trace, previous: Trace?, projectID: String, now: Timestamp, _ db: Database) throws {
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO trace (project_id, id, timestamp, name, user_id, session_id, release, version, environment,
                     input, output, metadata, tags, public, bookmarked, external_id, tenant, feature, is_placeholder,
                     created_at, updated_at)
@@ -76,30 +79,37 @@ extension TallyDatabase {
                     public = excluded.public, bookmarked = excluded.bookmarked, external_id = excluded.external_id,
                     tenant = excluded.tenant, feature = excluded.feature, is_placeholder = excluded.is_placeholder,
                     updated_at = excluded.updated_at
-                """).execute(arguments: [
-                projectID, t.id, t.timestamp.microseconds, t.name, t.userID, t.sessionID, t.release, t.version,
-                t.environment, Rows.json(t.input), Rows.json(t.output), JSONValue.object(t.metadata).serialized(),
-                JSONValue.array(t.tags.map { .string($0) }).serialized(), t.isPublic, t.bookmarked, t.externalID,
-                t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds,
-            ])
+                """
+        ).execute(arguments: [
+            projectID, t.id, t.timestamp.microseconds, t.name, t.userID, t.sessionID, t.release, t.version,
+            t.environment, Rows.json(t.input), Rows.json(t.output), JSONValue.object(t.metadata).serialized(),
+            JSONValue.array(t.tags.map { .string($0) }).serialized(), t.isPublic, t.bookmarked, t.externalID,
+            t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds,
+        ])
         for tag in Set(t.tags).subtracting(previous?.tags ?? []) {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO trace_tag (project_id, tag, trace_id) VALUES (?, ?, ?)").execute(arguments: [projectID, tag, t.id])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO trace_tag (project_id, tag, trace_id) VALUES (?, ?, ?)")
+                .execute(arguments: [projectID, tag, t.id])
         }
         if let sessionID = t.sessionID {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO session (project_id, id, environment, created_at) VALUES (?, ?, ?, ?)").execute(arguments: [projectID, sessionID, t.environment, t.timestamp.microseconds])
+            try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO session (project_id, id, environment, created_at) VALUES (?, ?, ?, ?)"
+            ).execute(arguments: [projectID, sessionID, t.environment, t.timestamp.microseconds])
         }
         if t.tenant != previous?.tenant || t.feature != previous?.feature, t.tenant != nil || t.feature != nil {
             // Observations that arrived before the trace named its tenant now carry it too.
-            try db.cachedStatement(sql: """
+            try db.cachedStatement(
+                sql: """
                     UPDATE observation SET tenant = coalesce(?, tenant), feature = coalesce(?, feature)
                     WHERE project_id = ? AND trace_id = ?
-                    """).execute(arguments: [t.tenant, t.feature, projectID, t.id])
+                    """
+            ).execute(arguments: [t.tenant, t.feature, projectID, t.id])
         }
     }
 
     static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws {
         let totals = o.totals
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO observation (project_id, id, trace_id, parent_observation_id, type, name, start_time,
                     end_time, completion_start_time, model, response_model, model_parameters, input, output, metadata, level,
                     status_message, version, environment, prompt_name, prompt_version, usage_details,
@@ -121,22 +131,24 @@ extension TallyDatabase {
                     input_cost_nanos = excluded.input_cost_nanos, output_cost_nanos = excluded.output_cost_nanos,
                     total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
                     is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at
-                """).execute(arguments: [
-                projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
-                o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, o.responseModel,
-                Rows.json(o.modelParameters),
-                Rows.json(o.input), Rows.json(o.output), JSONValue.object(o.metadata).serialized(), o.level.rawValue,
-                o.statusMessage, o.version, o.environment, o.promptName, o.promptVersion, Rows.usageJSON(o.usage),
-                Rows.costJSON(o.providedCost), Rows.costJSON(o.cost), totals.inputTokens, totals.outputTokens,
-                totals.totalTokens, totals.inputCost.map(Rows.nanos), totals.outputCost.map(Rows.nanos),
-                totals.totalCost.map(Rows.nanos), o.tenant, o.feature, o.isPlaceholder, now.microseconds,
-                now.microseconds,
-            ])
+                """
+        ).execute(arguments: [
+            projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
+            o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, o.responseModel,
+            Rows.json(o.modelParameters),
+            Rows.json(o.input), Rows.json(o.output), JSONValue.object(o.metadata).serialized(), o.level.rawValue,
+            o.statusMessage, o.version, o.environment, o.promptName, o.promptVersion, Rows.usageJSON(o.usage),
+            Rows.costJSON(o.providedCost), Rows.costJSON(o.cost), totals.inputTokens, totals.outputTokens,
+            totals.totalTokens, totals.inputCost.map(Rows.nanos), totals.outputCost.map(Rows.nanos),
+            totals.totalCost.map(Rows.nanos), o.tenant, o.feature, o.isPlaceholder, now.microseconds,
+            now.microseconds,
+        ])
     }
 
     /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value.
     static func write(_ s: Score, projectID: String, now: Timestamp, _ db: Database) throws {
-        try db.cachedStatement(sql: """
+        try db.cachedStatement(
+            sql: """
                 INSERT INTO score (project_id, id, name, value, string_value, data_type, source, trace_id,
                     observation_id, session_id, dataset_run_id, comment, metadata, config_id, queue_id, environment,
                     timestamp, created_at, updated_at)
@@ -148,11 +160,12 @@ extension TallyDatabase {
                     metadata = coalesce(excluded.metadata, score.metadata),
                     config_id = coalesce(excluded.config_id, score.config_id),
                     queue_id = coalesce(excluded.queue_id, score.queue_id), updated_at = excluded.updated_at
-                """).execute(arguments: [
-                projectID, s.id, s.name, s.value, s.stringValue, s.dataType.rawValue, s.source.rawValue, s.traceID,
-                s.observationID, s.sessionID, s.datasetRunID, s.comment, Rows.json(s.metadata), s.configID, s.queueID,
-                s.environment, s.timestamp.microseconds, now.microseconds, now.microseconds,
-            ])
+                """
+        ).execute(arguments: [
+            projectID, s.id, s.name, s.value, s.stringValue, s.dataType.rawValue, s.source.rawValue, s.traceID,
+            s.observationID, s.sessionID, s.datasetRunID, s.comment, Rows.json(s.metadata), s.configID, s.queueID,
+            s.environment, s.timestamp.microseconds, now.microseconds, now.microseconds,
+        ])
     }
 }
 

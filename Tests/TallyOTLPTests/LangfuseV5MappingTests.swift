@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TallyCore
+import Testing
 
 @testable import TallyOTLP
 
@@ -12,8 +12,12 @@ struct LangfuseV5MappingTests {
     func decodes() throws {
         let views = try OTLPFixture.views("v5-002-traces.pb")
         #expect(views.count == 13)
-        #expect(Set(views.map(\.traceID)) == [acmeTrace, "ec46f09cffc78a8a4bfaaa4cfc818e9e", "58955b41b419631be38ff3a7f7c3d683"])
-        #expect(views.allSatisfy { $0.scopeName == "langfuse-sdk" && $0.resource["langfuse.environment"] == "production" })
+        #expect(
+            Set(views.map(\.traceID)) == [
+                acmeTrace, "ec46f09cffc78a8a4bfaaa4cfc818e9e", "58955b41b419631be38ff3a7f7c3d683",
+            ])
+        #expect(
+            views.allSatisfy { $0.scopeName == "langfuse-sdk" && $0.resource["langfuse.environment"] == "production" })
     }
 
     @Test("a root with a dangling parent and as_root is the trace root and carries the trace fields")

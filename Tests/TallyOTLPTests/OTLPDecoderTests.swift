@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TallyCore
+import Testing
 
 @testable import TallyOTLP
 
@@ -44,7 +44,9 @@ struct OTLPDecoderTests {
 
     @Test("attributes given as an object instead of an array are refused")
     func attributesAsObject() {
-        let body = Data(#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0123456789abcdef0123456789abcdef","spanId":"0123456789abcdef","attributes":{"a":1}}]}]}]}"#.utf8)
+        let body = Data(
+            #"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0123456789abcdef0123456789abcdef","spanId":"0123456789abcdef","attributes":{"a":1}}]}]}]}"#
+                .utf8)
         #expect(throws: OTLPDecodeError.self) { try OTLPDecoder.decode(body, codec: .json) }
     }
 
@@ -65,7 +67,8 @@ struct OTLPDecoderTests {
               {"traceId":"0123456789abcdef0123456789abcdef","spanId":"1123456789abcdef","name":"no times"}
             ]}]}]}
             """.utf8)
-        let views = SpanViewBuilder.views(of: try OTLPDecoder.decode(body, codec: .json), receivedAt: Timestamp(microseconds: 42))
+        let views = SpanViewBuilder.views(
+            of: try OTLPDecoder.decode(body, codec: .json), receivedAt: Timestamp(microseconds: 42))
         #expect(views.spans.map(\.name) == ["ok", "no times"])
         #expect(views.rejected == 2)
         #expect(views.spans[0].startTime == Timestamp(microseconds: 1000))

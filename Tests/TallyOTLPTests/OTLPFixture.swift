@@ -23,7 +23,9 @@ enum OTLPFixture {
     }
 
     /// Observation and trace upserts per span name (the last span of a name wins).
-    static func mapped(_ name: String) throws -> (observations: [String: ObservationUpsert], traces: [String: [TraceUpsert]]) {
+    static func mapped(_ name: String) throws -> (
+        observations: [String: ObservationUpsert], traces: [String: [TraceUpsert]]
+    ) {
         var observations: [String: ObservationUpsert] = [:]
         var traces: [String: [TraceUpsert]] = [:]
         for view in try views(name) {

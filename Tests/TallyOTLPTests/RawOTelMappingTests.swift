@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TallyCore
+import Testing
 
 @testable import TallyOTLP
 
@@ -40,7 +40,8 @@ struct RawOTelMappingTests {
         let embedding = try #require(obs["embeddings text-embedding-3-small"])
         #expect(embedding.type == .embedding)
         #expect(embedding.usage == ["input": 9, "total": 9])
-        #expect(embedding.metadata?.objectValue?["attributes"]?.objectValue?["gen_ai.embeddings.dimension.count"] == 1536)
+        #expect(
+            embedding.metadata?.objectValue?["attributes"]?.objectValue?["gen_ai.embeddings.dimension.count"] == 1536)
 
         let failedObservation = try #require(chats.first { $0.level == .error })
         #expect(failedObservation.level == .error)
@@ -93,4 +94,3 @@ struct RawOTelMappingTests {
         #expect(proto == json)
     }
 }
-

@@ -3,10 +3,10 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SwiftProtobuf
-import Testing
 import TallyCore
 import TallyOTLP
 import TallyStore
+import Testing
 
 @testable import TallyServer
 
@@ -24,7 +24,8 @@ struct OTLPRouterTests {
         return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(data: body))
     }
 
-    @Test("every capture lands: v5 protobuf+gzip, raw protobuf+gzip, plain protobuf on /v1/traces, OTLP/JSON, a re-send")
+    @Test(
+        "every capture lands: v5 protobuf+gzip, raw protobuf+gzip, plain protobuf on /v1/traces, OTLP/JSON, a re-send")
     func capturesLand() async throws {
         let env = try router.makeEnv()
         try await env.app.test(.router) { client in
@@ -40,7 +41,9 @@ struct OTLPRouterTests {
                     client, env, path: path, body: try Data(contentsOf: Self.otlp.appendingPathComponent(file)),
                     contentType: type, gzip: gzip)
                 #expect(r.status == .ok, "\(file)")
-                #expect(r.headers[.contentType] == (type.hasPrefix("application/json") ? "application/json" : "application/x-protobuf"))
+                #expect(
+                    r.headers[.contentType]
+                        == (type.hasPrefix("application/json") ? "application/json" : "application/x-protobuf"))
                 if type.hasPrefix("application/json") {
                     #expect(String(buffer: r.body) == "{}")
                 } else {
@@ -83,18 +86,71 @@ struct OTLPRouterTests {
         #expect(rawChat.usage == ["input": 3200, "input_cached_tokens": 1000, "output": 380, "total": 4580])
     }
 
+    @Test("children first, roots in a later request: the trace ends up exactly as if sent together")
+    func childrenBeforeParents() async throws {
+        let env = try router.makeEnv()
+        let whole = try OTLPExportTraceServiceRequest(
+            serializedBytes: try Data(contentsOf: Self.otlp.appendingPathComponent("v5-002-traces.pb")))
+        func only(_ keep: (OTLPSpan) -> Bool) -> OTLPExportTraceServiceRequest {
+            var copy = whole
+            for r in copy.resourceSpans.indices {
+                for s in copy.resourceSpans[r].scopeSpans.indices {
+                    copy.resourceSpans[r].scopeSpans[s].spans.removeAll { !keep($0) }
+                }
+            }
+            return copy
+        }
+        let isRoot: (OTLPSpan) -> Bool = { span in
+            span.parentSpanID.isEmpty || span.attributes.contains { $0.key == "langfuse.internal.as_root" }
+        }
+        let children = try only { !isRoot($0) }.serializedData()
+        let roots = try only(isRoot).serializedData()
+        try await env.app.test(.router) { client throws in
+            let r = try await post(client, env, body: children, contentType: "application/x-protobuf")
+            #expect(r.status == .ok)
+        }
+        let early = try #require(
+            try await env.database.trace(projectID: "proj-1", id: "58955b41b419631be38ff3a7f7c3d683"))
+        #expect(early.0.trace.isPlaceholder)
+        #expect(early.0.trace.name == nil)
+        #expect(early.0.trace.tenant == "initech")
+        try await env.app.test(.router) { client throws in
+            let r = try await post(client, env, body: roots, contentType: "application/x-protobuf")
+            #expect(r.status == .ok)
+        }
+        for (id, name, count) in [
+            ("b401d59f9a75a60d92c17e7c4b05629a", "copilot-request", 8),
+            ("ec46f09cffc78a8a4bfaaa4cfc818e9e", "globex-agent", 3),
+            ("58955b41b419631be38ff3a7f7c3d683", "nightly-batch", 2),
+        ] {
+            let (summary, observations, _) = try #require(try await env.database.trace(projectID: "proj-1", id: id))
+            #expect(summary.trace.name == name)
+            #expect(!summary.trace.isPlaceholder)
+            #expect(observations.count == count)
+            #expect(summary.trace.timestamp == observations.map(\.startTime).min())
+            #expect(observations.filter { $0.parentObservationID == nil }.count == 1)
+        }
+    }
+
     @Test("the v5 scores array is accepted with 202 and stored")
     func v5Scores() async throws {
         let env = try router.makeEnv()
         try await env.app.test(.router) { client in
             let r = try await client.execute(
-                uri: "/api/public/scores", method: .post, headers: [.authorization: env.auth, .contentType: "application/json"],
+                uri: "/api/public/scores", method: .post,
+                headers: [.authorization: env.auth, .contentType: "application/json"],
                 body: ByteBuffer(data: try Data(contentsOf: Self.otlp.appendingPathComponent("v5-003-scores.json"))))
             #expect(r.status == .accepted)
         }
-        #expect(try await env.database.score(projectID: "proj-1", id: "sdkcap-score-v5-acme-resolution")?.stringValue == "resolved")
-        #expect(try await env.database.score(projectID: "proj-1", id: "sdkcap-score-v5-acme-session-csat")?.sessionID == "sess-acme-001")
-        #expect(try await env.database.score(projectID: "proj-1", id: "sdkcap-score-v5-acme-feedback")?.dataType == .boolean)
+        #expect(
+            try await env.database.score(projectID: "proj-1", id: "sdkcap-score-v5-acme-resolution")?.stringValue
+                == "resolved")
+        #expect(
+            try await env.database.score(projectID: "proj-1", id: "sdkcap-score-v5-acme-session-csat")?.sessionID
+                == "sess-acme-001")
+        #expect(
+            try await env.database.score(projectID: "proj-1", id: "sdkcap-score-v5-acme-feedback")?.dataType == .boolean
+        )
     }
 
     @Test("bad exports: 415, 400 for garbage, truncation and logs, 413 for a gzip bomb, 401/403 without Basic auth")
@@ -103,25 +159,37 @@ struct OTLPRouterTests {
         try await env.app.test(.router) { client in
             let proto = try Data(contentsOf: Self.otlp.appendingPathComponent("v5-002-traces.pb"))
             #expect(try await post(client, env, body: proto, contentType: "text/plain").status == .unsupportedMediaType)
-            #expect(try await post(client, env, body: proto.prefix(100), contentType: "application/x-protobuf").status == .badRequest)
-            #expect(try await post(client, env, body: Data("{".utf8), contentType: "application/json").status == .badRequest)
+            #expect(
+                try await post(client, env, body: proto.prefix(100), contentType: "application/x-protobuf").status
+                    == .badRequest)
+            #expect(
+                try await post(client, env, body: Data("{".utf8), contentType: "application/json").status == .badRequest
+            )
             let logs = Data(#"{"resourceLogs":[]}"#.utf8)
             let r = try await post(client, env, body: logs, contentType: "application/json")
             #expect(r.status == .badRequest)
             #expect(String(buffer: r.body).contains("logs export"))
-            #expect(try await post(client, env, body: Data("not gzip".utf8), contentType: "application/x-protobuf", gzip: true).status == .badRequest)
+            #expect(
+                try await post(
+                    client, env, body: Data("not gzip".utf8), contentType: "application/x-protobuf", gzip: true
+                ).status == .badRequest)
             let bomb = Data(buffer: try gzip(Data(repeating: 0, count: 5_000_000)))
-            #expect(try await post(client, env, body: bomb, contentType: "application/x-protobuf", gzip: true).status == .contentTooLarge)
+            #expect(
+                try await post(client, env, body: bomb, contentType: "application/x-protobuf", gzip: true).status
+                    == .contentTooLarge)
             let noAuth = try await client.execute(
-                uri: "/v1/traces", method: .post, headers: [.contentType: "application/x-protobuf"], body: ByteBuffer(data: proto))
+                uri: "/v1/traces", method: .post, headers: [.contentType: "application/x-protobuf"],
+                body: ByteBuffer(data: proto))
             #expect(noAuth.status == .unauthorized)
             let bearer = try await client.execute(
                 uri: "/api/public/otel/v1/traces", method: .post,
-                headers: [.authorization: "Bearer pk-lf-test", .contentType: "application/x-protobuf"], body: ByteBuffer(data: proto))
+                headers: [.authorization: "Bearer pk-lf-test", .contentType: "application/x-protobuf"],
+                body: ByteBuffer(data: proto))
             #expect(bearer.status == .forbidden)
             var headers: HTTPFields = [.authorization: env.auth, .contentType: "application/x-protobuf"]
             headers.append(contentsOf: HTTPFields(dictionaryLiteral: (.init("x-langfuse-ingestion-version")!, "9")))
-            let version = try await client.execute(uri: "/api/public/otel/v1/traces", method: .post, headers: headers, body: ByteBuffer(data: proto))
+            let version = try await client.execute(
+                uri: "/api/public/otel/v1/traces", method: .post, headers: headers, body: ByteBuffer(data: proto))
             #expect(version.status == .badRequest)
             #expect(try await client.execute(uri: "/api/public/health", method: .get).status == .ok)
         }

@@ -57,8 +57,10 @@ enum GenAIRules {
             JSONValue.object($0.attributes.mapValues(SpanView.decodeJSONString))
         }
         if !choices.isEmpty { return choices.count == 1 ? choices[0] : .array(choices) }
-        return s.events.first { $0.name == Keys.GenAI.contentCompletionEvent }?.attributes[Keys.GenAI.completionAttribute]
-            .map(SpanView.decodeJSONString)
+        return s.events.first { $0.name == Keys.GenAI.contentCompletionEvent }?.attributes[
+            Keys.GenAI.completionAttribute
+        ]
+        .map(SpanView.decodeJSONString)
     }
 
     /// `gen_ai.input.messages`, with `gen_ai.system_instructions` prepended as a system message.

@@ -31,15 +31,21 @@ enum LangfuseRules {
     /// legacy `langfuse.metadata[.<key>]`.
     static func observationMetadata(_ s: SpanView) -> [String: JSONValue] {
         var out = s.object(Keys.Langfuse.legacyMetadata) ?? [:]
-        for (k, v) in s.attributes(withPrefix: Keys.Langfuse.legacyMetadataPrefix) { out[k] = SpanView.decodeJSONString(v) }
+        for (k, v) in s.attributes(withPrefix: Keys.Langfuse.legacyMetadataPrefix) {
+            out[k] = SpanView.decodeJSONString(v)
+        }
         for (k, v) in s.object(Keys.Langfuse.observationMetadata) ?? [:] { out[k] = v }
-        for (k, v) in s.attributes(withPrefix: Keys.Langfuse.observationMetadataPrefix) { out[k] = SpanView.decodeJSONString(v) }
+        for (k, v) in s.attributes(withPrefix: Keys.Langfuse.observationMetadataPrefix) {
+            out[k] = SpanView.decodeJSONString(v)
+        }
         return out
     }
 
     static func traceMetadata(_ s: SpanView) -> [String: JSONValue] {
         var out = s.object(Keys.Langfuse.traceMetadata) ?? [:]
-        for (k, v) in s.attributes(withPrefix: Keys.Langfuse.traceMetadataPrefix) { out[k] = SpanView.decodeJSONString(v) }
+        for (k, v) in s.attributes(withPrefix: Keys.Langfuse.traceMetadataPrefix) {
+            out[k] = SpanView.decodeJSONString(v)
+        }
         return out
     }
 

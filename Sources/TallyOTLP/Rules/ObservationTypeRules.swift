@@ -9,7 +9,10 @@ enum ObservationTypeRules {
         ("openinference.span.kind", OpenInferenceRules.observationType),
         ("gen_ai.operation.name", GenAIRules.observationType),
         ("gen_ai.tool.* present", GenAIRules.toolType),
-        ("a model attribute present", { ModelRules.requested($0) != nil || ModelRules.response($0) != nil ? .generation : nil }),
+        (
+            "a model attribute present",
+            { ModelRules.requested($0) != nil || ModelRules.response($0) != nil ? .generation : nil }
+        ),
     ]
 
     static func infer(_ span: SpanView) -> ObservationType {

@@ -11,10 +11,13 @@ enum UsageRules {
         "details.cache_read_input_tokens", "prompt_details.cache_read", "input_cached_tokens",
     ]
     static let cacheCreationKeys = [
-        "cache_creation.input_tokens", "cache_creation_input_tokens", "cache_write_tokens", "details.cache_write_tokens",
+        "cache_creation.input_tokens", "cache_creation_input_tokens", "cache_write_tokens",
+        "details.cache_write_tokens",
         "details.cache_creation_input_tokens", "prompt_details.cache_write", "input_cache_creation",
     ]
-    static let reasoningKeys = ["reasoning.output_tokens", "completion_details.reasoning", "reasoning_tokens", "output_reasoning_tokens"]
+    static let reasoningKeys = [
+        "reasoning.output_tokens", "completion_details.reasoning", "reasoning_tokens", "output_reasoning_tokens",
+    ]
     static let audioKeys = ["completion_details.audio", "output_audio_tokens"]
 
     static func usage(_ s: SpanView) -> JSONValue? {
