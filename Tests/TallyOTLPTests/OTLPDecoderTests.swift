@@ -129,3 +129,71 @@ struct OTLPDecoderTests {
         #expect(type(["http.method": "GET"]) == .span)
     }
 }
+
+@Suite("Input/output rules per ecosystem")
+struct InputOutputRuleTests {
+    func observation(_ attributes: [String: JSONValue], events: [SpanView.Event] = []) -> ObservationUpsert? {
+        let span = SpanView(
+            traceID: "0123456789abcdef0123456789abcdef", spanID: "0123456789abcdef", parentSpanID: "1123456789abcdef",
+            name: "llm", startTime: Timestamp(microseconds: 1), endTime: nil, attributes: attributes, events: events)
+        for event in OTLPSpanMapper().events(for: span) {
+            if case .observation(let o) = event.body { return o }
+        }
+        return nil
+    }
+
+    @Test("Traceloop/OpenLIT flattened gen_ai.prompt.N.* and gen_ai.completion.N.* are rebuilt in index order")
+    func traceloop() {
+        let o = observation([
+            "gen_ai.prompt.1.role": "user", "gen_ai.prompt.1.content": "hi", "gen_ai.prompt.0.role": "system",
+            "gen_ai.prompt.0.content": "be brief", "gen_ai.completion.0.role": "assistant",
+            "gen_ai.completion.0.content": "hello", "llm.request.type": "chat",
+        ])
+        #expect(o?.input == [["role": "system", "content": "be brief"], ["role": "user", "content": "hi"]])
+        #expect(o?.output == [["role": "assistant", "content": "hello"]])
+    }
+
+    @Test("OpenInference llm.input_messages.N.message.* are rebuilt when there is no input.value")
+    func openInferenceMessages() {
+        let o = observation([
+            "openinference.span.kind": "LLM", "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "q", "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "a",
+        ])
+        #expect(o?.input == [["role": "user", "content": "q"]])
+        #expect(o?.output == [["role": "assistant", "content": "a"]])
+    }
+
+    @Test("gen_ai per-role message events and the choice event")
+    func messageEvents() {
+        let o = observation(
+            ["gen_ai.operation.name": "chat"],
+            events: [
+                SpanView.Event(name: "gen_ai.system.message", time: nil, attributes: ["content": "be brief"]),
+                SpanView.Event(name: "gen_ai.user.message", time: nil, attributes: ["content": "hi"]),
+                SpanView.Event(name: "gen_ai.choice", time: nil, attributes: ["message": #"{"content":"hello"}"#]),
+            ])
+        #expect(o?.input == [["role": "system", "content": "be brief"], ["role": "user", "content": "hi"]])
+        #expect(o?.output == ["message": ["content": "hello"]])
+    }
+
+    @Test("langfuse.observation.input wins over every other convention; traceloop.entity.* over input.value")
+    func precedence() {
+        let o = observation([
+            "langfuse.observation.input": #"{"a":1}"#, "input.value": "other", "traceloop.entity.output": #"{"b":2}"#,
+            "output.value": "other",
+        ])
+        #expect(o?.input == ["a": 1])
+        #expect(o?.output == ["b": 2])
+    }
+
+    @Test("gen_ai.system_instructions are prepended to gen_ai.input.messages as a system message")
+    func systemInstructions() {
+        let o = observation([
+            "gen_ai.input.messages": #"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#,
+            "gen_ai.system_instructions": #"[{"type":"text","content":"be brief"}]"#,
+        ])
+        #expect(o?.input?.arrayValue?.first == ["role": "system", "parts": [["type": "text", "content": "be brief"]]])
+        #expect(o?.input?.arrayValue?.count == 2)
+    }
+}
