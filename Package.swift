@@ -17,7 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
-        .target(name: "TallyCore"),
+        .target(name: "TallyCore", resources: [.copy("Resources/model-prices.json")]),
         // The whole schema/ folder ships as a resource, so the binary finds its migrations from any working
         // directory and a new migration file needs no manifest change.
         .target(

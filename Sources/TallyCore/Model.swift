@@ -131,6 +131,12 @@ public struct Observation: Sendable, Hashable {
     public var usage: UsageDetails
     /// Cost as the client gave it (USD). Empty when the client gave none.
     public var providedCost: CostDetails
+    /// Cost inferred from usage and the price table (USD), when the client gave none.
+    public var inferredCost: CostDetails = [:]
+    /// The model and tier that priced `inferredCost`, and the unit prices applied (USD per unit by usage key).
+    public var pricedModelID: String?
+    public var pricingTier: String?
+    public var unitPrices: [String: Double] = [:]
     /// Carried from the trace (or the observation's own metadata when the trace has none).
     public var tenant: String?
     public var feature: String?

@@ -11,8 +11,27 @@ extension Observation {
         public var totalCost: Double?
     }
 
-    /// The cost that is stored and reported: what the client gave (cost inference fills this in later issues).
-    public var cost: CostDetails { providedCost }
+    /// The cost that is stored and reported: what the client gave, which always wins, else the inferred one.
+    public var cost: CostDetails { providedCost.isEmpty ? inferredCost : providedCost }
+
+    /// "provided", "inferred", or nil when the observation has no cost.
+    public var costSource: String? {
+        if !providedCost.isEmpty { return "provided" }
+        return inferredCost.isEmpty ? nil : "inferred"
+    }
+
+    /// Re-prices the observation from `table` (a no-op for the price fields when the client gave a cost).
+    public mutating func applyPricing(_ table: PriceTable, priceBy: PriceBy) {
+        inferredCost = [:]
+        pricedModelID = nil
+        pricingTier = nil
+        unitPrices = [:]
+        guard providedCost.isEmpty, let priced = CostEngine.price(self, table: table, priceBy: priceBy) else { return }
+        inferredCost = priced.costDetails
+        pricedModelID = priced.modelID
+        pricingTier = priced.tierName
+        unitPrices = priced.unitPrices
+    }
 
     public var totals: Totals {
         func sum<V: AdditiveArithmetic>(_ d: [String: V], containing part: String) -> V {

@@ -92,6 +92,12 @@ extension Observation {
         promptVersion = row["prompt_version"]
         usage = Rows.usage(row["usage_details"])
         providedCost = Rows.cost(row["provided_cost_details"])
+        if (row["cost_source"] as String?) == "inferred" {
+            inferredCost = Rows.cost(row["cost_details"])
+            pricedModelID = row["priced_model_id"]
+            pricingTier = row["pricing_tier"]
+            unitPrices = Rows.cost(row["unit_prices"])
+        }
         tenant = row["tenant"]
         feature = row["feature"]
         createdAt = Rows.time(row["created_at"])

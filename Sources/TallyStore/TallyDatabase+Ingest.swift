@@ -114,8 +114,10 @@ extension TallyDatabase {
                     end_time, completion_start_time, model, response_model, model_parameters, input, output, metadata, level,
                     status_message, version, environment, prompt_name, prompt_version, usage_details,
                     provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
-                    output_cost_nanos, total_cost_nanos, tenant, feature, is_placeholder, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    output_cost_nanos, total_cost_nanos, tenant, feature, is_placeholder, created_at, updated_at, cost_source,
+                    priced_model_id, pricing_tier, unit_prices)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                    ?, ?, ?, ?)
                 ON CONFLICT (project_id, id) DO UPDATE SET trace_id = excluded.trace_id,
                     parent_observation_id = excluded.parent_observation_id, type = excluded.type, name = excluded.name,
                     start_time = excluded.start_time, end_time = excluded.end_time,
@@ -130,7 +132,9 @@ extension TallyDatabase {
                     output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
                     input_cost_nanos = excluded.input_cost_nanos, output_cost_nanos = excluded.output_cost_nanos,
                     total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
-                    is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at
+                    is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
+                    cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
+                    pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices
                 """
         ).execute(arguments: [
             projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
@@ -141,7 +145,8 @@ extension TallyDatabase {
             Rows.costJSON(o.providedCost), Rows.costJSON(o.cost), totals.inputTokens, totals.outputTokens,
             totals.totalTokens, totals.inputCost.map(Rows.nanos), totals.outputCost.map(Rows.nanos),
             totals.totalCost.map(Rows.nanos), o.tenant, o.feature, o.isPlaceholder, now.microseconds,
-            now.microseconds,
+            now.microseconds, o.costSource, o.pricedModelID, o.pricingTier,
+            o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices),
         ])
     }
 
@@ -181,6 +186,7 @@ final class IngestSession {
     /// Per trace id: the merged state and the state in the database before this request (nil: not stored).
     private var traces: [String: (current: Trace, stored: Trace?)] = [:]
     private var dirty: [String] = []
+    private var loadedPricing: (table: PriceTable, priceBy: PriceBy)?
     private var dirtySet: Set<String> = []
 
     init(_ db: Database, projectID: String, rules: AttributionRules, now: Timestamp, deferTraceWrites: Bool) {
@@ -203,6 +209,8 @@ final class IngestSession {
             var merged = Observation.merge(
                 existing, upsert, eventTime: event.timestamp, newTraceID: { UUID().uuidString.lowercased() })
             merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
+            let pricing = try self.pricing()
+            merged.applyPricing(pricing.table, priceBy: pricing.priceBy)
             try TallyDatabase.write(merged, projectID: projectID, now: now, db)
         case .score(let score):
             try TallyDatabase.write(score, projectID: projectID, now: now, db)
@@ -234,6 +242,14 @@ final class IngestSession {
         let placeholder = Trace.placeholder(id: o.traceID, timestamp: o.startTime, environment: o.environment)
         try put(placeholder)
         return placeholder
+    }
+
+    /// The project's price table and billing rule, read once per transaction.
+    func pricing() throws -> (table: PriceTable, priceBy: PriceBy) {
+        if let loadedPricing { return loadedPricing }
+        let loaded = try TallyDatabase.pricing(db, projectID: projectID)
+        loadedPricing = loaded
+        return loaded
     }
 
     /// Writes every trace changed in this request, once.

@@ -53,13 +53,21 @@ struct OTLPRouterTests {
             }
         }
         let db = env.database
+        // Costs by hand (USD per 1M tokens: gpt-4.1-mini 0.40 in / 0.10 cached / 1.60 out, gpt-4.1-nano 0.10 / 0.40,
+        // text-embedding-3-small 0.02):
         let expected: [(String, Int, String?, Double)] = [
-            ("b401d59f9a75a60d92c17e7c4b05629a", 8, "acme", 0.002288),
-            ("ec46f09cffc78a8a4bfaaa4cfc818e9e", 3, "globex", 0),
-            ("58955b41b419631be38ff3a7f7c3d683", 2, "initech", 0),
-            ("e0e33f7f7c22489ba6bb043898bda4ab", 5, "acme", 0),
-            ("0df7ef214fe56e3db9c267ae33224987", 5, "globex", 0.000624),
-            ("23e222dc859ae8fa929a854407ce86ca", 2, "initech", 0),
+            // given 0.002288 + summarize-followup 800/120 → 0.000512 + embed-query 9 → 0.00000018
+            ("b401d59f9a75a60d92c17e7c4b05629a", 8, "acme", 0.00280018),
+            // answer-llm 1200/90 → 0.00048 + 0.000144
+            ("ec46f09cffc78a8a4bfaaa4cfc818e9e", 3, "globex", 0.000624),
+            // classify gpt-4.1-nano 300/5 → 0.00003 + 0.000002
+            ("58955b41b419631be38ff3a7f7c3d683", 2, "initech", 0.000032),
+            // chat: input 4200 − 1000 cached → 3200 × 0.40 + 1000 × 0.10 + 380 × 1.60 = 0.001988; embeddings 9 → 0.00000018
+            ("e0e33f7f7c22489ba6bb043898bda4ab", 5, "acme", 0.00198818),
+            // given 0.000624 + embed 6 tokens → 0.00000012
+            ("0df7ef214fe56e3db9c267ae33224987", 5, "globex", 0.00062412),
+            // chat gpt-4.1-nano 300/5 → 0.000032
+            ("23e222dc859ae8fa929a854407ce86ca", 2, "initech", 0.000032),
         ]
         for (id, count, tenant, cost) in expected {
             let (summary, observations, _) = try #require(try await db.trace(projectID: "proj-1", id: id))

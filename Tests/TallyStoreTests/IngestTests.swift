@@ -47,7 +47,9 @@ struct IngestTests {
         #expect(t.feature == "copilot")
         #expect(observations.count == 6)
         #expect(scores.count == 3)
-        #expect(summary.totalCost == 0.002288)
+        // Given 0.002288 (chat-completion) + inferred: summarize-followup gpt-4.1-mini 800 × $0.40/M + 120 × $1.60/M
+        // = 0.000512, embed-query text-embedding-3-small 9 × $0.02/M = 0.00000018.
+        #expect(summary.totalCost == 0.00280018)
         let gen = try #require(observations.first { $0.id == acmeGeneration })
         #expect(gen.usage == ["input": 4200, "output": 380, "cache_read_input_tokens": 1000, "total": 5580])
         #expect(gen.providedCost == ["input": 0.00168, "output": 0.000608, "total": 0.002288])

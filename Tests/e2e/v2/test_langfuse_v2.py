@@ -105,7 +105,7 @@ def test_multi_tenant_workload_reads_back_exactly(tally):
         assert t["tenant"] == "acme" and t["feature"] == "copilot"
         assert len(t["observations"]) == 5
         assert len(t["scores"]) == 3
-        assert t["totalCost"] == pytest.approx(0.002288, abs=1e-12)
+        assert t["totalCost"] == 0.00228818  # given 0.002288 + embed-query 9 tokens × $0.02/M inferred
         assert t["latency"] >= 0
 
     # Tags are AND-ed; environment is OR-ed; other tenants are not mixed in.
@@ -138,12 +138,17 @@ def test_multi_tenant_workload_reads_back_exactly(tally):
     assert by_name["guardrail-check"]["type"] == "EVENT"
     assert by_name["guardrail-check"]["output"] == {"passed": True}
 
-    # A generation sent with OpenAI-style usage and no cost: usage normalised, no cost invented here.
+    # A generation sent with OpenAI-style usage and no cost: usage normalised ...
     _, gl = tally.get(f"/api/public/observations?traceId={ids['globex-0']}&type=GENERATION&name=chat-completion")
     g = gl["data"][0]
     assert g["usageDetails"] == {"input": 800, "output": 120, "total": 920}
     assert g["promptTokens"] == 800 and g["completionTokens"] == 120 and g["totalTokens"] == 920
     assert g["tenant"] == "globex"
+    # ... and priced from the built-in table: gpt-4.1-mini $0.40/M in, $1.60/M out.
+    assert g["costDetails"] == {"input": 0.00032, "output": 0.000192, "total": 0.000512}
+    assert g["costSource"] == "inferred" and g["modelId"] == "gpt-4.1-mini"
+    assert g["inputPrice"] == 4e-07 and g["outputPrice"] == 1.6e-06
+    assert gen["costSource"] == "provided"
 
     # Scores, with the trace's user and tags joined in.
     _, sc = tally.get(f"/api/public/v2/scores?traceId={acme0}")

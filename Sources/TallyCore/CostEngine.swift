@@ -1,0 +1,153 @@
+import Foundation
+
+/// Which model name prices a generation that names both the model asked for and the one that answered.
+public enum PriceBy: String, Sendable, CaseIterable, Codable {
+    /// Bill the requested model (a fallback that executed is the provider's business) — the default.
+    case requested
+    /// Bill the model that answered (`gen_ai.response.model`).
+    case response
+}
+
+/// The models a project is priced with: its own models first, then (unless switched off) the built-in list.
+public struct PriceTable: Sendable {
+    public var projectModels: [ModelPrice]
+    public var builtinModels: [ModelPrice]
+    public var builtinEnabled: Bool
+
+    public init(projectModels: [ModelPrice] = [], builtinModels: [ModelPrice] = BuiltinPrices.models, builtinEnabled: Bool = true) {
+        self.projectModels = projectModels
+        self.builtinModels = builtinModels
+        self.builtinEnabled = builtinEnabled
+    }
+
+    /// The model that prices `modelName` at `time`: among the models whose pattern matches the whole name and whose
+    /// `startDate` is not after `time`, a project model beats a built-in one, then the latest `startDate` wins.
+    public func match(_ modelName: String, at time: Timestamp) -> ModelPrice? {
+        func best(_ models: [ModelPrice]) -> ModelPrice? {
+            models.filter { model in
+                (model.startDate.map { $0 <= time } ?? true) && PatternCache.shared.matchesWhole(model.matchPattern, modelName)
+            }.max { ($0.startDate?.microseconds ?? .min) < ($1.startDate?.microseconds ?? .min) }
+        }
+        if let own = best(projectModels) { return own }
+        return builtinEnabled ? best(builtinModels) : nil
+    }
+}
+
+/// The outcome of pricing one observation: cost per usage key in nano-USD, and what was used to get it.
+public struct PricedCost: Sendable, Hashable {
+    /// Cost per usage key (the observation's own key names) in nano-USD, each rounded half away from zero.
+    public var costNanos: [String: Int64]
+    /// The sum of the keys, or total units × the `total` price for models priced on totals.
+    public var totalNanos: Int64
+    public var modelID: String
+    public var tierName: String?
+    /// USD per unit, per usage key, as applied.
+    public var unitPrices: [String: Double]
+
+    /// Cost per key in USD, with `total`.
+    public var costDetails: CostDetails {
+        var out = costNanos.mapValues { Double($0) / 1e9 }
+        out["total"] = Double(totalNanos) / 1e9
+        return out
+    }
+}
+
+/// Infers the cost of observations that came without one (COMPAT §5): cost per usage key = units × the price of
+/// that key in the matched model's applicable tier. Arithmetic is exact: prices are integer pico-USD, costs are
+/// rounded once per key to nano-USD, and totals are sums of those integers.
+public enum CostEngine {
+    /// nil when nothing can be priced (no model name, no usage, no matching model, or no priced key).
+    public static func price(_ o: Observation, table: PriceTable, priceBy: PriceBy = .requested) -> PricedCost? {
+        guard !o.usage.isEmpty else { return nil }
+        let names = priceBy == .requested ? [o.model, o.responseModel] : [o.responseModel, o.model]
+        for case let name? in names where !name.isEmpty {
+            if let model = table.match(name, at: o.startTime) { return price(o, model: model) }
+        }
+        return nil
+    }
+
+    static func price(_ o: Observation, model: ModelPrice) -> PricedCost? {
+        let tier = model.tiers.first { tier in tier.conditions.allSatisfy { holds($0, for: o) } }
+        let prices = tier?.prices ?? model.prices
+        var costs: [String: Int64] = [:]
+        var unitPrices: [String: Double] = [:]
+        if let totalPrice = prices[.total] {
+            let units = o.usage["total"] ?? o.usage.values.reduce(0, +)
+            costs["total"] = nanos(units: units, picos: totalPrice)
+            unitPrices["total"] = Double(totalPrice) / 1e12
+            return PricedCost(
+                costNanos: [:], totalNanos: costs["total"]!, modelID: model.id, tierName: tier?.name,
+                unitPrices: unitPrices)
+        }
+        for (usageKey, units) in o.usage where usageKey != "total" {
+            guard var key = PriceKey(usageKey: usageKey), key != .total else { continue }
+            while prices[key] == nil, let fallback = key.fallback { key = fallback }
+            guard let price = prices[key] else { continue }
+            costs[usageKey] = nanos(units: units, picos: price)
+            unitPrices[usageKey] = Double(price) / 1e12
+        }
+        guard !costs.isEmpty else { return nil }
+        return PricedCost(
+            costNanos: costs, totalNanos: costs.values.reduce(0, +), modelID: model.id, tierName: tier?.name,
+            unitPrices: unitPrices)
+    }
+
+    /// units × picos → nano-USD, half away from zero; saturates instead of overflowing.
+    static func nanos(units: Int64, picos: Picos) -> Int64 {
+        let (product, overflow) = units.multipliedReportingOverflow(by: picos)
+        if overflow { return Int64.max / 2 }
+        return (product + 500) / 1000
+    }
+
+    static func holds(_ condition: TierCondition, for o: Observation) -> Bool {
+        switch condition {
+        case .usage(let pattern, let comparison, let value):
+            let sum = o.usage.filter { $0.key != "total" && PatternCache.shared.matchesAnywhere(pattern, $0.key) }
+                .values.reduce(0, +)
+            switch comparison {
+            case .gt: return sum > value
+            case .gte: return sum >= value
+            case .lt: return sum < value
+            case .lte: return sum <= value
+            case .eq: return sum == value
+            case .neq: return sum != value
+            }
+        case .attribute(let source, let key, let values):
+            let container: [String: JSONValue]
+            switch source {
+            case .modelParameters: container = o.modelParameters?.objectValue ?? [:]
+            case .metadata: container = o.metadata
+            }
+            guard let value = container[key] else { return false }
+            let text: String
+            switch value {
+            case .string(let s): text = s
+            case .int(let i): text = String(i)
+            case .bool(let b): text = String(b)
+            default: return false
+            }
+            return values.contains(text)
+        }
+    }
+}
+
+/// The built-in price list, read once from `Resources/model-prices.json`.
+public enum BuiltinPrices {
+    public static let models: [ModelPrice] = {
+        guard let url = Bundle.module.url(forResource: "model-prices", withExtension: "json"),
+            let data = try? Data(contentsOf: url), case .object(let doc)? = try? JSONValue.parse(data),
+            let list = doc["models"]?.arrayValue
+        else { return [] }
+        return list.compactMap { try? ModelPrice(json: $0, projectID: nil) }
+    }()
+
+    /// Throws if the built-in file is missing or any model in it is invalid (a startup check).
+    public static func validate() throws {
+        guard let url = Bundle.module.url(forResource: "model-prices", withExtension: "json") else {
+            throw PriceTableError.invalid("model-prices.json is missing from the TallyCore resources")
+        }
+        guard case .object(let doc) = try JSONValue.parse(try Data(contentsOf: url)), let list = doc["models"]?.arrayValue
+        else { throw PriceTableError.invalid("model-prices.json: expected {\"models\": [...]}") }
+        for model in list { _ = try ModelPrice(json: model, projectID: nil) }
+    }
+}

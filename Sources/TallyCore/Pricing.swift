@@ -1,0 +1,266 @@
+import Foundation
+
+/// The price keys of a model. SDKs name usage in many ways (`cache_read_input_tokens`, `input_cached_tokens`, …);
+/// `PriceKey(usageKey:)` maps each onto one of these.
+public enum PriceKey: String, Sendable, CaseIterable, Codable {
+    case input, output, total
+    case cacheRead = "cache_read"
+    case cacheWrite = "cache_write"
+    case cacheWrite1h = "cache_write_1h"
+    case reasoning
+    case audioInput = "audio_input"
+    case audioOutput = "audio_output"
+
+    static let aliases: [String: PriceKey] = [
+        "input": .input, "input_tokens": .input, "prompt_tokens": .input, "prompt": .input,
+        "prompt_token_count": .input, "promptTokenCount": .input, "input_text_tokens": .input,
+        "output": .output, "output_tokens": .output, "completion_tokens": .output, "completion": .output,
+        "candidates_token_count": .output, "candidatesTokenCount": .output, "output_text_tokens": .output,
+        "total": .total,
+        "cache_read": .cacheRead, "cache_read_input_tokens": .cacheRead, "input_cached_tokens": .cacheRead,
+        "input_cache_read": .cacheRead, "cached_tokens": .cacheRead, "input_cached": .cacheRead,
+        "cached_content_token_count": .cacheRead, "cachedContentTokenCount": .cacheRead,
+        "cache_write": .cacheWrite, "cache_creation_input_tokens": .cacheWrite, "input_cache_creation": .cacheWrite,
+        "input_cache_creation_5m": .cacheWrite, "input_cache_write": .cacheWrite,
+        "cache_write_1h": .cacheWrite1h, "input_cache_creation_1h": .cacheWrite1h,
+        "reasoning": .reasoning, "reasoning_tokens": .reasoning, "output_reasoning_tokens": .reasoning,
+        "output_reasoning": .reasoning, "thoughts_token_count": .reasoning, "thoughtsTokenCount": .reasoning,
+        "audio_input": .audioInput, "input_audio_tokens": .audioInput, "input_audio": .audioInput,
+        "audio_output": .audioOutput, "output_audio_tokens": .audioOutput, "output_audio": .audioOutput,
+    ]
+
+    /// The price key a usage key is billed under, or nil for a key no price applies to.
+    public init?(usageKey: String) {
+        guard let key = Self.aliases[usageKey] else { return nil }
+        self = key
+    }
+
+    /// When a model lists no price for this key, the key whose price applies instead (cached input at the input
+    /// price, reasoning at the output price, …), so no tokens go unbilled.
+    public var fallback: PriceKey? {
+        switch self {
+        case .cacheWrite1h: return .cacheWrite
+        case .cacheRead, .cacheWrite, .audioInput: return .input
+        case .reasoning, .audioOutput: return .output
+        case .input, .output, .total: return nil
+        }
+    }
+}
+
+/// A price in pico-USD (1e-12 USD) per unit: every list price is an integer there, so units × price is exact.
+public typealias Picos = Int64
+
+/// When a pricing tier applies (COMPAT §5.1.3): all of its conditions must hold.
+public enum TierCondition: Sendable, Hashable {
+    public enum Comparison: String, Sendable, CaseIterable { case gt, gte, lt, lte, eq, neq }
+    /// The sum of the usage units whose keys match `pattern`, compared to `value`.
+    case usage(pattern: String, comparison: Comparison, value: Int64)
+    /// A top-level model parameter (`service_tier`) or metadata key equal to one of `values`.
+    case attribute(source: AttributeSource, key: String, values: [String])
+
+    public enum AttributeSource: String, Sendable { case modelParameters = "model_parameters", metadata }
+}
+
+public struct PricingTier: Sendable, Hashable {
+    public var name: String
+    /// Lower priorities are tried first; the default tier has none and applies when no other does.
+    public var priority: Int
+    public var conditions: [TierCondition]
+    public var prices: [PriceKey: Picos]
+
+    public init(name: String, priority: Int, conditions: [TierCondition], prices: [PriceKey: Picos]) {
+        self.name = name
+        self.priority = priority
+        self.conditions = conditions
+        self.prices = prices
+    }
+}
+
+/// One model's prices: built in (from `model-prices.json`) or defined by a project.
+public struct ModelPrice: Sendable, Hashable {
+    public var id: String
+    public var modelName: String
+    /// A case-insensitive regular expression (ICU syntax, `(?i)` allowed) matched against the whole model name.
+    public var matchPattern: String
+    public var unit: String
+    /// Prices apply to observations starting at or after this time; nil means always.
+    public var startDate: Timestamp?
+    /// The default tier's prices.
+    public var prices: [PriceKey: Picos]
+    public var tiers: [PricingTier]
+    /// nil for a built-in model.
+    public var projectID: String?
+    public var source: String?
+
+    public init(
+        id: String, modelName: String, matchPattern: String, unit: String = "TOKENS", startDate: Timestamp? = nil,
+        prices: [PriceKey: Picos], tiers: [PricingTier] = [], projectID: String? = nil, source: String? = nil
+    ) {
+        self.id = id
+        self.modelName = modelName
+        self.matchPattern = matchPattern
+        self.unit = unit
+        self.startDate = startDate
+        self.prices = prices
+        self.tiers = tiers.sorted { $0.priority < $1.priority }
+        self.projectID = projectID
+        self.source = source
+    }
+
+    public var isBuiltin: Bool { projectID == nil }
+
+    /// USD per unit → pico-USD per unit, exact for prices with up to 12 decimal places.
+    public static func picos(usd: Double) -> Picos { Picos((usd * 1e12).rounded()) }
+}
+
+public enum PriceTableError: Error, CustomStringConvertible, Equatable {
+    case invalid(String)
+    public var description: String {
+        switch self {
+        case .invalid(let m): return m
+        }
+    }
+}
+
+extension ModelPrice {
+    /// Decodes one model in the price-file / models-API shape:
+    /// `{id, modelName?, matchPattern, unit?, startDate?, prices{key: USD}, tiers[{name, priority, conditions, prices}]}`.
+    /// Throws with a message naming the field on anything malformed, including an invalid regex.
+    public init(json: JSONValue, projectID: String?) throws {
+        guard case .object(let o) = json else { throw PriceTableError.invalid("a model must be an object") }
+        guard let id = o["id"]?.stringValue ?? o["modelName"]?.stringValue, !id.isEmpty else {
+            throw PriceTableError.invalid("model: id or modelName is required")
+        }
+        guard let pattern = o["matchPattern"]?.stringValue, !pattern.isEmpty else {
+            throw PriceTableError.invalid("\(id): matchPattern is required")
+        }
+        guard PatternCache.shared.regex(pattern) != nil else {
+            throw PriceTableError.invalid("\(id): matchPattern is not a valid regular expression")
+        }
+        var start: Timestamp?
+        if let s = o["startDate"], !s.isNull {
+            guard let text = s.stringValue, let t = Timestamp(iso8601: text) else {
+                throw PriceTableError.invalid("\(id): startDate must be an ISO-8601 date")
+            }
+            start = t
+        }
+        let prices = try Self.prices(o["prices"], context: id)
+        var tiers: [PricingTier] = []
+        for (index, tier) in (o["tiers"]?.arrayValue ?? []).enumerated() {
+            guard case .object(let t) = tier else { throw PriceTableError.invalid("\(id): tiers[\(index)] must be an object") }
+            let conditions = try (t["conditions"]?.arrayValue ?? []).map { try Self.condition($0, context: id) }
+            tiers.append(
+                PricingTier(
+                    name: t["name"]?.stringValue ?? "tier \(index + 1)",
+                    priority: Int(t["priority"]?.doubleValue ?? Double(index + 1)), conditions: conditions,
+                    prices: try Self.prices(t["prices"], context: "\(id) tier \(index + 1)")))
+        }
+        self.init(
+            id: id, modelName: o["modelName"]?.stringValue ?? id, matchPattern: pattern,
+            unit: o["unit"]?.stringValue ?? "TOKENS", startDate: start, prices: prices, tiers: tiers,
+            projectID: projectID, source: o["source"]?.stringValue)
+    }
+
+    static func prices(_ value: JSONValue?, context: String) throws -> [PriceKey: Picos] {
+        guard case .object(let o)? = value, !o.isEmpty else {
+            throw PriceTableError.invalid("\(context): prices must be a non-empty object of key → USD per unit")
+        }
+        var out: [PriceKey: Picos] = [:]
+        for (key, price) in o {
+            guard let k = PriceKey(rawValue: key) ?? PriceKey(usageKey: key) else {
+                throw PriceTableError.invalid(
+                    "\(context): unknown price key \(key); use one of "
+                        + PriceKey.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            guard let usd = price.doubleValue, usd >= 0, usd < 1 else {
+                throw PriceTableError.invalid("\(context): price of \(key) must be a number of USD per unit in [0, 1)")
+            }
+            out[k] = picos(usd: usd)
+        }
+        return out
+    }
+
+    static func condition(_ value: JSONValue, context: String) throws -> TierCondition {
+        guard case .object(let c) = value else { throw PriceTableError.invalid("\(context): a condition must be an object") }
+        if let pattern = c["usageDetailPattern"]?.stringValue {
+            guard PatternCache.shared.regex(pattern) != nil else {
+                throw PriceTableError.invalid("\(context): usageDetailPattern is not a valid regular expression")
+            }
+            guard let op = c["operator"]?.stringValue.flatMap(TierCondition.Comparison.init(rawValue:)),
+                let v = c["value"]?.doubleValue
+            else { throw PriceTableError.invalid("\(context): a usage condition needs operator (gt|gte|lt|lte|eq|neq) and value") }
+            return .usage(pattern: pattern, comparison: op, value: Int64(v))
+        }
+        guard let source = c["source"]?.stringValue.flatMap(TierCondition.AttributeSource.init(rawValue:)),
+            let key = c["key"]?.stringValue, let values = c["values"]?.arrayValue?.compactMap(\.stringValue)
+        else {
+            throw PriceTableError.invalid(
+                "\(context): a condition needs usageDetailPattern, or source (model_parameters|metadata), key and values")
+        }
+        return .attribute(source: source, key: key, values: values)
+    }
+
+    /// The model in the shape it was read from (prices in USD per unit).
+    public var json: JSONValue {
+        func usd(_ p: [PriceKey: Picos]) -> JSONValue {
+            .object(Dictionary(uniqueKeysWithValues: p.map { ($0.key.rawValue, JSONValue.double(Double($0.value) / 1e12)) }))
+        }
+        return [
+            "id": .string(id), "modelName": .string(modelName), "matchPattern": .string(matchPattern),
+            "unit": .string(unit), "startDate": startDate.map { .string($0.iso8601) } ?? .null, "prices": usd(prices),
+            "tiers": .array(
+                tiers.map { tier in
+                    [
+                        "name": .string(tier.name), "priority": .int(Int64(tier.priority)),
+                        "conditions": .array(tier.conditions.map(\.json)), "prices": usd(tier.prices),
+                    ]
+                }),
+        ]
+    }
+}
+
+extension TierCondition {
+    var json: JSONValue {
+        switch self {
+        case .usage(let pattern, let comparison, let value):
+            return ["usageDetailPattern": .string(pattern), "operator": .string(comparison.rawValue), "value": .int(value)]
+        case .attribute(let source, let key, let values):
+            return [
+                "source": .string(source.rawValue), "key": .string(key), "operator": "in",
+                "values": .array(values.map { .string($0) }),
+            ]
+        }
+    }
+}
+
+/// Compiled regular expressions by pattern text, shared process-wide (patterns come from a small set of models).
+public final class PatternCache: @unchecked Sendable {
+    public static let shared = PatternCache()
+    private let lock = NSLock()
+    private var compiled: [String: NSRegularExpression?] = [:]
+
+    /// The compiled pattern, or nil if it is not a valid expression. A leading `(?i)` is honoured; matching is
+    /// always case-insensitive for model names.
+    public func regex(_ pattern: String) -> NSRegularExpression? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let hit = compiled[pattern] { return hit }
+        let regex = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])
+        compiled[pattern] = regex
+        return regex
+    }
+
+    /// True when `pattern` matches the whole of `text`.
+    public func matchesWhole(_ pattern: String, _ text: String) -> Bool {
+        guard let regex = regex(pattern) else { return false }
+        let range = NSRange(text.startIndex..., in: text)
+        guard let match = regex.firstMatch(in: text, options: [.anchored], range: range) else { return false }
+        return match.range == range
+    }
+
+    /// True when `pattern` is found anywhere in `text`.
+    public func matchesAnywhere(_ pattern: String, _ text: String) -> Bool {
+        guard let regex = regex(pattern) else { return false }
+        return regex.firstMatch(in: text, options: [], range: NSRange(text.startIndex..., in: text)) != nil
+    }
+}

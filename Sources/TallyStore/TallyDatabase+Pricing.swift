@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// A project's pricing settings (Tally analytics API / CLI).
+public struct PricingSettings: Sendable, Hashable {
+    /// When false, only the project's own models price its observations (Langfuse #12217).
+    public var builtinPrices: Bool
+    public var priceBy: PriceBy
+
+    public init(builtinPrices: Bool = true, priceBy: PriceBy = .requested) {
+        self.builtinPrices = builtinPrices
+        self.priceBy = priceBy
+    }
+}
+
+extension TallyDatabase {
+    static func pricing(_ db: Database, projectID: String) throws -> (table: PriceTable, priceBy: PriceBy) {
+        let settings = try settings(db, projectID: projectID)
+        let models = try projectModels(db, projectID: projectID)
+        return (PriceTable(projectModels: models, builtinEnabled: settings.builtinPrices), settings.priceBy)
+    }
+
+    static func settings(_ db: Database, projectID: String) throws -> PricingSettings {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT builtin_prices, price_by FROM project_setting WHERE project_id = ?"),
+                arguments: [projectID])
+        else { return PricingSettings() }
+        return PricingSettings(builtinPrices: row[0], priceBy: PriceBy(rawValue: row[1]) ?? .requested)
+    }
+
+    static func projectModels(_ db: Database, projectID: String) throws -> [ModelPrice] {
+        try String.fetchAll(
+            db.cachedStatement(sql: "SELECT definition FROM model WHERE project_id = ? ORDER BY created_at"),
+            arguments: [projectID]
+        ).compactMap { text in
+            guard let json = try? JSONValue.parse(text) else { return nil }
+            return try? ModelPrice(json: json, projectID: projectID)
+        }
+    }
+
+    public func pricingSettings(projectID: String) async throws -> PricingSettings {
+        try await writer.read { db in try Self.settings(db, projectID: projectID) }
+    }
+
+    public func setPricingSettings(projectID: String, _ settings: PricingSettings) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO project_setting (project_id, builtin_prices, price_by) VALUES (?, ?, ?)
+                    ON CONFLICT (project_id) DO UPDATE SET builtin_prices = excluded.builtin_prices,
+                        price_by = excluded.price_by
+                    """, arguments: [projectID, settings.builtinPrices, settings.priceBy.rawValue])
+        }
+    }
+
+    /// The project's own models, newest definitions last.
+    public func models(projectID: String) async throws -> [ModelPrice] {
+        try await writer.read { db in try Self.projectModels(db, projectID: projectID) }
+    }
+
+    /// Stores a project model (same id replaces). New prices apply to observations ingested from now on;
+    /// `recomputeCosts` re-prices stored ones.
+    public func saveModel(projectID: String, _ model: ModelPrice) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO model (project_id, id, model_name, definition, created_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (project_id, id) DO UPDATE SET model_name = excluded.model_name,
+                        definition = excluded.definition
+                    """,
+                arguments: [projectID, model.id, model.modelName, model.json.serialized(), Timestamp.now().microseconds])
+        }
+    }
+
+    @discardableResult
+    public func deleteModel(projectID: String, id: String) async throws -> Bool {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM model WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Re-prices every observation of the project whose start time is in [from, to) and that has no client-given
+    /// cost, with the current prices and settings, in one transaction. Returns how many observations changed cost.
+    public func recomputeCosts(projectID: String, from: Timestamp?, to: Timestamp?) async throws -> Int {
+        try await writer.write { db in
+            let pricing = try Self.pricing(db, projectID: projectID)
+            var f = SQLFilter()
+            f.add("project_id = ?", [projectID])
+            f.add("provided_cost_details = '{}'")
+            if let from { f.add("start_time >= ?", [from.microseconds]) }
+            if let to { f.add("start_time < ?", [to.microseconds]) }
+            let rows = try Row.fetchCursor(db, sql: "SELECT * FROM observation WHERE \(f.sql)", arguments: f.arguments)
+            var changed: [Observation] = []
+            while let row = try rows.next() {
+                var o = Observation(row: row)
+                let before = o.cost
+                o.applyPricing(pricing.table, priceBy: pricing.priceBy)
+                if o.cost != before { changed.append(o) }
+            }
+            let now = Timestamp.now()
+            for o in changed { try Self.write(o, projectID: projectID, now: now, db) }
+            return changed.count
+        }
+    }
+}
