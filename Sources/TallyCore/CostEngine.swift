@@ -14,7 +14,10 @@ public struct PriceTable: Sendable {
     public var builtinModels: [ModelPrice]
     public var builtinEnabled: Bool
 
-    public init(projectModels: [ModelPrice] = [], builtinModels: [ModelPrice] = BuiltinPrices.models, builtinEnabled: Bool = true) {
+    public init(
+        projectModels: [ModelPrice] = [], builtinModels: [ModelPrice] = BuiltinPrices.models,
+        builtinEnabled: Bool = true
+    ) {
         self.projectModels = projectModels
         self.builtinModels = builtinModels
         self.builtinEnabled = builtinEnabled
@@ -25,7 +28,8 @@ public struct PriceTable: Sendable {
     public func match(_ modelName: String, at time: Timestamp) -> ModelPrice? {
         func best(_ models: [ModelPrice]) -> ModelPrice? {
             models.filter { model in
-                (model.startDate.map { $0 <= time } ?? true) && PatternCache.shared.matchesWhole(model.matchPattern, modelName)
+                (model.startDate.map { $0 <= time } ?? true)
+                    && PatternCache.shared.matchesWhole(model.matchPattern, modelName)
             }.max { ($0.startDate?.microseconds ?? .min) < ($1.startDate?.microseconds ?? .min) }
         }
         if let own = best(projectModels) { return own }
@@ -146,7 +150,8 @@ public enum BuiltinPrices {
         guard let url = Bundle.module.url(forResource: "model-prices", withExtension: "json") else {
             throw PriceTableError.invalid("model-prices.json is missing from the TallyCore resources")
         }
-        guard case .object(let doc) = try JSONValue.parse(try Data(contentsOf: url)), let list = doc["models"]?.arrayValue
+        guard case .object(let doc) = try JSONValue.parse(try Data(contentsOf: url)),
+            let list = doc["models"]?.arrayValue
         else { throw PriceTableError.invalid("model-prices.json: expected {\"models\": [...]}") }
         for model in list { _ = try ModelPrice(json: model, projectID: nil) }
     }

@@ -147,7 +147,9 @@ extension ModelPrice {
         let prices = try Self.prices(o["prices"], context: id)
         var tiers: [PricingTier] = []
         for (index, tier) in (o["tiers"]?.arrayValue ?? []).enumerated() {
-            guard case .object(let t) = tier else { throw PriceTableError.invalid("\(id): tiers[\(index)] must be an object") }
+            guard case .object(let t) = tier else {
+                throw PriceTableError.invalid("\(id): tiers[\(index)] must be an object")
+            }
             let conditions = try (t["conditions"]?.arrayValue ?? []).map { try Self.condition($0, context: id) }
             tiers.append(
                 PricingTier(
@@ -181,21 +183,27 @@ extension ModelPrice {
     }
 
     static func condition(_ value: JSONValue, context: String) throws -> TierCondition {
-        guard case .object(let c) = value else { throw PriceTableError.invalid("\(context): a condition must be an object") }
+        guard case .object(let c) = value else {
+            throw PriceTableError.invalid("\(context): a condition must be an object")
+        }
         if let pattern = c["usageDetailPattern"]?.stringValue {
             guard PatternCache.shared.regex(pattern) != nil else {
                 throw PriceTableError.invalid("\(context): usageDetailPattern is not a valid regular expression")
             }
             guard let op = c["operator"]?.stringValue.flatMap(TierCondition.Comparison.init(rawValue:)),
                 let v = c["value"]?.doubleValue
-            else { throw PriceTableError.invalid("\(context): a usage condition needs operator (gt|gte|lt|lte|eq|neq) and value") }
+            else {
+                throw PriceTableError.invalid(
+                    "\(context): a usage condition needs operator (gt|gte|lt|lte|eq|neq) and value")
+            }
             return .usage(pattern: pattern, comparison: op, value: Int64(v))
         }
         guard let source = c["source"]?.stringValue.flatMap(TierCondition.AttributeSource.init(rawValue:)),
             let key = c["key"]?.stringValue, let values = c["values"]?.arrayValue?.compactMap(\.stringValue)
         else {
             throw PriceTableError.invalid(
-                "\(context): a condition needs usageDetailPattern, or source (model_parameters|metadata), key and values")
+                "\(context): a condition needs usageDetailPattern, or source (model_parameters|metadata), key and values"
+            )
         }
         return .attribute(source: source, key: key, values: values)
     }
@@ -203,7 +211,9 @@ extension ModelPrice {
     /// The model in the shape it was read from (prices in USD per unit).
     public var json: JSONValue {
         func usd(_ p: [PriceKey: Picos]) -> JSONValue {
-            .object(Dictionary(uniqueKeysWithValues: p.map { ($0.key.rawValue, JSONValue.double(Double($0.value) / 1e12)) }))
+            .object(
+                Dictionary(uniqueKeysWithValues: p.map { ($0.key.rawValue, JSONValue.double(Double($0.value) / 1e12)) })
+            )
         }
         return [
             "id": .string(id), "modelName": .string(modelName), "matchPattern": .string(matchPattern),
@@ -220,10 +230,12 @@ extension ModelPrice {
 }
 
 extension TierCondition {
-    var json: JSONValue {
+    public var json: JSONValue {
         switch self {
         case .usage(let pattern, let comparison, let value):
-            return ["usageDetailPattern": .string(pattern), "operator": .string(comparison.rawValue), "value": .int(value)]
+            return [
+                "usageDetailPattern": .string(pattern), "operator": .string(comparison.rawValue), "value": .int(value),
+            ]
         case .attribute(let source, let key, let values):
             return [
                 "source": .string(source.rawValue), "key": .string(key), "operator": "in",

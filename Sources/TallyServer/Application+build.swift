@@ -63,6 +63,9 @@ public func buildRouter(configuration: ServerConfiguration, database: TallyDatab
     let projectAccess = router.group("api/public").add(
         middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     ReadController(database: database, bodyReader: bodyReader).addRoutes(to: projectAccess)
+    let tallyAPI = router.group("api/tally/v1").add(
+        middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
+    ModelsController(database: database, bodyReader: bodyReader).addRoutes(public: projectAccess, tally: tallyAPI)
 
     let otlp = OTLPController(
         database: database,

@@ -70,7 +70,9 @@ extension TallyDatabase {
                     ON CONFLICT (project_id, id) DO UPDATE SET model_name = excluded.model_name,
                         definition = excluded.definition
                     """,
-                arguments: [projectID, model.id, model.modelName, model.json.serialized(), Timestamp.now().microseconds])
+                arguments: [
+                    projectID, model.id, model.modelName, model.json.serialized(), Timestamp.now().microseconds,
+                ])
         }
     }
 

@@ -10,7 +10,7 @@ import TallyStore
 struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tally: a Langfuse-compatible LLM trace collector on one SQLite file.",
-        subcommands: [Serve.self, Keys.self],
+        subcommands: [Serve.self, Keys.self, Costs.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -172,6 +172,33 @@ struct Keys: AsyncParsableCommand {
             } catch let e as KeyError {
                 throw ValidationError(e.description)
             }
+        }
+    }
+}
+
+struct Costs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cost maintenance.", subcommands: [Recompute.self])
+
+    struct Recompute: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-price stored observations (without a client-given cost) with the current prices.")
+        @Option(help: "Project id. Default: default") var project: String = "default"
+        @Option(help: "Only observations starting at or after this ISO-8601 time") var from: String?
+        @Option(help: "Only observations starting before this ISO-8601 time") var to: String?
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            func time(_ s: String?, _ name: String) throws -> Timestamp? {
+                guard let s else { return nil }
+                guard let t = Timestamp(iso8601: s) else {
+                    throw ValidationError("--\(name): expected ISO-8601, got \(s)")
+                }
+                return t
+            }
+            let updated = try await store.open().recomputeCosts(
+                projectID: project, from: try time(from, "from"), to: try time(to, "to"))
+            print("re-priced \(updated) observation(s) in project \(project)")
         }
     }
 }
