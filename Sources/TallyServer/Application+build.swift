@@ -66,6 +66,7 @@ public func buildRouter(configuration: ServerConfiguration, database: TallyDatab
     let tallyAPI = router.group("api/tally/v1").add(
         middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     ModelsController(database: database, bodyReader: bodyReader).addRoutes(public: projectAccess, tally: tallyAPI)
+    AnalyticsController(database: database).addRoutes(tally: tallyAPI, public: projectAccess)
 
     let otlp = OTLPController(
         database: database,

@@ -1,0 +1,160 @@
+import Foundation
+
+/// Tally's attribution analytics: a query value (what to group, filter and measure) independent of HTTP and SQL.
+
+/// What observations can be grouped by.
+public enum Dimension: Sendable, Hashable {
+    case tenant, feature, userId, sessionId, traceName, observationName, type, model, responseModel
+    case promptName, promptVersion, environment, release, level, tag
+    /// A metadata key: the observation's value, else its trace's.
+    case metadata(String)
+
+    /// Names as the API spells them (`metadata.<key>` for a metadata key).
+    public static let named: [String: Dimension] = [
+        "tenant": .tenant, "tenantId": .tenant, "feature": .feature, "userId": .userId, "sessionId": .sessionId,
+        "traceName": .traceName, "name": .observationName, "observationName": .observationName, "type": .type,
+        "model": .model, "responseModel": .responseModel, "promptName": .promptName, "promptVersion": .promptVersion,
+        "environment": .environment, "release": .release, "level": .level, "tag": .tag, "tags": .tag,
+    ]
+
+    public static var allNames: [String] { named.keys.sorted() + ["metadata.<key>"] }
+
+    /// Parses a dimension name; nil for an unknown one or a metadata key with characters outside `[A-Za-z0-9_.-]`.
+    public init?(name: String) {
+        if name.hasPrefix("metadata.") {
+            let key = String(name.dropFirst("metadata.".count))
+            guard MetadataKey.isValid(key) else { return nil }
+            self = .metadata(key)
+        } else if let d = Self.named[name] {
+            self = d
+        } else {
+            return nil
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .tenant: return "tenant"
+        case .feature: return "feature"
+        case .userId: return "userId"
+        case .sessionId: return "sessionId"
+        case .traceName: return "traceName"
+        case .observationName: return "observationName"
+        case .type: return "type"
+        case .model: return "model"
+        case .responseModel: return "responseModel"
+        case .promptName: return "promptName"
+        case .promptVersion: return "promptVersion"
+        case .environment: return "environment"
+        case .release: return "release"
+        case .level: return "level"
+        case .tag: return "tag"
+        case .metadata(let key): return "metadata.\(key)"
+        }
+    }
+}
+
+public enum MetadataKey {
+    /// Keys usable in filters and groupings: 1–100 characters of `[A-Za-z0-9_.-]`.
+    public static func isValid(_ key: String) -> Bool {
+        !key.isEmpty && key.count <= 100
+            && key.unicodeScalars.allSatisfy { CharacterSet.metadataKey.contains($0) }
+    }
+}
+
+extension CharacterSet {
+    static let metadataKey = CharacterSet(
+        charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+}
+
+/// Calendar buckets (UTC).
+public enum TimeBucket: String, Sendable, CaseIterable {
+    case hour, day, week, month
+}
+
+/// Measures a breakdown returns per group.
+public enum Metric: String, Sendable, CaseIterable {
+    case count, traces, inputTokens, outputTokens, totalTokens, inputCost, outputCost, totalCost
+    case latencyP50, latencyP95, latencyP99, errorRate
+}
+
+/// Which observations a query covers. Every filter narrows (AND); list filters match any of their values.
+public struct AnalyticsFilter: Sendable, Hashable {
+    /// Observation start time ≥ from and < to.
+    public var from: Timestamp?
+    public var to: Timestamp?
+    public var tenants: [String] = []
+    public var features: [String] = []
+    /// The trace must carry every one of these tags.
+    public var tags: [String] = []
+    public var promptName: String?
+    public var promptVersion: Int?
+    public var models: [String] = []
+    public var environments: [String] = []
+    public var userIDs: [String] = []
+    public var traceNames: [String] = []
+    public var types: [ObservationType] = []
+    public var names: [String] = []
+    /// metadata key → value (observation metadata, else trace metadata; compared as text).
+    public var metadata: [String: String] = [:]
+
+    public init() {}
+}
+
+/// A grouped breakdown: up to three dimensions, optionally per time bucket.
+public struct BreakdownQuery: Sendable, Hashable {
+    public static let maxDimensions = 3
+    public static let maxLimit = 10_000
+
+    public var filter = AnalyticsFilter()
+    public var dimensions: [Dimension] = []
+    public var bucket: TimeBucket?
+    /// Sort key: a metric (descending unless `ascending`), or the bucket/dimensions in natural order when nil.
+    public var sort: Metric?
+    public var ascending = false
+    public var limit = 1_000
+
+    public init() {}
+}
+
+/// One group of a breakdown. Costs in USD (summed exactly as nano-USD), latencies in milliseconds.
+public struct BreakdownRow: Sendable, Hashable {
+    public var bucket: String?
+    /// Dimension values in query order; nil where the observation has none.
+    public var keys: [String?]
+    public var count: Int64
+    public var traces: Int64
+    public var inputTokens: Int64
+    public var outputTokens: Int64
+    public var totalTokens: Int64
+    public var inputCostNanos: Int64
+    public var outputCostNanos: Int64
+    public var totalCostNanos: Int64
+    public var latencyP50: Double?
+    public var latencyP95: Double?
+    public var latencyP99: Double?
+    public var errors: Int64
+
+    public init(
+        bucket: String?, keys: [String?], count: Int64, traces: Int64, inputTokens: Int64, outputTokens: Int64,
+        totalTokens: Int64, inputCostNanos: Int64, outputCostNanos: Int64, totalCostNanos: Int64,
+        latencyP50: Double?, latencyP95: Double?, latencyP99: Double?, errors: Int64
+    ) {
+        self.bucket = bucket
+        self.keys = keys
+        self.count = count
+        self.traces = traces
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.totalTokens = totalTokens
+        self.inputCostNanos = inputCostNanos
+        self.outputCostNanos = outputCostNanos
+        self.totalCostNanos = totalCostNanos
+        self.latencyP50 = latencyP50
+        self.latencyP95 = latencyP95
+        self.latencyP99 = latencyP99
+        self.errors = errors
+    }
+
+    public var errorRate: Double { count == 0 ? 0 : Double(errors) / Double(count) }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import Hummingbird
+import TallyCore
+import TallyStore
+
+/// Tally analytics (`/api/tally/v1/...`) and Langfuse's daily metrics. Parameters are validated into a query
+/// value; unknown dimensions, metrics, buckets or malformed dates are a 400 naming what is allowed.
+struct AnalyticsController: Sendable {
+    let database: TallyDatabase
+
+    func addRoutes(tally: RouterGroup<TallyRequestContext>, public group: RouterGroup<TallyRequestContext>) {
+        tally.get("breakdown", use: breakdown)
+        tally.get("prompts/:name/versions", use: promptVersions)
+        group.get("metrics/daily", use: daily)
+    }
+
+    /// Filters shared by every analytics endpoint.
+    static func filter(_ r: QueryReader, request: Request) throws -> AnalyticsFilter {
+        var f = AnalyticsFilter()
+        f.from = try r.timestamp("from") ?? r.timestamp("fromTimestamp")
+        f.to = try r.timestamp("to") ?? r.timestamp("toTimestamp")
+        if let from = f.from, let to = f.to, from >= to { throw APIError.invalid("from must be before to") }
+        f.tenants = r.list("tenantId") + r.list("tenant")
+        f.features = r.list("feature")
+        f.tags = r.all("tags") + r.all("tag")
+        f.promptName = r.string("promptName")
+        f.promptVersion = try r.int("promptVersion", in: 0...Int(Int32.max))
+        f.models = r.list("model")
+        f.environments = r.list("environment")
+        f.userIDs = r.list("userId")
+        f.traceNames = r.list("traceName")
+        f.names = r.list("name")
+        f.types = try r.list("type").map { raw in
+            guard let t = ObservationType(rawValue: raw.uppercased()) else {
+                throw APIError.invalid(
+                    "type: expected one of \(ObservationType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return t
+        }
+        for (key, value) in request.uri.queryParameters where key.hasPrefix("metadata.") {
+            let name = String(key.dropFirst("metadata.".count))
+            guard MetadataKey.isValid(name) else {
+                throw APIError.invalid("metadata key \"\(name.prefix(40))\": use 1–100 characters of A-Z a-z 0-9 _ . -")
+            }
+            f.metadata[name] = String(value)
+        }
+        return f
+    }
+
+    @Sendable func breakdown(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let project = try context.requireProject()
+        let r = QueryReader(request)
+        var q = BreakdownQuery()
+        q.filter = try Self.filter(r, request: request)
+        q.dimensions = try r.list("groupBy").map { name in
+            guard let d = Dimension(name: name) else {
+                throw APIError.invalid(
+                    "groupBy: unknown dimension \"\(name.prefix(40))\"; use "
+                        + Dimension.allNames.joined(separator: ", "))
+            }
+            return d
+        }
+        guard q.dimensions.count <= BreakdownQuery.maxDimensions else {
+            throw APIError.invalid("groupBy: at most \(BreakdownQuery.maxDimensions) dimensions")
+        }
+        q.bucket = try r.enumValue("bucket", TimeBucket.self)
+        if let sort = r.string("sort") {
+            q.ascending = !sort.hasPrefix("-")
+            let name = sort.hasPrefix("-") || sort.hasPrefix("+") ? String(sort.dropFirst()) : sort
+            guard let metric = Metric(rawValue: name) else {
+                throw APIError.invalid(
+                    "sort: expected [-]<metric> with metric one of "
+                        + Metric.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            q.sort = metric
+        }
+        q.limit = try r.int("limit", in: 1...BreakdownQuery.maxLimit) ?? 1_000
+        let metrics = try Set(
+            r.list("metrics").map { name in
+                guard let m = Metric(rawValue: name) else {
+                    throw APIError.invalid(
+                        "metrics: unknown metric \"\(name.prefix(40))\"; use "
+                            + Metric.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                return m
+            })
+        let withLatency = metrics.isEmpty || !metrics.isDisjoint(with: [.latencyP50, .latencyP95, .latencyP99])
+        let rows = try await database.breakdown(projectID: project.id, query: q, withLatency: withLatency)
+        let data = rows.map { row -> JSONValue in
+            var out = Self.measures(row, only: metrics)
+            if q.bucket != nil { out["bucket"] = DTO.str(row.bucket) }
+            for (d, key) in zip(q.dimensions, row.keys) { out[d.name] = DTO.str(key) }
+            return .object(out)
+        }
+        return JSONResponse.make([
+            "data": .array(data),
+            "query": [
+                "groupBy": .array(q.dimensions.map { .string($0.name) }), "bucket": DTO.str(q.bucket?.rawValue),
+                "from": DTO.time(q.filter.from), "to": DTO.time(q.filter.to), "limit": .int(Int64(q.limit)),
+            ],
+        ])
+    }
+
+    /// Measures of one group: costs in USD, latencies in ms.
+    static func measures(_ row: BreakdownRow, only: Set<Metric>) -> [String: JSONValue] {
+        let all: [Metric: JSONValue] = [
+            .count: .int(row.count), .traces: .int(row.traces), .inputTokens: .int(row.inputTokens),
+            .outputTokens: .int(row.outputTokens), .totalTokens: .int(row.totalTokens),
+            .inputCost: .double(Double(row.inputCostNanos) / 1e9),
+            .outputCost: .double(Double(row.outputCostNanos) / 1e9),
+            .totalCost: .double(Double(row.totalCostNanos) / 1e9), .latencyP50: DTO.num(row.latencyP50),
+            .latencyP95: DTO.num(row.latencyP95), .latencyP99: DTO.num(row.latencyP99),
+            .errorRate: .double(row.errorRate),
+        ]
+        var out: [String: JSONValue] = [:]
+        for (metric, value) in all where only.isEmpty || only.contains(metric) { out[metric.rawValue] = value }
+        return out
+    }
+
+    @Sendable func promptVersions(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let project = try context.requireProject()
+        let name = try context.parameters.require("name")
+        let r = QueryReader(request)
+        let stats = try await database.promptVersions(
+            projectID: project.id, promptName: name, filter: try Self.filter(r, request: request))
+        let data = stats.map { s -> JSONValue in
+            [
+                "promptName": .string(name), "promptVersion": .int(Int64(s.version)), "runs": .int(s.runs),
+                "traces": .int(s.traces), "totalCost": .double(Double(s.totalCostNanos) / 1e9),
+                "costPerRun": .double(s.runs == 0 ? 0 : Double(s.totalCostNanos) / 1e9 / Double(s.runs)),
+                "inputTokensPerRun": .double(s.runs == 0 ? 0 : Double(s.inputTokens) / Double(s.runs)),
+                "outputTokensPerRun": .double(s.runs == 0 ? 0 : Double(s.outputTokens) / Double(s.runs)),
+                "latencyP50": DTO.num(s.latencyP50), "latencyP95": DTO.num(s.latencyP95),
+                "errorRate": .double(s.runs == 0 ? 0 : Double(s.errors) / Double(s.runs)),
+                "scores": .object(s.scores.mapValues { .double($0) }), "firstSeen": DTO.time(s.firstSeen),
+                "lastSeen": DTO.time(s.lastSeen),
+            ]
+        }
+        return JSONResponse.make(["data": .array(data)])
+    }
+
+    /// Langfuse's `GET /api/public/metrics/daily`: per UTC day, traces, observations, cost and usage per model.
+    @Sendable func daily(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let project = try context.requireProject()
+        let r = QueryReader(request)
+        let page = try r.page()
+        var q = BreakdownQuery()
+        q.filter = try Self.filter(r, request: request)
+        q.bucket = .day
+        q.limit = BreakdownQuery.maxLimit
+        let days = try await database.breakdown(projectID: project.id, query: q, withLatency: false)
+            .sorted { ($0.bucket ?? "") > ($1.bucket ?? "") }
+        q.dimensions = [.model]
+        let perModel = try await database.breakdown(projectID: project.id, query: q, withLatency: false)
+        let models = Dictionary(grouping: perModel.filter { $0.keys.first != nil && $0.keys.first! != nil }) {
+            $0.bucket ?? ""
+        }
+        let slice = Array(days.dropFirst(page.offset).prefix(page.limit))
+        let data = slice.map { day -> JSONValue in
+            [
+                "date": DTO.str(day.bucket), "countTraces": .int(day.traces), "countObservations": .int(day.count),
+                "totalCost": .double(Double(day.totalCostNanos) / 1e9),
+                "usage": .array(
+                    (models[day.bucket ?? ""] ?? []).map { m in
+                        [
+                            "model": DTO.str(m.keys[0]), "inputUsage": .int(m.inputTokens),
+                            "outputUsage": .int(m.outputTokens),
+                            "totalUsage": .int(m.totalTokens), "countObservations": .int(m.count),
+                            "countTraces": .int(m.traces), "totalCost": .double(Double(m.totalCostNanos) / 1e9),
+                        ]
+                    }),
+            ]
+        }
+        return JSONResponse.make([
+            "data": .array(data), "meta": DTO.meta(Paged(items: slice, totalItems: days.count, page: page)),
+        ])
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// Breakdowns aggregate in SQL (never a Swift loop over rows): dimensions map to whitelisted column expressions,
+/// every value is a bound parameter.
+extension TallyDatabase {
+    /// SQL for one dimension; `args` receives its parameters in order. `needsTrace`/`needsTag` say which joins it uses.
+    static func sql(for d: TallyCore.Dimension, args: inout [(any DatabaseValueConvertible)?]) -> (
+        sql: String, trace: Bool, tag: Bool
+    ) {
+        switch d {
+        case .tenant: return ("o.tenant", false, false)
+        case .feature: return ("o.feature", false, false)
+        case .userId: return ("t.user_id", true, false)
+        case .sessionId: return ("t.session_id", true, false)
+        case .traceName: return ("t.name", true, false)
+        case .observationName: return ("o.name", false, false)
+        case .type: return ("o.type", false, false)
+        case .model: return ("o.model", false, false)
+        case .responseModel: return ("o.response_model", false, false)
+        case .promptName: return ("o.prompt_name", false, false)
+        case .promptVersion: return ("CAST(o.prompt_version AS TEXT)", false, false)
+        case .environment: return ("o.environment", false, false)
+        case .release: return ("t.release", true, false)
+        case .level: return ("o.level", false, false)
+        case .tag: return ("g.tag", false, true)
+        case .metadata(let key):
+            let path = "$.\"\(key)\""
+            args.append(path)
+            args.append(path)
+            return ("CAST(coalesce(json_extract(o.metadata, ?), json_extract(t.metadata, ?)) AS TEXT)", true, false)
+        }
+    }
+
+    static func bucketSQL(_ bucket: TimeBucket?) -> String {
+        switch bucket {
+        case nil: return "NULL"
+        case .hour: return "strftime('%Y-%m-%dT%H:00:00Z', o.start_time / 1000000, 'unixepoch')"
+        case .day: return "strftime('%Y-%m-%d', o.start_time / 1000000, 'unixepoch')"
+        case .week: return "date(o.start_time / 1000000, 'unixepoch', 'weekday 1', '-7 days')"
+        case .month: return "strftime('%Y-%m', o.start_time / 1000000, 'unixepoch')"
+        }
+    }
+
+    /// WHERE clause over `observation o` (and `trace t` when `needsTrace`).
+    static func whereSQL(_ f: AnalyticsFilter, projectID: String, args: inout [(any DatabaseValueConvertible)?])
+        -> (sql: String, trace: Bool)
+    {
+        var clauses = ["o.project_id = ?"]
+        args.append(projectID)
+        var trace = false
+        func list(_ column: String, _ values: [String]) {
+            guard !values.isEmpty else { return }
+            clauses.append("\(column) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
+            args.append(contentsOf: values.map { $0 as (any DatabaseValueConvertible)? })
+        }
+        if let v = f.from {
+            clauses.append("o.start_time >= ?")
+            args.append(v.microseconds)
+        }
+        if let v = f.to {
+            clauses.append("o.start_time < ?")
+            args.append(v.microseconds)
+        }
+        list("o.tenant", f.tenants)
+        list("o.feature", f.features)
+        list("o.environment", f.environments)
+        list("o.type", f.types.map(\.rawValue))
+        list("o.name", f.names)
+        if !f.models.isEmpty {
+            let marks = Array(repeating: "?", count: f.models.count).joined(separator: ", ")
+            clauses.append("(o.model IN (\(marks)) OR o.response_model IN (\(marks)))")
+            args.append(contentsOf: (f.models + f.models).map { $0 as (any DatabaseValueConvertible)? })
+        }
+        if !f.userIDs.isEmpty {
+            trace = true
+            list("t.user_id", f.userIDs)
+        }
+        if !f.traceNames.isEmpty {
+            trace = true
+            list("t.name", f.traceNames)
+        }
+        if let v = f.promptName {
+            clauses.append("o.prompt_name = ?")
+            args.append(v)
+        }
+        if let v = f.promptVersion {
+            clauses.append("o.prompt_version = ?")
+            args.append(v)
+        }
+        for tag in Set(f.tags).sorted() {
+            clauses.append(
+                "EXISTS (SELECT 1 FROM trace_tag x WHERE x.project_id = o.project_id AND x.trace_id = o.trace_id AND x.tag = ?)"
+            )
+            args.append(tag)
+        }
+        for (key, value) in f.metadata.sorted(by: { $0.key < $1.key }) {
+            trace = true
+            let path = "$.\"\(key)\""
+            clauses.append("CAST(coalesce(json_extract(o.metadata, ?), json_extract(t.metadata, ?)) AS TEXT) = ?")
+            args.append(contentsOf: [path, path, value])
+        }
+        return (clauses.joined(separator: " AND "), trace)
+    }
+
+    public func breakdown(projectID: String, query q: BreakdownQuery, withLatency: Bool = true) async throws
+        -> [BreakdownRow]
+    {
+        var selectArgs: [(any DatabaseValueConvertible)?] = []
+        var whereArgs: [(any DatabaseValueConvertible)?] = []
+        var joinTrace = false
+        var joinTag = false
+        var dimensionSQL: [String] = []
+        for d in q.dimensions {
+            let part = Self.sql(for: d, args: &selectArgs)
+            dimensionSQL.append(part.sql)
+            joinTrace = joinTrace || part.trace
+            joinTag = joinTag || part.tag
+        }
+        let filter = Self.whereSQL(q.filter, projectID: projectID, args: &whereArgs)
+        joinTrace = joinTrace || filter.trace
+        let keys = ["b"] + dimensionSQL.indices.map { "d\($0)" }
+        let keyList = keys.joined(separator: ", ")
+        let select =
+            ([Self.bucketSQL(q.bucket) + " AS b"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" })
+            .joined(separator: ", ")
+        let from =
+            "observation o"
+            + (joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
+            + (joinTag ? " JOIN trace_tag g ON g.project_id = o.project_id AND g.trace_id = o.trace_id" : "")
+        let joinOn = keys.map { "a.\($0) IS p.\($0)" }.joined(separator: " AND ")
+        let order: String
+        if let sort = q.sort {
+            let column: String
+            switch sort {
+            case .count: column = "c"
+            case .traces: column = "traces"
+            case .inputTokens: column = "it"
+            case .outputTokens: column = "ot"
+            case .totalTokens: column = "tt"
+            case .inputCost: column = "ic"
+            case .outputCost: column = "oc"
+            case .totalCost: column = "tc"
+            case .latencyP50: column = "p50"
+            case .latencyP95: column = "p95"
+            case .latencyP99: column = "p99"
+            case .errorRate: column = "CAST(errors AS REAL) / c"
+            }
+            order = "\(column) \(q.ascending ? "ASC" : "DESC"), " + keys.map { "a.\($0)" }.joined(separator: ", ")
+        } else {
+            order = keys.map { "a.\($0)" }.joined(separator: ", ")
+        }
+        let latency = withLatency || [.latencyP50, .latencyP95, .latencyP99].contains(q.sort)
+        let percentileCTE =
+            latency
+            ? """
+            , ranked AS (
+                SELECT \(keyList), latency, ROW_NUMBER() OVER (g ORDER BY latency) AS rn, COUNT(*) OVER g AS n
+                FROM base WHERE latency IS NOT NULL
+                WINDOW g AS (PARTITION BY \(keyList))
+            ), p AS (
+                SELECT \(keyList),
+                    MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN latency END) AS p50,
+                    MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN latency END) AS p95,
+                    MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN latency END) AS p99
+                FROM ranked GROUP BY \(keyList)
+            )
+            """ : ""
+        let sql = """
+            WITH base AS (
+                SELECT \(select), o.trace_id, o.input_tokens, o.output_tokens, o.total_tokens,
+                    coalesce(o.input_cost_nanos, 0) AS icn, coalesce(o.output_cost_nanos, 0) AS ocn,
+                    coalesce(o.total_cost_nanos, 0) AS tcn,
+                    CASE WHEN o.end_time IS NOT NULL THEN (o.end_time - o.start_time) / 1000.0 END AS latency,
+                    (o.level = 'ERROR') AS err
+                FROM \(from) WHERE \(filter.sql)
+            )\(percentileCTE), a AS (
+                SELECT \(keyList), count(*) AS c, count(DISTINCT trace_id) AS traces, sum(input_tokens) AS it,
+                    sum(output_tokens) AS ot, sum(total_tokens) AS tt, sum(icn) AS ic, sum(ocn) AS oc, sum(tcn) AS tc,
+                    sum(err) AS errors
+                FROM base GROUP BY \(keyList)
+            )
+            SELECT a.*, \(latency ? "p.p50, p.p95, p.p99" : "NULL AS p50, NULL AS p95, NULL AS p99")
+            FROM a \(latency ? "LEFT JOIN p ON \(joinOn)" : "")
+            ORDER BY \(order) LIMIT ?
+            """
+        let arguments = StatementArguments(selectArgs + whereArgs + [q.limit])
+        let dimensionCount = q.dimensions.count
+        return try await writer.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                BreakdownRow(
+                    bucket: row["b"], keys: (0..<dimensionCount).map { row["d\($0)"] }, count: row["c"],
+                    traces: row["traces"], inputTokens: row["it"] ?? 0, outputTokens: row["ot"] ?? 0,
+                    totalTokens: row["tt"] ?? 0, inputCostNanos: row["ic"] ?? 0, outputCostNanos: row["oc"] ?? 0,
+                    totalCostNanos: row["tc"] ?? 0, latencyP50: row["p50"], latencyP95: row["p95"],
+                    latencyP99: row["p99"], errors: row["errors"] ?? 0)
+            }
+        }
+    }
+}
+
+/// One prompt version's figures, side by side with the others of the same prompt name.
+public struct PromptVersionStats: Sendable, Hashable {
+    public var version: Int
+    public var runs: Int64
+    public var traces: Int64
+    public var totalCostNanos: Int64
+    public var inputTokens: Int64
+    public var outputTokens: Int64
+    public var latencyP50: Double?
+    public var latencyP95: Double?
+    public var errors: Int64
+    public var firstSeen: Timestamp
+    public var lastSeen: Timestamp
+    /// Mean numeric value per score name, over scores on the version's observations or their traces.
+    public var scores: [String: Double]
+}
+
+extension TallyDatabase {
+    /// Per version of `promptName` (generations linked to it): runs, cost, tokens, latency, errors, scores.
+    public func promptVersions(projectID: String, promptName: String, filter: AnalyticsFilter) async throws
+        -> [PromptVersionStats]
+    {
+        var f = filter
+        f.promptName = promptName
+        f.promptVersion = nil
+        var q = BreakdownQuery()
+        q.filter = f
+        q.dimensions = [.promptVersion]
+        q.limit = BreakdownQuery.maxLimit
+        let rows = try await breakdown(projectID: projectID, query: q)
+        var args: [(any DatabaseValueConvertible)?] = []
+        let filterSQL = Self.whereSQL(f, projectID: projectID, args: &args)
+        let from =
+            "observation o"
+            + (filterSQL.trace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
+        let seenSQL =
+            "SELECT o.prompt_version, min(o.start_time), max(o.start_time) FROM \(from) WHERE \(filterSQL.sql) GROUP BY o.prompt_version"
+        // A score counts for a version when it is on one of the version's observations, or on its trace.
+        let scoreSQL = """
+            SELECT o.prompt_version, s.name, avg(s.value)
+            FROM \(from) JOIN score s ON s.project_id = o.project_id AND s.trace_id = o.trace_id
+                AND (s.observation_id IS NULL OR s.observation_id = o.id)
+            WHERE \(filterSQL.sql) AND s.value IS NOT NULL AND s.data_type IN ('NUMERIC', 'BOOLEAN')
+            GROUP BY o.prompt_version, s.name
+            """
+        let arguments = StatementArguments(args)
+        let (seen, scores) = try await writer.read { db -> ([Int: (Int64, Int64)], [Int: [String: Double]]) in
+            var seen: [Int: (Int64, Int64)] = [:]
+            for row in try Row.fetchAll(db, sql: seenSQL, arguments: arguments) {
+                seen[row[0]] = (row[1], row[2])
+            }
+            var scores: [Int: [String: Double]] = [:]
+            for row in try Row.fetchAll(db, sql: scoreSQL, arguments: arguments) {
+                scores[row[0], default: [:]][row[1]] = row[2]
+            }
+            return (seen, scores)
+        }
+        return rows.compactMap { row in
+            guard let text = row.keys.first ?? nil, let version = Int(text), let (first, last) = seen[version] else {
+                return nil
+            }
+            return PromptVersionStats(
+                version: version, runs: row.count, traces: row.traces, totalCostNanos: row.totalCostNanos,
+                inputTokens: row.inputTokens, outputTokens: row.outputTokens, latencyP50: row.latencyP50,
+                latencyP95: row.latencyP95, errors: row.errors, firstSeen: Timestamp(microseconds: first),
+                lastSeen: Timestamp(microseconds: last), scores: scores[version] ?? [:])
+        }.sorted { $0.version < $1.version }
+    }
+}

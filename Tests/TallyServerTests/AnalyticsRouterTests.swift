@@ -1,0 +1,229 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import TallyCore
+import TallyStore
+import Testing
+
+@testable import TallyServer
+
+/// Seeded workload with costs computed by hand (built-in prices, USD per 1M tokens):
+///
+/// | gen | tenant  | feature | day   | model             | in   | out  | prompt v | ms  | cost (nano-USD)                 |
+/// | a1  | acme    | copilot | 11-20 | gpt-4.1-mini      | 1000 | 100  | 1        | 100 | 400,000 + 160,000 = 560,000     |
+/// | a2  | acme    | copilot | 11-20 | gpt-4.1-mini      | 2000 | 200  | 2        | 300 | 800,000 + 320,000 = 1,120,000   |
+/// | a3  | acme    | search  | 11-21 | claude-sonnet-4-5 | 1000 | 100  | –        | 200 | 3,000,000 + 1,500,000 (ERROR)   |
+/// | g1  | globex  | copilot | 11-21 | gpt-4.1-mini      | 500  | 50   | 2        | 400 | 200,000 + 80,000 = 280,000      |
+/// | i1  | initech | search  | 11-20 | gpt-4o            | 1000 | 1000 | –        | 50  | given total 0.5 = 500,000,000   |
+@Suite("Analytics API")
+struct AnalyticsRouterTests {
+    let router = RouterTests()
+
+    struct Gen {
+        var id, tenant, feature, day, model: String
+        var input, output: Int
+        var prompt: Int?
+        var ms: Int
+        var error = false
+        var givenTotal: Double? = nil
+        var region: String
+        var score: Double? = nil
+    }
+
+    static let gens = [
+        Gen(
+            id: "a1", tenant: "acme", feature: "copilot", day: "20", model: "gpt-4.1-mini", input: 1000, output: 100,
+            prompt: 1, ms: 100, region: "eu", score: 0.6),
+        Gen(
+            id: "a2", tenant: "acme", feature: "copilot", day: "20", model: "gpt-4.1-mini", input: 2000, output: 200,
+            prompt: 2, ms: 300, region: "eu", score: 0.8),
+        Gen(
+            id: "a3", tenant: "acme", feature: "search", day: "21", model: "claude-sonnet-4-5", input: 1000,
+            output: 100, prompt: nil, ms: 200, error: true, region: "eu"),
+        Gen(
+            id: "g1", tenant: "globex", feature: "copilot", day: "21", model: "gpt-4.1-mini", input: 500, output: 50,
+            prompt: 2, ms: 400, region: "us", score: 1.0),
+        Gen(
+            id: "i1", tenant: "initech", feature: "search", day: "20", model: "gpt-4o", input: 1000, output: 1000,
+            prompt: nil, ms: 50, givenTotal: 0.5, region: "us"),
+    ]
+
+    static var batch: String {
+        var events: [String] = []
+        for g in gens {
+            let start = "2026-11-\(g.day)T10:00:00.000Z"
+            let end = "2026-11-\(g.day)T10:00:00.\(String(format: "%03d", g.ms))Z"
+            events.append(
+                #"{"id":"t-\#(g.id)","type":"trace-create","timestamp":"\#(start)","body":{"id":"trace-\#(g.id)","name":"\#(g.feature)-request","timestamp":"\#(start)","userId":"user-\#(g.tenant)","metadata":{"tenantId":"\#(g.tenant)","feature":"\#(g.feature)","region":"\#(g.region)"},"tags":["tenant:\#(g.tenant)","\#(g.feature)"],"environment":"production"}}"#
+            )
+            var body =
+                #""id":"\#(g.id)","traceId":"trace-\#(g.id)","name":"llm","model":"\#(g.model)","startTime":"\#(start)","endTime":"\#(end)","usage":{"input":\#(g.input),"output":\#(g.output)}"#
+            if let p = g.prompt { body += #","promptName":"copilot-answer","promptVersion":\#(p)"# }
+            if g.error { body += #","level":"ERROR","statusMessage":"boom""# }
+            if let c = g.givenTotal { body += #","costDetails":{"total":\#(c)}"# }
+            events.append(#"{"id":"o-\#(g.id)","type":"generation-create","timestamp":"\#(start)","body":{\#(body)}}"#)
+            if let s = g.score {
+                events.append(
+                    #"{"id":"s-\#(g.id)","type":"score-create","timestamp":"\#(start)","body":{"id":"score-\#(g.id)","traceId":"trace-\#(g.id)","name":"helpfulness","value":\#(s)}}"#
+                )
+            }
+        }
+        return "{\"batch\":[\(events.joined(separator: ","))]}"
+    }
+
+    func seeded(_ body: @escaping @Sendable (any TestClientProtocol, HTTPFields) async throws -> Void) async throws {
+        let env = try router.makeEnv()
+        let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
+        try await env.app.test(.router) { client throws in
+            let r = try await client.execute(
+                uri: "/api/public/ingestion", method: .post, headers: h, body: ByteBuffer(string: Self.batch))
+            #expect(try JSONValue.parse(Data(buffer: r.body)).objectValue?["errors"] == [])
+            try await body(client, h)
+        }
+    }
+
+    static func data(_ r: TestResponse) throws -> [[String: JSONValue]] {
+        (try JSONValue.parse(Data(buffer: r.body)).objectValue?["data"]?.arrayValue ?? []).compactMap(\.objectValue)
+    }
+
+    @Test("spend by tenant matches the hand calculation to the nano-dollar, with latency percentiles and error rate")
+    func byTenant() async throws {
+        try await seeded { client, h in
+            let r = try await client.execute(
+                uri: "/api/tally/v1/breakdown?groupBy=tenant&sort=-totalCost", method: .get, headers: h)
+            #expect(r.status == .ok)
+            let rows = try Self.data(r)
+            #expect(rows.map { $0["tenant"] } == ["initech", "acme", "globex"])
+            #expect(rows.map { $0["totalCost"] } == [0.5, 0.00618, 0.00028])
+            let acme = rows[1]
+            #expect(acme["count"] == 3)
+            #expect(acme["inputTokens"] == 4000)
+            #expect(acme["outputTokens"] == 400)
+            #expect(acme["latencyP50"] == 200.0)
+            #expect(acme["latencyP95"] == 300.0)
+            #expect(acme["errorRate"] == .double(1.0 / 3.0))
+        }
+    }
+
+    @Test("spend by feature per day, filters by tenant, tag, model, prompt and metadata, grouping by metadata")
+    func featureByDayAndFilters() async throws {
+        try await seeded { client, h in
+            let byDay = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/breakdown?groupBy=feature&bucket=day&metrics=totalCost,count", method: .get,
+                    headers: h))
+            #expect(
+                byDay.map { [$0["bucket"]!, $0["feature"]!, $0["totalCost"]!] } == [
+                    ["2026-11-20", "copilot", 0.00168], ["2026-11-20", "search", 0.5],
+                    ["2026-11-21", "copilot", 0.00028], ["2026-11-21", "search", 0.0045],
+                ])
+            #expect(byDay.first?["latencyP50"] == nil)
+            let models = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/breakdown?groupBy=model&tenantId=acme", method: .get, headers: h))
+            #expect(
+                models.map { [$0["model"]!, $0["totalCost"]!] } == [
+                    ["claude-sonnet-4-5", 0.0045], ["gpt-4.1-mini", 0.00168],
+                ])
+            let tagged = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/breakdown?tags=copilot&tags=tenant:globex", method: .get, headers: h))
+            #expect(tagged.map { $0["totalCost"] } == [0.00028])
+            let eu = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/breakdown?metadata.region=eu&groupBy=metadata.region", method: .get, headers: h)
+            )
+            #expect(eu.map { [$0["metadata.region"]!, $0["count"]!] } == [["eu", 3]])
+            let v2 = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/breakdown?promptName=copilot-answer&promptVersion=2&groupBy=tenant",
+                    method: .get, headers: h))
+            #expect(v2.map { [$0["tenant"]!, $0["totalCost"]!] } == [["acme", 0.00112], ["globex", 0.00028]])
+            let week = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/breakdown?bucket=week&from=2026-11-21T00:00:00Z", method: .get, headers: h))
+            #expect(week.map { [$0["bucket"]!, $0["totalCost"]!] } == [["2026-11-16", 0.00478]])
+        }
+    }
+
+    @Test("prompt versions side by side: runs, cost per run, tokens, latency, errors, mean scores, first/last seen")
+    func promptComparison() async throws {
+        try await seeded { client, h in
+            let rows = try Self.data(
+                try await client.execute(uri: "/api/tally/v1/prompts/copilot-answer/versions", method: .get, headers: h)
+            )
+            #expect(rows.count == 2)
+            #expect(rows[0]["promptVersion"] == 1)
+            #expect(rows[0]["runs"] == 1)
+            #expect(rows[0]["costPerRun"] == 0.00056)
+            #expect(rows[0]["scores"] == ["helpfulness": 0.6])
+            #expect(rows[1]["promptVersion"] == 2)
+            #expect(rows[1]["runs"] == 2)
+            #expect(rows[1]["totalCost"] == 0.0014)
+            #expect(rows[1]["costPerRun"] == 0.0007)
+            #expect(rows[1]["inputTokensPerRun"] == 1250.0)
+            #expect(rows[1]["scores"] == ["helpfulness": 0.9])
+            #expect(rows[1]["firstSeen"] == "2026-11-20T10:00:00.000Z")
+            #expect(rows[1]["lastSeen"] == "2026-11-21T10:00:00.000Z")
+        }
+    }
+
+    @Test("GET /api/public/metrics/daily answers like Langfuse")
+    func daily() async throws {
+        try await seeded { client, h in
+            let r = try await client.execute(uri: "/api/public/metrics/daily", method: .get, headers: h)
+            let rows = try Self.data(r)
+            #expect(rows.map { $0["date"] } == ["2026-11-21", "2026-11-20"])
+            #expect(rows[1]["countTraces"] == 3)
+            #expect(rows[1]["countObservations"] == 3)
+            #expect(rows[1]["totalCost"] == 0.50168)
+            let usage = rows[1]["usage"]?.arrayValue?.compactMap(\.objectValue) ?? []
+            #expect(usage.map { $0["model"] } == ["gpt-4.1-mini", "gpt-4o"])
+            #expect(
+                usage[0]["inputUsage"] == 3000 && usage[0]["outputUsage"] == 300 && usage[0]["totalCost"] == 0.00168)
+            let filtered = try Self.data(
+                try await client.execute(uri: "/api/public/metrics/daily?userId=user-globex", method: .get, headers: h))
+            #expect(filtered.map { $0["totalCost"] } == [0.00028])
+        }
+    }
+
+    @Test(
+        "bad analytics queries are refused with a message naming the problem",
+        arguments: [
+            ("/api/tally/v1/breakdown?groupBy=colour", "unknown dimension"),
+            ("/api/tally/v1/breakdown?groupBy=tenant;DROP TABLE trace", "unknown dimension"),
+            ("/api/tally/v1/breakdown?groupBy=tenant,model,feature,type", "at most 3"),
+            ("/api/tally/v1/breakdown?from=yesterday", "from"),
+            ("/api/tally/v1/breakdown?from=2026-11-22T00:00:00Z&to=2026-11-21T00:00:00Z", "before"),
+            ("/api/tally/v1/breakdown?bucket=fortnight", "bucket"),
+            ("/api/tally/v1/breakdown?sort=model", "sort"),
+            ("/api/tally/v1/breakdown?metrics=vibes", "unknown metric"),
+            ("/api/tally/v1/breakdown?metadata.a%27%29--=1", "metadata key"),
+            ("/api/tally/v1/breakdown?groupBy=metadata.x%22%29", "unknown dimension"),
+            ("/api/tally/v1/breakdown?limit=0", "limit"),
+            ("/api/tally/v1/breakdown?type=BANANA", "type"),
+        ])
+    func badQueries(uri: String, fragment: String) async throws {
+        try await seeded { client, h in
+            let r = try await client.execute(uri: uri, method: .get, headers: h)
+            #expect(r.status == .badRequest, "\(uri)")
+            let body = try JSONValue.parse(Data(buffer: r.body)).objectValue
+            #expect(body?["error"]?.stringValue?.contains(fragment) == true, "\(uri): \(body ?? [:])")
+        }
+    }
+
+    @Test("filter values are data, never SQL")
+    func injectionInValues() async throws {
+        try await seeded { client, h in
+            let r = try await client.execute(
+                uri: "/api/tally/v1/breakdown?tenantId=acme%27%20OR%201%3D1%20--&groupBy=tenant", method: .get,
+                headers: h)
+            #expect(r.status == .ok)
+            #expect(try Self.data(r).isEmpty)
+            let m = try await client.execute(
+                uri: "/api/tally/v1/breakdown?metadata.region=%27%20OR%20%271%27%3D%271", method: .get, headers: h)
+            #expect(try Self.data(m).isEmpty)
+        }
+    }
+}
