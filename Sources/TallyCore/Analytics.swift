@@ -3,14 +3,14 @@ import Foundation
 /// Tally's attribution analytics: a query value (what to group, filter and measure) independent of HTTP and SQL.
 
 /// What observations can be grouped by.
-public enum Dimension: Sendable, Hashable {
+public enum AnalyticsDimension: Sendable, Hashable {
     case tenant, feature, userId, sessionId, traceName, observationName, type, model, responseModel
     case promptName, promptVersion, environment, release, level, tag
     /// A metadata key: the observation's value, else its trace's.
     case metadata(String)
 
     /// Names as the API spells them (`metadata.<key>` for a metadata key).
-    public static let named: [String: Dimension] = [
+    public static let named: [String: AnalyticsDimension] = [
         "tenant": .tenant, "tenantId": .tenant, "feature": .feature, "userId": .userId, "sessionId": .sessionId,
         "traceName": .traceName, "name": .observationName, "observationName": .observationName, "type": .type,
         "model": .model, "responseModel": .responseModel, "promptName": .promptName, "promptVersion": .promptVersion,
@@ -107,7 +107,7 @@ public struct BreakdownQuery: Sendable, Hashable {
     public static let maxLimit = 10_000
 
     public var filter = AnalyticsFilter()
-    public var dimensions: [Dimension] = []
+    public var dimensions: [AnalyticsDimension] = []
     public var bucket: TimeBucket?
     /// Sort key: a metric (descending unless `ascending`), or the bucket/dimensions in natural order when nil.
     public var sort: Metric?
@@ -120,7 +120,7 @@ public struct BreakdownQuery: Sendable, Hashable {
 /// One group of a breakdown. Costs in USD (summed exactly as nano-USD), latencies in milliseconds.
 public struct BreakdownRow: Sendable, Hashable {
     public var bucket: String?
-    /// Dimension values in query order; nil where the observation has none.
+    /// AnalyticsDimension values in query order; nil where the observation has none.
     public var keys: [String?]
     public var count: Int64
     public var traces: Int64
@@ -157,4 +157,50 @@ public struct BreakdownRow: Sendable, Hashable {
     }
 
     public var errorRate: Double { count == 0 ? 0 : Double(errors) / Double(count) }
+}
+
+/// What makes a trace a successful action.
+public enum SuccessRule: Sendable, Hashable {
+    /// A score with this name on the trace (or one of its observations) with value ≥ `min`.
+    case scoreAtLeast(name: String, min: Double)
+    /// A score with this name whose (categorical) value equals `value`.
+    case scoreEquals(name: String, value: String)
+    /// The trace has no ERROR observation.
+    case noError
+}
+
+/// Unit economics: spend divided by successful actions, per trace-level group.
+public struct UnitEconomicsQuery: Sendable, Hashable {
+    /// Trace-level dimensions only (tenant, feature, userId, sessionId, traceName, environment, release, tag,
+    /// metadata keys).
+    public static let allowedDimensions: Set<String> = [
+        "tenant", "feature", "userId", "sessionId", "traceName", "environment", "release", "tag",
+    ]
+    public var filter = AnalyticsFilter()
+    public var dimensions: [AnalyticsDimension] = []
+    public var bucket: TimeBucket?
+    public var success: SuccessRule = .noError
+    public var limit = 1_000
+
+    public init() {}
+}
+
+public struct UnitEconomicsRow: Sendable, Hashable {
+    public var bucket: String?
+    public var keys: [String?]
+    public var traces: Int64
+    public var successes: Int64
+    public var totalCostNanos: Int64
+    public var totalTokens: Int64
+
+    public init(
+        bucket: String?, keys: [String?], traces: Int64, successes: Int64, totalCostNanos: Int64, totalTokens: Int64
+    ) {
+        self.bucket = bucket
+        self.keys = keys
+        self.traces = traces
+        self.successes = successes
+        self.totalCostNanos = totalCostNanos
+        self.totalTokens = totalTokens
+    }
 }

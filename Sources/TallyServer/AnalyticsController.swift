@@ -11,6 +11,11 @@ struct AnalyticsController: Sendable {
     func addRoutes(tally: RouterGroup<TallyRequestContext>, public group: RouterGroup<TallyRequestContext>) {
         tally.get("breakdown", use: breakdown)
         tally.get("prompts/:name/versions", use: promptVersions)
+        tally.get("unit-economics", use: unitEconomics)
+        tally.get("dashboards/spend-by-feature", use: spendByFeature)
+        tally.get("dashboards/top-tenants", use: topTenants)
+        tally.get("dashboards/tokens-per-success", use: tokensPerSuccess)
+        tally.get("dashboards/cost-by-model", use: costByModel)
         group.get("metrics/daily", use: daily)
     }
 
@@ -53,10 +58,10 @@ struct AnalyticsController: Sendable {
         var q = BreakdownQuery()
         q.filter = try Self.filter(r, request: request)
         q.dimensions = try r.list("groupBy").map { name in
-            guard let d = Dimension(name: name) else {
+            guard let d = AnalyticsDimension(name: name) else {
                 throw APIError.invalid(
                     "groupBy: unknown dimension \"\(name.prefix(40))\"; use "
-                        + Dimension.allNames.joined(separator: ", "))
+                        + AnalyticsDimension.allNames.joined(separator: ", "))
             }
             return d
         }
@@ -127,7 +132,7 @@ struct AnalyticsController: Sendable {
             [
                 "promptName": .string(name), "promptVersion": .int(Int64(s.version)), "runs": .int(s.runs),
                 "traces": .int(s.traces), "totalCost": .double(Double(s.totalCostNanos) / 1e9),
-                "costPerRun": .double(s.runs == 0 ? 0 : Double(s.totalCostNanos) / 1e9 / Double(s.runs)),
+                "costPerRun": .double(s.runs == 0 ? 0 : Double(s.totalCostNanos) / Double(s.runs) / 1e9),
                 "inputTokensPerRun": .double(s.runs == 0 ? 0 : Double(s.inputTokens) / Double(s.runs)),
                 "outputTokensPerRun": .double(s.runs == 0 ? 0 : Double(s.outputTokens) / Double(s.runs)),
                 "latencyP50": DTO.num(s.latencyP50), "latencyP95": DTO.num(s.latencyP95),
@@ -174,5 +179,146 @@ struct AnalyticsController: Sendable {
         return JSONResponse.make([
             "data": .array(data), "meta": DTO.meta(Paged(items: slice, totalItems: days.count, page: page)),
         ])
+    }
+
+    // MARK: Unit economics and the four dashboards
+
+    static func dimensions(_ r: QueryReader, allowed: Set<String>? = nil) throws -> [AnalyticsDimension] {
+        let dims = try r.list("groupBy").map { name -> AnalyticsDimension in
+            guard let d = AnalyticsDimension(name: name) else {
+                throw APIError.invalid(
+                    "groupBy: unknown dimension \"\(name.prefix(40))\"; use "
+                        + AnalyticsDimension.allNames.joined(separator: ", "))
+            }
+            if let allowed, !allowed.contains(d.name), !d.name.hasPrefix("metadata.") {
+                throw APIError.invalid(
+                    "groupBy: \(d.name) is not a trace-level dimension; use " + allowed.sorted().joined(separator: ", ")
+                )
+            }
+            return d
+        }
+        guard dims.count <= BreakdownQuery.maxDimensions else {
+            throw APIError.invalid("groupBy: at most \(BreakdownQuery.maxDimensions) dimensions")
+        }
+        return dims
+    }
+
+    /// Success: `successScore=<name>` with `successMin=<number>` (default 1) or `successValue=<category>`; without
+    /// a score, a trace without ERROR observations is a success.
+    static func success(_ r: QueryReader) throws -> SuccessRule {
+        guard let name = r.string("successScore") else { return .noError }
+        if let value = r.string("successValue") { return .scoreEquals(name: name, value: value) }
+        return .scoreAtLeast(name: name, min: try r.double("successMin") ?? 1)
+    }
+
+    func unitEconomicsRows(_ request: Request, project: Project, bucket: TimeBucket?) async throws -> (
+        UnitEconomicsQuery, [UnitEconomicsRow]
+    ) {
+        let r = QueryReader(request)
+        var q = UnitEconomicsQuery()
+        q.filter = try Self.filter(r, request: request)
+        q.dimensions = try Self.dimensions(r, allowed: UnitEconomicsQuery.allowedDimensions)
+        q.bucket = try bucket ?? r.enumValue("bucket", TimeBucket.self)
+        q.success = try Self.success(r)
+        q.limit = try r.int("limit", in: 1...BreakdownQuery.maxLimit) ?? 1_000
+        do {
+            return (q, try await database.unitEconomics(projectID: project.id, query: q))
+        } catch let e as AnalyticsError {
+            throw APIError.invalid(e.description)
+        }
+    }
+
+    static func unitEconomicsJSON(_ q: UnitEconomicsQuery, _ rows: [UnitEconomicsRow]) -> Response {
+        let data = rows.map { row -> JSONValue in
+            let cost = Double(row.totalCostNanos) / 1e9
+            /// nano-USD ÷ n, then to USD: exact whenever the division is.
+            func per(_ n: Int64) -> Double { Double(row.totalCostNanos) / Double(n) / 1e9 }
+            var out: [String: JSONValue] = [
+                "traces": .int(row.traces), "successes": .int(row.successes),
+                "successRate": .double(row.traces == 0 ? 0 : Double(row.successes) / Double(row.traces)),
+                "totalCost": .double(cost), "totalTokens": .int(row.totalTokens),
+                "costPerTrace": .double(row.traces == 0 ? 0 : per(row.traces)),
+                "costPerSuccess": row.successes == 0 ? .null : .double(per(row.successes)),
+                "tokensPerSuccess": row.successes == 0
+                    ? .null : .double(Double(row.totalTokens) / Double(row.successes)),
+            ]
+            if q.bucket != nil { out["bucket"] = DTO.str(row.bucket) }
+            for (d, key) in zip(q.dimensions, row.keys) { out[d.name] = DTO.str(key) }
+            return .object(out)
+        }
+        return JSONResponse.make(["data": .array(data)])
+    }
+
+    @Sendable func unitEconomics(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let (q, rows) = try await unitEconomicsRows(request, project: try context.requireProject(), bucket: nil)
+        return Self.unitEconomicsJSON(q, rows)
+    }
+
+    /// Dashboard 3: tokens (and cost) per successful action, per day.
+    @Sendable func tokensPerSuccess(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let (q, rows) = try await unitEconomicsRows(request, project: try context.requireProject(), bucket: .day)
+        return Self.unitEconomicsJSON(q, rows)
+    }
+
+    func dashboard(
+        _ request: Request, context: TallyRequestContext, edit: (inout BreakdownQuery, QueryReader) throws -> Void
+    )
+        async throws -> Response
+    {
+        let project = try context.requireProject()
+        let r = QueryReader(request)
+        var q = BreakdownQuery()
+        q.filter = try Self.filter(r, request: request)
+        try edit(&q, r)
+        let rows = try await database.breakdown(projectID: project.id, query: q, withLatency: false)
+        let only: Set<Metric> = [.count, .traces, .inputTokens, .outputTokens, .totalTokens, .totalCost]
+        return JSONResponse.make([
+            "data": .array(
+                rows.map { row in
+                    var out = Self.measures(row, only: only)
+                    if q.bucket != nil { out["bucket"] = DTO.str(row.bucket) }
+                    for (d, key) in zip(q.dimensions, row.keys) { out[d.name] = DTO.str(key) }
+                    return .object(out)
+                })
+        ])
+    }
+
+    /// Dashboard 1: spend by feature, per day (stack the features per bucket).
+    @Sendable func spendByFeature(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        try await dashboard(request, context: context) { q, _ in
+            q.dimensions = [.feature]
+            q.bucket = .day
+            q.limit = BreakdownQuery.maxLimit
+        }
+    }
+
+    /// Dashboard 2: top tenants by cost over `window=24h|7d` (default 24h) ending now, or over from/to.
+    @Sendable func topTenants(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        try await dashboard(request, context: context) { q, r in
+            q.dimensions = [.tenant]
+            q.sort = .totalCost
+            q.limit = try r.int("limit", in: 1...1_000) ?? 20
+            if q.filter.from == nil {
+                let window = r.string("window") ?? "24h"
+                let hours: Int64
+                switch window {
+                case "24h": hours = 24
+                case "7d": hours = 24 * 7
+                case "30d": hours = 24 * 30
+                default: throw APIError.invalid("window: expected 24h, 7d or 30d")
+                }
+                q.filter.from = Timestamp(microseconds: Timestamp.now().microseconds - hours * 3_600_000_000)
+            }
+        }
+    }
+
+    /// Dashboard 4: cost by model (requested model), most expensive first.
+    @Sendable func costByModel(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        try await dashboard(request, context: context) { q, r in
+            q.dimensions = [.model]
+            q.bucket = try r.enumValue("bucket", TimeBucket.self)
+            q.sort = .totalCost
+            q.limit = BreakdownQuery.maxLimit
+        }
     }
 }

@@ -6,7 +6,7 @@ import TallyCore
 /// every value is a bound parameter.
 extension TallyDatabase {
     /// SQL for one dimension; `args` receives its parameters in order. `needsTrace`/`needsTag` say which joins it uses.
-    static func sql(for d: TallyCore.Dimension, args: inout [(any DatabaseValueConvertible)?]) -> (
+    static func sql(for d: TallyCore.AnalyticsDimension, args: inout [(any DatabaseValueConvertible)?]) -> (
         sql: String, trace: Bool, tag: Bool
     ) {
         switch d {
@@ -267,5 +267,121 @@ extension TallyDatabase {
                 latencyP95: row.latencyP95, errors: row.errors, firstSeen: Timestamp(microseconds: first),
                 lastSeen: Timestamp(microseconds: last), scores: scores[version] ?? [:])
         }.sorted { $0.version < $1.version }
+    }
+}
+
+extension TallyDatabase {
+    /// Per trace-level group: traces, successful traces, all spend and tokens (so cost per success = spend ÷
+    /// successes, the price of one successful action including the failed attempts).
+    public func unitEconomics(projectID: String, query q: UnitEconomicsQuery) async throws -> [UnitEconomicsRow] {
+        var dimensionArgs: [(any DatabaseValueConvertible)?] = []
+        var successArgs: [(any DatabaseValueConvertible)?] = []
+        var args: [(any DatabaseValueConvertible)?] = []
+        var dims: [String] = []
+        var joinTag = false
+        for d in q.dimensions {
+            switch d {
+            case .tenant: dims.append("t.tenant")
+            case .feature: dims.append("t.feature")
+            case .userId: dims.append("t.user_id")
+            case .sessionId: dims.append("t.session_id")
+            case .traceName: dims.append("t.name")
+            case .environment: dims.append("t.environment")
+            case .release: dims.append("t.release")
+            case .tag:
+                dims.append("g.tag")
+                joinTag = true
+            case .metadata(let key):
+                dims.append("CAST(json_extract(t.metadata, ?) AS TEXT)")
+                dimensionArgs.append("$.\"\(key)\"")
+            default:
+                throw AnalyticsError.invalid("unit economics group by trace-level dimensions only, not \(d.name)")
+            }
+        }
+        let f = q.filter
+        guard f.models.isEmpty, f.types.isEmpty, f.names.isEmpty, f.promptName == nil, f.promptVersion == nil else {
+            throw AnalyticsError.invalid("unit economics filter on trace fields only (not model, type, name or prompt)")
+        }
+        var clauses = ["t.project_id = ?"]
+        args.append(projectID)
+        func list(_ column: String, _ values: [String]) {
+            guard !values.isEmpty else { return }
+            clauses.append("\(column) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
+            args.append(contentsOf: values.map { $0 as (any DatabaseValueConvertible)? })
+        }
+        if let v = f.from {
+            clauses.append("t.timestamp >= ?")
+            args.append(v.microseconds)
+        }
+        if let v = f.to {
+            clauses.append("t.timestamp < ?")
+            args.append(v.microseconds)
+        }
+        list("t.tenant", f.tenants)
+        list("t.feature", f.features)
+        list("t.environment", f.environments)
+        list("t.user_id", f.userIDs)
+        list("t.name", f.traceNames)
+        for tag in Set(f.tags).sorted() {
+            clauses.append(
+                "EXISTS (SELECT 1 FROM trace_tag x WHERE x.project_id = t.project_id AND x.trace_id = t.id AND x.tag = ?)"
+            )
+            args.append(tag)
+        }
+        for (key, value) in f.metadata.sorted(by: { $0.key < $1.key }) {
+            clauses.append("CAST(json_extract(t.metadata, ?) AS TEXT) = ?")
+            args.append(contentsOf: ["$.\"\(key)\"", value])
+        }
+        let successSQL: String
+        switch q.success {
+        case .noError:
+            successSQL =
+                "NOT EXISTS (SELECT 1 FROM observation e WHERE e.project_id = t.project_id AND e.trace_id = t.id AND e.level = 'ERROR')"
+        case .scoreAtLeast(let name, let min):
+            successSQL =
+                "EXISTS (SELECT 1 FROM score s WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.name = ? AND s.value >= ?)"
+            successArgs = [name, min]
+        case .scoreEquals(let name, let value):
+            successSQL =
+                "EXISTS (SELECT 1 FROM score s WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.name = ? AND s.string_value = ?)"
+            successArgs = [name, value]
+        }
+        let bucket = Self.bucketSQL(q.bucket).replacingOccurrences(of: "o.start_time", with: "t.timestamp")
+        let keys = ["b"] + dims.indices.map { "d\($0)" }
+        let select = ([bucket + " AS b"] + dims.enumerated().map { "\($0.element) AS d\($0.offset)" }).joined(
+            separator: ", ")
+        let sql = """
+            WITH per_trace AS (
+                SELECT \(select), (\(successSQL)) AS ok,
+                    (SELECT coalesce(sum(o.total_cost_nanos), 0) FROM observation o
+                     WHERE o.project_id = t.project_id AND o.trace_id = t.id) AS cost,
+                    (SELECT coalesce(sum(o.total_tokens), 0) FROM observation o
+                     WHERE o.project_id = t.project_id AND o.trace_id = t.id) AS tokens
+                FROM trace t\(joinTag ? " JOIN trace_tag g ON g.project_id = t.project_id AND g.trace_id = t.id" : "")
+                WHERE \(clauses.joined(separator: " AND "))
+            )
+            SELECT \(keys.joined(separator: ", ")), count(*) AS traces, sum(ok) AS successes, sum(cost) AS cost,
+                sum(tokens) AS tokens
+            FROM per_trace GROUP BY \(keys.joined(separator: ", ")) ORDER BY \(keys.joined(separator: ", ")) LIMIT ?
+            """
+        // Bind in the order the placeholders appear: dimensions and success (SELECT list), WHERE, LIMIT.
+        let arguments = StatementArguments(dimensionArgs + successArgs + args + [q.limit])
+        let dimensionCount = dims.count
+        return try await writer.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                UnitEconomicsRow(
+                    bucket: row["b"], keys: (0..<dimensionCount).map { row["d\($0)"] }, traces: row["traces"],
+                    successes: row["successes"] ?? 0, totalCostNanos: row["cost"] ?? 0, totalTokens: row["tokens"] ?? 0)
+            }
+        }
+    }
+}
+
+public enum AnalyticsError: Error, CustomStringConvertible {
+    case invalid(String)
+    public var description: String {
+        switch self {
+        case .invalid(let m): return m
+        }
     }
 }

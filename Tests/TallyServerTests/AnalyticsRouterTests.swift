@@ -188,6 +188,76 @@ struct AnalyticsRouterTests {
         }
     }
 
+    @Test("unit economics: cost per successful action, by score or by the absence of errors")
+    func unitEconomics() async throws {
+        try await seeded { client, h in
+            // helpfulness ≥ 0.8: a2 (0.8) and g1 (1.0) succeed; a1 (0.6) does not; a3 and i1 have no score.
+            let byTenant = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/unit-economics?groupBy=tenant&successScore=helpfulness&successMin=0.8",
+                    method: .get, headers: h))
+            #expect(byTenant.map { $0["tenant"] } == ["acme", "globex", "initech"])
+            let acme = byTenant[0]
+            #expect(acme["traces"] == 3 && acme["successes"] == 1)
+            #expect(acme["totalCost"] == 0.00618)
+            #expect(acme["costPerSuccess"] == 0.00618)  // all acme spend ÷ 1 successful action
+            #expect(acme["costPerTrace"] == 0.00206)
+            #expect(acme["tokensPerSuccess"] == 4400.0)
+            #expect(byTenant[2]["costPerSuccess"] == .null)
+            // Without a score rule, a trace without ERROR observations is a success: acme 2 of 3.
+            let noError = try Self.data(
+                try await client.execute(uri: "/api/tally/v1/unit-economics?tenantId=acme", method: .get, headers: h))
+            #expect(noError.map { $0["successes"] } == [2])
+            let refused = try await client.execute(
+                uri: "/api/tally/v1/unit-economics?groupBy=model", method: .get, headers: h)
+            #expect(refused.status == .badRequest)
+        }
+    }
+
+    @Test("the four dashboards as data")
+    func dashboards() async throws {
+        try await seeded { client, h in
+            let spend = try Self.data(
+                try await client.execute(uri: "/api/tally/v1/dashboards/spend-by-feature", method: .get, headers: h))
+            #expect(
+                spend.map { [$0["bucket"]!, $0["feature"]!, $0["totalCost"]!] } == [
+                    ["2026-11-20", "copilot", 0.00168], ["2026-11-20", "search", 0.5],
+                    ["2026-11-21", "copilot", 0.00028], ["2026-11-21", "search", 0.0045],
+                ])
+            let top = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/dashboards/top-tenants?from=2026-11-20T00:00:00Z&to=2026-11-22T00:00:00Z",
+                    method: .get, headers: h))
+            #expect(top.map { $0["tenant"] } == ["initech", "acme", "globex"])
+            let perSuccess = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/dashboards/tokens-per-success?successScore=helpfulness&successMin=0.8",
+                    method: .get, headers: h))
+            #expect(perSuccess.map { $0["bucket"] } == ["2026-11-20", "2026-11-21"])
+            #expect(perSuccess[0]["tokensPerSuccess"] == 5300.0)  // day 20: a1 1100 + a2 2200 + i1 2000 tokens, 1 success (a2)
+            let models = try Self.data(
+                try await client.execute(uri: "/api/tally/v1/dashboards/cost-by-model", method: .get, headers: h))
+            #expect(
+                models.map { [$0["model"]!, $0["totalCost"]!] } == [
+                    ["gpt-4o", 0.5], ["claude-sonnet-4-5", 0.0045], ["gpt-4.1-mini", 0.00196],
+                ])
+            // A window ends now: only spend from the last 24 hours counts (the seed is older than that).
+            let now = Timestamp(microseconds: Timestamp.now().microseconds - 3_600_000_000).iso8601
+            let fresh =
+                #"{"batch":[{"id":"f","type":"generation-create","timestamp":"\#(now)","body":{"id":"fresh-gen","traceId":"fresh","model":"gpt-4.1-mini","startTime":"\#(now)","usage":{"input":1000},"metadata":{"tenantId":"fresh"}}}]}"#
+            _ = try await client.execute(
+                uri: "/api/public/ingestion", method: .post, headers: h, body: ByteBuffer(string: fresh))
+            let recent = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/dashboards/top-tenants?window=24h", method: .get, headers: h))
+            #expect(recent.map { [$0["tenant"]!, $0["totalCost"]!] } == [["fresh", 0.0004]])
+            #expect(
+                try await client.execute(
+                    uri: "/api/tally/v1/dashboards/top-tenants?window=1y", method: .get, headers: h
+                ).status == .badRequest)
+        }
+    }
+
     @Test(
         "bad analytics queries are refused with a message naming the problem",
         arguments: [
