@@ -26,14 +26,36 @@ public struct PriceTable: Sendable {
     /// The model that prices `modelName` at `time`: among the models whose pattern matches the whole name and whose
     /// `startDate` is not after `time`, a project model beats a built-in one, then the latest `startDate` wins.
     public func match(_ modelName: String, at time: Timestamp) -> ModelPrice? {
-        func best(_ models: [ModelPrice]) -> ModelPrice? {
-            models.filter { model in
-                (model.startDate.map { $0 <= time } ?? true)
-                    && PatternCache.shared.matchesWhole(model.matchPattern, modelName)
-            }.max { ($0.startDate?.microseconds ?? .min) < ($1.startDate?.microseconds ?? .min) }
+        let (own, builtin) = cache.candidates(modelName) {
+            (
+                projectModels.filter { PatternCache.shared.matchesWhole($0.matchPattern, modelName) },
+                builtinModels.filter { PatternCache.shared.matchesWhole($0.matchPattern, modelName) }
+            )
         }
-        if let own = best(projectModels) { return own }
-        return builtinEnabled ? best(builtinModels) : nil
+        func best(_ models: [ModelPrice]) -> ModelPrice? {
+            models.filter { model in model.startDate.map { $0 <= time } ?? true }
+                .max { ($0.startDate?.microseconds ?? .min) < ($1.startDate?.microseconds ?? .min) }
+        }
+        if let hit = best(own) { return hit }
+        return builtinEnabled ? best(builtin) : nil
+    }
+
+    /// Model name → the models whose pattern matches it, so each distinct name is matched against the list once
+    /// per table (a table lives for one ingest transaction or one recompute).
+    private let cache = MatchCache()
+
+    final class MatchCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var entries: [String: ([ModelPrice], [ModelPrice])] = [:]
+
+        func candidates(_ name: String, compute: () -> ([ModelPrice], [ModelPrice])) -> ([ModelPrice], [ModelPrice]) {
+            lock.lock()
+            defer { lock.unlock() }
+            if let hit = entries[name] { return hit }
+            let value = compute()
+            if entries.count < 10_000 { entries[name] = value }
+            return value
+        }
     }
 }
 
