@@ -24,6 +24,7 @@ let package = Package(
             name: "TallySchema", path: ".",
             exclude: [
                 "Sources/TallyCore", "Sources/TallyOTLP", "Sources/TallyStore", "Sources/TallyServer", "Sources/tally",
+                "Sources/tally-bench",
                 "Tests", "web", "proto",
             ],
             sources: ["Sources/TallySchema"], resources: [.copy("schema")]),
@@ -58,6 +59,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "tally-bench", dependencies: ["TallyStore", "TallyCore"]),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(name: "TallyOTLPTests", dependencies: ["TallyOTLP", "TallyCore"]),
         .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyCore"]),

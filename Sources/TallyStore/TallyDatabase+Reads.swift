@@ -48,10 +48,10 @@ extension TallyDatabase {
         if let v = q.release { f.add("t.release = ?", [v]) }
         if let v = q.tenant { f.add("t.tenant = ?", [v]) }
         f.any("t.environment", q.environments)
-        for tag in Set(q.tags) {
-            f.add(
-                "EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = t.project_id AND g.trace_id = t.id AND g.tag = ?)",
-                [tag])
+        // An uncorrelated IN lets SQLite drive the query from the tag index (a tenant's few thousand traces)
+        // instead of testing every trace of the project.
+        for tag in Set(q.tags).sorted() {
+            f.add("t.id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
         }
         let column: String
         switch q.orderField {
@@ -85,7 +85,9 @@ extension TallyDatabase {
                 arguments: [projectID, id]
             ).map(Observation.init(row:))
             let scores = try Row.fetchAll(
-                db, sql: "SELECT * FROM score WHERE project_id = ? AND trace_id = ? ORDER BY timestamp, id",
+                db,
+                sql:
+                    "SELECT * FROM score INDEXED BY score_trace WHERE project_id = ? AND trace_id = ? ORDER BY timestamp, id",
                 arguments: [projectID, id]
             ).map(Score.init(row:))
             return (summary, observations, scores)
@@ -105,7 +107,7 @@ extension TallyDatabase {
         for row in try Row.fetchAll(
             db,
             sql:
-                "SELECT trace_id, id FROM observation WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY start_time, id",
+                "SELECT trace_id, id FROM observation INDEXED BY observation_trace WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY start_time, id",
             arguments: args)
         {
             observationIDs[row["trace_id"], default: []].append(row["id"])
@@ -113,7 +115,7 @@ extension TallyDatabase {
         for row in try Row.fetchAll(
             db,
             sql:
-                "SELECT trace_id, id FROM score WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY timestamp, id",
+                "SELECT trace_id, id FROM score INDEXED BY score_trace WHERE project_id = ? AND trace_id IN (\(placeholders)) ORDER BY timestamp, id",
             arguments: args)
         {
             scoreIDs[row["trace_id"], default: []].append(row["id"])
@@ -123,7 +125,8 @@ extension TallyDatabase {
             sql: """
                 SELECT trace_id, min(start_time) AS first, max(coalesce(end_time, start_time)) AS last,
                     coalesce(sum(total_cost_nanos), 0) AS cost
-                FROM observation WHERE project_id = ? AND trace_id IN (\(placeholders)) GROUP BY trace_id
+                FROM observation INDEXED BY observation_trace
+                WHERE project_id = ? AND trace_id IN (\(placeholders)) GROUP BY trace_id
                 """, arguments: args)
         {
             let first: Int64 = row["first"]
@@ -233,10 +236,8 @@ extension TallyDatabase {
         if let v = q.from { f.add("s.timestamp >= ?", [v.microseconds]) }
         if let v = q.to { f.add("s.timestamp < ?", [v.microseconds]) }
         if let v = q.value { f.add("s.value \(q.comparison == .ne ? "<>" : q.comparison.rawValue) ?", [v]) }
-        for tag in Set(q.traceTags) {
-            f.add(
-                "EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = s.project_id AND g.trace_id = s.trace_id AND g.tag = ?)",
-                [tag])
+        for tag in Set(q.traceTags).sorted() {
+            f.add("s.trace_id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
         }
         f.any("s.environment", q.environments)
         f.any("s.id", q.scoreIDs)
