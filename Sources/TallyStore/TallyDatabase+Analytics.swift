@@ -43,72 +43,49 @@ extension TallyDatabase {
         }
     }
 
-    /// WHERE clause over `observation o` (and `trace t` when `needsTrace`).
-    static func whereSQL(_ f: AnalyticsFilter, projectID: String, args: inout [(any DatabaseValueConvertible)?])
-        -> (sql: String, trace: Bool)
-    {
-        var clauses = ["o.project_id = ?"]
-        args.append(projectID)
-        var trace = false
-        func list(_ column: String, _ values: [String]) {
-            guard !values.isEmpty else { return }
-            clauses.append("\(column) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
-            args.append(contentsOf: values.map { $0 as (any DatabaseValueConvertible)? })
+    /// Time range on `time` and tag membership of `traceID`: the filters observation- and trace-level queries share.
+    static func addTimeAndTags(
+        _ f: AnalyticsFilter, to w: inout SQLFilter, projectID: String, time: String, traceID: String
+    ) {
+        if let v = f.from { w.add("\(time) >= ?", [v.microseconds]) }
+        if let v = f.to { w.add("\(time) < ?", [v.microseconds]) }
+        // Uncorrelated IN: SQLite drives from the tag index instead of testing every row.
+        for tag in Set(f.tags).sorted() {
+            w.add("\(traceID) IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
         }
-        if let v = f.from {
-            clauses.append("o.start_time >= ?")
-            args.append(v.microseconds)
-        }
-        if let v = f.to {
-            clauses.append("o.start_time < ?")
-            args.append(v.microseconds)
-        }
-        list("o.tenant", f.tenants)
-        list("o.feature", f.features)
-        list("o.environment", f.environments)
-        list("o.type", f.types.map(\.rawValue))
-        list("o.name", f.names)
+    }
+
+    /// WHERE clause over `observation o` (and `trace t` when `trace` is true).
+    static func whereSQL(_ f: AnalyticsFilter, projectID: String) -> (filter: SQLFilter, trace: Bool) {
+        var w = SQLFilter()
+        w.add("o.project_id = ?", [projectID])
+        addTimeAndTags(f, to: &w, projectID: projectID, time: "o.start_time", traceID: "o.trace_id")
+        w.any("o.tenant", f.tenants)
+        w.any("o.feature", f.features)
+        w.any("o.environment", f.environments)
+        w.any("o.type", f.types.map(\.rawValue))
+        w.any("o.name", f.names)
         if !f.models.isEmpty {
             let marks = Array(repeating: "?", count: f.models.count).joined(separator: ", ")
-            clauses.append("(o.model IN (\(marks)) OR o.response_model IN (\(marks)))")
-            args.append(contentsOf: (f.models + f.models).map { $0 as (any DatabaseValueConvertible)? })
+            w.add("(o.model IN (\(marks)) OR o.response_model IN (\(marks)))", f.models + f.models)
         }
-        if !f.userIDs.isEmpty {
-            trace = true
-            list("t.user_id", f.userIDs)
-        }
-        if !f.traceNames.isEmpty {
-            trace = true
-            list("t.name", f.traceNames)
-        }
-        if let v = f.promptName {
-            clauses.append("o.prompt_name = ?")
-            args.append(v)
-        }
-        if let v = f.promptVersion {
-            clauses.append("o.prompt_version = ?")
-            args.append(v)
-        }
-        for tag in Set(f.tags).sorted() {
-            clauses.append(
-                "EXISTS (SELECT 1 FROM trace_tag x WHERE x.project_id = o.project_id AND x.trace_id = o.trace_id AND x.tag = ?)"
-            )
-            args.append(tag)
-        }
+        w.any("t.user_id", f.userIDs)
+        w.any("t.name", f.traceNames)
+        if let v = f.promptName { w.add("o.prompt_name = ?", [v]) }
+        if let v = f.promptVersion { w.add("o.prompt_version = ?", [v]) }
         for (key, value) in f.metadata.sorted(by: { $0.key < $1.key }) {
-            trace = true
             let path = "$.\"\(key)\""
-            clauses.append("CAST(coalesce(json_extract(o.metadata, ?), json_extract(t.metadata, ?)) AS TEXT) = ?")
-            args.append(contentsOf: [path, path, value])
+            w.add(
+                "CAST(coalesce(json_extract(o.metadata, ?), json_extract(t.metadata, ?)) AS TEXT) = ?",
+                [path, path, value])
         }
-        return (clauses.joined(separator: " AND "), trace)
+        return (w, !f.userIDs.isEmpty || !f.traceNames.isEmpty || !f.metadata.isEmpty)
     }
 
     public func breakdown(projectID: String, query q: BreakdownQuery, withLatency: Bool = true) async throws
         -> [BreakdownRow]
     {
         var selectArgs: [(any DatabaseValueConvertible)?] = []
-        var whereArgs: [(any DatabaseValueConvertible)?] = []
         var joinTrace = false
         var joinTag = false
         var dimensionSQL: [String] = []
@@ -118,7 +95,7 @@ extension TallyDatabase {
             joinTrace = joinTrace || part.trace
             joinTag = joinTag || part.tag
         }
-        let filter = Self.whereSQL(q.filter, projectID: projectID, args: &whereArgs)
+        let filter = Self.whereSQL(q.filter, projectID: projectID)
         joinTrace = joinTrace || filter.trace
         let keys = ["b"] + dimensionSQL.indices.map { "d\($0)" }
         let keyList = keys.joined(separator: ", ")
@@ -174,7 +151,7 @@ extension TallyDatabase {
                     coalesce(o.total_cost_nanos, 0) AS tcn,
                     CASE WHEN o.end_time IS NOT NULL THEN (o.end_time - o.start_time) / 1000.0 END AS latency,
                     (o.level = 'ERROR') AS err
-                FROM \(from) WHERE \(filter.sql)
+                FROM \(from) WHERE \(filter.filter.sql)
             )\(percentileCTE), a AS (
                 SELECT \(keyList), count(*) AS c, count(DISTINCT trace_id) AS traces, sum(input_tokens) AS it,
                     sum(output_tokens) AS ot, sum(total_tokens) AS tt, sum(icn) AS ic, sum(ocn) AS oc, sum(tcn) AS tc,
@@ -185,7 +162,7 @@ extension TallyDatabase {
             FROM a \(latency ? "LEFT JOIN p ON \(joinOn)" : "")
             ORDER BY \(order) LIMIT ?
             """
-        let arguments = StatementArguments(selectArgs + whereArgs + [q.limit])
+        let arguments = StatementArguments(selectArgs) + filter.filter.arguments + [q.limit]
         let dimensionCount = q.dimensions.count
         return try await writer.read { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
@@ -230,22 +207,21 @@ extension TallyDatabase {
         q.dimensions = [.promptVersion]
         q.limit = BreakdownQuery.maxLimit
         let rows = try await breakdown(projectID: projectID, query: q)
-        var args: [(any DatabaseValueConvertible)?] = []
-        let filterSQL = Self.whereSQL(f, projectID: projectID, args: &args)
+        let (where_, needsTrace) = Self.whereSQL(f, projectID: projectID)
         let from =
             "observation o"
-            + (filterSQL.trace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
+            + (needsTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
         let seenSQL =
-            "SELECT o.prompt_version, min(o.start_time), max(o.start_time) FROM \(from) WHERE \(filterSQL.sql) GROUP BY o.prompt_version"
+            "SELECT o.prompt_version, min(o.start_time), max(o.start_time) FROM \(from) WHERE \(where_.sql) GROUP BY o.prompt_version"
         // A score counts for a version when it is on one of the version's observations, or on its trace.
         let scoreSQL = """
             SELECT o.prompt_version, s.name, avg(s.value)
             FROM \(from) JOIN score s ON s.project_id = o.project_id AND s.trace_id = o.trace_id
                 AND (s.observation_id IS NULL OR s.observation_id = o.id)
-            WHERE \(filterSQL.sql) AND s.value IS NOT NULL AND s.data_type IN ('NUMERIC', 'BOOLEAN')
+            WHERE \(where_.sql) AND s.value IS NOT NULL AND s.data_type IN ('NUMERIC', 'BOOLEAN')
             GROUP BY o.prompt_version, s.name
             """
-        let arguments = StatementArguments(args)
+        let arguments = where_.arguments
         let (seen, scores) = try await writer.read { db -> ([Int: (Int64, Int64)], [Int: [String: Double]]) in
             var seen: [Int: (Int64, Int64)] = [:]
             for row in try Row.fetchAll(db, sql: seenSQL, arguments: arguments) {
@@ -276,7 +252,6 @@ extension TallyDatabase {
     public func unitEconomics(projectID: String, query q: UnitEconomicsQuery) async throws -> [UnitEconomicsRow] {
         var dimensionArgs: [(any DatabaseValueConvertible)?] = []
         var successArgs: [(any DatabaseValueConvertible)?] = []
-        var args: [(any DatabaseValueConvertible)?] = []
         var dims: [String] = []
         var joinTag = false
         for d in q.dimensions {
@@ -302,35 +277,16 @@ extension TallyDatabase {
         guard f.models.isEmpty, f.types.isEmpty, f.names.isEmpty, f.promptName == nil, f.promptVersion == nil else {
             throw AnalyticsError.invalid("unit economics filter on trace fields only (not model, type, name or prompt)")
         }
-        var clauses = ["t.project_id = ?"]
-        args.append(projectID)
-        func list(_ column: String, _ values: [String]) {
-            guard !values.isEmpty else { return }
-            clauses.append("\(column) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))")
-            args.append(contentsOf: values.map { $0 as (any DatabaseValueConvertible)? })
-        }
-        if let v = f.from {
-            clauses.append("t.timestamp >= ?")
-            args.append(v.microseconds)
-        }
-        if let v = f.to {
-            clauses.append("t.timestamp < ?")
-            args.append(v.microseconds)
-        }
-        list("t.tenant", f.tenants)
-        list("t.feature", f.features)
-        list("t.environment", f.environments)
-        list("t.user_id", f.userIDs)
-        list("t.name", f.traceNames)
-        for tag in Set(f.tags).sorted() {
-            clauses.append(
-                "EXISTS (SELECT 1 FROM trace_tag x WHERE x.project_id = t.project_id AND x.trace_id = t.id AND x.tag = ?)"
-            )
-            args.append(tag)
-        }
+        var w = SQLFilter()
+        w.add("t.project_id = ?", [projectID])
+        Self.addTimeAndTags(f, to: &w, projectID: projectID, time: "t.timestamp", traceID: "t.id")
+        w.any("t.tenant", f.tenants)
+        w.any("t.feature", f.features)
+        w.any("t.environment", f.environments)
+        w.any("t.user_id", f.userIDs)
+        w.any("t.name", f.traceNames)
         for (key, value) in f.metadata.sorted(by: { $0.key < $1.key }) {
-            clauses.append("CAST(json_extract(t.metadata, ?) AS TEXT) = ?")
-            args.append(contentsOf: ["$.\"\(key)\"", value])
+            w.add("CAST(json_extract(t.metadata, ?) AS TEXT) = ?", ["$.\"\(key)\"", value])
         }
         let successSQL: String
         switch q.success {
@@ -358,14 +314,14 @@ extension TallyDatabase {
                     (SELECT coalesce(sum(o.total_tokens), 0) FROM observation o
                      WHERE o.project_id = t.project_id AND o.trace_id = t.id) AS tokens
                 FROM trace t\(joinTag ? " JOIN trace_tag g ON g.project_id = t.project_id AND g.trace_id = t.id" : "")
-                WHERE \(clauses.joined(separator: " AND "))
+                WHERE \(w.sql)
             )
             SELECT \(keys.joined(separator: ", ")), count(*) AS traces, sum(ok) AS successes, sum(cost) AS cost,
                 sum(tokens) AS tokens
             FROM per_trace GROUP BY \(keys.joined(separator: ", ")) ORDER BY \(keys.joined(separator: ", ")) LIMIT ?
             """
         // Bind in the order the placeholders appear: dimensions and success (SELECT list), WHERE, LIMIT.
-        let arguments = StatementArguments(dimensionArgs + successArgs + args + [q.limit])
+        let arguments = StatementArguments(dimensionArgs + successArgs) + w.arguments + [q.limit]
         let dimensionCount = dims.count
         return try await writer.read { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
