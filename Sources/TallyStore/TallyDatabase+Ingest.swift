@@ -86,9 +86,16 @@ extension TallyDatabase {
             JSONValue.array(t.tags.map { .string($0) }).serialized(), t.isPublic, t.bookmarked, t.externalID,
             t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds,
         ])
+        if let previous, previous.timestamp != t.timestamp, !previous.tags.isEmpty {
+            // A placeholder's timestamp moved (its root arrived): the tag rows carry it too.
+            try db.cachedStatement(sql: "UPDATE trace_tag SET timestamp = ? WHERE project_id = ? AND trace_id = ?")
+                .execute(arguments: [t.timestamp.microseconds, projectID, t.id])
+        }
         for tag in Set(t.tags).subtracting(previous?.tags ?? []) {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO trace_tag (project_id, tag, trace_id) VALUES (?, ?, ?)")
-                .execute(arguments: [projectID, tag, t.id])
+            try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO trace_tag (project_id, tag, trace_id, timestamp) VALUES (?, ?, ?, ?)"
+            )
+            .execute(arguments: [projectID, tag, t.id, t.timestamp.microseconds])
         }
         if let sessionID = t.sessionID {
             try db.cachedStatement(

@@ -48,15 +48,21 @@ extension TallyDatabase {
         if let v = q.release { f.add("t.release = ?", [v]) }
         if let v = q.tenant { f.add("t.tenant = ?", [v]) }
         f.any("t.environment", q.environments)
-        // An uncorrelated IN lets SQLite drive the query from the tag index (a tenant's few thousand traces)
-        // instead of testing every trace of the project.
-        for tag in Set(q.tags).sorted() {
+        // With tags, the first tag drives the query from its (project, tag, timestamp) index: a tenant's few
+        // thousand traces, newest first, instead of every trace of the project. Further tags must also be present.
+        let tags = Array(Set(q.tags)).sorted()
+        var from = "trace t"
+        if let first = tags.first {
+            from = "trace_tag g0 JOIN trace t ON t.project_id = g0.project_id AND t.id = g0.trace_id"
+            f.add("g0.project_id = ? AND g0.tag = ?", [projectID, first])
+        }
+        for tag in tags.dropFirst() {
             f.add("t.id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
         }
         let column: String
         switch q.orderField {
         case .id: column = "t.id"
-        case .timestamp: column = "t.timestamp"
+        case .timestamp: column = tags.isEmpty ? "t.timestamp" : "g0.timestamp"
         case .name: column = "t.name"
         case .userId: column = "t.user_id"
         case .release: column = "t.release"
@@ -67,9 +73,10 @@ extension TallyDatabase {
         }
         let direction = q.orderDirection == .asc ? "ASC" : "DESC"
         let filter = f
+        let source = from
         return try await writer.read { db in
             let (traces, total) = try filter.page(
-                db, columns: "t.*", from: "trace t", order: "\(column) \(direction), t.id \(direction)", page: q.page,
+                db, columns: "t.*", from: source, order: "\(column) \(direction), t.id \(direction)", page: q.page,
                 map: Trace.init(row:))
             return Paged(
                 items: try Self.summaries(db, projectID: projectID, traces: traces), totalItems: total, page: q.page)

@@ -149,6 +149,29 @@ struct IngestTests {
         #expect(try await db.traces(projectID: "p1", query: q).totalItems == 0)
     }
 
+    @Test("a tag-filtered list follows the trace timestamp, also after a placeholder's root arrives earlier")
+    func tagListOrder() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        func upsert(_ id: String, at seconds: Int64, partial: Bool) -> IngestionEvent {
+            var t = TraceUpsert(id: id)
+            t.timestamp = Timestamp(microseconds: seconds * 1_000_000)
+            t.tags = ["tenant:acme"]
+            t.isPartial = partial
+            return IngestionEvent(eventID: "\(id)-\(seconds)", timestamp: t.timestamp!, body: .trace(t))
+        }
+        _ = try await db.ingest(projectID: "p", events: [upsert("late-root", at: 20, partial: true), upsert("middle", at: 15, partial: false)])
+        var q = TraceQuery()
+        q.tags = ["tenant:acme"]
+        #expect(try await db.traces(projectID: "p", query: q).items.map(\.trace.id) == ["late-root", "middle"])
+        _ = try await db.ingest(projectID: "p", events: [upsert("late-root", at: 10, partial: false)])
+        #expect(try await db.traces(projectID: "p", query: q).items.map(\.trace.id) == ["middle", "late-root"])
+        q.orderDirection = .asc
+        #expect(try await db.traces(projectID: "p", query: q).items.map(\.trace.id) == ["late-root", "middle"])
+        q.tags = ["tenant:acme", "absent"]
+        #expect(try await db.traces(projectID: "p", query: q).totalItems == 0)
+    }
+
     @Test("deleting a trace removes its observations and scores at once")
     func delete() async throws {
         let (db, path) = try await seeded()
