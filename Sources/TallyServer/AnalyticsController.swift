@@ -57,17 +57,7 @@ struct AnalyticsController: Sendable {
         let r = QueryReader(request)
         var q = BreakdownQuery()
         q.filter = try Self.filter(r, request: request)
-        q.dimensions = try r.list("groupBy").map { name in
-            guard let d = AnalyticsDimension(name: name) else {
-                throw APIError.invalid(
-                    "groupBy: unknown dimension \"\(name.prefix(40))\"; use "
-                        + AnalyticsDimension.allNames.joined(separator: ", "))
-            }
-            return d
-        }
-        guard q.dimensions.count <= BreakdownQuery.maxDimensions else {
-            throw APIError.invalid("groupBy: at most \(BreakdownQuery.maxDimensions) dimensions")
-        }
+        q.dimensions = try Self.dimensions(r)
         q.bucket = try r.enumValue("bucket", TimeBucket.self)
         if let sort = r.string("sort") {
             q.ascending = !sort.hasPrefix("-")

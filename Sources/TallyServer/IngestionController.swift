@@ -129,12 +129,23 @@ struct IngestionController: Sendable {
         }
     }
 
-    /// The single write path; a failed commit is retryable (503) and nothing was stored.
     func write(_ events: [IngestionEvent], projectID: String) async throws -> [Result<Void, IngestionError>] {
+        try await database.ingestOrUnavailable(projectID: projectID, events: events, rules: rules)
+    }
+}
+
+extension TallyDatabase {
+    /// The single write path as every protocol's controller calls it: a failed commit stored nothing and is
+    /// retryable, so it becomes 503 with `Retry-After` (SDKs and OTLP exporters retry exactly that).
+    func ingestOrUnavailable(
+        projectID: String, events: [IngestionEvent], rules: AttributionRules
+    ) async throws -> [Result<Void, IngestionError>] {
         do {
-            return try await database.ingest(projectID: projectID, events: events, rules: rules)
+            return try await ingest(projectID: projectID, events: events, rules: rules)
         } catch {
-            throw APIError.unavailable("the store could not commit: \(error)")
+            var e = APIError.unavailable("the store could not commit: \(error)")
+            e.headers[.retryAfter] = "1"
+            throw e
         }
     }
 }

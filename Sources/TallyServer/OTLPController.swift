@@ -59,14 +59,7 @@ struct OTLPController: Sendable {
                 ])
         }
         let events = views.spans.flatMap(mapper.events(for:))
-        let results: [Result<Void, IngestionError>]
-        do {
-            results = try await database.ingest(projectID: project.id, events: events, rules: rules)
-        } catch {
-            var e = APIError.unavailable("the store could not commit: \(error)")
-            e.headers[.retryAfter] = "1"
-            throw e
-        }
+        let results = try await database.ingestOrUnavailable(projectID: project.id, events: events, rules: rules)
         var rejected = views.rejected
         var messages = views.rejections
         for (event, result) in zip(events, results) {

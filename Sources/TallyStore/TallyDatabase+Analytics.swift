@@ -33,13 +33,14 @@ extension TallyDatabase {
         }
     }
 
-    static func bucketSQL(_ bucket: TimeBucket?) -> String {
+    /// The UTC bucket of `column` (µs since the epoch) as text.
+    static func bucketSQL(_ bucket: TimeBucket?, column: String = "o.start_time") -> String {
         switch bucket {
         case nil: return "NULL"
-        case .hour: return "strftime('%Y-%m-%dT%H:00:00Z', o.start_time / 1000000, 'unixepoch')"
-        case .day: return "strftime('%Y-%m-%d', o.start_time / 1000000, 'unixepoch')"
-        case .week: return "date(o.start_time / 1000000, 'unixepoch', 'weekday 1', '-7 days')"
-        case .month: return "strftime('%Y-%m', o.start_time / 1000000, 'unixepoch')"
+        case .hour: return "strftime('%Y-%m-%dT%H:00:00Z', \(column) / 1000000, 'unixepoch')"
+        case .day: return "strftime('%Y-%m-%d', \(column) / 1000000, 'unixepoch')"
+        case .week: return "date(\(column) / 1000000, 'unixepoch', 'weekday 1', '-7 days')"
+        case .month: return "strftime('%Y-%m', \(column) / 1000000, 'unixepoch')"
         }
     }
 
@@ -302,7 +303,7 @@ extension TallyDatabase {
                 "EXISTS (SELECT 1 FROM score s WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.name = ? AND s.string_value = ?)"
             successArgs = [name, value]
         }
-        let bucket = Self.bucketSQL(q.bucket).replacingOccurrences(of: "o.start_time", with: "t.timestamp")
+        let bucket = Self.bucketSQL(q.bucket, column: "t.timestamp")
         let keys = ["b"] + dims.indices.map { "d\($0)" }
         let select = ([bucket + " AS b"] + dims.enumerated().map { "\($0.element) AS d\($0.offset)" }).joined(
             separator: ", ")
