@@ -113,8 +113,22 @@ public struct BreakdownQuery: Sendable, Hashable {
     public var sort: Metric?
     public var ascending = false
     public var limit = 1_000
+    /// The measures the caller reads; empty means all. Asking only for additive ones (no `traces`, no latency
+    /// percentiles) lets the store answer whole UTC days from its daily rollups.
+    public var metrics: Set<Metric> = []
 
     public init() {}
+
+    /// Every measure the query computes: those asked for plus the sort key.
+    public var neededMetrics: Set<Metric> {
+        let asked = metrics.isEmpty ? Set(Metric.allCases) : metrics
+        return sort.map { asked.union([$0]) } ?? asked
+    }
+
+    public var needsLatency: Bool { !neededMetrics.isDisjoint(with: [.latencyP50, .latencyP95, .latencyP99]) }
+
+    /// True when every needed measure is a sum (so daily partial sums add up to the answer).
+    public var isAdditive: Bool { neededMetrics.isDisjoint(with: [.traces, .latencyP50, .latencyP95, .latencyP99]) }
 }
 
 /// One group of a breakdown. Costs in USD (summed exactly as nano-USD), latencies in milliseconds.

@@ -17,6 +17,26 @@ struct AnalyticsController: Sendable {
         tally.get("dashboards/tokens-per-success", use: tokensPerSuccess)
         tally.get("dashboards/cost-by-model", use: costByModel)
         group.get("metrics/daily", use: daily)
+        group.get("metrics", use: { try await metrics($0, $1, version: 1) })
+        group.get("v2/metrics", use: { try await metrics($0, $1, version: 2) })
+    }
+
+    /// Langfuse's metrics API: `query` is the URL-encoded JSON query object (COMPAT §4.6); a malformed query, an
+    /// unknown view, field, measure, aggregation or operator is a 400 naming what is allowed.
+    func metrics(_ request: Request, _ context: TallyRequestContext, version: Int) async throws -> Response {
+        let project = try context.requireProject()
+        guard let text = QueryReader(request).string("query") else {
+            throw APIError.invalid("query: required, a URL-encoded JSON object")
+        }
+        do {
+            let q = try MetricsQuery(json: text, version: version)
+            let rows = try await database.metrics(projectID: project.id, query: q)
+            return JSONResponse.make(["data": .array(rows.map { .object($0) })])
+        } catch let e as MetricsQueryError {
+            throw APIError.invalid(e.description)
+        } catch let e as AnalyticsError {
+            throw APIError.invalid(e.description)
+        }
     }
 
     /// Filters shared by every analytics endpoint.
@@ -79,8 +99,8 @@ struct AnalyticsController: Sendable {
                 }
                 return m
             })
-        let withLatency = metrics.isEmpty || !metrics.isDisjoint(with: [.latencyP50, .latencyP95, .latencyP99])
-        let rows = try await database.breakdown(projectID: project.id, query: q, withLatency: withLatency)
+        q.metrics = metrics
+        let rows = try await database.breakdown(projectID: project.id, query: q)
         let data = rows.map { row -> JSONValue in
             var out = Self.measures(row, only: metrics)
             if q.bucket != nil { out["bucket"] = DTO.str(row.bucket) }
@@ -121,11 +141,12 @@ struct AnalyticsController: Sendable {
         let data = stats.map { s -> JSONValue in
             [
                 "promptName": .string(name), "promptVersion": .int(Int64(s.version)), "runs": .int(s.runs),
-                "traces": .int(s.traces), "totalCost": .double(Double(s.totalCostNanos) / 1e9),
+                "totalCost": .double(Double(s.totalCostNanos) / 1e9),
                 "costPerRun": .double(s.runs == 0 ? 0 : Double(s.totalCostNanos) / Double(s.runs) / 1e9),
                 "inputTokensPerRun": .double(s.runs == 0 ? 0 : Double(s.inputTokens) / Double(s.runs)),
                 "outputTokensPerRun": .double(s.runs == 0 ? 0 : Double(s.outputTokens) / Double(s.runs)),
                 "latencyP50": DTO.num(s.latencyP50), "latencyP95": DTO.num(s.latencyP95),
+                "latencyExact": .bool(s.latencyExact),
                 "errorRate": .double(s.runs == 0 ? 0 : Double(s.errors) / Double(s.runs)),
                 "scores": .object(s.scores.mapValues { .double($0) }), "firstSeen": DTO.time(s.firstSeen),
                 "lastSeen": DTO.time(s.lastSeen),
@@ -143,10 +164,11 @@ struct AnalyticsController: Sendable {
         q.filter = try Self.filter(r, request: request)
         q.bucket = .day
         q.limit = BreakdownQuery.maxLimit
-        let days = try await database.breakdown(projectID: project.id, query: q, withLatency: false)
+        q.metrics = [.count, .traces, .inputTokens, .outputTokens, .totalTokens, .totalCost]
+        let days = try await database.breakdown(projectID: project.id, query: q)
             .sorted { ($0.bucket ?? "") > ($1.bucket ?? "") }
         q.dimensions = [.model]
-        let perModel = try await database.breakdown(projectID: project.id, query: q, withLatency: false)
+        let perModel = try await database.breakdown(projectID: project.id, query: q)
         let models = Dictionary(grouping: perModel.filter { $0.keys.first != nil && $0.keys.first! != nil }) {
             $0.bucket ?? ""
         }
@@ -259,9 +281,11 @@ struct AnalyticsController: Sendable {
         let r = QueryReader(request)
         var q = BreakdownQuery()
         q.filter = try Self.filter(r, request: request)
+        // Sums only (no distinct trace count, no percentiles): whole days are read from the daily rollup.
+        q.metrics = [.count, .inputTokens, .outputTokens, .totalTokens, .totalCost]
         try edit(&q, r)
-        let rows = try await database.breakdown(projectID: project.id, query: q, withLatency: false)
-        let only: Set<Metric> = [.count, .traces, .inputTokens, .outputTokens, .totalTokens, .totalCost]
+        let rows = try await database.breakdown(projectID: project.id, query: q)
+        let only = q.metrics
         return JSONResponse.make([
             "data": .array(
                 rows.map { row in

@@ -83,9 +83,53 @@ extension TallyDatabase {
         return (w, !f.userIDs.isEmpty || !f.traceNames.isEmpty || !f.metadata.isEmpty)
     }
 
-    public func breakdown(projectID: String, query q: BreakdownQuery, withLatency: Bool = true) async throws
-        -> [BreakdownRow]
-    {
+    /// Groups of `q`, aggregated in SQL. Additive queries over rollup-covered dimensions and filters read whole UTC
+    /// days from `rollup_usage_day` and only the partial days at the range's edges from `observation`; every other
+    /// query scans `observation`. Both give the same sums.
+    public func breakdown(projectID: String, query q: BreakdownQuery) async throws -> [BreakdownRow] {
+        try await breakdown(projectID: projectID, query: q, rollups: true)
+    }
+
+    /// `rollups: false` forces the scan of `observation` (the reference the rollup path is tested against).
+    func breakdown(projectID: String, query q: BreakdownQuery, rollups: Bool) async throws -> [BreakdownRow] {
+        let rollup = rollups ? Self.rollupBreakdownSQL(q, projectID: projectID) : nil
+        let (sql, arguments) = rollup ?? Self.rawBreakdownSQL(q, projectID: projectID)
+        let dimensionCount = q.dimensions.count
+        return try await writer.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                BreakdownRow(
+                    bucket: row["b"], keys: (0..<dimensionCount).map { row["d\($0)"] }, count: row["c"],
+                    traces: row["traces"] ?? 0, inputTokens: row["it"] ?? 0, outputTokens: row["ot"] ?? 0,
+                    totalTokens: row["tt"] ?? 0, inputCostNanos: row["ic"] ?? 0, outputCostNanos: row["oc"] ?? 0,
+                    totalCostNanos: row["tc"] ?? 0, latencyP50: row["p50"], latencyP95: row["p95"],
+                    latencyP99: row["p99"], errors: row["errors"] ?? 0)
+            }
+        }
+    }
+
+    /// `ORDER BY … LIMIT ?` over the aggregate `a` (columns b, d0…, c, traces, it, ot, tt, ic, oc, tc, errors, p50…).
+    static func orderSQL(_ q: BreakdownQuery, keys: [String]) -> String {
+        let natural = keys.map { "a.\($0)" }.joined(separator: ", ")
+        guard let sort = q.sort else { return "ORDER BY \(natural) LIMIT ?" }
+        let column: String
+        switch sort {
+        case .count: column = "c"
+        case .traces: column = "traces"
+        case .inputTokens: column = "it"
+        case .outputTokens: column = "ot"
+        case .totalTokens: column = "tt"
+        case .inputCost: column = "ic"
+        case .outputCost: column = "oc"
+        case .totalCost: column = "tc"
+        case .latencyP50: column = "p50"
+        case .latencyP95: column = "p95"
+        case .latencyP99: column = "p99"
+        case .errorRate: column = "CAST(errors AS REAL) / c"
+        }
+        return "ORDER BY \(column) \(q.ascending ? "ASC" : "DESC"), \(natural) LIMIT ?"
+    }
+
+    static func rawBreakdownSQL(_ q: BreakdownQuery, projectID: String) -> (String, StatementArguments) {
         var selectArgs: [(any DatabaseValueConvertible)?] = []
         var joinTrace = false
         var joinTag = false
@@ -108,28 +152,7 @@ extension TallyDatabase {
             + (joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
             + (joinTag ? " JOIN trace_tag g ON g.project_id = o.project_id AND g.trace_id = o.trace_id" : "")
         let joinOn = keys.map { "a.\($0) IS p.\($0)" }.joined(separator: " AND ")
-        let order: String
-        if let sort = q.sort {
-            let column: String
-            switch sort {
-            case .count: column = "c"
-            case .traces: column = "traces"
-            case .inputTokens: column = "it"
-            case .outputTokens: column = "ot"
-            case .totalTokens: column = "tt"
-            case .inputCost: column = "ic"
-            case .outputCost: column = "oc"
-            case .totalCost: column = "tc"
-            case .latencyP50: column = "p50"
-            case .latencyP95: column = "p95"
-            case .latencyP99: column = "p99"
-            case .errorRate: column = "CAST(errors AS REAL) / c"
-            }
-            order = "\(column) \(q.ascending ? "ASC" : "DESC"), " + keys.map { "a.\($0)" }.joined(separator: ", ")
-        } else {
-            order = keys.map { "a.\($0)" }.joined(separator: ", ")
-        }
-        let latency = withLatency || [.latencyP50, .latencyP95, .latencyP99].contains(q.sort)
+        let latency = q.needsLatency
         let percentileCTE =
             latency
             ? """
@@ -161,33 +184,130 @@ extension TallyDatabase {
             )
             SELECT a.*, \(latency ? "p.p50, p.p95, p.p99" : "NULL AS p50, NULL AS p95, NULL AS p99")
             FROM a \(latency ? "LEFT JOIN p ON \(joinOn)" : "")
-            ORDER BY \(order) LIMIT ?
+            \(orderSQL(q, keys: keys))
             """
-        let arguments = StatementArguments(selectArgs) + filter.filter.arguments + [q.limit]
-        let dimensionCount = q.dimensions.count
-        return try await writer.read { db in
-            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                BreakdownRow(
-                    bucket: row["b"], keys: (0..<dimensionCount).map { row["d\($0)"] }, count: row["c"],
-                    traces: row["traces"], inputTokens: row["it"] ?? 0, outputTokens: row["ot"] ?? 0,
-                    totalTokens: row["tt"] ?? 0, inputCostNanos: row["ic"] ?? 0, outputCostNanos: row["oc"] ?? 0,
-                    totalCostNanos: row["tc"] ?? 0, latencyP50: row["p50"], latencyP95: row["p95"],
-                    latencyP99: row["p99"], errors: row["errors"] ?? 0)
-            }
+        return (sql, StatementArguments(selectArgs) + filter.filter.arguments + [q.limit])
+    }
+}
+
+/// Day arithmetic and coverage of the daily rollups.
+struct RollupRange {
+    static let day: Int64 = 86_400_000_000
+
+    /// Whole days [lower, upper) read from a rollup (nil: unbounded) and the partial-day edges read raw.
+    var lower: Int64?
+    var upper: Int64?
+    var edges: [(from: Int64, to: Int64)] = []
+
+    /// nil when the range holds no whole UTC day.
+    init?(from: Timestamp?, to: Timestamp?) {
+        let from = from?.microseconds
+        let to = to?.microseconds
+        lower = from.map { ($0 + Self.day - 1).floorDiv(Self.day) * Self.day }
+        upper = to.map { $0.floorDiv(Self.day) * Self.day }
+        if let lower, let upper, lower >= upper { return nil }
+        if let from, let lower, from < lower { edges.append((from, lower)) }
+        if let to, let upper, upper < to { edges.append((upper, to)) }
+    }
+}
+
+extension Int64 {
+    /// Division rounding toward −∞ (times before 1970 land in the right day).
+    func floorDiv(_ d: Int64) -> Int64 { self >= 0 ? self / d : -((-self + d - 1) / d) }
+}
+
+extension TallyDatabase {
+    static let rollupDimensions: [AnalyticsDimension: String] = [
+        .tenant: "NULLIF(r.tenant, '')", .feature: "NULLIF(r.feature, '')", .environment: "r.environment",
+        .type: "r.type", .model: "NULLIF(r.model, '')", .responseModel: "NULLIF(r.response_model, '')",
+    ]
+
+    /// The breakdown answered from a daily rollup (`rollup_tenant_day` when it covers the query, else
+    /// `rollup_usage_day`) plus raw edges, or nil when no rollup covers it.
+    static func rollupBreakdownSQL(_ q: BreakdownQuery, projectID: String) -> (String, StatementArguments)? {
+        let f = q.filter
+        guard q.isAdditive, q.bucket != .hour, f.tags.isEmpty, f.promptName == nil, f.promptVersion == nil,
+            f.userIDs.isEmpty, f.traceNames.isEmpty, f.names.isEmpty, f.metadata.isEmpty,
+            let range = RollupRange(from: f.from, to: f.to)
+        else { return nil }
+        var rollupDims: [String] = []
+        for d in q.dimensions {
+            guard let column = rollupDimensions[d] else { return nil }
+            rollupDims.append(column)
         }
+        // The smaller tenant rollup when only tenant, feature and environment are grouped or filtered on.
+        let tenantLevel: Set<AnalyticsDimension> = [.tenant, .feature, .environment]
+        let table =
+            q.dimensions.allSatisfy(tenantLevel.contains) && f.types.isEmpty && f.models.isEmpty
+            ? "rollup_tenant_day" : "rollup_usage_day"
+        let keys = ["b"] + q.dimensions.indices.map { "d\($0)" }
+        let keyList = keys.joined(separator: ", ")
+        func select(bucket: String, dims: [String], measures: String) -> String {
+            ([bucket + " AS b"] + dims.enumerated().map { "\($0.element) AS d\($0.offset)" } + [measures])
+                .joined(separator: ", ")
+        }
+        var w = SQLFilter()
+        w.add("r.project_id = ?", [projectID])
+        if let v = range.lower { w.add("r.day >= ?", [v]) }
+        if let v = range.upper { w.add("r.day < ?", [v]) }
+        w.any("r.tenant", f.tenants)
+        w.any("r.feature", f.features)
+        w.any("r.environment", f.environments)
+        w.any("r.type", f.types.map(\.rawValue))
+        if !f.models.isEmpty {
+            let marks = Array(repeating: "?", count: f.models.count).joined(separator: ", ")
+            w.add("(r.model IN (\(marks)) OR r.response_model IN (\(marks)))", f.models + f.models)
+        }
+        var parts = [
+            "SELECT "
+                + select(
+                    bucket: bucketSQL(q.bucket, column: "r.day"), dims: rollupDims,
+                    measures: "n, errors AS err, input_tokens AS it, output_tokens AS ot, total_tokens AS tt, "
+                        + "input_cost_nanos AS icn, output_cost_nanos AS ocn, total_cost_nanos AS tcn")
+                + " FROM \(table) r WHERE \(w.sql)"
+        ]
+        var arguments = w.arguments
+        for edge in range.edges {
+            var edgeFilter = f
+            edgeFilter.from = Timestamp(microseconds: edge.from)
+            edgeFilter.to = Timestamp(microseconds: edge.to)
+            var unused: [(any DatabaseValueConvertible)?] = []
+            let dims = q.dimensions.map { Self.sql(for: $0, args: &unused).sql }
+            let raw = whereSQL(edgeFilter, projectID: projectID).filter
+            parts.append(
+                "SELECT "
+                    + select(
+                        bucket: bucketSQL(q.bucket), dims: dims,
+                        measures: "1 AS n, o.level = 'ERROR' AS err, o.input_tokens AS it, o.output_tokens AS ot, "
+                            + "o.total_tokens AS tt, coalesce(o.input_cost_nanos, 0) AS icn, "
+                            + "coalesce(o.output_cost_nanos, 0) AS ocn, coalesce(o.total_cost_nanos, 0) AS tcn")
+                    + " FROM observation o WHERE \(raw.sql)")
+            arguments += raw.arguments
+        }
+        let sql = """
+            WITH base AS (\(parts.joined(separator: " UNION ALL "))), a AS (
+                SELECT \(keyList), sum(n) AS c, sum(it) AS it, sum(ot) AS ot, sum(tt) AS tt, sum(icn) AS ic,
+                    sum(ocn) AS oc, sum(tcn) AS tc, sum(err) AS errors
+                FROM base GROUP BY \(keyList) HAVING sum(n) > 0
+            )
+            SELECT a.* FROM a \(orderSQL(q, keys: keys))
+            """
+        return (sql, arguments + [q.limit])
     }
 }
 
 /// One prompt version's figures, side by side with the others of the same prompt name.
 public struct PromptVersionStats: Sendable, Hashable {
     public var version: Int
+    /// Observations linked to the version.
     public var runs: Int64
-    public var traces: Int64
     public var totalCostNanos: Int64
     public var inputTokens: Int64
     public var outputTokens: Int64
+    /// Milliseconds; exact over raw rows, within 1% when read from the latency rollup (see `latencyExact`).
     public var latencyP50: Double?
     public var latencyP95: Double?
+    public var latencyExact: Bool
     public var errors: Int64
     public var firstSeen: Timestamp
     public var lastSeen: Timestamp
@@ -197,53 +317,136 @@ public struct PromptVersionStats: Sendable, Hashable {
 
 extension TallyDatabase {
     /// Per version of `promptName` (generations linked to it): runs, cost, tokens, latency, errors, scores.
+    /// Filtered by time range and environment only, whole days come from the prompt rollups; other filters scan.
     public func promptVersions(projectID: String, promptName: String, filter: AnalyticsFilter) async throws
         -> [PromptVersionStats]
     {
         var f = filter
         f.promptName = promptName
         f.promptVersion = nil
-        var q = BreakdownQuery()
-        q.filter = f
-        q.dimensions = [.promptVersion]
-        q.limit = BreakdownQuery.maxLimit
-        let rows = try await breakdown(projectID: projectID, query: q)
+        var rest = f
+        (rest.from, rest.to, rest.environments, rest.promptName) = (nil, nil, [], nil)
+        let figures: [Int: PromptVersionStats]
+        if rest == AnalyticsFilter(), let range = RollupRange(from: f.from, to: f.to) {
+            figures = try await promptFiguresFromRollup(projectID: projectID, filter: f, range: range)
+        } else {
+            var q = BreakdownQuery()
+            q.filter = f
+            q.dimensions = [.promptVersion]
+            q.limit = BreakdownQuery.maxLimit
+            q.metrics = [.count, .inputTokens, .outputTokens, .totalCost, .latencyP50, .latencyP95, .errorRate]
+            var out: [Int: PromptVersionStats] = [:]
+            for row in try await breakdown(projectID: projectID, query: q) {
+                guard let text = row.keys.first ?? nil, let version = Int(text) else { continue }
+                out[version] = PromptVersionStats(
+                    version: version, runs: row.count, totalCostNanos: row.totalCostNanos,
+                    inputTokens: row.inputTokens, outputTokens: row.outputTokens, latencyP50: row.latencyP50,
+                    latencyP95: row.latencyP95, latencyExact: true, errors: row.errors,
+                    firstSeen: Timestamp(microseconds: 0), lastSeen: Timestamp(microseconds: 0), scores: [:])
+            }
+            figures = out
+        }
         let (where_, needsTrace) = Self.whereSQL(f, projectID: projectID)
-        let from =
-            "observation o"
-            + (needsTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
-        let seenSQL =
-            "SELECT o.prompt_version, min(o.start_time), max(o.start_time) FROM \(from) WHERE \(where_.sql) GROUP BY o.prompt_version"
-        // A score counts for a version when it is on one of the version's observations, or on its trace.
+        let traceJoin = needsTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : ""
+        // Per version, min and max as two index probes on (project, prompt name, version, start time).
+        let seenSQL = """
+            SELECT (SELECT min(o.start_time) FROM observation o\(traceJoin) WHERE \(where_.sql) AND o.prompt_version = ?),
+                (SELECT max(o.start_time) FROM observation o\(traceJoin) WHERE \(where_.sql) AND o.prompt_version = ?)
+            """
+        // A score counts for a version when it is on one of the version's observations, or on its trace. Driven
+        // from the scores (CROSS JOIN fixes the order): far fewer than the prompt's observations.
         let scoreSQL = """
             SELECT o.prompt_version, s.name, avg(s.value)
-            FROM \(from) JOIN score s ON s.project_id = o.project_id AND s.trace_id = o.trace_id
-                AND (s.observation_id IS NULL OR s.observation_id = o.id)
-            WHERE \(where_.sql) AND s.value IS NOT NULL AND s.data_type IN ('NUMERIC', 'BOOLEAN')
+            FROM score s CROSS JOIN observation o ON o.project_id = s.project_id AND o.trace_id = s.trace_id
+                AND (s.observation_id IS NULL OR s.observation_id = o.id)\(traceJoin)
+            WHERE \(where_.sql) AND s.project_id = ? AND s.trace_id IS NOT NULL AND s.value IS NOT NULL
+                AND s.data_type IN ('NUMERIC', 'BOOLEAN')
             GROUP BY o.prompt_version, s.name
             """
         let arguments = where_.arguments
-        let (seen, scores) = try await writer.read { db -> ([Int: (Int64, Int64)], [Int: [String: Double]]) in
-            var seen: [Int: (Int64, Int64)] = [:]
-            for row in try Row.fetchAll(db, sql: seenSQL, arguments: arguments) {
-                seen[row[0]] = (row[1], row[2])
-            }
+        let versions = figures.keys.sorted()
+        return try await writer.read { db in
             var scores: [Int: [String: Double]] = [:]
-            for row in try Row.fetchAll(db, sql: scoreSQL, arguments: arguments) {
+            for row in try Row.fetchAll(db, sql: scoreSQL, arguments: arguments + [projectID]) {
                 scores[row[0], default: [:]][row[1]] = row[2]
             }
-            return (seen, scores)
-        }
-        return rows.compactMap { row in
-            guard let text = row.keys.first ?? nil, let version = Int(text), let (first, last) = seen[version] else {
-                return nil
+            return try versions.compactMap { version in
+                guard var stats = figures[version],
+                    let row = try Row.fetchOne(
+                        db, sql: seenSQL, arguments: arguments + [version] + arguments + [version]),
+                    let first = row[0] as Int64?, let last = row[1] as Int64?
+                else { return nil }
+                stats.firstSeen = Timestamp(microseconds: first)
+                stats.lastSeen = Timestamp(microseconds: last)
+                stats.scores = scores[version] ?? [:]
+                return stats
             }
-            return PromptVersionStats(
-                version: version, runs: row.count, traces: row.traces, totalCostNanos: row.totalCostNanos,
-                inputTokens: row.inputTokens, outputTokens: row.outputTokens, latencyP50: row.latencyP50,
-                latencyP95: row.latencyP95, errors: row.errors, firstSeen: Timestamp(microseconds: first),
-                lastSeen: Timestamp(microseconds: last), scores: scores[version] ?? [:])
-        }.sorted { $0.version < $1.version }
+        }
+    }
+
+    /// Runs, tokens, cost and errors per version from `rollup_prompt_day`, latency percentiles from the histogram,
+    /// both plus the raw partial-day edges of the range.
+    func promptFiguresFromRollup(projectID: String, filter f: AnalyticsFilter, range: RollupRange) async throws
+        -> [Int: PromptVersionStats]
+    {
+        var w = SQLFilter()
+        w.add("r.project_id = ? AND r.prompt_name = ?", [projectID, f.promptName])
+        if let v = range.lower { w.add("r.day >= ?", [v]) }
+        if let v = range.upper { w.add("r.day < ?", [v]) }
+        w.any("r.environment", f.environments)
+        var sums = [
+            "SELECT prompt_version AS v, n, errors, input_tokens AS it, output_tokens AS ot, total_cost_nanos AS tc "
+                + "FROM rollup_prompt_day r WHERE \(w.sql)"
+        ]
+        var histogram = ["SELECT prompt_version AS v, bucket, n FROM rollup_prompt_latency_day r WHERE \(w.sql)"]
+        var sumArgs = w.arguments
+        var histogramArgs = w.arguments
+        for edge in range.edges {
+            var edgeFilter = f
+            edgeFilter.from = Timestamp(microseconds: edge.from)
+            edgeFilter.to = Timestamp(microseconds: edge.to)
+            let raw = Self.whereSQL(edgeFilter, projectID: projectID).filter
+            sums.append(
+                "SELECT o.prompt_version, 1, o.level = 'ERROR', o.input_tokens, o.output_tokens, "
+                    + "coalesce(o.total_cost_nanos, 0) FROM observation o WHERE \(raw.sql)")
+            histogram.append(
+                "SELECT o.prompt_version, CAST(floor(ln(max((o.end_time - o.start_time) / 1000.0, 0.001)) / ln(1.02)) "
+                    + "AS INTEGER), 1 FROM observation o WHERE \(raw.sql) AND o.end_time IS NOT NULL")
+            sumArgs += raw.arguments
+            histogramArgs += raw.arguments
+        }
+        let sumSQL = """
+            SELECT v, sum(n), sum(errors), sum(it), sum(ot), sum(tc) FROM (\(sums.joined(separator: " UNION ALL ")))
+            GROUP BY v HAVING sum(n) > 0
+            """
+        // Nearest rank, as in the raw path: the first bucket whose cumulative count reaches ⌈p·n⌉; its midpoint.
+        let percentileSQL = """
+            WITH h AS (
+                SELECT v, bucket, sum(n) AS n FROM (\(histogram.joined(separator: " UNION ALL ")))
+                GROUP BY v, bucket HAVING sum(n) > 0
+            ), c AS (
+                SELECT v, bucket, sum(n) OVER (PARTITION BY v ORDER BY bucket) AS cum, sum(n) OVER (PARTITION BY v) AS total
+                FROM h
+            )
+            SELECT v, pow(1.02, min(CASE WHEN cum >= (50 * total + 99) / 100 THEN bucket END) + 0.5),
+                pow(1.02, min(CASE WHEN cum >= (95 * total + 99) / 100 THEN bucket END) + 0.5)
+            FROM c GROUP BY v
+            """
+        let (sumArguments, histogramArguments) = (sumArgs, histogramArgs)
+        return try await writer.read { db in
+            var out: [Int: PromptVersionStats] = [:]
+            for row in try Row.fetchAll(db, sql: sumSQL, arguments: sumArguments) {
+                out[row[0]] = PromptVersionStats(
+                    version: row[0], runs: row[1], totalCostNanos: row[5], inputTokens: row[3], outputTokens: row[4],
+                    latencyP50: nil, latencyP95: nil, latencyExact: false, errors: row[2],
+                    firstSeen: Timestamp(microseconds: 0), lastSeen: Timestamp(microseconds: 0), scores: [:])
+            }
+            for row in try Row.fetchAll(db, sql: percentileSQL, arguments: histogramArguments) {
+                out[row[0]]?.latencyP50 = row[1]
+                out[row[0]]?.latencyP95 = row[2]
+            }
+            return out
+        }
     }
 }
 

@@ -100,6 +100,7 @@ byTenantDay.bucket = .day
 byTenantDay.filter.from = Timestamp(microseconds: day0)
 byTenantDay.filter.to = Timestamp(microseconds: day0 + 30 * 86_400_000_000)
 byTenantDay.limit = BreakdownQuery.maxLimit
+byTenantDay.metrics = [.count, .inputTokens, .outputTokens, .totalTokens, .inputCost, .outputCost, .totalCost]
 var tagQuery = TraceQuery()
 tagQuery.tags = ["tenant:tenant-7"]
 tagQuery.page = PageRequest(page: 1, limit: 50)
@@ -107,7 +108,7 @@ tagQuery.page = PageRequest(page: 1, limit: 50)
 let baseline = try await median { _ = try await db.trace(projectID: "bench", id: "trace-\(traceCount / 2)") }
 var rows = 0
 let costByTenantDay = try await median {
-    rows = try await db.breakdown(projectID: "bench", query: byTenantDay, withLatency: false).count
+    rows = try await db.breakdown(projectID: "bench", query: byTenantDay).count
 }
 let prompts = try await median {
     _ = try await db.promptVersions(projectID: "bench", promptName: "prompt-1", filter: AnalyticsFilter())

@@ -166,6 +166,18 @@ struct AnalyticsRouterTests {
             #expect(rows[1]["scores"] == ["helpfulness": 0.9])
             #expect(rows[1]["firstSeen"] == "2026-11-20T10:00:00.000Z")
             #expect(rows[1]["lastSeen"] == "2026-11-21T10:00:00.000Z")
+            // Unfiltered: read from the rollups, latency from the 1% histogram (nearest rank of 300 and 400 ms).
+            #expect(rows[1]["latencyExact"] == false)
+            let p50 = try #require(rows[1]["latencyP50"]?.doubleValue)
+            #expect(abs(p50 - 300) / 300 <= 0.01)
+            // A tenant filter scans the observations: exact percentiles, same sums.
+            let exact = try Self.data(
+                try await client.execute(
+                    uri: "/api/tally/v1/prompts/copilot-answer/versions?tenantId=acme,globex", method: .get, headers: h)
+            )
+            #expect(exact[1]["latencyExact"] == true)
+            #expect(exact[1]["latencyP50"] == 300.0 && exact[1]["latencyP95"] == 400.0)
+            #expect(exact[1]["totalCost"] == 0.0014 && exact[1]["runs"] == 2)
         }
     }
 
@@ -294,6 +306,123 @@ struct AnalyticsRouterTests {
             let m = try await client.execute(
                 uri: "/api/tally/v1/breakdown?metadata.region=%27%20OR%20%271%27%3D%271", method: .get, headers: h)
             #expect(try Self.data(m).isEmpty)
+        }
+    }
+
+    // MARK: Langfuse metrics query API
+
+    static func metricsURI(_ query: String, version: Int = 1) -> String {
+        let encoded = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        return (version == 2 ? "/api/public/v2/metrics" : "/api/public/metrics") + "?query=" + encoded
+    }
+
+    static let range = #""fromTimestamp":"2026-11-01T00:00:00Z","toTimestamp":"2026-12-01T00:00:00Z""#
+
+    @Test("metrics query: observations by model, cost summed exactly, ordered by a metric key")
+    func metricsByModel() async throws {
+        try await seeded { client, h in
+            let q =
+                #"{"view":"observations","dimensions":[{"field":"providedModelName"}],"metrics":[{"measure":"totalCost","aggregation":"sum"},{"measure":"count","aggregation":"count"},{"measure":"inputTokens","aggregation":"sum"}],"filters":[],"orderBy":[{"field":"sum_totalCost","direction":"desc"}],\#(Self.range)}"#
+            for version in [1, 2] {
+                let rows = try Self.data(
+                    try await client.execute(uri: Self.metricsURI(q, version: version), method: .get, headers: h))
+                #expect(rows.map { $0["providedModelName"] } == ["gpt-4o", "claude-sonnet-4-5", "gpt-4.1-mini"])
+                #expect(rows.map { $0["sum_totalCost"] } == [0.5, 0.0045, 0.00196])
+                #expect(rows.map { $0["count_count"] } == [1, 1, 3])
+                #expect(rows[2]["sum_inputTokens"] == 3500)
+            }
+        }
+    }
+
+    @Test("metrics query: time dimension, tag and metadata filters, percentiles per prompt version")
+    func metricsFiltersAndPercentiles() async throws {
+        try await seeded { client, h in
+            let byDay =
+                #"{"view":"observations","dimensions":[{"field":"tenantId"}],"metrics":[{"measure":"totalCost","aggregation":"sum"}],"filters":[{"column":"tags","operator":"any of","value":["copilot"],"type":"arrayOptions"}],"timeDimension":{"granularity":"day"},\#(Self.range)}"#
+            let rows = try Self.data(try await client.execute(uri: Self.metricsURI(byDay), method: .get, headers: h))
+            #expect(
+                rows.map { [$0["time_dimension"], $0["tenantId"], $0["sum_totalCost"]] } == [
+                    ["2026-11-20T00:00:00.000Z", "acme", 0.00168], ["2026-11-21T00:00:00.000Z", "globex", 0.00028],
+                ])
+            let eu =
+                #"{"view":"observations","metrics":[{"measure":"count","aggregation":"count"}],"filters":[{"column":"metadata","key":"region","operator":"=","value":"eu","type":"stringObject"},{"column":"level","operator":"none of","value":["ERROR"],"type":"stringOptions"}],\#(Self.range)}"#
+            #expect(
+                try Self.data(try await client.execute(uri: Self.metricsURI(eu), method: .get, headers: h)).first?[
+                    "count_count"] == 2)
+            let latency =
+                #"{"view":"observations","dimensions":[{"field":"promptVersion"}],"metrics":[{"measure":"latency","aggregation":"p50"},{"measure":"latency","aggregation":"p95"},{"measure":"latency","aggregation":"max"}],"filters":[{"column":"promptName","operator":"=","value":"copilot-answer","type":"string"}],\#(Self.range)}"#
+            let versions = try Self.data(
+                try await client.execute(uri: Self.metricsURI(latency), method: .get, headers: h))
+            #expect(
+                versions.map { [$0["promptVersion"], $0["p50_latency"], $0["p95_latency"], $0["max_latency"]] } == [
+                    [1, 100.0, 100.0, 100.0], [2, 300.0, 400.0, 400.0],
+                ])
+        }
+    }
+
+    @Test("metrics query: traces view (v1 only) and numeric scores")
+    func metricsTracesAndScores() async throws {
+        try await seeded { client, h in
+            let traces =
+                #"{"view":"traces","dimensions":[{"field":"tenantId"}],"metrics":[{"measure":"count","aggregation":"count"},{"measure":"totalCost","aggregation":"sum"},{"measure":"observationsCount","aggregation":"sum"}],"orderBy":[{"field":"tenantId","direction":"asc"}],\#(Self.range)}"#
+            let rows = try Self.data(try await client.execute(uri: Self.metricsURI(traces), method: .get, headers: h))
+            #expect(rows.map { $0["tenantId"] } == ["acme", "globex", "initech"])
+            #expect(rows.map { $0["count_count"] } == [3, 1, 1])
+            #expect(rows.map { $0["sum_totalCost"] } == [0.00618, 0.00028, 0.5])
+            #expect(rows.map { $0["sum_observationsCount"] } == [3, 1, 1])
+            let v2 = try await client.execute(uri: Self.metricsURI(traces, version: 2), method: .get, headers: h)
+            #expect(v2.status == .badRequest)
+            let scores =
+                #"{"view":"scores-numeric","dimensions":[{"field":"name"}],"metrics":[{"measure":"value","aggregation":"avg"},{"measure":"count","aggregation":"count"}],\#(Self.range)}"#
+            let s = try Self.data(try await client.execute(uri: Self.metricsURI(scores), method: .get, headers: h))
+            #expect(s.first?["name"] == "helpfulness" && s.first?["count_count"] == 3)
+            #expect(abs((s.first?["avg_value"]?.doubleValue ?? 0) - 0.8) < 1e-12)
+        }
+    }
+
+    @Test(
+        "metrics query: malformed and hostile queries are 400s naming the problem",
+        arguments: [
+            ("not json", "JSON object"),
+            (#"{"view":"spans","metrics":[{"measure":"count","aggregation":"count"}]}"#, "query.view"),
+            (#"{"view":"observations","metrics":[]}"#, "at least one"),
+            (
+                #"{"view":"observations","metrics":[{"measure":"count","aggregation":"histogram"}],\#(range)}"#,
+                "aggregation"
+            ),
+            (
+                #"{"view":"observations","metrics":[{"measure":"cost; DROP TABLE trace","aggregation":"sum"}],\#(range)}"#,
+                "is not a measure"
+            ),
+            (
+                #"{"view":"observations","dimensions":[{"field":"name) FROM x --"}],"metrics":[{"measure":"count","aggregation":"count"}],\#(range)}"#,
+                "is not a field"
+            ),
+            (
+                #"{"view":"observations","metrics":[{"measure":"count","aggregation":"count"}],"filters":[{"column":"metadata","key":"a') OR 1=1 --","operator":"=","value":"x","type":"stringObject"}],\#(range)}"#,
+                "metadata takes"
+            ),
+            (
+                #"{"view":"observations","metrics":[{"measure":"count","aggregation":"count"}],"filters":[{"column":"name","operator":"LIKE '%' OR 1=1","value":"x","type":"string"}],\#(range)}"#,
+                "string operators"
+            ),
+            (
+                #"{"view":"observations","metrics":[{"measure":"count","aggregation":"count"}],"fromTimestamp":"2026-12-01T00:00:00Z","toTimestamp":"2026-11-01T00:00:00Z"}"#,
+                "before"
+            ),
+            (
+                #"{"view":"observations","metrics":[{"measure":"count","aggregation":"count"}],"config":{"row_limit":5000},\#(range)}"#,
+                "row_limit"
+            ),
+        ])
+    func metricsBadQueries(query: String, message: String) async throws {
+        try await seeded { client, h in
+            let r = try await client.execute(uri: Self.metricsURI(query), method: .get, headers: h)
+            #expect(r.status == .badRequest)
+            #expect(String(buffer: r.body).contains(message), "\(String(buffer: r.body))")
+            // The store is intact after the hostile query.
+            let traces = try await client.execute(uri: "/api/public/traces", method: .get, headers: h)
+            #expect(try Self.data(traces).count == 5)
         }
     }
 }
