@@ -159,3 +159,35 @@ public struct ScoreWithTrace: Sendable, Hashable {
         self.traceSessionID = traceSessionID
     }
 }
+
+/// The UI's trace list: every filter of the trace table plus observation-level ones (prompt, model, level) and
+/// free text on the name. Pages by offset without a total count (`hasMore` instead), so a filter change costs one
+/// page of work, not a count of every match.
+public struct TraceListQuery: Sendable, Hashable {
+    public enum Sort: String, Sendable, CaseIterable {
+        case timestamp, name, totalCost, latency, totalTokens
+    }
+
+    public var from: Timestamp?
+    public var to: Timestamp?
+    public var tenant: String?
+    /// Every tag must be present.
+    public var tags: [String] = []
+    public var promptName: String?
+    public var promptVersion: Int?
+    /// Requested or response model of some observation.
+    public var model: String?
+    public var userID: String?
+    public var sessionID: String?
+    public var environments: [String] = []
+    /// Some observation has this level.
+    public var level: ObservationLevel?
+    /// Case-insensitive substring of the trace name.
+    public var nameContains: String?
+    public var sort: Sort = .timestamp
+    public var ascending = false
+    public var offset = 0
+    public var limit = 50
+
+    public init() {}
+}

@@ -63,10 +63,12 @@ public func buildRouter(configuration: ServerConfiguration, database: TallyDatab
     let projectAccess = router.group("api/public").add(
         middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     ReadController(database: database, bodyReader: bodyReader).addRoutes(to: projectAccess)
+    SessionController(database: database, bodyReader: bodyReader).addRoutes(to: router.group("api/tally/v1"))
     let tallyAPI = router.group("api/tally/v1").add(
         middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     ModelsController(database: database, bodyReader: bodyReader).addRoutes(public: projectAccess, tally: tallyAPI)
     AnalyticsController(database: database).addRoutes(tally: tallyAPI, public: projectAccess)
+    TraceListController(database: database).addRoutes(to: tallyAPI)
 
     let otlp = OTLPController(
         database: database,

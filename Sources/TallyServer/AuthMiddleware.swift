@@ -4,7 +4,8 @@ import TallyCore
 import TallyStore
 
 /// Resolves `Authorization` to a project (COMPAT §1): Basic `public:secret` → full project access;
-/// `Bearer <publicKey>` → scores-only access, accepted only where `allowsScoresAccess` is set.
+/// `Bearer <publicKey>` → scores-only access, accepted only where `allowsScoresAccess` is set. Without the header,
+/// a web UI session cookie gives read access: GET and HEAD only, so a cross-site form can never write.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = TallyRequestContext
     let database: TallyDatabase
@@ -15,7 +16,18 @@ struct AuthMiddleware: RouterMiddleware {
     {
         var context = context
         guard let header = request.headers[.authorization], !header.isEmpty else {
-            throw APIError.unauthorized("No authorization header")
+            guard let token = SessionController.token(request) else {
+                throw APIError.unauthorized("No authorization header")
+            }
+            guard request.method == .get || request.method == .head else {
+                throw APIError.forbidden("A browser session is read-only; use API keys to write")
+            }
+            guard let project = try await database.sessionProject(token: token) else {
+                throw APIError.unauthorized("Session expired or signed out")
+            }
+            context.project = project
+            context.access = .project
+            return try await next(request, context)
         }
         let (scheme, credentials) = Self.split(header)
         switch scheme.lowercased() {

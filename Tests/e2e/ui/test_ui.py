@@ -1,0 +1,217 @@
+"""The web UI in a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium) against a live
+`tally serve` seeded with a multi-tenant workload. Each step saves a screenshot under test-artifacts/ui/."""
+import os
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import PUBLIC_KEY, SECRET_KEY, ROOT, TallyServer, free_port
+import seed
+
+ARTIFACTS = Path(os.environ.get("TALLY_ARTIFACTS", ROOT / "test-artifacts")) / "ui"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = TallyServer(str(tmp_path_factory.mktemp("ui") / "tally.db"), free_port())
+    s.start()
+    status, body = s.request("POST", "/api/public/ingestion", seed.batch())
+    assert status == 207 and body["errors"] == [], body
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(os.environ.get("CHROMEDRIVER_BIN", "/usr/bin/chromedriver")))
+    driver.set_page_load_timeout(30)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def wait(driver, condition, timeout=10, message=""):
+    return WebDriverWait(driver, timeout).until(lambda d: condition(d), message)
+
+
+def shot(driver, name):
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def console_errors(driver):
+    """Browser console entries at SEVERE level since the last call (reading the log clears it)."""
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def go(driver, hash_, ready_css):
+    driver.execute_script("location.hash = arguments[0]", hash_)
+    return wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ready_css), message=f"{ready_css} on {hash_}")
+
+
+def rows(driver, table="#traces"):
+    return driver.find_elements(By.CSS_SELECTOR, f"{table} tbody tr")
+
+
+def trace_ids(driver):
+    return sorted(r.get_attribute("data-trace-id") for r in rows(driver))
+
+
+def sign_in(driver, server, public=PUBLIC_KEY, secret=SECRET_KEY):
+    driver.find_element(By.ID, "publicKey").clear()
+    driver.find_element(By.ID, "publicKey").send_keys(public)
+    driver.find_element(By.ID, "secretKey").clear()
+    driver.find_element(By.ID, "secretKey").send_keys(secret + Keys.ENTER)
+
+
+def test_01_sign_in_guards_everything(server, browser):
+    browser.get(server.url + "/")
+    wait(browser, lambda d: d.find_elements(By.ID, "signin"))
+    assert not browser.find_elements(By.ID, "traces")
+    assert browser.find_element(By.ID, "nav").get_attribute("hidden") is not None
+    # The data APIs answer 401 to a browser without a session.
+    status = browser.execute_script(
+        "return fetch('/api/tally/v1/traces', {credentials: 'same-origin'}).then(r => r.status)")
+    assert status == 401
+    sign_in(browser, server, secret="sk-wrong")
+    wait(browser, lambda d: "not valid" in d.find_element(By.CSS_SELECTOR, "#signin .error").text)
+    shot(browser, "01-sign-in-refused")
+    browser.get_log("browser")  # the two 401s above are expected; start the console check from here
+    sign_in(browser, server)
+    wait(browser, lambda d: len(rows(d)) == 6)
+    cookie = browser.get_cookie("tally_session")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
+    assert browser.execute_script("return localStorage.length + sessionStorage.length") == 0
+    # The cookie is read-only: a write with it alone is refused.
+    status = browser.execute_script(
+        "return fetch('/api/public/ingestion', {method: 'POST', credentials: 'same-origin', "
+        "headers: {'Content-Type': 'application/json'}, body: '{\"batch\": []}'}).then(r => r.status)")
+    assert status in (401, 403)
+    browser.get_log("browser")
+    shot(browser, "02-traces")
+
+
+def test_02_filter_traces_by_tenant_tag_and_prompt_version(server, browser):
+    go(browser, "#/traces", "#traces")
+    field = browser.find_element(By.ID, "f-tenantId")
+    field.send_keys("acme" + Keys.ENTER)
+    wait(browser, lambda d: trace_ids(d) == ["acme-1", "acme-2", "acme-3"])
+    assert "tenantId=acme" in browser.current_url  # the view can be shared
+    shot(browser, "03-traces-tenant-acme")
+    browser.get(server.url + "/#/traces?tags=copilot")
+    wait(browser, lambda d: trace_ids(d) == ["acme-1", "acme-2", "globex-1"])
+    go(browser, "#/traces?promptName=answer&promptVersion=2", "#traces")
+    wait(browser, lambda d: trace_ids(d) == ["acme-2", "globex-1"])
+    go(browser, "#/traces?level=ERROR", "#traces")
+    wait(browser, lambda d: trace_ids(d) == ["acme-3"])
+    # Sorting by cost, most expensive first.
+    go(browser, "#/traces?sort=-totalCost", "#traces")
+    wait(browser, lambda d: rows(d) and rows(d)[0].get_attribute("data-trace-id") == "init-1")
+    assert rows(browser)[0].find_elements(By.TAG_NAME, "td")[8].text == "$0.02"
+    shot(browser, "04-traces-by-cost")
+    assert console_errors(browser) == []
+
+
+def test_03_trace_detail_tree_and_costs(server, browser):
+    go(browser, "#/trace/acme-2", "#tree .obs-row")
+    tree = browser.find_elements(By.CSS_SELECTOR, "#tree .obs-row")
+    assert [r.get_attribute("data-observation-id") for r in tree] == ["acme-2-root", "acme-2-llm"]
+    child = tree[1].find_element(By.TAG_NAME, "button")
+    assert float(child.value_of_css_property("padding-left").replace("px", "")) > 0  # nested under the span
+    child.click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#obs-detail [data-observation="acme-2-llm"]'))
+    detail = browser.find_element(By.ID, "obs-detail").text
+    assert "$0.00112 (inferred from prices)" in browser.find_element(By.ID, "obs-cost").text
+    assert "gpt-4.1-mini" in detail and "answer v2" in detail
+    assert "2,000" in detail and "200" in detail  # usage by key
+    assert "You are helpful." in detail  # chat messages rendered
+    shot(browser, "05-trace-detail")
+    assert console_errors(browser) == []
+
+
+def test_04_compare_prompt_versions(server, browser):
+    go(browser, "#/prompts?name=answer&a=1&b=2", "#compare")
+    table = browser.find_element(By.ID, "compare").text
+    # v1: one run at 0.00056; v2: two runs, 0.0014 → 0.0007 per run (+25%).
+    assert "Cost per run $0.00056 $0.0007 +25.0%" in table.replace("\n", " ")
+    assert "Score: helpfulness (mean) 0.600 0.950" in table.replace("\n", " ")
+    assert browser.find_elements(By.CSS_SELECTOR, ".chart svg circle")
+    link = browser.find_element(By.CSS_SELECTOR, "#versions thead a")
+    assert "promptName=answer" in link.get_attribute("href")
+    shot(browser, "06-prompt-versions")
+    assert console_errors(browser) == []
+
+
+def test_05_dashboards(server, browser):
+    go(browser, "#/dashboards", "#dash-models svg")
+    for card in ("dash-spend", "dash-models"):
+        assert browser.find_elements(By.CSS_SELECTOR, f"#{card} svg rect"), card
+    assert browser.find_elements(By.CSS_SELECTOR, "#dash-success svg circle")
+    top = [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows(browser, "#top-tenants")]
+    assert top[:3] == ["initech", "acme", "globex"]
+    shot(browser, "07-dashboards")
+    browser.set_window_size(420, 900)  # narrow window: still renders, nothing overflows the page
+    time.sleep(0.3)
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    shot(browser, "08-dashboards-narrow")
+    browser.set_window_size(1280, 1000)
+    assert width <= 440
+    assert console_errors(browser) == []
+
+
+def test_06_tenant_page(server, browser):
+    go(browser, "#/tenant/acme", "#tenant-recent")
+    wait(browser, lambda d: d.find_element(By.ID, "tenant-total").text == "Spend: $0.00518")
+    assert len(rows(browser, "#tenant-recent")) == 3
+    assert rows(browser, "#tenant-expensive")[0].find_elements(By.TAG_NAME, "td")[3].text == "$0.0035"
+    assert "alice" in browser.find_element(By.ID, "tenant-users").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#tenant-features svg rect")
+    shot(browser, "09-tenant-acme")
+    go(browser, "#/tenants", "#tenants")
+    assert "initech" in browser.find_element(By.ID, "tenants").text
+    assert console_errors(browser) == []
+
+
+def test_07_hostile_trace_renders_inert(server, browser):
+    go(browser, "#/traces", "#traces")
+    wait(browser, lambda d: "xss-1" in trace_ids(d))
+    go(browser, "#/trace/xss-1", "#tree .obs-row")
+    browser.find_elements(By.CSS_SELECTOR, "#tree .obs-row button")[0].click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#obs-detail [data-observation="xss-llm"]'))
+    time.sleep(0.5)  # give any injected handler the chance to run
+    try:
+        browser.switch_to.alert
+        pytest.fail("an alert opened")
+    except NoAlertPresentException:
+        pass
+    assert browser.execute_script("return window.__xss") is None
+    # The payload is on the page as text, and no element came from it.
+    assert seed.XSS in browser.find_element(By.TAG_NAME, "main").text
+    assert browser.find_elements(By.CSS_SELECTOR, "main img, main script, main iframe") == []
+    hrefs = [a.get_attribute("href") or "" for a in browser.find_elements(By.CSS_SELECTOR, "a")]
+    assert not any(h.lower().startswith("javascript:") for h in hrefs)
+    shot(browser, "10-xss-trace")
+    assert console_errors(browser) == []
+
+
+def test_08_sign_out(server, browser):
+    browser.find_element(By.ID, "signout").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "signin"))
+    status = browser.execute_script(
+        "return fetch('/api/tally/v1/traces', {credentials: 'same-origin'}).then(r => r.status)")
+    assert status == 401
+    browser.get(server.url + "/#/traces")
+    wait(browser, lambda d: d.find_elements(By.ID, "signin"))
+    assert not browser.find_elements(By.ID, "traces")
+    shot(browser, "11-signed-out")
