@@ -154,7 +154,17 @@ async function route() {
   const render = pages[page] || tracesPage;
   try {
     const view = await render(arg, params, () => token !== renderToken);
-    if (view && token === renderToken) { main.replaceChildren(view); main.dataset.page = page; }
+    if (view && token === renderToken) {
+      // A filter field keeps focus (and the caret) across the re-render its own input caused.
+      const focused = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : null;
+      main.replaceChildren(view);
+      main.dataset.page = page;
+      const again = focused && document.getElementById(focused);
+      if (again) {
+        again.focus();
+        if (again.tagName === "INPUT") again.setSelectionRange(again.value.length, again.value.length);
+      }
+    }
   } catch (e) {
     if (e instanceof HttpError && e.status === 401) return;
     if (token === renderToken) main.replaceChildren(el("p", { class: "error", role: "alert", text: "Could not load: " + e.message }));

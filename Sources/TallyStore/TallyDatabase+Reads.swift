@@ -20,11 +20,17 @@ struct SQLFilter: @unchecked Sendable {  // a value built before a read and neve
 
     var sql: String { clauses.isEmpty ? "1" : clauses.joined(separator: " AND ") }
 
-    /// One page of `SELECT <columns> FROM <from> WHERE <filter> ORDER BY <order>` plus the total count.
+    /// One page of `SELECT <columns> FROM <from> WHERE <filter> ORDER BY <order>` plus the total count, counted over
+    /// `count` instead when given (a cheaper source selecting the same rows).
     func page<T>(
-        _ db: Database, columns: String, from: String, order: String, page: PageRequest, map: (Row) -> T
+        _ db: Database, columns: String, from: String, order: String, page: PageRequest,
+        count: (from: String, filter: SQLFilter)? = nil, map: (Row) -> T
     ) throws -> (items: [T], total: Int) {
-        let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(from) WHERE \(sql)", arguments: arguments) ?? 0
+        let (countFrom, countFilter) = count ?? (from, self)
+        let total =
+            try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM \(countFrom) WHERE \(countFilter.sql)", arguments: countFilter.arguments)
+            ?? 0
         var args = arguments
         _ = args.append(contentsOf: [page.limit, page.offset])
         let rows = try Row.fetchAll(
@@ -36,9 +42,27 @@ struct SQLFilter: @unchecked Sendable {  // a value built before a read and neve
 extension TallyDatabase {
     // MARK: Traces
 
+    /// FROM clause of a trace list (`trace t`) that must carry every one of `tags`; the time column to order by and
+    /// the id that breaks ties in the order of the driving index (timestamp DESC, id ASC: no sort step).
+    /// With tags, the first tag drives the query from its (project, tag, timestamp) index: a tenant's few thousand
+    /// traces, newest first, instead of every trace of the project. Further tags must also be present.
+    static func traceSource(tags: [String], projectID: String, filter f: inout SQLFilter) -> (
+        from: String, timestamp: String, id: String
+    ) {
+        let tags = Array(Set(tags)).sorted()
+        guard let first = tags.first else { return ("trace t", "t.timestamp", "t.id") }
+        f.add("g0.project_id = ? AND g0.tag = ?", [projectID, first])
+        for tag in tags.dropFirst() {
+            f.add("g0.trace_id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
+        }
+        return (
+            "trace_tag g0 JOIN trace t ON t.project_id = g0.project_id AND t.id = g0.trace_id", "g0.timestamp",
+            "g0.trace_id"
+        )
+    }
+
     public func traces(projectID: String, query q: TraceQuery) async throws -> Paged<TraceSummary> {
         var f = SQLFilter()
-        f.add("t.project_id = ?", [projectID])
         if let v = q.userID { f.add("t.user_id = ?", [v]) }
         if let v = q.name { f.add("t.name = ?", [v]) }
         if let v = q.sessionID { f.add("t.session_id = ?", [v]) }
@@ -48,21 +72,16 @@ extension TallyDatabase {
         if let v = q.release { f.add("t.release = ?", [v]) }
         if let v = q.tenant { f.add("t.tenant = ?", [v]) }
         f.any("t.environment", q.environments)
-        // With tags, the first tag drives the query from its (project, tag, timestamp) index: a tenant's few
-        // thousand traces, newest first, instead of every trace of the project. Further tags must also be present.
-        let tags = Array(Set(q.tags)).sorted()
-        var from = "trace t"
-        if let first = tags.first {
-            from = "trace_tag g0 JOIN trace t ON t.project_id = g0.project_id AND t.id = g0.trace_id"
-            f.add("g0.project_id = ? AND g0.tag = ?", [projectID, first])
-        }
-        for tag in tags.dropFirst() {
-            f.add("t.id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
-        }
+        // Tags alone: the count reads the tag index only (the trace rows are not needed to count them).
+        let tagsOnly = f.clauses.isEmpty && !q.tags.isEmpty
+        f.add("t.project_id = ?", [projectID])
+        let (from, timestamp, id) = Self.traceSource(tags: q.tags, projectID: projectID, filter: &f)
+        var countFilter = SQLFilter()
+        if tagsOnly { _ = Self.traceSource(tags: q.tags, projectID: projectID, filter: &countFilter) }
         let column: String
         switch q.orderField {
         case .id: column = "t.id"
-        case .timestamp: column = tags.isEmpty ? "t.timestamp" : "g0.timestamp"
+        case .timestamp: column = timestamp
         case .name: column = "t.name"
         case .userId: column = "t.user_id"
         case .release: column = "t.release"
@@ -72,12 +91,16 @@ extension TallyDatabase {
         case .sessionId: column = "t.session_id"
         }
         let direction = q.orderDirection == .asc ? "ASC" : "DESC"
+        let order =
+            q.orderField == .timestamp
+            ? "\(column) \(direction), \(id) \(q.orderDirection == .asc ? "DESC" : "ASC")"
+            : "\(column) \(direction), t.id \(direction)"
         let filter = f
+        let count = tagsOnly ? (from: "trace_tag g0", filter: countFilter) : nil
         let source = from
         return try await writer.read { db in
             let (traces, total) = try filter.page(
-                db, columns: "t.*", from: source, order: "\(column) \(direction), t.id \(direction)", page: q.page,
-                map: Trace.init(row:))
+                db, columns: "t.*", from: source, order: order, page: q.page, count: count, map: Trace.init(row:))
             return Paged(
                 items: try Self.summaries(db, projectID: projectID, traces: traces), totalItems: total, page: q.page)
         }

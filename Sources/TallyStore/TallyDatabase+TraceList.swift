@@ -56,27 +56,20 @@ extension TallyDatabase {
                 "EXISTS (SELECT 1 FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id AND x.level = ?)",
                 [v.rawValue])
         }
-        let tags = Array(Set(q.tags)).sorted()
-        var from = "trace t"
-        if let first = tags.first {
-            from = "trace_tag g0 JOIN trace t ON t.project_id = g0.project_id AND t.id = g0.trace_id"
-            f.add("g0.project_id = ? AND g0.tag = ?", [projectID, first])
-        }
-        for tag in tags.dropFirst() {
-            f.add("t.id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
-        }
+        let (from, timestamp, id) = Self.traceSource(tags: q.tags, projectID: projectID, filter: &f)
         let perTrace = "FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id"
         let column: String
         switch q.sort {
-        case .timestamp: column = tags.isEmpty ? "t.timestamp" : "g0.timestamp"
+        case .timestamp: column = timestamp
         case .name: column = "t.name"
         case .totalCost: column = "(SELECT coalesce(sum(x.total_cost_nanos), 0) \(perTrace))"
         case .latency: column = "(SELECT max(coalesce(x.end_time, x.start_time)) - min(x.start_time) \(perTrace))"
         case .totalTokens: column = "(SELECT coalesce(sum(x.total_tokens), 0) \(perTrace))"
         }
         let direction = q.ascending ? "ASC" : "DESC"
-        let sql =
-            "SELECT t.* FROM \(from) WHERE \(f.sql) ORDER BY \(column) \(direction), t.id \(direction) LIMIT ? OFFSET ?"
+        // Ties by id in the driving index's order (id ascending under time descending): no sort step for time.
+        let tiebreak = q.sort == .timestamp ? "\(id) \(q.ascending ? "DESC" : "ASC")" : "t.id \(direction)"
+        let sql = "SELECT t.* FROM \(from) WHERE \(f.sql) ORDER BY \(column) \(direction), \(tiebreak) LIMIT ? OFFSET ?"
         let arguments = f.arguments + [q.limit + 1, q.offset]
         let limit = q.limit
         return try await writer.read { db in

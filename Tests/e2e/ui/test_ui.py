@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -43,7 +43,9 @@ def browser():
 
 
 def wait(driver, condition, timeout=10, message=""):
-    return WebDriverWait(driver, timeout).until(lambda d: condition(d), message)
+    """Polls `condition`; an element replaced by a re-render between two reads just means "not yet"."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: condition(d), message)
 
 
 def shot(driver, name):
@@ -65,7 +67,16 @@ def rows(driver, table="#traces"):
 
 
 def trace_ids(driver):
-    return sorted(r.get_attribute("data-trace-id") for r in rows(driver))
+    """The listed trace ids, read in one script call (atomic with respect to re-renders)."""
+    return sorted(driver.execute_script(
+        "return [...document.querySelectorAll('#traces tbody tr')].map(r => r.dataset.traceId)"))
+
+
+def cells(driver, table, row=0):
+    """Texts of one table row's cells, read in one script call."""
+    return driver.execute_script(
+        "const r = document.querySelectorAll(arguments[0] + ' tbody tr')[arguments[1]];"
+        "return r ? [...r.children].map(c => c.innerText) : null", table, row)
 
 
 def sign_in(driver, server, public=PUBLIC_KEY, secret=SECRET_KEY):
@@ -113,12 +124,22 @@ def test_02_filter_traces_by_tenant_tag_and_prompt_version(server, browser):
     wait(browser, lambda d: trace_ids(d) == ["acme-1", "acme-2", "globex-1"])
     go(browser, "#/traces?promptName=answer&promptVersion=2", "#traces")
     wait(browser, lambda d: trace_ids(d) == ["acme-2", "globex-1"])
+    # Typing slowly re-renders the list after each pause; the field keeps focus and every keystroke.
+    go(browser, "#/traces", "#traces")
+    browser.find_element(By.ID, "f-q").click()
+    for ch in "search":
+        browser.switch_to.active_element.send_keys(ch)  # wherever the focus is now, as a user's keyboard would
+        time.sleep(0.45)
+    wait(browser, lambda d: "q=search" in d.current_url and trace_ids(d) == ["acme-3", "init-1"])
+    assert browser.switch_to.active_element.get_attribute("id") == "f-q"
+    assert browser.find_element(By.ID, "f-q").get_attribute("value") == "search"
     go(browser, "#/traces?level=ERROR", "#traces")
     wait(browser, lambda d: trace_ids(d) == ["acme-3"])
     # Sorting by cost, most expensive first.
     go(browser, "#/traces?sort=-totalCost", "#traces")
-    wait(browser, lambda d: rows(d) and rows(d)[0].get_attribute("data-trace-id") == "init-1")
-    assert rows(browser)[0].find_elements(By.TAG_NAME, "td")[8].text == "$0.02"
+    wait(browser, lambda d: (cells(d, "#traces") or [""])[1:2] == ["search-request"] and
+         d.execute_script("return document.querySelector('#traces tbody tr').dataset.traceId") == "init-1")
+    assert cells(browser, "#traces")[8] == "$0.02"
     shot(browser, "04-traces-by-cost")
     assert console_errors(browser) == []
 
@@ -158,8 +179,8 @@ def test_05_dashboards(server, browser):
     for card in ("dash-spend", "dash-models"):
         assert browser.find_elements(By.CSS_SELECTOR, f"#{card} svg rect"), card
     assert browser.find_elements(By.CSS_SELECTOR, "#dash-success svg circle")
-    top = [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows(browser, "#top-tenants")]
-    assert top[:3] == ["initech", "acme", "globex"]
+    top = [cells(browser, "#top-tenants", i)[0] for i in range(3)]
+    assert top == ["initech", "acme", "globex"]
     shot(browser, "07-dashboards")
     browser.set_window_size(420, 900)  # narrow window: still renders, nothing overflows the page
     time.sleep(0.3)
@@ -174,7 +195,7 @@ def test_06_tenant_page(server, browser):
     go(browser, "#/tenant/acme", "#tenant-recent")
     wait(browser, lambda d: d.find_element(By.ID, "tenant-total").text == "Spend: $0.00518")
     assert len(rows(browser, "#tenant-recent")) == 3
-    assert rows(browser, "#tenant-expensive")[0].find_elements(By.TAG_NAME, "td")[3].text == "$0.0035"
+    assert cells(browser, "#tenant-expensive")[3] == "$0.0035"
     assert "alice" in browser.find_element(By.ID, "tenant-users").text
     assert browser.find_elements(By.CSS_SELECTOR, "#tenant-features svg rect")
     shot(browser, "09-tenant-acme")
@@ -186,6 +207,7 @@ def test_06_tenant_page(server, browser):
 def test_07_hostile_trace_renders_inert(server, browser):
     go(browser, "#/traces", "#traces")
     wait(browser, lambda d: "xss-1" in trace_ids(d))
+    assert "xss-1" in trace_ids(browser)
     go(browser, "#/trace/xss-1", "#tree .obs-row")
     browser.find_elements(By.CSS_SELECTOR, "#tree .obs-row button")[0].click()
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#obs-detail [data-observation="xss-llm"]'))
