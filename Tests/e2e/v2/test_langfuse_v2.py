@@ -1,6 +1,8 @@
 """End-to-end: the real langfuse==2.60.10 Python SDK against a live `tally serve`, read back through the public API."""
+import datetime as dt
 import json
 import signal
+import urllib.parse
 import uuid
 
 import pytest
@@ -308,3 +310,43 @@ def test_projects_are_isolated(tally, tmp_path):
     subprocess.run([binary, "keys", "revoke", pk, "--db", tally.db_path], check=True, capture_output=True)
     tally.start()
     assert tally.get("/api/public/traces", auth=(pk, sk))[0] == 401
+
+
+def test_spend_by_tenant_feature_and_model_matches_the_hand_calculation(tally):
+    """After the SDK workload, the analytics and Langfuse metrics APIs report spend to the last digit, including the
+    generations the SDK sent without cost (priced at ingest from the built-in table)."""
+    run_workload(client(tally), uuid.uuid4().hex[:8])
+    # Per trace: embed-query 9 tokens × $0.02/M = 0.00000018 (inferred); chat-completion either given 0.002288
+    # (acme) or inferred 800 × $0.40/M + 120 × $1.60/M = 0.000512 (globex, initech). Two traces per tenant.
+    tenants = {"acme": 0.00457636, "globex": 0.00102436, "initech": 0.00102436}
+    for metrics in ("count,totalCost", "count,traces,totalCost"):  # rollup path, then the scan with trace counts
+        status, body = tally.get(f"/api/tally/v1/breakdown?groupBy=tenant&metrics={metrics}&sort=-totalCost")
+        assert status == 200, body
+        assert {r["tenant"]: r["totalCost"] for r in body["data"]} == tenants
+        assert [r["tenant"] for r in body["data"]][0] == "acme"
+        assert all(r["count"] == 10 for r in body["data"])
+    _, body = tally.get("/api/tally/v1/breakdown?groupBy=feature&metrics=totalCost")
+    assert {r["feature"]: r["totalCost"] for r in body["data"]} == {"copilot": 0.00560072, "search": 0.00102436}
+    _, body = tally.get("/api/tally/v1/dashboards/cost-by-model")
+    by_model = {r["model"]: r["totalCost"] for r in body["data"]}
+    assert by_model["gpt-4.1-mini"] == 0.006624 and by_model["text-embedding-3-small"] == 0.00000108
+    _, body = tally.get("/api/tally/v1/unit-economics?groupBy=tenant")
+    assert {r["tenant"]: (r["traces"], r["successes"]) for r in body["data"]} == {
+        "acme": (2, 0), "globex": (2, 0), "initech": (2, 0)}  # every trace has an ERROR span: no success
+
+    # Langfuse's daily metrics and query API agree.
+    _, daily = tally.get("/api/public/metrics/daily")
+    assert len(daily["data"]) == 1
+    day = daily["data"][0]
+    assert day["countTraces"] == 6 and day["countObservations"] == 30 and day["totalCost"] == 0.00662508
+    assert {u["model"]: u["totalCost"] for u in day["usage"]} == {m: c for m, c in by_model.items() if m}
+    now = dt.datetime.now(dt.timezone.utc)
+    query = {"view": "observations", "dimensions": [{"field": "tenantId"}],
+             "metrics": [{"measure": "totalCost", "aggregation": "sum"}, {"measure": "count", "aggregation": "count"}],
+             "filters": [], "fromTimestamp": (now.replace(hour=0, minute=0, second=0, microsecond=0)).isoformat(),
+             "toTimestamp": (now + dt.timedelta(days=1)).isoformat()}
+    for path in ("/api/public/metrics", "/api/public/v2/metrics"):
+        status, body = tally.get(path + "?query=" + urllib.parse.quote(json.dumps(query)))
+        assert status == 200, body
+        assert {r["tenantId"]: r["sum_totalCost"] for r in body["data"]} == tenants
+        assert all(r["count_count"] == 10 for r in body["data"])
