@@ -59,7 +59,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "tally-bench", dependencies: ["TallyStore", "TallyCore"]),
+        .executableTarget(
+            name: "tally-bench",
+            dependencies: ["TallyStore", "TallyCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(name: "TallyOTLPTests", dependencies: ["TallyOTLP", "TallyCore"]),
         .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyCore"]),

@@ -150,7 +150,9 @@ extension TallyDatabase {
         let from =
             "observation o"
             + (joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
-            + (joinTag ? " JOIN trace_tag g ON g.project_id = o.project_id AND g.trace_id = o.trace_id" : "")
+            + (joinTag
+                ? " JOIN trace_tag g INDEXED BY trace_tag_trace ON g.project_id = o.project_id AND g.trace_id = o.trace_id"
+                : "")
         let joinOn = keys.map { "a.\($0) IS p.\($0)" }.joined(separator: " AND ")
         let latency = q.needsLatency
         let percentileCTE =
@@ -354,10 +356,11 @@ extension TallyDatabase {
                 (SELECT max(o.start_time) FROM observation o\(traceJoin) WHERE \(where_.sql) AND o.prompt_version = ?)
             """
         // A score counts for a version when it is on one of the version's observations, or on its trace. Driven
-        // from the scores (CROSS JOIN fixes the order): far fewer than the prompt's observations.
+        // from the scores (CROSS JOIN fixes the order): far fewer than the prompt's observations. Without planner
+        // statistics SQLite would scan the project's primary key per score; the index hints keep it to one trace.
         let scoreSQL = """
             SELECT o.prompt_version, s.name, avg(s.value)
-            FROM score s CROSS JOIN observation o ON o.project_id = s.project_id AND o.trace_id = s.trace_id
+            FROM score s INDEXED BY score_trace CROSS JOIN observation o INDEXED BY observation_trace ON o.project_id = s.project_id AND o.trace_id = s.trace_id
                 AND (s.observation_id IS NULL OR s.observation_id = o.id)\(traceJoin)
             WHERE \(where_.sql) AND s.project_id = ? AND s.trace_id IS NOT NULL AND s.value IS NOT NULL
                 AND s.data_type IN ('NUMERIC', 'BOOLEAN')
@@ -496,14 +499,14 @@ extension TallyDatabase {
         switch q.success {
         case .noError:
             successSQL =
-                "NOT EXISTS (SELECT 1 FROM observation e WHERE e.project_id = t.project_id AND e.trace_id = t.id AND e.level = 'ERROR')"
+                "NOT EXISTS (SELECT 1 FROM observation e INDEXED BY observation_trace WHERE e.project_id = t.project_id AND e.trace_id = t.id AND e.level = 'ERROR')"
         case .scoreAtLeast(let name, let min):
             successSQL =
-                "EXISTS (SELECT 1 FROM score s WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.name = ? AND s.value >= ?)"
+                "EXISTS (SELECT 1 FROM score s INDEXED BY score_trace WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.name = ? AND s.value >= ?)"
             successArgs = [name, min]
         case .scoreEquals(let name, let value):
             successSQL =
-                "EXISTS (SELECT 1 FROM score s WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.name = ? AND s.string_value = ?)"
+                "EXISTS (SELECT 1 FROM score s INDEXED BY score_trace WHERE s.project_id = t.project_id AND s.trace_id = t.id AND s.name = ? AND s.string_value = ?)"
             successArgs = [name, value]
         }
         let bucket = Self.bucketSQL(q.bucket, column: "t.timestamp")
@@ -513,11 +516,11 @@ extension TallyDatabase {
         let sql = """
             WITH per_trace AS (
                 SELECT \(select), (\(successSQL)) AS ok,
-                    (SELECT coalesce(sum(o.total_cost_nanos), 0) FROM observation o
+                    (SELECT coalesce(sum(o.total_cost_nanos), 0) FROM observation o INDEXED BY observation_trace
                      WHERE o.project_id = t.project_id AND o.trace_id = t.id) AS cost,
-                    (SELECT coalesce(sum(o.total_tokens), 0) FROM observation o
+                    (SELECT coalesce(sum(o.total_tokens), 0) FROM observation o INDEXED BY observation_trace
                      WHERE o.project_id = t.project_id AND o.trace_id = t.id) AS tokens
-                FROM trace t\(joinTag ? " JOIN trace_tag g ON g.project_id = t.project_id AND g.trace_id = t.id" : "")
+                FROM trace t\(joinTag ? " JOIN trace_tag g INDEXED BY trace_tag_trace ON g.project_id = t.project_id AND g.trace_id = t.id" : "")
                 WHERE \(w.sql)
             )
             SELECT \(keys.joined(separator: ", ")), count(*) AS traces, sum(ok) AS successes, sum(cost) AS cost,

@@ -51,7 +51,7 @@ struct MetricsView {
             "inputCost": ("o.input_cost_nanos", costScale), "outputCost": ("o.output_cost_nanos", costScale),
             "totalCost": ("o.total_cost_nanos", costScale),
             "countScores": (
-                "(SELECT count(*) FROM score s WHERE s.project_id = o.project_id AND s.trace_id = o.trace_id "
+                "(SELECT count(*) FROM score s INDEXED BY score_trace WHERE s.project_id = o.project_id AND s.trace_id = o.trace_id "
                     + "AND s.observation_id = o.id)", 1
             ),
         ])
@@ -68,22 +68,24 @@ struct MetricsView {
         measures: [
             "count": ("1", 1),
             "observationsCount": (
-                "(SELECT count(*) FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id)", 1
+                "(SELECT count(*) FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id AND x.trace_id = t.id)",
+                1
             ),
             "scoresCount": (
-                "(SELECT count(*) FROM score x WHERE x.project_id = t.project_id AND x.trace_id = t.id)", 1
+                "(SELECT count(*) FROM score x INDEXED BY score_trace WHERE x.project_id = t.project_id AND x.trace_id = t.id)",
+                1
             ),
             "uniqueUserIds": ("t.user_id", 1), "uniqueSessionIds": ("t.session_id", 1),
             "latency": (
-                "(SELECT (max(coalesce(x.end_time, x.start_time)) - min(x.start_time)) / 1000.0 FROM observation x "
+                "(SELECT (max(coalesce(x.end_time, x.start_time)) - min(x.start_time)) / 1000.0 FROM observation x INDEXED BY observation_trace "
                     + "WHERE x.project_id = t.project_id AND x.trace_id = t.id)", 1
             ),
             "totalTokens": (
-                "(SELECT coalesce(sum(x.total_tokens), 0) FROM observation x WHERE x.project_id = t.project_id "
+                "(SELECT coalesce(sum(x.total_tokens), 0) FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id "
                     + "AND x.trace_id = t.id)", 1
             ),
             "totalCost": (
-                "(SELECT coalesce(sum(x.total_cost_nanos), 0) FROM observation x WHERE x.project_id = t.project_id "
+                "(SELECT coalesce(sum(x.total_cost_nanos), 0) FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id "
                     + "AND x.trace_id = t.id)", costScale
             ),
         ])
@@ -197,7 +199,8 @@ extension TallyDatabase {
         let from =
             view.from
             + (joinTag
-                ? " JOIN trace_tag g ON g.project_id = \(view.projectColumn) AND g.trace_id = \(view.traceID)" : "")
+                ? " JOIN trace_tag g INDEXED BY trace_tag_trace ON g.project_id = \(view.projectColumn) AND g.trace_id = \(view.traceID)"
+                : "")
         let metricKeys = q.metrics.map(\.key)
         let outputColumns = q.metrics.indices.map { i in
             q.metrics[i].aggregation.percentile != nil ? "q\(i).m\(i) AS m\(i)" : "a.m\(i)"

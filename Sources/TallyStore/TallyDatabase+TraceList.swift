@@ -17,6 +17,9 @@ public struct TraceListRow: Sendable {
 }
 
 extension TallyDatabase {
+    // Per-trace subqueries name their index (INDEXED BY): without ANALYZE statistics SQLite takes the leading
+    // project_id of the primary key as selective and would scan every observation of the project per trace.
+
     /// A page of traces for `q` (limit + 1 fetched to tell whether more follow), newest first by default.
     public func traceList(projectID: String, query q: TraceListQuery) async throws -> (
         rows: [TraceListRow], hasMore: Bool
@@ -48,16 +51,17 @@ extension TallyDatabase {
         }
         if let v = q.model {
             f.add(
-                "EXISTS (SELECT 1 FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id AND (x.model = ? OR x.response_model = ?))",
+                "EXISTS (SELECT 1 FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id AND x.trace_id = t.id AND (x.model = ? OR x.response_model = ?))",
                 [v, v])
         }
         if let v = q.level {
             f.add(
-                "EXISTS (SELECT 1 FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id AND x.level = ?)",
+                "EXISTS (SELECT 1 FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id AND x.trace_id = t.id AND x.level = ?)",
                 [v.rawValue])
         }
         let (from, timestamp, id) = Self.traceSource(tags: q.tags, projectID: projectID, filter: &f)
-        let perTrace = "FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id"
+        let perTrace =
+            "FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id AND x.trace_id = t.id"
         let column: String
         switch q.sort {
         case .timestamp: column = timestamp

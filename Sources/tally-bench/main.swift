@@ -1,12 +1,16 @@
 // Analytics benchmark: prints figures, never passes or fails.
 //
-//   swift run -c release tally-bench [observations] [db-path]
+//   swift run -c release tally-bench [observations] [db-path] [--no-rollups]
+//
+// `--no-rollups` drops the rollup triggers first: the ingest rate without rollup maintenance, for comparison with
+// a normal run (its query figures then read stale or empty rollups and mean nothing).
 //
 // Loads `observations` (default 1,000,000) generations and spans over 100 tenants, 10 features and 30 days through
 // the real write path (pricing on, 2,000 events per transaction), then times the median of 7 runs of:
 // cost by tenant by day over 30 days, the prompt-version comparison, and the trace list filtered by one tag,
 // each next to a baseline measured in the same run (a point lookup of one trace by id).
 import Foundation
+import GRDB
 import TallyCore
 import TallyStore
 
@@ -39,6 +43,15 @@ let total = args.count > 1 ? Int(args[1]) ?? 1_000_000 : 1_000_000
 let path = args.count > 2 ? args[2] : NSTemporaryDirectory() + "tally-bench-\(UUID().uuidString)/bench.db"
 let db = try TallyDatabase(path: path)
 try db.ensureProject(id: "bench", name: "bench")
+if args.contains("--no-rollups") {
+    let raw = try DatabaseQueue(path: path)
+    try raw.write { db in
+        for trigger in ["observation_rollup_insert", "observation_rollup_update", "observation_rollup_delete"] {
+            try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)")
+        }
+    }
+    print("rollup triggers dropped: ingest without rollup maintenance")
+}
 let models = ["gpt-4.1-mini", "gpt-4o", "claude-sonnet-4-5", "gemini-2.5-flash", "gpt-4.1-nano"]
 let day0 = Timestamp(iso8601: "2026-10-01T00:00:00Z")!.microseconds
 var rng = SplitMix64(state: 42)
