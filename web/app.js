@@ -229,11 +229,11 @@ function lines(rows, { format = usd, height = 220 } = {}) {
 /** Horizontal bars: `rows` [{label, value}], largest first. */
 function hbars(rows, { format = usd } = {}) {
   const max = Math.max(1e-12, ...rows.map((r) => r.value));
-  const width = 640, rowH = 22, left = 170;
+  const width = 440, rowH = 22, left = 150;
   const chart = svg("svg", { viewBox: `0 0 ${width} ${Math.max(rowH, rows.length * rowH)}`, role: "img", "aria-label": "bar chart" });
   rows.forEach((r, i) => {
-    const w = (r.value / max) * (width - left - 90);
-    chart.append(svg("text", { x: left - 6, y: i * rowH + 15, "text-anchor": "end", "font-size": 11, fill: "#1d2330" }, String(r.label ?? "(none)").slice(0, 28)));
+    const w = (r.value / max) * (width - left - 80);
+    chart.append(svg("text", { x: left - 6, y: i * rowH + 15, "text-anchor": "end", "font-size": 11, fill: "#1d2330" }, String(r.label ?? "(none)").slice(0, 24)));
     chart.append(svg("rect", { x: left, y: i * rowH + 4, width: Math.max(1, w), height: rowH - 8, fill: color(i) }, svg("title", {}, `${r.label ?? "(none)"}: ${format(r.value)}`)));
     chart.append(svg("text", { x: left + w + 4, y: i * rowH + 15, "font-size": 11, fill: "#667085" }, format(r.value)));
   });
@@ -258,7 +258,7 @@ function legend(series) {
 // ---------- traces ----------
 
 const traceFilters = [
-  ["range", "Time", "select", ["all", "1h", "24h", "7d", "30d"]],
+  ["range", "Time", "select", ["all", "1h", "24h", "7d", "30d"]], ["from", "From (UTC day)", "date"], ["to", "To (UTC day)", "date"],
   ["tenantId", "Tenant"], ["tags", "Tags (comma)"], ["promptName", "Prompt"], ["promptVersion", "Version"],
   ["model", "Model"], ["userId", "User"], ["sessionId", "Session"], ["environment", "Environment"],
   ["level", "Level", "select", ["", "ERROR", "WARNING", "DEFAULT", "DEBUG"]], ["q", "Name contains"],
@@ -268,8 +268,10 @@ async function tracesPage(_arg, params, stale) {
   const limit = 50;
   const offset = Number(params.offset || 0);
   const sort = params.sort || "-timestamp";
+  // An explicit day range wins over the relative one; "to" includes its whole day.
+  const day = (d, plus) => /^\d{4}-\d{2}-\d{2}$/.test(d || "") ? new Date(Date.parse(d + "T00:00:00Z") + plus * 86400e3).toISOString() : undefined;
   const request = {
-    from: rangeStart(params.range), tenantId: params.tenantId, promptName: params.promptName,
+    from: day(params.from, 0) ?? rangeStart(params.range), to: day(params.to, 1), tenantId: params.tenantId, promptName: params.promptName,
     promptVersion: params.promptVersion, model: params.model, userId: params.userId, sessionId: params.sessionId,
     environment: params.environment, level: params.level, q: params.q, sort, limit, offset,
   };
@@ -286,6 +288,9 @@ async function tracesPage(_arg, params, stale) {
     if (kind === "select") {
       input = el("select", { name: key, id: "f-" + key }, options.map((o) => el("option", { value: o, text: o || "any", selected: (params[key] || "") === o })));
       input.addEventListener("change", () => go({ [key]: input.value === "all" ? "" : input.value }));
+    } else if (kind === "date") {
+      input = el("input", { name: key, id: "f-" + key, type: "date", value: params[key] || "" });
+      input.addEventListener("change", () => go({ [key]: input.value }));
     } else {
       input = el("input", { name: key, id: "f-" + key, value: params[key] || "" });
       let timer;
@@ -558,20 +563,20 @@ async function tenantPage(tenant, params, stale) {
   ]);
   if (stale()) return null;
   const total = byFeature.data.reduce((s, r) => s + r.totalCost, 0);
-  const traceTable = (id, rows) => el("table", { id }, el("tbody", {}, rows.map((t) => el("tr", {},
-    el("td", {}, link(hashFor("trace/" + encodeURIComponent(t.id)), when(t.timestamp))), el("td", { text: t.name ?? "" }),
-    el("td", { class: "num", text: ms(t.latencyMs) }), el("td", { class: "num", text: usd(t.totalCost) })))));
+  const traceTable = (id, rows) => el("div", { class: "table-wrap" }, el("table", { id }, el("tbody", {}, rows.map((t) => el("tr", {},
+    el("td", {}, link(hashFor("trace/" + encodeURIComponent(t.id)), when(t.timestamp).slice(5, 16))), el("td", { text: t.name ?? "" }),
+    el("td", { class: "num", text: ms(t.latencyMs) }), el("td", { class: "num", text: usd(t.totalCost) }))))));
   return el("section", { "aria-label": "Tenant" },
     el("p", {}, link("#/tenants", "← Tenants")),
     el("h1", {}, "Tenant ", el("span", { id: "tenant-name", text: tenant })),
     rangeControls("tenant/" + encodeURIComponent(tenant), params, el("span", { class: "muted", id: "tenant-total", text: "Spend: " + usd(total) })),
     el("div", { class: "grid" },
       el("div", { class: "card", id: "tenant-features" }, el("h2", { text: "Spend by feature" }), hbars(byFeature.data.map((r) => ({ label: r.feature, value: r.totalCost })))),
-      el("div", { class: "card", id: "tenant-models" }, el("h2", { text: "Spend by model" }), hbars(byModel.data.map((r) => ({ label: r.model, value: r.totalCost })))),
+      el("div", { class: "card", id: "tenant-models" }, el("h2", { text: "Spend by model" }), hbars(byModel.data.filter((r) => r.totalCost > 0).map((r) => ({ label: r.model, value: r.totalCost })))),
       el("div", { class: "card", id: "tenant-days" }, el("h2", { text: "Spend per day" }), stackedBars(byDay.data.map((r) => ({ bucket: r.bucket, series: r.feature ?? "(none)", value: r.totalCost })))),
       el("div", { class: "card" }, el("h2", { text: "Top users" }), el("table", { id: "tenant-users" }, el("tbody", {}, users.data.map((u) => el("tr", {},
         el("td", {}, u.userId ? link(hashFor("traces", { tenantId: tenant, userId: u.userId }), u.userId) : "(none)"),
-        el("td", { class: "num", text: int(u.traces) + " traces" }), el("td", { class: "num", text: usd(u.totalCost) })))))),
+        el("td", { class: "num", text: int(u.traces) + (u.traces === 1 ? " trace" : " traces") }), el("td", { class: "num", text: usd(u.totalCost) })))))),
       el("div", { class: "card" }, el("h2", { text: "Recent traces" }), traceTable("tenant-recent", recent.data)),
       el("div", { class: "card" }, el("h2", { text: "Most expensive traces" }), traceTable("tenant-expensive", expensive.data))));
 }

@@ -133,6 +133,13 @@ def test_02_filter_traces_by_tenant_tag_and_prompt_version(server, browser):
     wait(browser, lambda d: "q=search" in d.current_url and trace_ids(d) == ["acme-3", "init-1"])
     assert browser.switch_to.active_element.get_attribute("id") == "f-q"
     assert browser.find_element(By.ID, "f-q").get_attribute("value") == "search"
+    # An explicit UTC day range: today holds every seeded trace, tomorrow none.
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
+    go(browser, f"#/traces?from={today}&to={today}", "#traces")
+    wait(browser, lambda d: len(trace_ids(d)) == 6 or time.gmtime().tm_hour == 0)  # seeded up to 50 min ago
+    go(browser, f"#/traces?from={tomorrow}", "#traces")
+    wait(browser, lambda d: trace_ids(d) == [])
     go(browser, "#/traces?level=ERROR", "#traces")
     wait(browser, lambda d: trace_ids(d) == ["acme-3"])
     # Sorting by cost, most expensive first.
