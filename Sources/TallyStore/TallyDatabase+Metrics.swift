@@ -171,7 +171,7 @@ extension TallyDatabase {
             case .min: aggregates.append("min(v\(i))\(scale) AS m\(i)")
             case .uniq: aggregates.append("count(DISTINCT v\(i)) AS m\(i)")
             case .p50, .p75, .p90, .p95, .p99:
-                let p = m.aggregation.percentile!
+                let p = m.aggregation.percentile ?? 50  // always set for p50…p99
                 let partition = keys.isEmpty ? "" : "PARTITION BY \(keyList) "
                 percentileCTEs.append(
                     """

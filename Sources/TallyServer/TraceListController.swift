@@ -1,0 +1,59 @@
+import Foundation
+import Hummingbird
+import TallyCore
+import TallyStore
+
+/// `GET /api/tally/v1/traces`: the UI's trace list (TraceListQuery), one page plus `hasMore`, no total count.
+struct TraceListController: Sendable {
+    let database: TallyDatabase
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("traces", use: list)
+    }
+
+    @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let project = try context.requireProject()
+        let r = QueryReader(request)
+        var q = TraceListQuery()
+        q.from = try r.timestamp("from")
+        q.to = try r.timestamp("to")
+        q.tenant = r.string("tenantId")
+        q.tags = r.all("tags") + r.all("tag")
+        q.promptName = r.string("promptName")
+        q.promptVersion = try r.int("promptVersion", in: 0...Int(Int32.max))
+        q.model = r.string("model")
+        q.userID = r.string("userId")
+        q.sessionID = r.string("sessionId")
+        q.environments = r.list("environment")
+        q.level = try r.enumValue("level", ObservationLevel.self)
+        q.nameContains = r.string("q")
+        if let sort = r.string("sort") {
+            q.ascending = !sort.hasPrefix("-")
+            let name = sort.hasPrefix("-") ? String(sort.dropFirst()) : sort
+            guard let s = TraceListQuery.Sort(rawValue: name) else {
+                throw APIError.invalid(
+                    "sort: expected [-]" + TraceListQuery.Sort.allCases.map(\.rawValue).joined(separator: "|"))
+            }
+            q.sort = s
+        }
+        q.limit = try r.int("limit", in: 1...200) ?? 50
+        q.offset = try r.int("offset", in: 0...1_000_000) ?? 0
+        let (rows, hasMore) = try await database.traceList(projectID: project.id, query: q)
+        let data = rows.map { row -> JSONValue in
+            let t = row.trace
+            return [
+                "id": .string(t.id), "timestamp": DTO.time(t.timestamp), "name": DTO.str(t.name),
+                "tenant": DTO.str(t.tenant), "feature": DTO.str(t.feature), "userId": DTO.str(t.userID),
+                "sessionId": DTO.str(t.sessionID), "tags": .array(t.tags.map { .string($0) }),
+                "environment": .string(t.environment), "latencyMs": DTO.num(row.latencyMs),
+                "observations": .int(Int64(row.observations)), "inputTokens": .int(row.inputTokens),
+                "outputTokens": .int(row.outputTokens), "totalTokens": .int(row.totalTokens),
+                "totalCost": .double(Double(row.totalCostNanos) / 1e9), "level": DTO.str(row.level?.rawValue),
+            ]
+        }
+        return JSONResponse.make([
+            "data": .array(data), "offset": .int(Int64(q.offset)), "limit": .int(Int64(q.limit)),
+            "hasMore": .bool(hasMore),
+        ])
+    }
+}
