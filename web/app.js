@@ -436,7 +436,7 @@ function observationDetail(o, scores) {
       ["Priced as", o.modelId ?? "–"], ["Cost", el("span", { id: "obs-cost", text: usd(o.calculatedTotalCost ?? cost.total) + (o.costSource ? ` (${o.costSource === "provided" ? "given by the client" : "inferred from prices"})` : "") })],
       ["Pricing tier", o.usagePricingTierName ?? "–"], ["Prompt", o.promptName ? `${o.promptName} v${o.promptVersion}` : "–"],
       ["Level", el("span", { class: "level-" + o.level, text: o.level })], ["Status", o.statusMessage ?? "–"]]),
-    keyTable("Usage", o.usageDetails, int), keyTable("Cost (USD)", cost, usd), keyTable("Unit price (USD)", o.unitPrices, (v) => "$" + v),
+    keyTable("Usage", o.usageDetails, int), keyTable("Cost (USD)", cost, usd), keyTable("Price (USD per 1M units)", o.unitPrices, (v) => "$" + Number((v * 1e6).toPrecision(6))),
     el("h2", { text: "Input" }), contentView(o.input), el("h2", { text: "Output" }), contentView(o.output),
     el("h2", { text: "Metadata" }), jsonBlock(o.metadata),
     scores.filter((s) => s.observationId === o.id).length ? scoreTable(scores.filter((s) => s.observationId === o.id)) : null);
