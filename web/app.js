@@ -42,10 +42,13 @@ function svg(tag, attrs, ...children) {
 
 function link(hash, text) { return el("a", { href: hash, text: text ?? "" }); }
 
+/** A tenant's name linking to its page, or `none` when the row has no tenant. */
+function tenantLink(tenant, none = "–") {
+  return tenant ? link(hashFor("tenant/" + encodeURIComponent(tenant)), tenant) : none;
+}
+
 function hashFor(page, params) {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null && v !== "") q.set(k, v);
-  const s = q.toString();
+  const s = query(params || {});
   return "#/" + page + (s ? "?" + s : "");
 }
 
@@ -313,7 +316,7 @@ async function tracesPage(_arg, params, stale) {
   const body = result.data.map((t) => el("tr", { "data-trace-id": t.id },
     el("td", {}, link(hashFor("trace/" + encodeURIComponent(t.id)), when(t.timestamp))),
     el("td", { text: t.name ?? "" }),
-    el("td", {}, t.tenant ? link(hashFor("tenant/" + encodeURIComponent(t.tenant)), t.tenant) : "–"),
+    el("td", {}, tenantLink(t.tenant)),
     el("td", { text: t.userId ?? "" }),
     el("td", {}, t.tags.map((g) => el("span", { class: "tag", text: g }))),
     el("td", { text: t.environment }),
@@ -407,7 +410,7 @@ async function tracePage(id, params, stale) {
   const totalTokens = obs.reduce((s, o) => s + ((o.usageDetails || {}).total || 0), 0);
   const header = el("div", { class: "card" },
     el("h1", { text: t.name ?? t.id }),
-    kv([["Trace id", t.id], ["Time", when(t.timestamp)], ["Tenant", t.tenant ? link(hashFor("tenant/" + encodeURIComponent(t.tenant)), t.tenant) : "–"],
+    kv([["Trace id", t.id], ["Time", when(t.timestamp)], ["Tenant", tenantLink(t.tenant)],
       ["Feature", t.feature ?? "–"], ["User", t.userId ?? "–"], ["Session", t.sessionId ?? "–"],
       ["Tags", el("span", {}, (t.tags || []).map((g) => el("span", { class: "tag", text: g })))],
       ["Environment", t.environment], ["Release", t.release ?? "–"], ["Latency", ms((t.latency || 0) * 1000)],
@@ -520,9 +523,7 @@ async function dashboardsPage(_arg, params, stale) {
   if (stale()) return null;
   const windowPick = el("select", { id: "window", "aria-label": "Top tenants window" }, ["24h", "7d"].map((w) => el("option", { value: w, text: w, selected: w === window })));
   windowPick.addEventListener("change", () => { location.hash = hashFor("dashboards", Object.assign({}, params, { window: windowPick.value })); });
-  const tenantTable = el("table", { id: "top-tenants" }, el("thead", {}, el("tr", {}, el("th", { text: "Tenant" }), el("th", { class: "num", text: "Cost" }), el("th", { class: "num", text: "Tokens" }), el("th", { class: "num", text: "Observations" }))),
-    el("tbody", {}, tenants.data.map((r) => el("tr", {}, el("td", {}, r.tenant ? link(hashFor("tenant/" + encodeURIComponent(r.tenant)), r.tenant) : "(none)"),
-      el("td", { class: "num", text: usd(r.totalCost) }), el("td", { class: "num", text: int(r.totalTokens) }), el("td", { class: "num", text: int(r.count) })))));
+  const tenantTable = tenantSpendTable("top-tenants", tenants.data);
   return el("section", { "aria-label": "Dashboards" },
     el("h1", { text: "Dashboards" }),
     rangeControls("dashboards", params),
@@ -543,10 +544,15 @@ async function tenantsPage(_arg, params, stale) {
   const r = await api("/api/tally/v1/breakdown?" + query({ groupBy: "tenant", from, environment: params.environment, metrics: "count,totalTokens,totalCost", sort: "-totalCost", limit: 500 }));
   if (stale()) return null;
   return el("section", { "aria-label": "Tenants" }, el("h1", { text: "Tenants" }), rangeControls("tenants", params),
-    el("div", { class: "table-wrap" }, el("table", { id: "tenants" },
-      el("thead", {}, el("tr", {}, el("th", { text: "Tenant" }), el("th", { class: "num", text: "Cost" }), el("th", { class: "num", text: "Tokens" }), el("th", { class: "num", text: "Observations" }))),
-      el("tbody", {}, r.data.map((t) => el("tr", {}, el("td", {}, t.tenant ? link(hashFor("tenant/" + encodeURIComponent(t.tenant)), t.tenant) : "(none)"),
-        el("td", { class: "num", text: usd(t.totalCost) }), el("td", { class: "num", text: int(t.totalTokens) }), el("td", { class: "num", text: int(t.count) })))))));
+    el("div", { class: "table-wrap" }, tenantSpendTable("tenants", r.data)));
+}
+
+/** Tenants with cost, tokens and observation count (breakdown rows grouped by tenant), each linking to its page. */
+function tenantSpendTable(id, rows) {
+  return el("table", { id },
+    el("thead", {}, el("tr", {}, el("th", { text: "Tenant" }), el("th", { class: "num", text: "Cost" }), el("th", { class: "num", text: "Tokens" }), el("th", { class: "num", text: "Observations" }))),
+    el("tbody", {}, rows.map((t) => el("tr", {}, el("td", {}, tenantLink(t.tenant, "(none)")),
+      el("td", { class: "num", text: usd(t.totalCost) }), el("td", { class: "num", text: int(t.totalTokens) }), el("td", { class: "num", text: int(t.count) })))));
 }
 
 async function tenantPage(tenant, params, stale) {

@@ -41,14 +41,15 @@ struct TraceListController: Sendable {
         let (rows, hasMore) = try await database.traceList(projectID: project.id, query: q)
         let data = rows.map { row -> JSONValue in
             let t = row.trace
+            let sums = row.totals
             return [
                 "id": .string(t.id), "timestamp": DTO.time(t.timestamp), "name": DTO.str(t.name),
                 "tenant": DTO.str(t.tenant), "feature": DTO.str(t.feature), "userId": DTO.str(t.userID),
                 "sessionId": DTO.str(t.sessionID), "tags": .array(t.tags.map { .string($0) }),
-                "environment": .string(t.environment), "latencyMs": DTO.num(row.latencyMs),
-                "observations": .int(Int64(row.observations)), "inputTokens": .int(row.inputTokens),
-                "outputTokens": .int(row.outputTokens), "totalTokens": .int(row.totalTokens),
-                "totalCost": .double(Double(row.totalCostNanos) / 1e9), "level": DTO.str(row.level?.rawValue),
+                "environment": .string(t.environment), "latencyMs": DTO.num(sums.map { Double($0.spanMicros) / 1000 }),
+                "observations": .int(Int64(sums?.observations ?? 0)), "inputTokens": .int(sums?.inputTokens ?? 0),
+                "outputTokens": .int(sums?.outputTokens ?? 0), "totalTokens": .int(sums?.totalTokens ?? 0),
+                "totalCost": .double(Double(sums?.totalCostNanos ?? 0) / 1e9), "level": DTO.str(sums?.level.rawValue),
             ]
         }
         return JSONResponse.make([

@@ -66,10 +66,7 @@ extension TallyDatabase {
         w.any("o.environment", f.environments)
         w.any("o.type", f.types.map(\.rawValue))
         w.any("o.name", f.names)
-        if !f.models.isEmpty {
-            let marks = Array(repeating: "?", count: f.models.count).joined(separator: ", ")
-            w.add("(o.model IN (\(marks)) OR o.response_model IN (\(marks)))", f.models + f.models)
-        }
+        w.any(of: ["o.model", "o.response_model"], f.models)
         w.any("t.user_id", f.userIDs)
         w.any("t.name", f.traceNames)
         if let v = f.promptName { w.add("o.prompt_name = ?", [v]) }
@@ -84,8 +81,8 @@ extension TallyDatabase {
     }
 
     /// Groups of `q`, aggregated in SQL. Additive queries over rollup-covered dimensions and filters read whole UTC
-    /// days from `rollup_usage_day` and only the partial days at the range's edges from `observation`; every other
-    /// query scans `observation`. Both give the same sums.
+    /// days from the smallest covering daily rollup and only the partial days at the range's edges from
+    /// `observation`; every other query scans `observation`. Both give the same sums.
     public func breakdown(projectID: String, query q: BreakdownQuery) async throws -> [BreakdownRow] {
         try await breakdown(projectID: projectID, query: q, rollups: true)
     }
@@ -105,6 +102,30 @@ extension TallyDatabase {
                     latencyP99: row["p99"], errors: row["errors"] ?? 0)
             }
         }
+    }
+
+    /// `<name>_ranked AS (…), <name> AS (…)`: nearest-rank percentiles (the ⌈p·n/100⌉-th smallest value) of `value`
+    /// over the rows of `source`, per group of `keys` (a single group when empty), NULL values skipped. `outputs`
+    /// pairs a percentile with its column alias in `<name>`; `suffix` follows each result (a unit divisor).
+    static func percentileCTE(
+        name: String, source: String, keys: [String], value: String, outputs: [(percentile: Int, alias: String)],
+        suffix: String = ""
+    ) -> String {
+        let keyList = keys.joined(separator: ", ")
+        let lead = keys.isEmpty ? "" : keyList + ", "
+        let window = keys.isEmpty ? "" : "PARTITION BY \(keyList)"
+        let columns = outputs.map {
+            "MAX(CASE WHEN rn = (\($0.percentile) * n + 99) / 100 THEN v END)\(suffix) AS \($0.alias)"
+        }
+        return """
+            \(name)_ranked AS (
+                SELECT \(lead)\(value) AS v, ROW_NUMBER() OVER (\(window) ORDER BY \(value)) AS rn,
+                    COUNT(*) OVER (\(window)) AS n
+                FROM \(source) WHERE \(value) IS NOT NULL
+            ), \(name) AS (
+                SELECT \(lead)\(columns.joined(separator: ", ")) FROM \(name)_ranked\(keys.isEmpty ? "" : " GROUP BY " + keyList)
+            )
+            """
     }
 
     /// `ORDER BY … LIMIT ?` over the aggregate `a` (columns b, d0…, c, traces, it, ot, tt, ic, oc, tc, errors, p50…).
@@ -157,19 +178,10 @@ extension TallyDatabase {
         let latency = q.needsLatency
         let percentileCTE =
             latency
-            ? """
-            , ranked AS (
-                SELECT \(keyList), latency, ROW_NUMBER() OVER (g ORDER BY latency) AS rn, COUNT(*) OVER g AS n
-                FROM base WHERE latency IS NOT NULL
-                WINDOW g AS (PARTITION BY \(keyList))
-            ), p AS (
-                SELECT \(keyList),
-                    MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN latency END) AS p50,
-                    MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN latency END) AS p95,
-                    MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN latency END) AS p99
-                FROM ranked GROUP BY \(keyList)
-            )
-            """ : ""
+            ? ", "
+                + Self.percentileCTE(
+                    name: "p", source: "base", keys: keys, value: "latency",
+                    outputs: [(50, "p50"), (95, "p95"), (99, "p99")]) : ""
         let sql = """
             WITH base AS (
                 SELECT \(select), o.trace_id, o.input_tokens, o.output_tokens, o.total_tokens,
@@ -211,6 +223,22 @@ struct RollupRange {
         if let from, let lower, from < lower { edges.append((from, lower)) }
         if let to, let upper, upper < to { edges.append((upper, to)) }
     }
+
+    /// The whole-day bounds on the `day` column of rollup `r`.
+    func addDays(to w: inout SQLFilter) {
+        if let lower { w.add("r.day >= ?", [lower]) }
+        if let upper { w.add("r.day < ?", [upper]) }
+    }
+
+    /// `f` narrowed to each partial-day edge, for the raw part of a rollup query.
+    func edgeFilters(of f: AnalyticsFilter) -> [AnalyticsFilter] {
+        edges.map { edge in
+            var edgeFilter = f
+            edgeFilter.from = Timestamp(microseconds: edge.from)
+            edgeFilter.to = Timestamp(microseconds: edge.to)
+            return edgeFilter
+        }
+    }
 }
 
 extension Int64 {
@@ -250,16 +278,12 @@ extension TallyDatabase {
         }
         var w = SQLFilter()
         w.add("r.project_id = ?", [projectID])
-        if let v = range.lower { w.add("r.day >= ?", [v]) }
-        if let v = range.upper { w.add("r.day < ?", [v]) }
+        range.addDays(to: &w)
         w.any("r.tenant", f.tenants)
         w.any("r.feature", f.features)
         w.any("r.environment", f.environments)
         w.any("r.type", f.types.map(\.rawValue))
-        if !f.models.isEmpty {
-            let marks = Array(repeating: "?", count: f.models.count).joined(separator: ", ")
-            w.add("(r.model IN (\(marks)) OR r.response_model IN (\(marks)))", f.models + f.models)
-        }
+        w.any(of: ["r.model", "r.response_model"], f.models)
         var parts = [
             "SELECT "
                 + select(
@@ -269,12 +293,10 @@ extension TallyDatabase {
                 + " FROM \(table) r WHERE \(w.sql)"
         ]
         var arguments = w.arguments
-        for edge in range.edges {
-            var edgeFilter = f
-            edgeFilter.from = Timestamp(microseconds: edge.from)
-            edgeFilter.to = Timestamp(microseconds: edge.to)
-            var unused: [(any DatabaseValueConvertible)?] = []
-            let dims = q.dimensions.map { Self.sql(for: $0, args: &unused).sql }
+        // Covered dimensions are plain observation columns: no arguments.
+        var unused: [(any DatabaseValueConvertible)?] = []
+        let dims = q.dimensions.map { Self.sql(for: $0, args: &unused).sql }
+        for edgeFilter in range.edgeFilters(of: f) {
             let raw = whereSQL(edgeFilter, projectID: projectID).filter
             parts.append(
                 "SELECT "
@@ -394,8 +416,7 @@ extension TallyDatabase {
     {
         var w = SQLFilter()
         w.add("r.project_id = ? AND r.prompt_name = ?", [projectID, f.promptName])
-        if let v = range.lower { w.add("r.day >= ?", [v]) }
-        if let v = range.upper { w.add("r.day < ?", [v]) }
+        range.addDays(to: &w)
         w.any("r.environment", f.environments)
         var sums = [
             "SELECT prompt_version AS v, n, errors, input_tokens AS it, output_tokens AS ot, total_cost_nanos AS tc "
@@ -404,10 +425,7 @@ extension TallyDatabase {
         var histogram = ["SELECT prompt_version AS v, bucket, n FROM rollup_prompt_latency_day r WHERE \(w.sql)"]
         var sumArgs = w.arguments
         var histogramArgs = w.arguments
-        for edge in range.edges {
-            var edgeFilter = f
-            edgeFilter.from = Timestamp(microseconds: edge.from)
-            edgeFilter.to = Timestamp(microseconds: edge.to)
+        for edgeFilter in range.edgeFilters(of: f) {
             let raw = Self.whereSQL(edgeFilter, projectID: projectID).filter
             sums.append(
                 "SELECT o.prompt_version, 1, o.level = 'ERROR', o.input_tokens, o.output_tokens, "

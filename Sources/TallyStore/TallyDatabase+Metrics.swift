@@ -172,18 +172,11 @@ extension TallyDatabase {
             case .uniq: aggregates.append("count(DISTINCT v\(i)) AS m\(i)")
             case .p50, .p75, .p90, .p95, .p99:
                 let p = m.aggregation.percentile ?? 50  // always set for p50…p99
-                let partition = keys.isEmpty ? "" : "PARTITION BY \(keyList) "
                 percentileCTEs.append(
-                    """
-                    , r\(i) AS (
-                        SELECT \(keys.isEmpty ? "" : keyList + ", ")v\(i), ROW_NUMBER() OVER (\(partition)ORDER BY v\(i)) AS rn,
-                            COUNT(*) OVER (\(partition.trimmingCharacters(in: .whitespaces))) AS n
-                        FROM base WHERE v\(i) IS NOT NULL
-                    ), q\(i) AS (
-                        SELECT \(keys.isEmpty ? "" : keyList + ", ")MAX(CASE WHEN rn = (\(p) * n + 99) / 100 THEN v\(i) END)\(scale) AS m\(i)
-                        FROM r\(i)\(keys.isEmpty ? "" : " GROUP BY " + keyList)
-                    )
-                    """)
+                    ", "
+                        + Self.percentileCTE(
+                            name: "q\(i)", source: "base", keys: keys, value: "v\(i)", outputs: [(p, "m\(i)")],
+                            suffix: scale))
                 percentileJoins.append(
                     "LEFT JOIN q\(i) ON "
                         + (keys.isEmpty ? "1" : keys.map { "a.\($0) IS q\(i).\($0)" }.joined(separator: " AND ")))
@@ -278,7 +271,7 @@ extension TallyDatabase {
             guard f.type == "arrayOptions", let values = f.value.arrayValue?.compactMap(\.stringValue) else {
                 throw invalid("tags take type arrayOptions with an array of strings")
             }
-            let marks = Array(repeating: "?", count: values.count).joined(separator: ", ")
+            let marks = SQLFilter.marks(values.count)
             let sub =
                 "SELECT count(DISTINCT x.tag) FROM trace_tag x WHERE x.project_id = ? AND x.trace_id = \(view.traceID) AND x.tag IN (\(marks))"
             let args: [(any DatabaseValueConvertible)?] = [projectID] + values
@@ -324,7 +317,7 @@ extension TallyDatabase {
             guard let values = f.value.arrayValue?.compactMap(\.stringValue), !values.isEmpty else {
                 throw invalid("stringOptions take a non-empty array of strings")
             }
-            let marks = Array(repeating: "?", count: values.count).joined(separator: ", ")
+            let marks = SQLFilter.marks(values.count)
             switch f.op {
             case "any of": w.add("\(column) IN (\(marks))", c + values)
             case "none of": w.add("(\(column) IS NULL OR \(column) NOT IN (\(marks)))", c + c + values)

@@ -12,10 +12,20 @@ struct SQLFilter: @unchecked Sendable {  // a value built before a read and neve
         for v in values { _ = arguments.append(contentsOf: [v]) }
     }
 
+    /// `?, ?, …`: `count` placeholders for an `IN (…)` list.
+    static func marks(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
+
     /// `column IN (?, ?, …)` for a non-empty list; nothing for an empty one.
     mutating func any(_ column: String, _ values: [String]) {
+        any(of: [column], values)
+    }
+
+    /// `(a IN (…) OR b IN (…))`: some of `columns` holds one of `values`; nothing for an empty list.
+    mutating func any(of columns: [String], _ values: [String]) {
         guard !values.isEmpty else { return }
-        add("\(column) IN (\(Array(repeating: "?", count: values.count).joined(separator: ", ")))", values)
+        let marks = Self.marks(values.count)
+        let clause = columns.map { "\($0) IN (\(marks))" }.joined(separator: " OR ")
+        add(columns.count == 1 ? clause : "(\(clause))", Array(repeating: values, count: columns.count).flatMap { $0 })
     }
 
     var sql: String { clauses.isEmpty ? "1" : clauses.joined(separator: " AND ") }
@@ -128,12 +138,11 @@ extension TallyDatabase {
     static func summaries(_ db: Database, projectID: String, traces: [Trace]) throws -> [TraceSummary] {
         guard !traces.isEmpty else { return [] }
         let ids = traces.map(\.id)
-        let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        let placeholders = SQLFilter.marks(ids.count)
         var args = StatementArguments([projectID])
         _ = args.append(contentsOf: StatementArguments(ids))
         var observationIDs: [String: [String]] = [:]
         var scoreIDs: [String: [String]] = [:]
-        var metrics: [String: (latency: Double, cost: Double)] = [:]
         for row in try Row.fetchAll(
             db,
             sql:
@@ -150,25 +159,40 @@ extension TallyDatabase {
         {
             scoreIDs[row["trace_id"], default: []].append(row["id"])
         }
-        for row in try Row.fetchAll(
-            db,
-            sql: """
-                SELECT trace_id, min(start_time) AS first, max(coalesce(end_time, start_time)) AS last,
-                    coalesce(sum(total_cost_nanos), 0) AS cost
-                FROM observation INDEXED BY observation_trace
-                WHERE project_id = ? AND trace_id IN (\(placeholders)) GROUP BY trace_id
-                """, arguments: args)
-        {
-            let first: Int64 = row["first"]
-            let last: Int64 = row["last"]
-            let cost: Int64 = row["cost"]
-            metrics[row["trace_id"]] = (Double(last - first) / 1_000_000, Double(cost) / 1e9)
-        }
+        let totals = try traceTotals(db, projectID: projectID, ids: ids)
         return traces.map { t in
             TraceSummary(
                 trace: t, observationIDs: observationIDs[t.id] ?? [], scoreIDs: scoreIDs[t.id] ?? [],
-                latency: metrics[t.id]?.latency ?? 0, totalCost: metrics[t.id]?.cost ?? 0)
+                latency: Double(totals[t.id]?.spanMicros ?? 0) / 1_000_000,
+                totalCost: Double(totals[t.id]?.totalCostNanos ?? 0) / 1e9)
         }
+    }
+
+    /// Per trace id (traces without observations are absent): its observations' count, span from the first start to
+    /// the last end, token and cost sums and most severe level, in one grouped query over the per-trace index.
+    static func traceTotals(_ db: Database, projectID: String, ids: [String]) throws -> [String: TraceTotals] {
+        guard !ids.isEmpty else { return [:] }
+        let levels: [ObservationLevel] = [.debug, .default, .warning, .error]
+        var totals: [String: TraceTotals] = [:]
+        for row in try Row.fetchAll(
+            db,
+            sql: """
+                SELECT trace_id, count(*) AS n, min(start_time) AS first, max(coalesce(end_time, start_time)) AS last,
+                    sum(input_tokens) AS it, sum(output_tokens) AS ot, sum(total_tokens) AS tt,
+                    coalesce(sum(total_cost_nanos), 0) AS tc,
+                    max(CASE level WHEN 'ERROR' THEN 3 WHEN 'WARNING' THEN 2 WHEN 'DEFAULT' THEN 1 ELSE 0 END) AS lv
+                FROM observation INDEXED BY observation_trace
+                WHERE project_id = ? AND trace_id IN (\(SQLFilter.marks(ids.count))) GROUP BY trace_id
+                """, arguments: StatementArguments([projectID] + ids))
+        {
+            let first: Int64 = row["first"]
+            let last: Int64 = row["last"]
+            totals[row["trace_id"]] = TraceTotals(
+                observations: row["n"], spanMicros: last - first, inputTokens: row["it"],
+                outputTokens: row["ot"], totalTokens: row["tt"], totalCostNanos: row["tc"],
+                level: levels[min(3, max(0, row["lv"] as Int))])
+        }
+        return totals
     }
 
     /// Deletes traces with their observations and scores in one transaction; returns how many traces existed.

@@ -2,18 +2,23 @@ import Foundation
 import GRDB
 import TallyCore
 
-/// One row of the UI's trace list: the trace and its observations' totals.
-public struct TraceListRow: Sendable {
-    public var trace: Trace
+/// The totals of one trace's observations.
+public struct TraceTotals: Sendable {
     public var observations: Int
-    /// Milliseconds from the first observation start to the last end; nil without observations.
-    public var latencyMs: Double?
+    /// µs from the first observation start to the last end.
+    public var spanMicros: Int64
     public var inputTokens: Int64
     public var outputTokens: Int64
     public var totalTokens: Int64
     public var totalCostNanos: Int64
-    /// The most severe observation level; nil without observations.
-    public var level: ObservationLevel?
+    /// The most severe observation level.
+    public var level: ObservationLevel
+}
+
+/// One row of the UI's trace list: the trace and its observations' totals (nil without observations).
+public struct TraceListRow: Sendable {
+    public var trace: Trace
+    public var totals: TraceTotals?
 }
 
 extension TallyDatabase {
@@ -79,37 +84,8 @@ extension TallyDatabase {
         return try await writer.read { db in
             let traces = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Trace.init(row:))
             let page = Array(traces.prefix(limit))
-            guard !page.isEmpty else { return ([], false) }
-            let marks = Array(repeating: "?", count: page.count).joined(separator: ", ")
-            var totals: [String: TraceListRow] = [:]
-            for row in try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT trace_id, count(*) AS n, min(start_time) AS first, max(coalesce(end_time, start_time)) AS last,
-                        sum(input_tokens) AS it, sum(output_tokens) AS ot, sum(total_tokens) AS tt,
-                        coalesce(sum(total_cost_nanos), 0) AS tc,
-                        max(CASE level WHEN 'ERROR' THEN 3 WHEN 'WARNING' THEN 2 WHEN 'DEFAULT' THEN 1 ELSE 0 END) AS lv
-                    FROM observation INDEXED BY observation_trace
-                    WHERE project_id = ? AND trace_id IN (\(marks)) GROUP BY trace_id
-                    """, arguments: StatementArguments([projectID] + page.map(\.id)))
-            {
-                let first: Int64 = row["first"]
-                let last: Int64 = row["last"]
-                let levels: [ObservationLevel] = [.debug, .default, .warning, .error]
-                totals[row["trace_id"]] = TraceListRow(
-                    trace: page[0], observations: row["n"], latencyMs: Double(last - first) / 1000,
-                    inputTokens: row["it"], outputTokens: row["ot"], totalTokens: row["tt"], totalCostNanos: row["tc"],
-                    level: levels[min(3, max(0, row["lv"] as Int))])
-            }
-            let rows = page.map { t -> TraceListRow in
-                var r =
-                    totals[t.id]
-                    ?? TraceListRow(
-                        trace: t, observations: 0, latencyMs: nil, inputTokens: 0, outputTokens: 0, totalTokens: 0,
-                        totalCostNanos: 0, level: nil)
-                r.trace = t
-                return r
-            }
+            let totals = try Self.traceTotals(db, projectID: projectID, ids: page.map(\.id))
+            let rows = page.map { TraceListRow(trace: $0, totals: totals[$0.id]) }
             return (rows, traces.count > limit)
         }
     }
