@@ -33,13 +33,14 @@ extension TallyDatabase {
         }
     }
 
-    /// The UTC bucket of `column` (µs since the epoch) as text.
+    /// The UTC bucket of `column` (µs since the epoch) as text; weeks are named by their Monday.
     static func bucketSQL(_ bucket: TimeBucket?, column: String = "o.start_time") -> String {
         switch bucket {
         case nil: return "NULL"
         case .hour: return "strftime('%Y-%m-%dT%H:00:00Z', \(column) / 1000000, 'unixepoch')"
         case .day: return "strftime('%Y-%m-%d', \(column) / 1000000, 'unixepoch')"
-        case .week: return "date(\(column) / 1000000, 'unixepoch', 'weekday 1', '-7 days')"
+        // Back six days, then forward to the next Monday: the Monday on or before the date.
+        case .week: return "date(\(column) / 1000000, 'unixepoch', '-6 days', 'weekday 1')"
         case .month: return "strftime('%Y-%m', \(column) / 1000000, 'unixepoch')"
         }
     }

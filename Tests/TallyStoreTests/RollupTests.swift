@@ -243,4 +243,27 @@ struct RollupTests {
             }
         }
     }
+
+    @Test("week buckets are named by their Monday, a Monday included, from the rollup and from the scan alike")
+    func weekStartsOnMonday() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        // Sunday 22, Monday 23 and Sunday 29 November 2026.
+        let days = ["2026-11-22T10:00:00Z", "2026-11-23T10:00:00Z", "2026-11-29T23:00:00Z"]
+        let events = days.enumerated().map { i, day in
+            var o = ObservationUpsert(id: "o\(i)", type: .span, isUpdate: false)
+            o.traceID = "t\(i)"
+            o.startTime = Timestamp(iso8601: day)
+            return IngestionEvent(eventID: "e\(i)", timestamp: o.startTime!, body: .observation(o))
+        }
+        _ = try await db.ingest(projectID: "p", events: events)
+        for metrics: Set<Metric> in [[.count], [.count, .traces]] {  // rollup path, then the scan
+            var q = BreakdownQuery()
+            q.bucket = .week
+            q.metrics = metrics
+            let rows = try await db.breakdown(projectID: "p", query: q)
+            #expect(rows.map(\.bucket) == ["2026-11-16", "2026-11-23"])
+            #expect(rows.map(\.count) == [1, 2])
+        }
+    }
 }
