@@ -82,46 +82,64 @@ public struct PricedCost: Sendable, Hashable {
 /// that key in the matched model's applicable tier. Arithmetic is exact: prices are integer pico-USD, costs are
 /// rounded once per key to nano-USD, and totals are sums of those integers.
 public enum CostEngine {
+    /// A priced cost past `NumericLimits.maxCostNanos` (units × price out of any real range).
+    public struct LimitExceeded: Error, Sendable, Hashable, CustomStringConvertible {
+        public var modelID: String
+        public var usageKey: String
+        public var description: String {
+            "usage.\(usageKey) priced by \(modelID) exceeds the limit of \(Int64(NumericLimits.maxCostUSD)) USD per "
+                + "observation"
+        }
+    }
+
     /// nil when nothing can be priced (no model name, no usage, no matching model, or no priced key).
-    public static func price(_ o: Observation, table: PriceTable, priceBy: PriceBy = .requested) -> PricedCost? {
+    /// Throws `LimitExceeded` when the priced cost would pass `NumericLimits.maxCostNanos`.
+    public static func price(_ o: Observation, table: PriceTable, priceBy: PriceBy = .requested) throws(LimitExceeded)
+        -> PricedCost?
+    {
         guard !o.usage.isEmpty else { return nil }
         let names = priceBy == .requested ? [o.model, o.responseModel] : [o.responseModel, o.model]
         for case let name? in names where !name.isEmpty {
-            if let model = table.match(name, at: o.startTime) { return price(o, model: model) }
+            if let model = table.match(name, at: o.startTime) { return try price(o, model: model) }
         }
         return nil
     }
 
-    static func price(_ o: Observation, model: ModelPrice) -> PricedCost? {
+    static func price(_ o: Observation, model: ModelPrice) throws(LimitExceeded) -> PricedCost? {
         let tier = model.tiers.first { tier in tier.conditions.allSatisfy { holds($0, for: o) } }
         let prices = tier?.prices ?? model.prices
         var costs: [String: Int64] = [:]
         var unitPrices: [String: Double] = [:]
         if let totalPrice = prices[.total] {
-            let units = o.usage["total"] ?? o.usage.values.reduce(0, +)
-            costs["total"] = nanos(units: units, picos: totalPrice)
+            let units = o.usage["total"] ?? o.usage.values.saturatingSum()
+            let total = try nanos(units: units, picos: totalPrice, model: model.id, key: "total")
             unitPrices["total"] = Double(totalPrice) / 1e12
             return PricedCost(
-                costNanos: [:], totalNanos: costs["total"]!, modelID: model.id, tierName: tier?.name,
-                unitPrices: unitPrices)
+                costNanos: [:], totalNanos: total, modelID: model.id, tierName: tier?.name, unitPrices: unitPrices)
         }
+        var total: Int64 = 0
         for (usageKey, units) in o.usage where usageKey != "total" {
             guard var key = PriceKey(usageKey: usageKey), key != .total else { continue }
             while prices[key] == nil, let fallback = key.fallback { key = fallback }
             guard let price = prices[key] else { continue }
-            costs[usageKey] = nanos(units: units, picos: price)
+            let cost = try nanos(units: units, picos: price, model: model.id, key: usageKey)
+            costs[usageKey] = cost
             unitPrices[usageKey] = Double(price) / 1e12
+            total += cost  // each ≤ maxCostNanos (10^15) and ≤ 100 keys: cannot overflow
+            guard total <= NumericLimits.maxCostNanos else { throw LimitExceeded(modelID: model.id, usageKey: "total") }
         }
         guard !costs.isEmpty else { return nil }
         return PricedCost(
-            costNanos: costs, totalNanos: costs.values.reduce(0, +), modelID: model.id, tierName: tier?.name,
-            unitPrices: unitPrices)
+            costNanos: costs, totalNanos: total, modelID: model.id, tierName: tier?.name, unitPrices: unitPrices)
     }
 
-    /// units × picos → nano-USD, half away from zero; saturates instead of overflowing.
-    static func nanos(units: Int64, picos: Picos) -> Int64 {
+    /// units × picos → nano-USD, half away from zero. Throws when the product leaves Int64 or the cost passes
+    /// `NumericLimits.maxCostNanos`; never traps.
+    static func nanos(units: Int64, picos: Picos, model: String, key: String) throws(LimitExceeded) -> Int64 {
         let (product, overflow) = units.multipliedReportingOverflow(by: picos)
-        if overflow { return Int64.max / 2 }
+        guard !overflow, product >= 0, product <= NumericLimits.maxCostNanos * 1000 else {
+            throw LimitExceeded(modelID: model, usageKey: key)
+        }
         return (product + 500) / 1000
     }
 
@@ -129,7 +147,7 @@ public enum CostEngine {
         switch condition {
         case .usage(let pattern, let comparison, let value):
             let sum = o.usage.filter { $0.key != "total" && PatternCache.shared.matchesAnywhere(pattern, $0.key) }
-                .values.reduce(0, +)
+                .values.saturatingSum()
             switch comparison {
             case .gt: return sum > value
             case .gte: return sum >= value

@@ -1,24 +1,3 @@
-/// Why one event (or a whole request) was refused, in the Langfuse per-event error shape.
-public struct IngestionError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// HTTP-like status for the per-event result: 400 permanent, 401 scope, 500 retryable.
-    public var status: Int
-    public var message: String
-    public var error: String?
-
-    public init(status: Int, message: String, error: String? = nil) {
-        self.status = status
-        self.message = message
-        self.error = error
-    }
-
-    /// A schema violation: `detail` names the field and what was wrong.
-    public static func invalid(_ detail: String) -> IngestionError {
-        IngestionError(status: 400, message: "Invalid request data", error: detail)
-    }
-
-    public var description: String { error.map { "\(message): \($0)" } ?? message }
-}
-
 /// Reads typed fields out of one JSON object, naming the offending path in every error
 /// (`body.startTime: expected an ISO-8601 date-time, got "yesterday"`). JSON null reads as absent.
 struct FieldReader {
@@ -62,12 +41,10 @@ struct FieldReader {
         return s
     }
 
-    /// An entity id: 1–800 characters, no carriage return.
+    /// An entity id: see `EntityID.validate`.
     func id(_ key: String) throws -> String? {
         guard let s = try string(key) else { return nil }
-        guard !s.isEmpty, s.count <= 800, !s.contains("\r") else {
-            throw IngestionError.invalid("\(path).\(key): an id must be 1–800 characters without \\r")
-        }
+        if let problem = EntityID.problem(s) { throw IngestionError.invalid("\(path).\(key): \(problem)") }
         return s
     }
 

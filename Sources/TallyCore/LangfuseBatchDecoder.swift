@@ -54,7 +54,7 @@ public struct LangfuseBatchDecoder: Sendable {
         do {
             root = try JSONValue.parse(body)
         } catch let e as JSONValueError {
-            throw IngestionError(status: 400, message: "Invalid request data", error: e.description)
+            throw IngestionError.invalid(e.description)
         }
         guard case .object(let envelope) = root else {
             throw IngestionError.invalid("the body must be an object with a \"batch\" array")
@@ -95,9 +95,7 @@ public struct LangfuseBatchDecoder: Sendable {
         }
         guard let type = try r.string("type") else { throw IngestionError.invalid("event.type: required") }
         guard Self.knownTypes.contains(type) else {
-            throw IngestionError(
-                status: 400, message: "Invalid request data",
-                error: "event.type: unknown event type \"\(type.prefix(60))\"")
+            throw IngestionError.invalid("event.type: unknown event type \"\(type.prefix(60))\"")
         }
         if type == "sdk-log" { return IngestionEvent(eventID: eventID, timestamp: timestamp, body: .log) }
         guard let body = try r.object("body") else { throw IngestionError.invalid("event.body: required, an object") }

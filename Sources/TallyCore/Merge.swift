@@ -7,7 +7,10 @@
 /// - `input`/`output`: the last non-empty value (not null, "" or {}) wins.
 /// - `metadata`: deep-merged object; `tags`: sorted union.
 /// - `usage`/`cost`: replaced only by a non-empty value, so an update without them never wipes them.
-/// Applying the same events again yields the same entity (SDKs re-send whole batches).
+/// - "Later" is by event time, not arrival: an event older than the newest one already merged (`eventTime`) only
+///   fills fields the entity lacks, and its metadata keys never replace newer ones. So a stale re-send (the v2 SDK
+///   re-sends whole batches) cannot revert newer data.
+/// Applying the same events again, in any order, yields the same entity (SDKs re-send whole batches).
 extension Trace {
     public static func placeholder(id: String, timestamp: Timestamp, environment: String) -> Trace {
         Trace(id: id, timestamp: timestamp, environment: environment, isPlaceholder: true)
@@ -19,6 +22,7 @@ extension Trace {
     ) -> Trace {
         var t =
             existing ?? .placeholder(id: u.id, timestamp: u.timestamp ?? eventTime, environment: Environment.default)
+        let m = MergePolicy(stale: t.eventTime.map { eventTime < $0 } ?? false)
         if t.isPlaceholder {
             if u.isPartial {
                 if let v = u.timestamp, v < t.timestamp { t.timestamp = v }
@@ -28,30 +32,21 @@ extension Trace {
             }
             if let env = u.environment { t.environment = env }
         }
-        if let v = u.name { t.name = v }
-        if let v = u.userID { t.userID = v }
-        if let v = u.sessionID { t.sessionID = v }
-        if let v = u.release { t.release = v }
-        if let v = u.version { t.version = v }
-        if let v = u.externalID { t.externalID = v }
-        if let v = u.isPublic { t.isPublic = v }
-        if let v = u.input, !v.isEmptyForMerge { t.input = v }
-        if let v = u.output, !v.isEmptyForMerge { t.output = v }
-        if let m = u.metadata { t.metadata = Self.mergeMetadata(t.metadata, m) }
+        m.scalar(&t.name, u.name)
+        m.scalar(&t.userID, u.userID)
+        m.scalar(&t.sessionID, u.sessionID)
+        m.scalar(&t.release, u.release)
+        m.scalar(&t.version, u.version)
+        m.scalar(&t.externalID, u.externalID)
+        if let v = u.isPublic, !m.stale { t.isPublic = v }
+        m.content(&t.input, u.input)
+        m.content(&t.output, u.output)
+        if let v = u.metadata { t.metadata = m.metadata(t.metadata, v) }
         if let tags = u.tags { t.tags = Array(Set(t.tags).union(tags)).sorted() }
         t.tenant = rules.tenant(metadata: t.metadata, tags: t.tags)
         t.feature = rules.feature(metadata: t.metadata)
+        t.eventTime = max(t.eventTime ?? eventTime, eventTime)
         return t
-    }
-
-    static func mergeMetadata(_ base: [String: JSONValue], _ incoming: JSONValue) -> [String: JSONValue] {
-        let overlay: [String: JSONValue]
-        switch incoming {
-        case .null: return base
-        case .object(let o): overlay = o
-        default: overlay = ["metadata": incoming]
-        }
-        return JSONValue.object(base).deepMerged(with: .object(overlay)).objectValue ?? base
     }
 }
 
@@ -66,35 +61,37 @@ extension Observation {
             ?? Observation(
                 id: u.id, traceID: u.traceID ?? newTraceID(), type: u.type, startTime: u.startTime ?? eventTime,
                 isPlaceholder: true)
+        let m = MergePolicy(stale: o.eventTime.map { eventTime < $0 } ?? false)
         if o.isPlaceholder {
             if let v = u.startTime { o.startTime = v }
             if let v = u.traceID { o.traceID = v }
             if let v = u.environment { o.environment = v }
             o.type = u.type
             o.isPlaceholder = u.isUpdate
-        } else if !u.isUpdate {
+        } else if !u.isUpdate, !m.stale {
             o.type = u.type
         }
-        if let v = u.parentObservationID { o.parentObservationID = v }
-        if let v = u.name { o.name = v }
-        if let v = u.endTime { o.endTime = v }
-        if let v = u.completionStartTime { o.completionStartTime = v }
-        if let v = u.model { o.model = v }
-        if let v = u.responseModel { o.responseModel = v }
-        if let v = u.modelParameters, !v.isEmptyForMerge { o.modelParameters = v }
-        if let v = u.input, !v.isEmptyForMerge { o.input = v }
-        if let v = u.output, !v.isEmptyForMerge { o.output = v }
-        if let m = u.metadata { o.metadata = Trace.mergeMetadata(o.metadata, m) }
-        if let v = u.level { o.level = v }
-        if let v = u.statusMessage { o.statusMessage = v }
-        if let v = u.version { o.version = v }
-        if let name = u.promptName, let version = u.promptVersion {
+        m.scalar(&o.parentObservationID, u.parentObservationID)
+        m.scalar(&o.name, u.name)
+        m.scalar(&o.endTime, u.endTime)
+        m.scalar(&o.completionStartTime, u.completionStartTime)
+        m.scalar(&o.model, u.model)
+        m.scalar(&o.responseModel, u.responseModel)
+        m.content(&o.modelParameters, u.modelParameters)
+        m.content(&o.input, u.input)
+        m.content(&o.output, u.output)
+        if let v = u.metadata { o.metadata = m.metadata(o.metadata, v) }
+        if let v = u.level, !m.stale || o.level == .default { o.level = v }
+        m.scalar(&o.statusMessage, u.statusMessage)
+        m.scalar(&o.version, u.version)
+        if let name = u.promptName, let version = u.promptVersion, !m.stale || o.promptName == nil {
             o.promptName = name
             o.promptVersion = version
         }
-        if let v = u.usage, !v.isEmpty { o.usage = v }
-        if let v = u.cost, !v.isEmpty { o.providedCost = v }
+        if let v = u.usage, !v.isEmpty, !m.stale || o.usage.isEmpty { o.usage = v }
+        if let v = u.cost, !v.isEmpty, !m.stale || o.providedCost.isEmpty { o.providedCost = v }
         if let end = o.endTime, end < o.startTime { o.endTime = o.startTime }
+        o.eventTime = max(o.eventTime ?? eventTime, eventTime)
         return o
     }
 
@@ -102,5 +99,38 @@ extension Observation {
     public mutating func attribute(trace: Trace?, rules: AttributionRules) {
         tenant = trace?.tenant ?? rules.tenant(metadata: metadata, tags: [])
         feature = trace?.feature ?? rules.feature(metadata: metadata)
+    }
+}
+
+/// How one event's values are laid over an entity: normally a given value wins; for a stale event (older than
+/// the newest merged) only where the entity has nothing yet.
+struct MergePolicy {
+    let stale: Bool
+
+    func scalar<T>(_ field: inout T?, _ value: T?) {
+        guard let value, !stale || field == nil else { return }
+        field = value
+    }
+
+    /// `input`, `output`, model parameters: empty values (null, "", {}) never replace anything.
+    func content(_ field: inout JSONValue?, _ value: JSONValue?) {
+        guard let value, !value.isEmptyForMerge else { return }
+        guard !stale || field.map(\.isEmptyForMerge) ?? true else { return }
+        field = value
+    }
+
+    /// Deep merge; a non-object value is kept under the key `metadata`. For a stale event the stored keys win.
+    func metadata(_ base: [String: JSONValue], _ incoming: JSONValue) -> [String: JSONValue] {
+        let overlay: [String: JSONValue]
+        switch incoming {
+        case .null: return base
+        case .object(let o): overlay = o
+        default: overlay = ["metadata": incoming]
+        }
+        let merged =
+            stale
+            ? JSONValue.object(overlay).deepMerged(with: .object(base))
+            : JSONValue.object(base).deepMerged(with: .object(overlay))
+        return merged.objectValue ?? base
     }
 }

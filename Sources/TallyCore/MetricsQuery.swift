@@ -62,6 +62,11 @@ public struct MetricsQuery: Sendable, Hashable {
     public var rowLimit: Int
 
     public static let maxRows = 1_000
+    /// Filters per query, values per list filter, and dimensions, metrics or order keys per query: caps that keep
+    /// every generated statement far inside SQLite's expression limits.
+    public static let maxFilters = 50
+    public static let maxFilterValues = 100
+    public static let maxListItems = 20
 
     /// Parses the `query` parameter; the error names the offending part. `version` 2 refuses the traces view (as
     /// Langfuse's v2 does) and defaults `row_limit` to 100; version 1 defaults it to 1000.
@@ -76,6 +81,11 @@ public struct MetricsQuery: Sendable, Hashable {
             throw .invalid("query.view: the traces view is not available in /v2/metrics; use observations")
         }
         self.view = view
+        for key in ["dimensions", "metrics", "orderBy"] {
+            if let n = q[key]?.arrayValue?.count, n > Self.maxListItems {
+                throw .invalid("query.\(key): \(n) entries; at most \(Self.maxListItems) are accepted")
+            }
+        }
         for (i, d) in (q["dimensions"]?.arrayValue ?? []).enumerated() {
             guard let field = d.objectValue?["field"]?.stringValue else {
                 throw .invalid("query.dimensions[\(i)]: expected {\"field\": <name>}")
@@ -96,10 +106,18 @@ public struct MetricsQuery: Sendable, Hashable {
             }
             self.metrics.append(Metric(measure: measure, aggregation: aggregation))
         }
-        for (i, f) in (q["filters"]?.arrayValue ?? []).enumerated() {
+        let filterList = q["filters"]?.arrayValue ?? []
+        guard filterList.count <= Self.maxFilters else {
+            throw .invalid("query.filters: \(filterList.count) filters; at most \(Self.maxFilters) are accepted")
+        }
+        for (i, f) in filterList.enumerated() {
             guard let o = f.objectValue, let column = o["column"]?.stringValue, let op = o["operator"]?.stringValue,
                 let type = o["type"]?.stringValue, let value = o["value"]
             else { throw .invalid("query.filters[\(i)]: expected {column, operator, value, type}") }
+            if let values = value.arrayValue, values.count > Self.maxFilterValues {
+                throw .invalid(
+                    "query.filters[\(i)].value: \(values.count) values; at most \(Self.maxFilterValues) are accepted")
+            }
             filters.append(Filter(column: column, op: op, value: value, type: type, key: o["key"]?.stringValue))
         }
         if let td = q["timeDimension"], !td.isNull {

@@ -88,6 +88,8 @@ public struct Trace: Sendable, Hashable {
     public var feature: String?
     /// True while only observations (no `trace-create`) have named this trace: its immutable fields are provisional.
     public var isPlaceholder: Bool
+    /// The envelope time of the newest trace event merged in (nil until one is): older events only fill gaps.
+    public var eventTime: Timestamp?
     /// When the store first wrote and last changed the row (nil before it is stored).
     public var createdAt: Timestamp?
     public var updatedAt: Timestamp?
@@ -142,6 +144,8 @@ public struct Observation: Sendable, Hashable {
     public var feature: String?
     /// True while only `*-update` events have named this observation.
     public var isPlaceholder: Bool
+    /// The envelope time of the newest event merged in: older events only fill gaps.
+    public var eventTime: Timestamp?
     public var createdAt: Timestamp?
     public var updatedAt: Timestamp?
 
@@ -179,6 +183,8 @@ public struct Score: Sendable, Hashable {
     public var queueID: String?
     public var environment: String
     public var timestamp: Timestamp
+    /// The envelope time of the event that wrote this version: an older re-send does not replace it.
+    public var eventTime: Timestamp?
     public var createdAt: Timestamp?
     public var updatedAt: Timestamp?
 

@@ -21,31 +21,53 @@ extension Observation {
     }
 
     /// Re-prices the observation from `table` (a no-op for the price fields when the client gave a cost).
-    public mutating func applyPricing(_ table: PriceTable, priceBy: PriceBy) {
+    /// Throws `CostEngine.LimitExceeded`, leaving the observation unpriced, when the inferred cost would pass
+    /// `NumericLimits.maxCostUSD`.
+    public mutating func applyPricing(_ table: PriceTable, priceBy: PriceBy) throws(CostEngine.LimitExceeded) {
         inferredCost = [:]
         pricedModelID = nil
         pricingTier = nil
         unitPrices = [:]
-        guard providedCost.isEmpty, let priced = CostEngine.price(self, table: table, priceBy: priceBy) else { return }
+        guard providedCost.isEmpty, let priced = try CostEngine.price(self, table: table, priceBy: priceBy) else {
+            return
+        }
         inferredCost = priced.costDetails
         pricedModelID = priced.modelID
         pricingTier = priced.tierName
         unitPrices = priced.unitPrices
     }
 
+    /// Token sums saturate at Int64's bounds instead of trapping; values that passed `NumericLimits` never
+    /// come near them (`checkLimits` refuses the rest before a write).
     public var totals: Totals {
-        func sum<V: AdditiveArithmetic>(_ d: [String: V], containing part: String) -> V {
-            d.filter { $0.key != "total" && $0.key.contains(part) }.values.reduce(.zero, +)
+        func units(_ part: String) -> Int64 {
+            usage.filter { $0.key != "total" && $0.key.contains(part) }.values.saturatingSum()
         }
-        let u = usage
+        func usd(_ part: String) -> Double {
+            cost.filter { $0.key != "total" && $0.key.contains(part) }.values.reduce(0, +)
+        }
         let c = cost
-        let input = sum(u, containing: "input")
-        let output = sum(u, containing: "output")
         return Totals(
-            inputTokens: input, outputTokens: output,
-            totalTokens: u["total"] ?? u.filter { $0.key != "total" }.values.reduce(0, +),
-            inputCost: c.isEmpty ? nil : sum(c, containing: "input"),
-            outputCost: c.isEmpty ? nil : sum(c, containing: "output"),
+            inputTokens: units("input"), outputTokens: units("output"),
+            totalTokens: usage["total"] ?? usage.filter { $0.key != "total" }.values.saturatingSum(),
+            inputCost: c.isEmpty ? nil : usd("input"), outputCost: c.isEmpty ? nil : usd("output"),
             totalCost: c.isEmpty ? nil : (c["total"] ?? c.filter { $0.key != "total" }.values.reduce(0, +)))
+    }
+
+    /// The last guard before a write, on the merged observation (whatever protocol or stored row it came from):
+    /// every usage count, every cost and the cost totals within `NumericLimits`. Throws `IngestionError` (invalid).
+    public func checkLimits() throws(IngestionError) {
+        guard usage.count <= NumericLimits.maxKeys + 1, providedCost.count <= NumericLimits.maxKeys + 1 else {
+            throw .invalid("usage/cost: at most \(NumericLimits.maxKeys) keys are accepted")
+        }
+        for (key, units) in usage where !(0...NumericLimits.maxUnits).contains(units) {
+            throw .invalid("usage.\(key): \(units) is out of range; expected \(NumericLimits.unitsRange)")
+        }
+        let t = totals
+        for (name, value) in [("input", t.inputCost), ("output", t.outputCost), ("total", t.totalCost)] {
+            if let value, !(value.isFinite && value >= 0 && value <= NumericLimits.maxCostUSD) {
+                throw .invalid("cost.\(name): out of range; expected \(NumericLimits.costRange)")
+            }
+        }
     }
 }

@@ -151,10 +151,15 @@ extension ModelPrice {
                 throw PriceTableError.invalid("\(id): tiers[\(index)] must be an object")
             }
             let conditions = try (t["conditions"]?.arrayValue ?? []).map { try Self.condition($0, context: id) }
+            let priority = t["priority"]?.doubleValue ?? Double(index + 1)
+            guard priority == priority.rounded(), abs(priority) <= Double(NumericLimits.maxTierPriority) else {
+                throw PriceTableError.invalid(
+                    "\(id): tiers[\(index)].priority must be a whole number within ±\(NumericLimits.maxTierPriority)")
+            }
             tiers.append(
                 PricingTier(
                     name: t["name"]?.stringValue ?? "tier \(index + 1)",
-                    priority: Int(t["priority"]?.doubleValue ?? Double(index + 1)), conditions: conditions,
+                    priority: Int(priority), conditions: conditions,
                     prices: try Self.prices(t["prices"], context: "\(id) tier \(index + 1)")))
         }
         self.init(
@@ -191,12 +196,13 @@ extension ModelPrice {
                 throw PriceTableError.invalid("\(context): usageDetailPattern is not a valid regular expression")
             }
             guard let op = c["operator"]?.stringValue.flatMap(TierCondition.Comparison.init(rawValue:)),
-                let v = c["value"]?.doubleValue
+                let v = c["value"]?.doubleValue, v.isFinite, abs(v) <= NumericLimits.maxTierValue
             else {
                 throw PriceTableError.invalid(
-                    "\(context): a usage condition needs operator (gt|gte|lt|lte|eq|neq) and value")
+                    "\(context): a usage condition needs operator (gt|gte|lt|lte|eq|neq) and a value within "
+                        + "±\(Int64(NumericLimits.maxTierValue))")
             }
-            return .usage(pattern: pattern, comparison: op, value: Int64(v))
+            return .usage(pattern: pattern, comparison: op, value: Int64(v.rounded()))
         }
         guard let source = c["source"]?.stringValue.flatMap(TierCondition.AttributeSource.init(rawValue:)),
             let key = c["key"]?.stringValue, let values = c["values"]?.arrayValue?.compactMap(\.stringValue)

@@ -35,7 +35,9 @@ public enum ScoreDecoder {
             value = n
             stringValue = n == 1 ? "True" : "False"
         case (.numeric, _), (nil, .int), (nil, .double):
-            guard let n = raw.doubleValue, n.isFinite else { throw b.fail("value", "a number", raw) }
+            guard let n = raw.doubleValue, n.isFinite, abs(n) <= NumericLimits.maxScoreMagnitude else {
+                throw b.fail("value", "a finite number within ±1e15", raw)
+            }
             dataType = .numeric
             value = n
         case (.categorical, _), (.text, _), (.correction, _), (nil, .string):

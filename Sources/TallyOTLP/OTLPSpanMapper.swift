@@ -9,9 +9,11 @@ public struct OTLPSpanMapper: Sendable {
 
     public init(limits: IngestionLimits = IngestionLimits()) { self.limits = limits }
 
-    public func events(for span: SpanView) -> [IngestionEvent] {
+    /// Throws `IngestionError` (permanent) when the span carries a value outside its valid range (a usage count
+    /// or cost past `NumericLimits`): the caller rejects that span alone.
+    public func events(for span: SpanView) throws -> [IngestionEvent] {
         var truncator = Truncator(limit: limits.maxFieldBytes)
-        let observation = self.observation(span, &truncator)
+        let observation = try self.observation(span, &truncator)
         var events: [IngestionEvent] = []
         if let trace = self.trace(span, observation: observation, &truncator) {
             events.append(
@@ -26,7 +28,7 @@ public struct OTLPSpanMapper: Sendable {
 
     // MARK: Observation
 
-    func observation(_ s: SpanView, _ truncator: inout Truncator) -> ObservationUpsert {
+    func observation(_ s: SpanView, _ truncator: inout Truncator) throws -> ObservationUpsert {
         let type = ObservationTypeRules.infer(s)
         var o = ObservationUpsert(id: s.spanID, type: type, isUpdate: false)
         o.traceID = s.traceID
@@ -44,11 +46,11 @@ public struct OTLPSpanMapper: Sendable {
         o.modelParameters = truncator.cut(
             first([LangfuseRules.modelParameters, OpenInferenceRules.modelParameters, GenAIRules.modelParameters], s),
             "modelParameters")
-        let usage = try? UsageNormaliser.normalise(
-            usage: nil, usageDetails: LangfuseRules.usage(s) ?? UsageRules.usage(s),
+        let usage = try UsageNormaliser.normalise(
+            usage: nil, usageDetails: try LangfuseRules.usage(s) ?? UsageRules.usage(s),
             costDetails: first([LangfuseRules.cost, GenAIRules.cost, OpenInferenceRules.cost], s))
-        o.usage = usage?.usage
-        o.cost = usage?.cost
+        o.usage = usage.usage
+        o.cost = usage.cost
         if type.isGenerationLike, let prompt = LangfuseRules.prompt(s) {
             o.promptName = prompt.name
             o.promptVersion = prompt.version

@@ -7,10 +7,21 @@ public struct APIError: HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var body: JSONValue
     public var headers: HTTPFields = [:]
+    /// What went wrong underneath (database text included), for the request log only; never sent.
+    public var diagnostic: String?
 
     public init(status: HTTPResponse.Status, body: JSONValue) {
         self.status = status
         self.body = body
+    }
+
+    /// One event's failure as a whole response (the single-score route).
+    public init(_ e: IngestionError) {
+        var body: [String: JSONValue] = ["message": .string(e.message)]
+        if let detail = e.error { body["error"] = .string(detail) }
+        self.init(status: .init(code: e.httpStatus), body: .object(body))
+        if e.isRetryable { headers[.retryAfter] = "1" }
+        diagnostic = e.diagnostic
     }
 
     public static func unauthorized(_ message: String) -> APIError {
@@ -45,6 +56,17 @@ public struct APIError: HTTPResponseError, Sendable {
         var response = JSONResponse.make(body, status: status)
         response.headers.append(contentsOf: headers)
         return response
+    }
+}
+
+extension IngestionError {
+    /// The one mapping from an event's failure kind to its HTTP status (Langfuse's per-event statuses).
+    var httpStatus: Int {
+        switch kind {
+        case .invalid: return 400
+        case .accessDenied: return 401
+        case .retryable: return 503
+        }
     }
 }
 

@@ -25,7 +25,7 @@ struct AnalyticsController: Sendable {
     /// unknown view, field, measure, aggregation or operator is a 400 naming what is allowed.
     func metrics(_ request: Request, _ context: TallyRequestContext, version: Int) async throws -> Response {
         let project = try context.requireProject()
-        guard let text = QueryReader(request).string("query") else {
+        guard let text = try QueryReader(request).string("query") else {
             throw APIError.invalid("query: required, a URL-encoded JSON object")
         }
         do {
@@ -45,16 +45,16 @@ struct AnalyticsController: Sendable {
         f.from = try r.timestamp("from") ?? r.timestamp("fromTimestamp")
         f.to = try r.timestamp("to") ?? r.timestamp("toTimestamp")
         if let from = f.from, let to = f.to, from >= to { throw APIError.invalid("from must be before to") }
-        f.tenants = r.list("tenantId") + r.list("tenant")
-        f.features = r.list("feature")
-        f.tags = r.all("tags") + r.all("tag")
+        f.tenants = try r.list("tenantId") + r.list("tenant")
+        f.features = try r.list("feature")
+        f.tags = try r.all("tags") + r.all("tag")
         f.promptName = r.string("promptName")
         f.promptVersion = try r.int("promptVersion", in: 0...Int(Int32.max))
-        f.models = r.list("model")
-        f.environments = r.list("environment")
-        f.userIDs = r.list("userId")
-        f.traceNames = r.list("traceName")
-        f.names = r.list("name")
+        f.models = try r.list("model")
+        f.environments = try r.list("environment")
+        f.userIDs = try r.list("userId")
+        f.traceNames = try r.list("traceName")
+        f.names = try r.list("name")
         f.types = try r.list("type").map { raw in
             guard let t = ObservationType(rawValue: raw.uppercased()) else {
                 throw APIError.invalid(
@@ -69,12 +69,13 @@ struct AnalyticsController: Sendable {
             }
             f.metadata[name] = String(value)
         }
+        guard f.metadata.count <= 20 else { throw APIError.invalid("at most 20 metadata.<key> filters are accepted") }
         return f
     }
 
     @Sendable func breakdown(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         var q = BreakdownQuery()
         q.filter = try Self.filter(r, request: request)
         q.dimensions = try Self.dimensions(r)
@@ -91,7 +92,7 @@ struct AnalyticsController: Sendable {
         }
         q.limit = try r.int("limit", in: 1...BreakdownQuery.maxLimit) ?? 1_000
         let metrics = try Set(
-            r.list("metrics").map { name in
+            try r.list("metrics").map { name in
                 guard let m = Metric(rawValue: name) else {
                     throw APIError.invalid(
                         "metrics: unknown metric \"\(name.prefix(40))\"; use "
@@ -134,8 +135,8 @@ struct AnalyticsController: Sendable {
 
     @Sendable func promptVersions(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let name = try context.parameters.require("name")
-        let r = QueryReader(request)
+        let name = try context.pathID("name")
+        let r = try QueryReader(request)
         let stats = try await database.promptVersions(
             projectID: project.id, promptName: name, filter: try Self.filter(r, request: request))
         let data = stats.map { s -> JSONValue in
@@ -158,7 +159,7 @@ struct AnalyticsController: Sendable {
     /// Langfuse's `GET /api/public/metrics/daily`: per UTC day, traces, observations, cost and usage per model.
     @Sendable func daily(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         let page = try r.page()
         var q = BreakdownQuery()
         q.filter = try Self.filter(r, request: request)
@@ -226,7 +227,7 @@ struct AnalyticsController: Sendable {
     func unitEconomicsRows(_ request: Request, project: Project, bucket: TimeBucket?) async throws -> (
         UnitEconomicsQuery, [UnitEconomicsRow]
     ) {
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         var q = UnitEconomicsQuery()
         q.filter = try Self.filter(r, request: request)
         q.dimensions = try Self.dimensions(r, allowed: UnitEconomicsQuery.allowedDimensions)
@@ -278,7 +279,7 @@ struct AnalyticsController: Sendable {
         async throws -> Response
     {
         let project = try context.requireProject()
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         var q = BreakdownQuery()
         q.filter = try Self.filter(r, request: request)
         // Sums only (no distinct trace count, no percentiles): whole days are read from the daily rollup.

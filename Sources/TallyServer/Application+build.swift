@@ -34,15 +34,19 @@ public enum TallyVersion {
 public func buildApplication(
     configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
 ) -> some ApplicationProtocol {
-    let router = buildRouter(configuration: configuration, database: database)
+    let router = buildRouter(configuration: configuration, database: database, logger: logger)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Tally"),
         logger: logger)
 }
 
-public func buildRouter(configuration: ServerConfiguration, database: TallyDatabase) -> Router<TallyRequestContext> {
+public func buildRouter(
+    configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
+) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
+    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: RequestLogMiddleware(logger: logger))
     router.add(
         middleware: CORSMiddleware(
             allowOrigin: .originBased, allowHeaders: [.authorization, .contentType, .contentEncoding]))

@@ -41,7 +41,7 @@ struct IngestionController: Sendable {
             }
             batch.events = allowed
             errors += denied.map {
-                ($0.eventID, IngestionError(status: 401, message: "Authentication error", error: "Access Scope Denied"))
+                ($0.eventID, IngestionError(kind: .accessDenied, message: "Authentication error", error: "Access Scope Denied"))
             }
         }
         let results = try await write(batch.events, projectID: project.id)
@@ -67,7 +67,7 @@ struct IngestionController: Sendable {
 
     static func errorEntry(_ e: (id: String, error: IngestionError)) -> JSONValue {
         var entry: [String: JSONValue] = [
-            "id": .string(e.id), "status": .int(Int64(e.error.status)), "message": .string(e.error.message),
+            "id": .string(e.id), "status": .int(Int64(e.error.httpStatus)), "message": .string(e.error.message),
         ]
         if let detail = e.error.error { entry["error"] = .string(detail) }
         return .object(entry)
@@ -95,7 +95,7 @@ struct IngestionController: Sendable {
             }
             let results = try await write(
                 [IngestionEvent(eventID: score.id, timestamp: now, body: .score(score))], projectID: project.id)
-            if case .failure(let e) = results[0] { throw APIError.unavailable(e.description) }
+            if case .failure(let e) = results[0] { throw APIError(e) }
             return JSONResponse.make(["id": .string(score.id)])
         case .array(let items):
             guard items.count <= decoder.limits.maxEventsPerBatch else {
@@ -143,8 +143,9 @@ extension TallyDatabase {
         do {
             return try await ingest(projectID: projectID, events: events, rules: rules)
         } catch {
-            var e = APIError.unavailable("the store could not commit: \(error)")
+            var e = APIError.unavailable("the store could not commit; nothing was stored, send the request again")
             e.headers[.retryAfter] = "1"
+            e.diagnostic = "\(error)"
             throw e
         }
     }

@@ -33,7 +33,7 @@ struct ModelsController: Sendable {
 
     @Sendable func get(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let id = try context.parameters.require("id")
+        let id = try context.pathID("id")
         guard let model = try await all(projectID: project.id).first(where: { $0.id == id }) else {
             throw APIError.notFound("Model not found")
         }
@@ -58,7 +58,7 @@ struct ModelsController: Sendable {
 
     @Sendable func delete(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let id = try context.parameters.require("id")
+        let id = try context.pathID("id")
         if try await database.deleteModel(projectID: project.id, id: id) {
             return JSONResponse.make(["message": "Model successfully deleted"])
         }

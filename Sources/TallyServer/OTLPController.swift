@@ -58,10 +58,20 @@ struct OTLPController: Sendable {
                     "error": .string("Invalid OTLP trace export: " + views.rejections.prefix(5).joined(separator: "; "))
                 ])
         }
-        let events = views.spans.flatMap(mapper.events(for:))
-        let results = try await database.ingestOrUnavailable(projectID: project.id, events: events, rules: rules)
         var rejected = views.rejected
         var messages = views.rejections
+        var events: [IngestionEvent] = []
+        events.reserveCapacity(views.spans.count * 2)
+        for span in views.spans {
+            do {
+                events += try mapper.events(for: span)
+            } catch {
+                // A value out of range (usage, cost): this span alone is rejected, its neighbours are stored.
+                rejected += 1
+                messages.append("span \(span.spanID): \(IngestionError(asEventFailure: error).description)")
+            }
+        }
+        let results = try await database.ingestOrUnavailable(projectID: project.id, events: events, rules: rules)
         for (event, result) in zip(events, results) {
             guard case .failure(let error) = result, case .observation = event.body else { continue }
             rejected += 1

@@ -1,26 +1,48 @@
+import Foundation
 import Hummingbird
 import TallyCore
 
-/// Typed access to query parameters; a malformed value is a 400 naming the parameter.
+/// Typed access to query parameters; a malformed value is a 400 naming the parameter. Every list is capped, so
+/// no request can build a query larger than SQLite's expression limits (it answers 400, never 500).
 struct QueryReader {
+    /// Query parameters in one request.
+    static let maxParameters = 200
+    /// Values of one list filter (`tags=a&tags=b`, `model=a,b`).
+    static let maxValues = 100
+
     let parameters: Parameters
 
-    init(_ request: Request) { parameters = request.uri.queryParameters }
+    init(_ request: Request) throws {
+        parameters = request.uri.queryParameters
+        guard parameters.count <= Self.maxParameters else {
+            throw APIError.invalid(
+                "\(parameters.count) query parameters; at most \(Self.maxParameters) are accepted per request")
+        }
+    }
 
     func string(_ name: String) -> String? {
         guard let v = parameters.get(name), !v.isEmpty else { return nil }
         return v
     }
 
-    /// Every value of a repeated parameter (`tags=a&tags=b`), empty values dropped.
-    func all(_ name: String) -> [String] {
-        parameters.getAll(name).filter { !$0.isEmpty }
+    /// Every value of a repeated parameter (`tags=a&tags=b`), empty values dropped; at most `maxValues`.
+    func all(_ name: String) throws -> [String] {
+        try capped(name, parameters.getAll(name).filter { !$0.isEmpty })
     }
 
-    /// A comma-separated list, possibly repeated (`scoreIds=a,b`).
-    func list(_ name: String) -> [String] {
-        all(name).flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            .filter { !$0.isEmpty }
+    /// A comma-separated list, possibly repeated (`scoreIds=a,b`); at most `maxValues`.
+    func list(_ name: String) throws -> [String] {
+        try capped(
+            name,
+            parameters.getAll(name).flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+                .filter { !$0.isEmpty })
+    }
+
+    private func capped(_ name: String, _ values: [String]) throws -> [String] {
+        guard values.count <= Self.maxValues else {
+            throw APIError.invalid("\(name): \(values.count) values; at most \(Self.maxValues) are accepted")
+        }
+        return values
     }
 
     func int(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
@@ -59,5 +81,18 @@ struct QueryReader {
         PageRequest(
             page: try int("page", in: 1...1_000_000) ?? 1,
             limit: try int("limit", in: 1...PageRequest.maxLimit) ?? 50)
+    }
+}
+
+extension TallyRequestContext {
+    /// A path parameter that names an entity, percent-decoded (`/traces/a%20b` is the trace `a b`; `%2F` a `/`
+    /// inside the id). An id that cannot be decoded or breaks `EntityID` is a 400.
+    func pathID(_ name: String) throws -> String {
+        let raw = try parameters.require(name)
+        guard let id = raw.removingPercentEncoding else {
+            throw APIError.invalid("\(name): not a valid percent-encoded id")
+        }
+        if let problem = EntityID.problem(id) { throw APIError.invalid("\(name): \(problem)") }
+        return id
     }
 }

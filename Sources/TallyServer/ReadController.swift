@@ -32,7 +32,7 @@ struct ReadController: Sendable {
 
     @Sendable func traces(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         var q = TraceQuery()
         q.page = try r.page()
         q.userID = r.string("userId")
@@ -40,10 +40,10 @@ struct ReadController: Sendable {
         q.sessionID = r.string("sessionId")
         q.from = try r.timestamp("fromTimestamp")
         q.to = try r.timestamp("toTimestamp")
-        q.tags = r.all("tags")
+        q.tags = try r.all("tags")
         q.version = r.string("version")
         q.release = r.string("release")
-        q.environments = r.all("environment")
+        q.environments = try r.all("environment")
         q.tenant = r.string("tenantId")
         if let order = r.string("orderBy") {
             let parts = order.split(separator: ".", maxSplits: 1).map(String.init)
@@ -63,7 +63,7 @@ struct ReadController: Sendable {
 
     @Sendable func trace(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let id = try context.parameters.require("traceId")
+        let id = try context.pathID("traceId")
         guard let (summary, observations, scores) = try await database.trace(projectID: project.id, id: id) else {
             throw APIError.notFound("Trace not found within authorized project")
         }
@@ -77,7 +77,7 @@ struct ReadController: Sendable {
 
     @Sendable func deleteTrace(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let id = try context.parameters.require("traceId")
+        let id = try context.pathID("traceId")
         let deleted = try await database.deleteTraces(projectID: project.id, ids: [id])
         guard deleted > 0 else { throw APIError.notFound("Trace not found within authorized project") }
         return JSONResponse.make(["message": "Trace deleted successfully"])
@@ -97,7 +97,7 @@ struct ReadController: Sendable {
 
     @Sendable func observations(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         var q = ObservationQuery()
         q.page = try r.page()
         q.name = r.string("name")
@@ -106,7 +106,7 @@ struct ReadController: Sendable {
         q.traceID = r.string("traceId")
         q.level = try r.enumValue("level", ObservationLevel.self)
         q.parentObservationID = r.string("parentObservationId")
-        q.environments = r.all("environment")
+        q.environments = try r.all("environment")
         q.fromStartTime = try r.timestamp("fromStartTime")
         q.toStartTime = try r.timestamp("toStartTime")
         q.version = r.string("version")
@@ -116,7 +116,7 @@ struct ReadController: Sendable {
 
     @Sendable func observation(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let id = try context.parameters.require("observationId")
+        let id = try context.pathID("observationId")
         guard let o = try await database.observation(projectID: project.id, id: id) else {
             throw APIError.notFound("Observation not found within authorized project")
         }
@@ -125,19 +125,19 @@ struct ReadController: Sendable {
 
     @Sendable func sessions(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         var q = SessionQuery()
         q.page = try r.page()
         q.from = try r.timestamp("fromTimestamp")
         q.to = try r.timestamp("toTimestamp")
-        q.environments = r.all("environment")
+        q.environments = try r.all("environment")
         let page = try await database.sessions(projectID: project.id, query: q)
         return DTO.list(page) { DTO.session($0, projectID: project.id) }
     }
 
     @Sendable func session(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let id = try context.parameters.require("sessionId")
+        let id = try context.pathID("sessionId")
         guard let (session, traces) = try await database.session(projectID: project.id, id: id) else {
             throw APIError.notFound("Session not found within authorized project")
         }
@@ -150,7 +150,7 @@ struct ReadController: Sendable {
 
     @Sendable func scores(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         var q = ScoreQuery()
         q.page = try r.page()
         q.userID = r.string("userId")
@@ -159,24 +159,24 @@ struct ReadController: Sendable {
         q.source = try r.enumValue("source", ScoreSource.self)
         q.configID = r.string("configId")
         q.queueID = r.string("queueId")
-        q.traceTags = r.all("traceTags")
-        q.environments = r.all("environment")
+        q.traceTags = try r.all("traceTags")
+        q.environments = try r.all("environment")
         q.from = try r.timestamp("fromTimestamp")
         q.to = try r.timestamp("toTimestamp")
         q.value = try r.double("value")
         q.comparison = try r.enumValue("operator", ScoreQuery.Comparison.self) ?? .eq
-        q.scoreIDs = r.list("scoreIds")
-        q.traceIDs = r.list("traceId")
-        q.observationIDs = r.list("observationId")
-        q.sessionIDs = r.list("sessionId")
-        q.datasetRunIDs = r.list("datasetRunId")
+        q.scoreIDs = try r.list("scoreIds")
+        q.traceIDs = try r.list("traceId")
+        q.observationIDs = try r.list("observationId")
+        q.sessionIDs = try r.list("sessionId")
+        q.datasetRunIDs = try r.list("datasetRunId")
         let page = try await database.scores(projectID: project.id, query: q)
         return DTO.list(page) { DTO.score($0, projectID: project.id) }
     }
 
     @Sendable func score(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let id = try context.parameters.require("scoreId")
+        let id = try context.pathID("scoreId")
         guard let s = try await database.score(projectID: project.id, id: id) else {
             throw APIError.notFound("Score not found within authorized project")
         }
@@ -185,7 +185,7 @@ struct ReadController: Sendable {
 
     @Sendable func deleteScore(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let id = try context.parameters.require("scoreId")
+        let id = try context.pathID("scoreId")
         guard try await database.deleteScore(projectID: project.id, id: id) else {
             throw APIError.notFound("Score not found within authorized project")
         }

@@ -13,18 +13,18 @@ struct TraceListController: Sendable {
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let r = QueryReader(request)
+        let r = try QueryReader(request)
         var q = TraceListQuery()
         q.from = try r.timestamp("from")
         q.to = try r.timestamp("to")
         q.tenant = r.string("tenantId")
-        q.tags = r.all("tags") + r.all("tag")
+        q.tags = try r.all("tags") + r.all("tag")
         q.promptName = r.string("promptName")
         q.promptVersion = try r.int("promptVersion", in: 0...Int(Int32.max))
         q.model = r.string("model")
         q.userID = r.string("userId")
         q.sessionID = r.string("sessionId")
-        q.environments = r.list("environment")
+        q.environments = try r.list("environment")
         q.level = try r.enumValue("level", ObservationLevel.self)
         q.nameContains = r.string("q")
         if let sort = r.string("sort") {

@@ -41,8 +41,13 @@ enum Rows {
         JSONValue.object(c.mapValues { .double($0) }).serialized()
     }
 
-    /// USD → nano-USD, rounded half away from zero. Exact for every cost with ≤ 9 decimal places.
-    static func nanos(_ usd: Double) -> Int64 { Int64((usd * 1e9).rounded()) }
+    /// USD → nano-USD, rounded half away from zero. Exact for every cost with ≤ 9 decimal places. Costs are
+    /// range-checked before a write (`Observation.checkLimits`); anything else is clamped here rather than trapping.
+    static func nanos(_ usd: Double) -> Int64 {
+        let n = (usd * 1e9).rounded()
+        guard n.isFinite else { return n > 0 ? .max : 0 }
+        return Int64(exactly: n) ?? (n > 0 ? .max : .min)
+    }
 }
 
 extension Trace {
@@ -64,6 +69,7 @@ extension Trace {
         externalID = row["external_id"]
         tenant = row["tenant"]
         feature = row["feature"]
+        eventTime = Rows.time(row["event_time"])
         createdAt = Rows.time(row["created_at"])
         updatedAt = Rows.time(row["updated_at"])
     }
@@ -100,6 +106,7 @@ extension Observation {
         }
         tenant = row["tenant"]
         feature = row["feature"]
+        eventTime = Rows.time(row["event_time"])
         createdAt = Rows.time(row["created_at"])
         updatedAt = Rows.time(row["updated_at"])
     }

@@ -34,16 +34,15 @@ extension TallyDatabase {
                 let session = IngestSession(db, projectID: projectID, rules: rules, now: now, deferTraceWrites: false)
                 var results = [Result<Void, IngestionError>](repeating: .success(()), count: events.count)
                 for index in order {
+                    let before = session.snapshot()
                     do {
                         try db.inSavepoint {
                             try session.apply(events[index])
                             return .commit
                         }
                     } catch {
-                        results[index] = .failure(
-                            IngestionError(
-                                status: 500, message: "Internal Server Error",
-                                error: (error as? DatabaseError)?.message ?? "\(error)"))
+                        session.restore(before)  // the rolled-back event's trace writes must not stay cached
+                        results[index] = .failure(IngestionError(classifying: error))
                     }
                 }
                 return results
@@ -70,21 +69,21 @@ extension TallyDatabase {
             sql: """
                 INSERT INTO trace (project_id, id, timestamp, name, user_id, session_id, release, version, environment,
                     input, output, metadata, tags, public, bookmarked, external_id, tenant, feature, is_placeholder,
-                    created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    created_at, updated_at, event_time)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (project_id, id) DO UPDATE SET timestamp = excluded.timestamp, name = excluded.name,
                     user_id = excluded.user_id, session_id = excluded.session_id, release = excluded.release,
                     version = excluded.version, environment = excluded.environment, input = excluded.input,
                     output = excluded.output, metadata = excluded.metadata, tags = excluded.tags,
                     public = excluded.public, bookmarked = excluded.bookmarked, external_id = excluded.external_id,
                     tenant = excluded.tenant, feature = excluded.feature, is_placeholder = excluded.is_placeholder,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at, event_time = excluded.event_time
                 """
         ).execute(arguments: [
             projectID, t.id, t.timestamp.microseconds, t.name, t.userID, t.sessionID, t.release, t.version,
             t.environment, Rows.json(t.input), Rows.json(t.output), JSONValue.object(t.metadata).serialized(),
             JSONValue.array(t.tags.map { .string($0) }).serialized(), t.isPublic, t.bookmarked, t.externalID,
-            t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds,
+            t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds, t.eventTime?.microseconds,
         ])
         if let previous, previous.timestamp != t.timestamp, !previous.tags.isEmpty {
             // A placeholder's timestamp moved (its root arrived): the tag rows carry it too.
@@ -122,9 +121,9 @@ extension TallyDatabase {
                     status_message, version, environment, prompt_name, prompt_version, usage_details,
                     provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
                     output_cost_nanos, total_cost_nanos, tenant, feature, is_placeholder, created_at, updated_at, cost_source,
-                    priced_model_id, pricing_tier, unit_prices)
+                    priced_model_id, pricing_tier, unit_prices, event_time)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                    ?, ?, ?, ?)
+                    ?, ?, ?, ?, ?)
                 ON CONFLICT (project_id, id) DO UPDATE SET trace_id = excluded.trace_id,
                     parent_observation_id = excluded.parent_observation_id, type = excluded.type, name = excluded.name,
                     start_time = excluded.start_time, end_time = excluded.end_time,
@@ -141,7 +140,8 @@ extension TallyDatabase {
                     total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
                     is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
                     cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
-                    pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices
+                    pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices,
+                    event_time = excluded.event_time
                 """
         ).execute(arguments: [
             projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
@@ -153,31 +153,54 @@ extension TallyDatabase {
             totals.totalTokens, totals.inputCost.map(Rows.nanos), totals.outputCost.map(Rows.nanos),
             totals.totalCost.map(Rows.nanos), o.tenant, o.feature, o.isPlaceholder, now.microseconds,
             now.microseconds, o.costSource, o.pricedModelID, o.pricingTier,
-            o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices),
+            o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices), o.eventTime?.microseconds,
         ])
     }
 
-    /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value.
+    /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value. A score event
+    /// older than the stored version's (`eventTime`) changes nothing: a stale re-send never reverts a score.
     static func write(_ s: Score, projectID: String, now: Timestamp, _ db: Database) throws {
         try db.cachedStatement(
             sql: """
                 INSERT INTO score (project_id, id, name, value, string_value, data_type, source, trace_id,
                     observation_id, session_id, dataset_run_id, comment, metadata, config_id, queue_id, environment,
-                    timestamp, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    timestamp, created_at, updated_at, event_time)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (project_id, id) DO UPDATE SET name = excluded.name, value = excluded.value,
                     string_value = excluded.string_value, data_type = excluded.data_type, source = excluded.source,
                     observation_id = coalesce(score.observation_id, excluded.observation_id),
                     comment = coalesce(excluded.comment, score.comment),
                     metadata = coalesce(excluded.metadata, score.metadata),
                     config_id = coalesce(excluded.config_id, score.config_id),
-                    queue_id = coalesce(excluded.queue_id, score.queue_id), updated_at = excluded.updated_at
+                    queue_id = coalesce(excluded.queue_id, score.queue_id), updated_at = excluded.updated_at,
+                    event_time = excluded.event_time
+                WHERE score.event_time IS NULL OR excluded.event_time IS NULL OR excluded.event_time >= score.event_time
                 """
         ).execute(arguments: [
             projectID, s.id, s.name, s.value, s.stringValue, s.dataType.rawValue, s.source.rawValue, s.traceID,
             s.observationID, s.sessionID, s.datasetRunID, s.comment, Rows.json(s.metadata), s.configID, s.queueID,
-            s.environment, s.timestamp.microseconds, now.microseconds, now.microseconds,
+            s.environment, s.timestamp.microseconds, now.microseconds, now.microseconds, s.eventTime?.microseconds,
         ])
+    }
+}
+
+extension IngestionError {
+    /// One event's failure inside the store: an `IngestionError` as it is; a constraint the event broke (CHECK,
+    /// NOT NULL, a STRICT column type — e.g. a rollup sum that would leave Int64) is permanent; anything else
+    /// (busy, I/O, a full disk) is retryable. The database text goes to `diagnostic` only.
+    init(classifying error: any Error) {
+        if let e = error as? IngestionError {
+            self = e
+            return
+        }
+        let text = (error as? DatabaseError).map { "\($0.resultCode): \($0.message ?? "")" } ?? "\(error)"
+        switch (error as? DatabaseError)?.resultCode.primaryResultCode {
+        case .SQLITE_CONSTRAINT?, .SQLITE_MISMATCH?, .SQLITE_TOOBIG?:
+            self = .invalid("the event would break a stored invariant (a value, or a total it adds to, out of range)")
+        default:
+            self = .retryable("the store could not apply this event now; send it again")
+        }
+        diagnostic = text
     }
 }
 
@@ -217,12 +240,23 @@ final class IngestSession {
                 existing, upsert, eventTime: event.timestamp, newTraceID: { UUID().uuidString.lowercased() })
             merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
             let pricing = try self.pricing()
-            merged.applyPricing(pricing.table, priceBy: pricing.priceBy)
+            do {
+                try merged.applyPricing(pricing.table, priceBy: pricing.priceBy)
+            } catch {
+                throw IngestionError.invalid(error.description)
+            }
+            try merged.checkLimits()
             try TallyDatabase.write(merged, projectID: projectID, now: now, db)
-        case .score(let score):
+        case .score(var score):
+            score.eventTime = event.timestamp
             try TallyDatabase.write(score, projectID: projectID, now: now, db)
         }
     }
+
+    /// The cached trace state, to restore when an event's savepoint rolls back.
+    func snapshot() -> [String: (current: Trace, stored: Trace?)] { traces }
+
+    func restore(_ state: [String: (current: Trace, stored: Trace?)]) { traces = state }
 
     func trace(_ id: String) throws -> Trace? {
         if let cached = traces[id] { return cached.current }

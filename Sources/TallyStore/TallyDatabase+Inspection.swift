@@ -12,6 +12,11 @@ extension TallyDatabase {
         }
     }
 
+    /// The integer a read-only inspection query answers (tests and operators' checks; arguments are bound).
+    public func count(sql: String, arguments: [Int64] = []) throws -> Int {
+        try writer.read { db in try Int.fetchOne(db, sql: sql, arguments: StatementArguments(arguments)) ?? 0 }
+    }
+
     /// Every stored text of the key table, to prove no secret is stored in clear.
     func rawSecretColumns() throws -> [String] {
         try writer.read { db in

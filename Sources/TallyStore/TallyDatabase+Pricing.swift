@@ -99,7 +99,8 @@ extension TallyDatabase {
             while let row = try rows.next() {
                 var o = Observation(row: row)
                 let before = o.cost
-                o.applyPricing(pricing.table, priceBy: pricing.priceBy)
+                // A cost past the limit leaves the observation unpriced rather than failing the whole recompute.
+                try? o.applyPricing(pricing.table, priceBy: pricing.priceBy)
                 if o.cost != before { changed.append(o) }
             }
             let now = Timestamp.now()

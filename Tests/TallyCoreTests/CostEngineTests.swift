@@ -199,8 +199,8 @@ struct CostEngineTests {
         return o
     }
 
-    func check(_ c: Case, table: PriceTable) {
-        let priced = CostEngine.price(observation(c), table: table, priceBy: c.priceBy)
+    func check(_ c: Case, table: PriceTable) throws {
+        let priced = try CostEngine.price(observation(c), table: table, priceBy: c.priceBy)
         #expect(priced?.totalNanos == c.totalNanos, "\(c.label)")
         if let id = c.modelID { #expect(priced?.modelID == id, "\(c.label)") }
         if c.totalNanos != nil { #expect(priced?.tierName == c.tier, "\(c.label)") }
@@ -208,8 +208,8 @@ struct CostEngineTests {
     }
 
     @Test("built-in prices", arguments: builtin)
-    func builtinPrices(_ c: Case) {
-        check(c, table: PriceTable())
+    func builtinPrices(_ c: Case) throws {
+        try check(c, table: PriceTable())
     }
 
     @Test("the built-in file is valid and covers every provider family")
@@ -232,23 +232,23 @@ struct CostEngineTests {
         ], projectID: "p")
 
     @Test("a project model overrides the built-in one")
-    func projectOverride() {
-        check(
+    func projectOverride() throws {
+        try check(
             Case(
                 label: "override", model: "gpt-4.1-mini", usage: ["input": 1000, "output": 100],
                 totalNanos: 1_000_000 + 200_000, modelID: "custom-mini"),
             table: PriceTable(projectModels: [Self.custom]))
         // Other models still use the built-in list.
-        check(
+        try check(
             Case(label: "others", model: "gpt-4o-mini", usage: ["input": 1], totalNanos: 150),
             table: PriceTable(projectModels: [Self.custom]))
     }
 
     @Test("with built-in prices switched off only project models price")
-    func builtinOff() {
+    func builtinOff() throws {
         let table = PriceTable(projectModels: [Self.custom], builtinEnabled: false)
-        check(Case(label: "own", model: "gpt-4.1-mini", usage: ["input": 1], totalNanos: 1_000), table: table)
-        check(Case(label: "builtin off", model: "gpt-4o", usage: ["input": 1000], totalNanos: nil), table: table)
+        try check(Case(label: "own", model: "gpt-4.1-mini", usage: ["input": 1], totalNanos: 1_000), table: table)
+        try check(Case(label: "builtin off", model: "gpt-4o", usage: ["input": 1000], totalNanos: nil), table: table)
     }
 
     @Test("startDate is honoured: the price in force at the observation's start applies")
@@ -262,11 +262,11 @@ struct CostEngineTests {
             ],
             projectID: "p")
         let table = PriceTable(projectModels: [v2, v1])
-        check(
+        try check(
             Case(
                 label: "before", model: "acme-llm", usage: ["input": 1000], start: "2026-03-01T00:00:00Z",
                 totalNanos: 1_000_000, modelID: "acme-v1"), table: table)
-        check(
+        try check(
             Case(
                 label: "after", model: "acme-llm", usage: ["input": 1000], start: "2026-07-01T00:00:00Z",
                 totalNanos: 2_000_000, modelID: "acme-v2"), table: table)
@@ -286,22 +286,22 @@ struct CostEngineTests {
                 ],
             ], projectID: "p")
         let table = PriceTable(projectModels: [model])
-        check(
+        try check(
             Case(
                 label: "eu", model: "regional-llm", usage: ["input": 10], metadata: ["region": "eu"],
                 totalNanos: 20_000, tier: "EU"), table: table)
-        check(
+        try check(
             Case(
                 label: "us", model: "regional-llm", usage: ["input": 10], metadata: ["region": "us"], totalNanos: 10_000
             ), table: table)
     }
 
     @Test("a cost the client gave always wins; a partial update prices once usage arrives; re-pricing is stable")
-    func providedAndPartial() {
+    func providedAndPartial() throws {
         var given = observation(
             Case(label: "", model: "gpt-4.1-mini", usage: ["input": 800, "output": 120], totalNanos: nil))
         given.providedCost = ["total": 1.0]
-        given.applyPricing(PriceTable(), priceBy: .requested)
+        try given.applyPricing(PriceTable(), priceBy: .requested)
         #expect(given.cost == ["total": 1.0])
         #expect(given.costSource == "provided")
         #expect(given.pricedModelID == nil)
@@ -311,26 +311,45 @@ struct CostEngineTests {
         create.traceID = "t"
         let t0 = Timestamp(microseconds: 1_800_000_000_000_000)
         var o = Observation.merge(nil, create, eventTime: t0, newTraceID: { "x" })
-        o.applyPricing(PriceTable(), priceBy: .requested)
+        try o.applyPricing(PriceTable(), priceBy: .requested)
         #expect(o.cost.isEmpty)
         var update = ObservationUpsert(id: "g", type: .generation, isUpdate: true)
         update.usage = ["input": 800, "output": 120, "total": 920]
         o = Observation.merge(o, update, eventTime: t0, newTraceID: { "x" })
-        o.applyPricing(PriceTable(), priceBy: .requested)
+        try o.applyPricing(PriceTable(), priceBy: .requested)
         #expect(o.cost == ["input": 0.00032, "output": 0.000192, "total": 0.000512])
         #expect(o.costSource == "inferred")
         #expect(o.unitPrices == ["input": 4e-7, "output": 1.6e-6])
         let again = o
-        o.applyPricing(PriceTable(), priceBy: .requested)
+        try o.applyPricing(PriceTable(), priceBy: .requested)
         #expect(o == again)
     }
 
     @Test("money never drifts: a million one-token costs sum to exactly a million times one")
-    func noDrift() {
-        let one = CostEngine.nanos(units: 1, picos: 150_000)  // gpt-4o-mini input: 0.15 µUSD
+    func noDrift() throws {
+        let one = try CostEngine.nanos(units: 1, picos: 150_000, model: "m", key: "input")  // 0.15 µUSD
         #expect(one == 150)
         #expect((0..<1_000_000).reduce(Int64(0)) { sum, _ in sum + one } == 150_000_000)
-        #expect(CostEngine.nanos(units: Int64.max / 2, picos: 1_000_000) == Int64.max / 2)
+    }
+
+    @Test("a priced cost past 10^6 USD, or units × price past Int64, is refused instead of saturating or trapping")
+    func pricedCostLimit() throws {
+        #expect(throws: CostEngine.LimitExceeded.self) {
+            try CostEngine.nanos(units: Int64.max / 2, picos: 1_000_000, model: "m", key: "input")
+        }
+        // 10^12 units at 1 µUSD each = 10^6 USD: exactly the limit is accepted, one unit more is not.
+        #expect(try CostEngine.nanos(units: 1_000_000_000_000, picos: 1_000_000, model: "m", key: "input")
+            == NumericLimits.maxCostNanos)
+        #expect(throws: CostEngine.LimitExceeded.self) {
+            try CostEngine.nanos(units: 1_000_000_000_001, picos: 1_000_000, model: "m", key: "input")
+        }
+        var o = Observation(
+            id: "g", traceID: "t", type: .generation, startTime: Timestamp(microseconds: 1_800_000_000_000_000),
+            isPlaceholder: false)
+        o.model = "gpt-4o"
+        o.usage = ["input": NumericLimits.maxUnits, "output": NumericLimits.maxUnits]
+        #expect(throws: CostEngine.LimitExceeded.self) { try o.applyPricing(PriceTable(), priceBy: .requested) }
+        #expect(o.costSource == nil)
     }
 
     @Test("malformed models are refused with a message naming the problem")

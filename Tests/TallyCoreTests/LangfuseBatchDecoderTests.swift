@@ -88,7 +88,7 @@ struct LangfuseBatchDecoderTests {
         do {
             _ = try LangfuseBatchDecoder().decode(Data(body.utf8))
         } catch let e as IngestionError {
-            #expect(e.status == 400)
+            #expect(e.kind == .invalid)
             #expect(e.description.contains(expected), "\(e.description)")
         } catch {
             Issue.record("unexpected \(error)")
@@ -162,7 +162,7 @@ struct LangfuseBatchDecoderTests {
         let batch = try LangfuseBatchDecoder().decode(Data(body.utf8))
         #expect(batch.events.map(\.eventID) == ["ok", "ok2"])
         #expect(batch.errors.count == 1)
-        #expect(batch.errors.first?.error.status == 400)
+        #expect(batch.errors.first?.error.kind == .invalid)
         #expect(
             batch.errors.first?.error.description.contains(expected) == true,
             "\(batch.errors.first?.error.description ?? "")")

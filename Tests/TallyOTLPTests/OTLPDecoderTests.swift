@@ -86,7 +86,7 @@ struct OTLPDecoderTests {
                 "langfuse.trace.tags": 7, "gen_ai.usage.input_tokens": "-5", "langfuse.observation.level": true,
                 "langfuse.observation.type": ["generation"], "langfuse.observation.completion_start_time": "soon",
             ])
-        let events = OTLPSpanMapper().events(for: span)
+        let events = try OTLPSpanMapper().events(for: span)
         guard case .observation(let o)? = events.last?.body else {
             Issue.record("expected an observation")
             return
@@ -132,19 +132,19 @@ struct OTLPDecoderTests {
 
 @Suite("Input/output rules per ecosystem")
 struct InputOutputRuleTests {
-    func observation(_ attributes: [String: JSONValue], events: [SpanView.Event] = []) -> ObservationUpsert? {
+    func observation(_ attributes: [String: JSONValue], events: [SpanView.Event] = []) throws -> ObservationUpsert? {
         let span = SpanView(
             traceID: "0123456789abcdef0123456789abcdef", spanID: "0123456789abcdef", parentSpanID: "1123456789abcdef",
             name: "llm", startTime: Timestamp(microseconds: 1), endTime: nil, attributes: attributes, events: events)
-        for event in OTLPSpanMapper().events(for: span) {
+        for event in try OTLPSpanMapper().events(for: span) {
             if case .observation(let o) = event.body { return o }
         }
         return nil
     }
 
     @Test("Traceloop/OpenLIT flattened gen_ai.prompt.N.* and gen_ai.completion.N.* are rebuilt in index order")
-    func traceloop() {
-        let o = observation([
+    func traceloop() throws {
+        let o = try observation([
             "gen_ai.prompt.1.role": "user", "gen_ai.prompt.1.content": "hi", "gen_ai.prompt.0.role": "system",
             "gen_ai.prompt.0.content": "be brief", "gen_ai.completion.0.role": "assistant",
             "gen_ai.completion.0.content": "hello", "llm.request.type": "chat",
@@ -154,8 +154,8 @@ struct InputOutputRuleTests {
     }
 
     @Test("OpenInference llm.input_messages.N.message.* are rebuilt when there is no input.value")
-    func openInferenceMessages() {
-        let o = observation([
+    func openInferenceMessages() throws {
+        let o = try observation([
             "openinference.span.kind": "LLM", "llm.input_messages.0.message.role": "user",
             "llm.input_messages.0.message.content": "q", "llm.output_messages.0.message.role": "assistant",
             "llm.output_messages.0.message.content": "a",
@@ -165,8 +165,8 @@ struct InputOutputRuleTests {
     }
 
     @Test("gen_ai per-role message events and the choice event")
-    func messageEvents() {
-        let o = observation(
+    func messageEvents() throws {
+        let o = try observation(
             ["gen_ai.operation.name": "chat"],
             events: [
                 SpanView.Event(name: "gen_ai.system.message", time: nil, attributes: ["content": "be brief"]),
@@ -178,8 +178,8 @@ struct InputOutputRuleTests {
     }
 
     @Test("langfuse.observation.input wins over every other convention; traceloop.entity.* over input.value")
-    func precedence() {
-        let o = observation([
+    func precedence() throws {
+        let o = try observation([
             "langfuse.observation.input": #"{"a":1}"#, "input.value": "other", "traceloop.entity.output": #"{"b":2}"#,
             "output.value": "other",
         ])
@@ -188,8 +188,8 @@ struct InputOutputRuleTests {
     }
 
     @Test("gen_ai.system_instructions are prepended to gen_ai.input.messages as a system message")
-    func systemInstructions() {
-        let o = observation([
+    func systemInstructions() throws {
+        let o = try observation([
             "gen_ai.input.messages": #"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#,
             "gen_ai.system_instructions": #"[{"type":"text","content":"be brief"}]"#,
         ])

@@ -16,7 +16,7 @@ enum OTLPFixture {
     }
 
     static func observations(_ name: String) throws -> [ObservationUpsert] {
-        try views(name).flatMap { OTLPSpanMapper().events(for: $0) }.compactMap { event in
+        try views(name).flatMap { try OTLPSpanMapper().events(for: $0) }.compactMap { event in
             if case .observation(let o) = event.body { return o }
             return nil
         }
@@ -29,7 +29,7 @@ enum OTLPFixture {
         var observations: [String: ObservationUpsert] = [:]
         var traces: [String: [TraceUpsert]] = [:]
         for view in try views(name) {
-            for event in OTLPSpanMapper().events(for: view) {
+            for event in try OTLPSpanMapper().events(for: view) {
                 switch event.body {
                 case .observation(let o): observations[view.name] = o
                 case .trace(let t): traces[view.name, default: []].append(t)

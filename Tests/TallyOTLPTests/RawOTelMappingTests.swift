@@ -86,7 +86,7 @@ struct RawOTelMappingTests {
     @Test("the OTLP/JSON re-send decodes to exactly the events of the protobuf original")
     func jsonEqualsProtobuf() throws {
         func events(_ name: String) throws -> [IngestionEvent] {
-            try OTLPFixture.views(name).sorted { $0.spanID < $1.spanID }.flatMap { OTLPSpanMapper().events(for: $0) }
+            try OTLPFixture.views(name).sorted { $0.spanID < $1.spanID }.flatMap { try OTLPSpanMapper().events(for: $0) }
         }
         let proto = try events("raw-001-gen_ai.pb")
         let json = try events("raw-004-gen_ai-resent.json")

@@ -20,11 +20,13 @@ enum UsageRules {
     ]
     static let audioKeys = ["completion_details.audio", "output_audio_tokens"]
 
-    static func usage(_ s: SpanView) -> JSONValue? {
+    /// Throws, naming the attribute, for a count above `NumericLimits.maxUnits`; every count is range-checked
+    /// before the subtractions below, so they cannot overflow.
+    static func usage(_ s: SpanView) throws -> JSONValue? {
         var raw: [String: Int64] = [:]
         for prefix in [Keys.GenAI.usagePrefix, Keys.OpenInference.tokenCountPrefix] {
             for (key, value) in s.attributes(withPrefix: prefix) where key != "cost" {
-                if let n = UsageNormaliser.nonNegative(value) { raw[key] = n }
+                if let n = try UsageNormaliser.units(value, prefix + key) { raw[key] = n }
             }
         }
         guard !raw.isEmpty else { return nil }

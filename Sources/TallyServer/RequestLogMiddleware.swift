@@ -1,0 +1,60 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// The outermost middleware: gives every request an id (the client's `X-Request-Id` when it is a short token,
+/// else a random one), returns it in `X-Request-Id`, and is the one place an error becomes a response. Every
+/// 5xx is logged exactly once, with the id, method, path and the underlying cause (database text included);
+/// the response body carries only a generic message and the id, never database error text.
+struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        let id = Self.requestID(request.headers[.requestID])
+        let started = ContinuousClock.now
+        var response: Response
+        var cause: String?
+        do {
+            response = try await next(request, context)
+        } catch let error as APIError {
+            response = try error.response(from: request, context: context)
+            cause = error.diagnostic ?? error.body.objectValue?["error"]?.stringValue
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+            cause = "\(error)"
+        } catch {
+            response = JSONResponse.make(
+                ["message": "Internal Server Error", "requestId": .string(id)], status: .internalServerError)
+            cause = "\(error)"
+        }
+        response.headers[.requestID] = id
+        if response.status.code >= 500 {
+            let elapsed = ContinuousClock.now - started
+            logger.error(
+                "\(request.method) \(request.uri.path) answered \(response.status.code)",
+                metadata: [
+                    "request_id": .string(id), "cause": .string(cause ?? "handler returned \(response.status.code)"),
+                    "ms": .stringConvertible(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
+                ])
+        } else {
+            logger.debug(
+                "\(request.method) \(request.uri.path) \(response.status.code)", metadata: ["request_id": .string(id)])
+        }
+        return response
+    }
+
+    /// The client's id if it is 1–64 characters of `[A-Za-z0-9._-]`, else 16 random hex digits.
+    static func requestID(_ given: String?) -> String {
+        if let given, (1...64).contains(given.utf8.count),
+            given.utf8.allSatisfy({ c in
+                (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 45 || c == 46 || c == 95
+            })
+        {
+            return given
+        }
+        return String(format: "%016llx", UInt64.random(in: .min ... .max))
+    }
+}
