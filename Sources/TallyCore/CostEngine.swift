@@ -26,12 +26,7 @@ public struct PriceTable: Sendable {
     /// The model that prices `modelName` at `time`: among the models whose pattern matches the whole name and whose
     /// `startDate` is not after `time`, a project model beats a built-in one, then the latest `startDate` wins.
     public func match(_ modelName: String, at time: Timestamp) -> ModelPrice? {
-        let (own, builtin) = cache.candidates(modelName) {
-            (
-                projectModels.filter { PatternCache.shared.matchesWhole($0.matchPattern, modelName) },
-                builtinModels.filter { PatternCache.shared.matchesWhole($0.matchPattern, modelName) }
-            )
-        }
+        let (own, builtin) = cache.candidates(modelName) { matching(modelName) }
         func best(_ models: [ModelPrice]) -> ModelPrice? {
             models.filter { model in model.startDate.map { $0 <= time } ?? true }
                 .max { ($0.startDate?.microseconds ?? .min) < ($1.startDate?.microseconds ?? .min) }
@@ -40,8 +35,23 @@ public struct PriceTable: Sendable {
         return builtinEnabled ? best(builtin) : nil
     }
 
+    /// Matches each of `names` now, so a later `match` for them is a dictionary lookup. The store calls this
+    /// before it takes the single writer: pattern matching never runs inside another project's wait.
+    public func prepare(names: some Sequence<String>) {
+        for name in names where !name.isEmpty {
+            _ = cache.candidates(name) { matching(name) }
+        }
+    }
+
+    private func matching(_ name: String) -> ([ModelPrice], [ModelPrice]) {
+        (
+            projectModels.filter { PatternCache.shared.matchesWhole($0.matchPattern, name) },
+            builtinModels.filter { PatternCache.shared.matchesWhole($0.matchPattern, name) }
+        )
+    }
+
     /// Model name → the models whose pattern matches it, so each distinct name is matched against the list once
-    /// per table (a table lives for one ingest transaction or one recompute).
+    /// per table: the name index. A table lives as long as the project's models and settings are unchanged.
     private let cache = MatchCache()
 
     final class MatchCache: @unchecked Sendable {

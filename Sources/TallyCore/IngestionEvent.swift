@@ -24,6 +24,12 @@ public struct IngestionEvent: Sendable, Hashable {
         self.truncatedFields = truncatedFields
     }
 
+    /// The model names an observation event carries (requested and response), for price lookups.
+    public var modelNames: [String] {
+        guard case .observation(let o) = body else { return [] }
+        return [o.model, o.responseModel].compactMap { $0 }
+    }
+
     /// Updates are applied after creates within one request (Langfuse's ordering).
     public var isUpdate: Bool {
         if case .observation(let o) = body { return o.isUpdate }

@@ -134,8 +134,11 @@ extension ModelPrice {
         guard let pattern = o["matchPattern"]?.stringValue, !pattern.isEmpty else {
             throw PriceTableError.invalid("\(id): matchPattern is required")
         }
-        guard PatternCache.shared.regex(pattern) != nil else {
+        guard pattern.count <= RegexSafety.maxPatternLength, PatternCache.shared.regex(pattern) != nil else {
             throw PriceTableError.invalid("\(id): matchPattern is not a valid regular expression")
+        }
+        if let problem = RegexSafety.problem(pattern) {
+            throw PriceTableError.invalid("\(id): matchPattern is refused: \(problem)")
         }
         var start: Timestamp?
         if let s = o["startDate"], !s.isNull {
@@ -192,8 +195,11 @@ extension ModelPrice {
             throw PriceTableError.invalid("\(context): a condition must be an object")
         }
         if let pattern = c["usageDetailPattern"]?.stringValue {
-            guard PatternCache.shared.regex(pattern) != nil else {
+            guard pattern.count <= RegexSafety.maxPatternLength, PatternCache.shared.regex(pattern) != nil else {
                 throw PriceTableError.invalid("\(context): usageDetailPattern is not a valid regular expression")
+            }
+            if let problem = RegexSafety.problem(pattern) {
+                throw PriceTableError.invalid("\(context): usageDetailPattern is refused: \(problem)")
             }
             guard let op = c["operator"]?.stringValue.flatMap(TierCondition.Comparison.init(rawValue:)),
                 let v = c["value"]?.doubleValue, v.isFinite, abs(v) <= NumericLimits.maxTierValue
@@ -263,14 +269,19 @@ public final class PatternCache: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let hit = compiled[pattern] { return hit }
+        if compiled.count >= 20_000 { compiled.removeAll() }  // bounded: patterns come from stored models
         let regex = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])
         compiled[pattern] = regex
         return regex
     }
 
+    /// Longer model names or usage keys match no pattern: with `RegexSafety`'s rules this bounds the work of
+    /// one match.
+    public static let maxSubjectLength = 256
+
     /// True when `pattern` matches the whole of `text`.
     public func matchesWhole(_ pattern: String, _ text: String) -> Bool {
-        guard let regex = regex(pattern) else { return false }
+        guard text.utf8.count <= Self.maxSubjectLength, let regex = regex(pattern) else { return false }
         let range = NSRange(text.startIndex..., in: text)
         guard let match = regex.firstMatch(in: text, options: [.anchored], range: range) else { return false }
         return match.range == range
@@ -278,7 +289,7 @@ public final class PatternCache: @unchecked Sendable {
 
     /// True when `pattern` is found anywhere in `text`.
     public func matchesAnywhere(_ pattern: String, _ text: String) -> Bool {
-        guard let regex = regex(pattern) else { return false }
+        guard text.utf8.count <= Self.maxSubjectLength, let regex = regex(pattern) else { return false }
         return regex.firstMatch(in: text, options: [], range: NSRange(text.startIndex..., in: text)) != nil
     }
 }

@@ -17,10 +17,14 @@ extension TallyDatabase {
         if events.isEmpty { return [] }
         let order = IngestionEvent.applicationOrder(events)
         let now = Timestamp.now()
+        // Price lookups for the request's model names happen here, before the single writer is taken.
+        let pricing = try await cachedPricing(projectID: projectID)
+        pricing.table.prepare(names: events.lazy.flatMap(\.modelNames))
         do {
             // Fast path: the whole request in one transaction, no per-event savepoints.
             return try await writer.write { db in
-                let session = IngestSession(db, projectID: projectID, rules: rules, now: now, deferTraceWrites: true)
+                let session = IngestSession(
+                    db, projectID: projectID, rules: rules, pricing: pricing, now: now, deferTraceWrites: true)
                 for index in order {
                     try session.apply(events[index])
                 }
@@ -31,7 +35,8 @@ extension TallyDatabase {
             // Some event failed and the transaction rolled back: redo with a savepoint per event, so only the
             // failing events are lost. A commit failure fails here again and is thrown (nothing was written).
             return try await writer.write { db in
-                let session = IngestSession(db, projectID: projectID, rules: rules, now: now, deferTraceWrites: false)
+                let session = IngestSession(
+                    db, projectID: projectID, rules: rules, pricing: pricing, now: now, deferTraceWrites: false)
                 var results = [Result<Void, IngestionError>](repeating: .success(()), count: events.count)
                 for index in order {
                     let before = session.snapshot()
@@ -213,16 +218,20 @@ final class IngestSession {
     let rules: AttributionRules
     let now: Timestamp
     let deferTraceWrites: Bool
+    let pricing: ProjectPricing
     /// Per trace id: the merged state and the state in the database before this request (nil: not stored).
     private var traces: [String: (current: Trace, stored: Trace?)] = [:]
     private var dirty: [String] = []
-    private var loadedPricing: (table: PriceTable, priceBy: PriceBy)?
     private var dirtySet: Set<String> = []
 
-    init(_ db: Database, projectID: String, rules: AttributionRules, now: Timestamp, deferTraceWrites: Bool) {
+    init(
+        _ db: Database, projectID: String, rules: AttributionRules, pricing: ProjectPricing, now: Timestamp,
+        deferTraceWrites: Bool
+    ) {
         self.db = db
         self.projectID = projectID
         self.rules = rules
+        self.pricing = pricing
         self.now = now
         self.deferTraceWrites = deferTraceWrites
     }
@@ -239,7 +248,6 @@ final class IngestSession {
             var merged = Observation.merge(
                 existing, upsert, eventTime: event.timestamp, newTraceID: { UUID().uuidString.lowercased() })
             merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
-            let pricing = try self.pricing()
             do {
                 try merged.applyPricing(pricing.table, priceBy: pricing.priceBy)
             } catch {
@@ -283,14 +291,6 @@ final class IngestSession {
         let placeholder = Trace.placeholder(id: o.traceID, timestamp: o.startTime, environment: o.environment)
         try put(placeholder)
         return placeholder
-    }
-
-    /// The project's price table and billing rule, read once per transaction.
-    func pricing() throws -> (table: PriceTable, priceBy: PriceBy) {
-        if let loadedPricing { return loadedPricing }
-        let loaded = try TallyDatabase.pricing(db, projectID: projectID)
-        loadedPricing = loaded
-        return loaded
     }
 
     /// Writes every trace changed in this request, once.

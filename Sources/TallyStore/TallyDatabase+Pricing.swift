@@ -45,6 +45,7 @@ extension TallyDatabase {
     }
 
     public func setPricingSettings(projectID: String, _ settings: PricingSettings) async throws {
+        defer { pricingCache.invalidate(projectID) }
         try await writer.write { db in
             try db.execute(
                 sql: """
@@ -63,6 +64,7 @@ extension TallyDatabase {
     /// Stores a project model (same id replaces). New prices apply to observations ingested from now on;
     /// `recomputeCosts` re-prices stored ones.
     public func saveModel(projectID: String, _ model: ModelPrice) async throws {
+        defer { pricingCache.invalidate(projectID) }
         try await writer.write { db in
             try db.execute(
                 sql: """
@@ -78,7 +80,8 @@ extension TallyDatabase {
 
     @discardableResult
     public func deleteModel(projectID: String, id: String) async throws -> Bool {
-        try await writer.write { db in
+        defer { pricingCache.invalidate(projectID) }
+        return try await writer.write { db in
             try db.execute(sql: "DELETE FROM model WHERE project_id = ? AND id = ?", arguments: [projectID, id])
             return db.changesCount > 0
         }
@@ -87,8 +90,8 @@ extension TallyDatabase {
     /// Re-prices every observation of the project whose start time is in [from, to) and that has no client-given
     /// cost, with the current prices and settings, in one transaction. Returns how many observations changed cost.
     public func recomputeCosts(projectID: String, from: Timestamp?, to: Timestamp?) async throws -> Int {
-        try await writer.write { db in
-            let pricing = try Self.pricing(db, projectID: projectID)
+        let pricing = try await cachedPricing(projectID: projectID)
+        return try await writer.write { db in
             var f = SQLFilter()
             f.add("project_id = ?", [projectID])
             f.add("provided_cost_details = '{}'")

@@ -8,6 +8,7 @@ import TallySchema
 /// transaction; a write that returns has been committed with `synchronous=FULL` (durable across a crash).
 public struct TallyDatabase: Sendable {
     let writer: DatabasePool
+    let pricingCache = PricingCache()
 
     /// Opens (creating if needed) the database at `path`, creating its directory. Throws if the file cannot be
     /// opened or a migration fails: the server must not start on a broken schema.

@@ -108,6 +108,12 @@ struct ModelsRouterTests {
                 (#"{"matchPattern":"x","inputPrice":1e-6}"#, "modelName is required"),
                 (#"{"modelName":"m","matchPattern":"([","inputPrice":1e-6}"#, "regular expression"),
                 (#"{"modelName":"m","matchPattern":"m"}"#, "inputPrice"),
+                (#"{"modelName":"m","matchPattern":"(a+)+$","inputPrice":1e-6}"#, "nested quantifiers"),
+                (#"{"modelName":"m","matchPattern":"(a|aa)*$","inputPrice":1e-6}"#, "nested quantifiers"),
+                (
+                    #"{"modelName":"m","matchPattern":"m","pricingTiers":[{"isDefault":true,"prices":{"input":1e-6}},{"name":"t","priority":1e300,"conditions":[],"prices":{"input":1e-6}}]}"#,
+                    "priority"
+                ),
                 (
                     #"{"modelName":"m","matchPattern":"m","totalPrice":1e-6,"inputPrice":1e-6}"#,
                     "totalPrice cannot be combined"
