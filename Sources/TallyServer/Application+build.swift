@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import TallyCore
 import TallyOTLP
 import TallyStore
@@ -19,6 +20,14 @@ public struct ServerConfiguration: Sendable {
     public var maxOTLPDecodedBytes: Int = 64 * 1_048_576
     public var maxOTLPSpans: Int = 20_000
     public var attribution = AttributionRules.standard
+    /// A connection with no request in flight, or whose request headers are incomplete, is closed after this.
+    public var idleTimeout: TimeAmount = .seconds(15)
+    /// A request's body must arrive in full within this of its head (a body dripped slowly is cut off).
+    public var requestTimeout: TimeAmount = .seconds(60)
+    /// Connections served at once; more wait in the listen backlog. `tally serve` sets it below the file limit.
+    public var maxConnections: Int = 4_000
+    /// The WAL is checkpointed and truncated once it grows past this.
+    public var walLimitBytes: Int = 64 * 1_048_576
     /// Directory of the static web UI; nil serves no UI.
     public var webRoot: String?
     public var version = TallyVersion.current
@@ -35,9 +44,17 @@ public func buildApplication(
     configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
 ) -> some ApplicationProtocol {
     let router = buildRouter(configuration: configuration, database: database, logger: logger)
+    let requestTimeout = configuration.requestTimeout
     return Application(
         router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Tally"),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [RequestDeadlineHandler(deadline: requestTimeout)],
+                idleTimeout: configuration.idleTimeout)),
+        configuration: .init(
+            address: .hostname(configuration.host, port: configuration.port), serverName: "Tally",
+            availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
+        services: [CheckpointService(database: database, limitBytes: configuration.walLimitBytes, logger: logger)],
         logger: logger)
 }
 

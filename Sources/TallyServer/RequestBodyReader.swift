@@ -12,6 +12,10 @@ struct RequestBodyReader: Sendable {
     var maxDecodedBytes: Int
 
     func read(_ request: Request) async throws -> Data {
+        // A declared length over the cap is refused before a byte of the body is awaited.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBodyBytes {
+            throw APIError.tooLarge(maxBodyBytes)
+        }
         var buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maxBodyBytes)

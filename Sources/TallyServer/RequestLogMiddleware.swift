@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import TallyStore
 
 /// The outermost middleware: gives every request an id (the client's `X-Request-Id` when it is a short token,
 /// else a random one), returns it in `X-Request-Id`, and is the one place an error becomes a response. Every
@@ -22,6 +23,11 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             response = try error.response(from: request, context: context)
             cause = error.diagnostic ?? error.body.objectValue?["error"]?.stringValue
+        } catch let error as StoreError {
+            var mapped = APIError.unavailable(error.description)
+            mapped.headers[.retryAfter] = "5"
+            response = try mapped.response(from: request, context: context)
+            cause = error.description
         } catch let error as any HTTPResponseError {
             response = try error.response(from: request, context: context)
             cause = "\(error)"

@@ -93,7 +93,7 @@ extension TallyDatabase {
         let rollup = rollups ? Self.rollupBreakdownSQL(q, projectID: projectID) : nil
         let (sql, arguments) = rollup ?? Self.rawBreakdownSQL(q, projectID: projectID)
         let dimensionCount = q.dimensions.count
-        return try await writer.read { db in
+        return try await boundedRead { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 BreakdownRow(
                     bucket: row["b"], keys: (0..<dimensionCount).map { row["d\($0)"] }, count: row["c"],
@@ -391,7 +391,7 @@ extension TallyDatabase {
             """
         let arguments = where_.arguments
         let versions = figures.keys.sorted()
-        return try await writer.read { db in
+        return try await boundedRead { db in
             var scores: [Int: [String: Double]] = [:]
             for row in try Row.fetchAll(db, sql: scoreSQL, arguments: arguments + [projectID]) {
                 scores[row[0], default: [:]][row[1]] = row[2]
@@ -455,7 +455,7 @@ extension TallyDatabase {
             FROM c GROUP BY v
             """
         let (sumArguments, histogramArguments) = (sumArgs, histogramArgs)
-        return try await writer.read { db in
+        return try await boundedRead { db in
             var out: [Int: PromptVersionStats] = [:]
             for row in try Row.fetchAll(db, sql: sumSQL, arguments: sumArguments) {
                 out[row[0]] = PromptVersionStats(
@@ -549,7 +549,7 @@ extension TallyDatabase {
         // Bind in the order the placeholders appear: dimensions and success (SELECT list), WHERE, LIMIT.
         let arguments = StatementArguments(dimensionArgs + successArgs) + w.arguments + [q.limit]
         let dimensionCount = dims.count
-        return try await writer.read { db in
+        return try await boundedRead { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 UnitEconomicsRow(
                     bucket: row["b"], keys: (0..<dimensionCount).map { row["d\($0)"] }, traces: row["traces"],

@@ -226,7 +226,7 @@ extension TallyDatabase {
             \(order.isEmpty ? "" : "ORDER BY " + order.joined(separator: ", ")) LIMIT ?
             """
         let arguments = w.arguments + [q.rowLimit]
-        return try await writer.read { db in
+        return try await boundedRead { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row -> [String: JSONValue] in
                 var out: [String: JSONValue] = [:]
                 for (i, field) in dimensionNames.enumerated() { out[field] = Self.json(row["k\(i)"]) }

@@ -108,7 +108,7 @@ extension TallyDatabase {
         let filter = f
         let count = tagsOnly ? (from: "trace_tag g0", filter: countFilter) : nil
         let source = from
-        return try await writer.read { db in
+        return try await boundedRead { db in
             let (traces, total) = try filter.page(
                 db, columns: "t.*", from: source, order: order, page: q.page, count: count, map: Trace.init(row:))
             return Paged(
@@ -232,7 +232,7 @@ extension TallyDatabase {
         }
         f.any("o.environment", q.environments)
         let filter = f
-        return try await writer.read { db in
+        return try await boundedRead { db in
             let (items, total) = try filter.page(
                 db, columns: "o.*", from: "observation o", order: "o.start_time DESC, o.id", page: q.page,
                 map: Observation.init(row:))
@@ -301,7 +301,7 @@ extension TallyDatabase {
         f.any("s.dataset_run_id", q.datasetRunIDs)
         let from = "score s LEFT JOIN trace t ON t.project_id = s.project_id AND t.id = s.trace_id"
         let filter = f
-        return try await writer.read { db in
+        return try await boundedRead { db in
             let (items, total) = try filter.page(
                 db,
                 columns: """

@@ -81,7 +81,7 @@ extension TallyDatabase {
         let sql = "SELECT t.* FROM \(from) WHERE \(f.sql) ORDER BY \(column) \(direction), \(tiebreak) LIMIT ? OFFSET ?"
         let arguments = f.arguments + [q.limit + 1, q.offset]
         let limit = q.limit
-        return try await writer.read { db in
+        return try await boundedRead { db in
             let traces = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Trace.init(row:))
             let page = Array(traces.prefix(limit))
             let totals = try Self.traceTotals(db, projectID: projectID, ids: page.map(\.id))

@@ -9,6 +9,13 @@ import TallySchema
 public struct TallyDatabase: Sendable {
     let writer: DatabasePool
     let pricingCache = PricingCache()
+    /// The database file.
+    public let path: String
+    /// The longest a scanning read may run (see `boundedRead`).
+    public var readTimeout: Duration = .seconds(20)
+
+    /// How long a write waits for the lock before failing as busy (the server then answers 503 + Retry-After).
+    static let busyTimeoutMillis = 10_000
 
     /// Opens (creating if needed) the database at `path`, creating its directory. Throws if the file cannot be
     /// opened or a migration fails: the server must not start on a broken schema.
@@ -18,14 +25,17 @@ public struct TallyDatabase: Sendable {
             at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         var config = Configuration()
         config.foreignKeysEnabled = true
-        config.busyMode = .timeout(10)
+        config.busyMode = .timeout(Double(Self.busyTimeoutMillis) / 1000)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Reads go through a shared memory map of the file instead of read() into each connection's cache.
-            try db.execute(sql: "PRAGMA mmap_size = 1073741824")
+            // Reads go through a shared memory map of the file; 128 MiB bounds what it adds to the resident size.
+            try db.execute(sql: "PRAGMA mmap_size = 134217728")
             try db.execute(sql: "PRAGMA cache_size = -16384")  // 16 MiB per connection
+            // After a checkpoint resets the WAL, a file grown larger than this is cut back to it.
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         writer = try DatabasePool(path: url.path, configuration: config)
+        self.path = url.path
         try Self.migrator().migrate(writer)
     }
 

@@ -57,11 +57,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Comma-separated metadata keys naming the feature (env TALLY_FEATURE_KEYS). Default: feature")
     var featureKeys: String?
 
+    @Option(help: "Most connections served at once (env TALLY_MAX_CONNECTIONS). Default: 4000, below the file limit")
+    var maxConnections: Int?
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         var config = ServerConfiguration()
+        let fileLimit = FileLimit.raise()
+        let wanted = try maxConnections ?? env["TALLY_MAX_CONNECTIONS"].map(Self.int) ?? config.maxConnections
+        config.maxConnections = max(1, min(wanted, fileLimit - FileLimit.reserved))
         config.host = host ?? env["TALLY_HOST"] ?? config.host
         config.port = try port ?? env["TALLY_PORT"].map(Self.int) ?? config.port
         config.maxBodyBytes = try maxBodyBytes ?? env["TALLY_MAX_BODY_BYTES"].map(Self.int) ?? config.maxBodyBytes
@@ -75,6 +81,8 @@ struct Serve: AsyncParsableCommand {
         let outcome = try ProjectBootstrap.run(database: database, environment: env)
         let app = buildApplication(configuration: config, database: database, logger: logger)
         printBanner(config: config, outcome: outcome)
+        logger.info(
+            "serving at most \(config.maxConnections) connections at once (open-file limit \(fileLimit)); more wait in the backlog")
         try await app.runService()
     }
 

@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+
+extension TallyDatabase {
+    /// Runs a read with a time limit: past `readTimeout` its statement is interrupted and `StoreError.readTimedOut`
+    /// thrown. Every read that may scan (lists, analytics, metrics) goes through here, so no reader can hold an
+    /// old snapshot — and with it the WAL — for longer than the limit.
+    func boundedRead<T: Sendable>(_ block: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let limit = readTimeout
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await writer.read(block) }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw StoreError.readTimedOut(seconds: Int(limit.components.seconds))
+            }
+            return value
+        }
+    }
+
+    /// Bytes in the WAL file now (0 when there is none).
+    public func walBytes() -> Int {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path + "-wal")
+        return (attributes?[.size] as? NSNumber)?.intValue ?? 0
+    }
+
+    /// When the WAL has grown past `limitBytes`, copies it into the database and truncates it to zero, waiting at
+    /// most `wait` for readers on older snapshots (bounded by `readTimeout`); writers wait meanwhile. Readers that
+    /// overlap without pause never let SQLite's automatic (passive) checkpoints reset the WAL; this does.
+    /// Returns the WAL size before, or nil when nothing was needed. Throws when the checkpoint could not finish
+    /// in time (try again later; nothing is lost).
+    @discardableResult
+    public func checkpointIfNeeded(limitBytes: Int, wait: Duration = .seconds(5)) async throws -> Int? {
+        let before = walBytes()
+        guard before > limitBytes else { return nil }
+        let millis = Int(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+        try await writer.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA busy_timeout = \(millis)")
+            defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Self.busyTimeoutMillis)") }
+            try db.checkpoint(.truncate)
+        }
+        return before
+    }
+}
