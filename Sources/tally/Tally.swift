@@ -60,6 +60,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most connections served at once (env TALLY_MAX_CONNECTIONS). Default: 4000, below the file limit")
     var maxConnections: Int?
 
+    @Option(help: "Seconds an idle connection (or one with incomplete headers) is kept (env TALLY_IDLE_TIMEOUT). Default: 15")
+    var idleTimeout: Int?
+
+    @Option(help: "Seconds a request body may take to arrive in full (env TALLY_REQUEST_TIMEOUT). Default: 60")
+    var requestTimeout: Int?
+
+    @Option(help: "Seconds a scanning read may run before it is stopped (env TALLY_READ_TIMEOUT). Default: 20")
+    var readTimeout: Int?
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -68,6 +77,10 @@ struct Serve: AsyncParsableCommand {
         let fileLimit = FileLimit.raise()
         let wanted = try maxConnections ?? env["TALLY_MAX_CONNECTIONS"].map(Self.int) ?? config.maxConnections
         config.maxConnections = max(1, min(wanted, fileLimit - FileLimit.reserved))
+        if let s = try idleTimeout ?? env["TALLY_IDLE_TIMEOUT"].map(Self.int) { config.idleTimeout = .seconds(Int64(max(1, s))) }
+        if let s = try requestTimeout ?? env["TALLY_REQUEST_TIMEOUT"].map(Self.int) {
+            config.requestTimeout = .seconds(Int64(max(1, s)))
+        }
         config.host = host ?? env["TALLY_HOST"] ?? config.host
         config.port = try port ?? env["TALLY_PORT"].map(Self.int) ?? config.port
         config.maxBodyBytes = try maxBodyBytes ?? env["TALLY_MAX_BODY_BYTES"].map(Self.int) ?? config.maxBodyBytes
@@ -77,7 +90,8 @@ struct Serve: AsyncParsableCommand {
 
         var logger = Logger(label: "tally")
         logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        let database = try store.open()
+        var database = try store.open()
+        if let s = try readTimeout ?? env["TALLY_READ_TIMEOUT"].map(Self.int) { database.readTimeout = .seconds(max(1, s)) }
         let outcome = try ProjectBootstrap.run(database: database, environment: env)
         let app = buildApplication(configuration: config, database: database, logger: logger)
         printBanner(config: config, outcome: outcome)
