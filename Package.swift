@@ -17,17 +17,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
-        .target(name: "TallyCore", resources: [.copy("Resources/model-prices.json")]),
-        // The whole schema/ folder ships as a resource, so the binary finds its migrations from any working
-        // directory and a new migration file needs no manifest change.
-        .target(
-            name: "TallySchema", path: ".",
-            exclude: [
-                "Sources/TallyCore", "Sources/TallyOTLP", "Sources/TallyStore", "Sources/TallyServer", "Sources/tally",
-                "Sources/tally-bench",
-                "Tests", "web", "proto",
-            ],
-            sources: ["Sources/TallySchema"], resources: [.copy("schema")]),
+        // schema/, the built-in price table and web/ are compiled into the binary by the EmbedResources plugin:
+        // `tally` runs from any folder without resource bundles or the checkout (a new file needs no manifest
+        // change).
+        .executableTarget(name: "tally-embed"),
+        .plugin(name: "EmbedResources", capability: .buildTool(), dependencies: ["tally-embed"]),
+        .target(name: "TallyResources", plugins: ["EmbedResources"]),
+        .target(name: "TallyCore", dependencies: ["TallyResources"], exclude: ["Resources"]),
         .target(
             name: "TallyOTLP",
             dependencies: ["TallyCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
@@ -35,7 +31,7 @@ let package = Package(
         .target(
             name: "TallyStore",
             dependencies: [
-                "TallyCore", "TallySchema",
+                "TallyCore", "TallyResources",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -43,7 +39,7 @@ let package = Package(
         .target(
             name: "TallyServer",
             dependencies: [
-                "TallyCore", "TallyStore", "TallyOTLP",
+                "TallyCore", "TallyStore", "TallyOTLP", "TallyResources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -1,4 +1,5 @@
 import Foundation
+import TallyResources
 
 /// Which model name prices a generation that names both the model asked for and the one that answered.
 public enum PriceBy: String, Sendable, CaseIterable, Codable {
@@ -185,11 +186,10 @@ public enum CostEngine {
     }
 }
 
-/// The built-in price list, read once from `Resources/model-prices.json`.
+/// The built-in price list, read once from `Resources/model-prices.json` (embedded in the binary).
 public enum BuiltinPrices {
     public static let models: [ModelPrice] = {
-        guard let url = Bundle.module.url(forResource: "model-prices", withExtension: "json"),
-            let data = try? Data(contentsOf: url), case .object(let doc)? = try? JSONValue.parse(data),
+        guard let data = EmbeddedResources.modelPrices, case .object(let doc)? = try? JSONValue.parse(data),
             let list = doc["models"]?.arrayValue
         else { return [] }
         return list.compactMap { try? ModelPrice(json: $0, projectID: nil) }
@@ -197,11 +197,10 @@ public enum BuiltinPrices {
 
     /// Throws if the built-in file is missing or any model in it is invalid (a startup check).
     public static func validate() throws {
-        guard let url = Bundle.module.url(forResource: "model-prices", withExtension: "json") else {
-            throw PriceTableError.invalid("model-prices.json is missing from the TallyCore resources")
+        guard let data = EmbeddedResources.modelPrices else {
+            throw PriceTableError.invalid("model-prices.json was not embedded in the binary")
         }
-        guard case .object(let doc) = try JSONValue.parse(try Data(contentsOf: url)),
-            let list = doc["models"]?.arrayValue
+        guard case .object(let doc) = try JSONValue.parse(data), let list = doc["models"]?.arrayValue
         else { throw PriceTableError.invalid("model-prices.json: expected {\"models\": [...]}") }
         for model in list { _ = try ModelPrice(json: model, projectID: nil) }
     }

@@ -28,7 +28,7 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections: Int = 4_000
     /// The WAL is checkpointed and truncated once it grows past this.
     public var walLimitBytes: Int = 64 * 1_048_576
-    /// Directory of the static web UI; nil serves no UI.
+    /// A folder to serve the web UI from instead of the copy compiled into the binary (for UI development).
     public var webRoot: String?
     public var version = TallyVersion.current
 
@@ -104,6 +104,8 @@ public func buildRouter(
 
     if let webRoot = configuration.webRoot {
         router.add(middleware: FileMiddleware(webRoot, searchForIndexHtml: true))
+    } else {
+        router.add(middleware: EmbeddedWebMiddleware())
     }
     return router
 }

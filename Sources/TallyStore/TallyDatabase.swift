@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
-import TallySchema
+import TallyResources
 
 /// The one database of a Tally server: a SQLite file in WAL mode behind a GRDB `DatabasePool`.
 /// Opening it applies every pending migration from `schema/`; writes are methods named after their intent, each one

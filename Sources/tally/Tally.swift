@@ -42,7 +42,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (env TALLY_PORT). Default: 3000")
     var port: Int?
 
-    @Option(help: "Directory of the web UI (env TALLY_WEB_ROOT). Default: the web/ folder of this checkout")
+    @Option(help: "Serve the web UI from this folder (env TALLY_WEB_ROOT). Default: the copy built into the binary")
     var webRoot: String?
 
     @Option(help: "Largest request body in bytes (env TALLY_MAX_BODY_BYTES). Default: 4500000")
@@ -86,7 +86,7 @@ struct Serve: AsyncParsableCommand {
         config.maxBodyBytes = try maxBodyBytes ?? env["TALLY_MAX_BODY_BYTES"].map(Self.int) ?? config.maxBodyBytes
         if let keys = tenantKeys ?? env["TALLY_TENANT_KEYS"] { config.attribution.tenantKeys = Self.list(keys) }
         if let keys = featureKeys ?? env["TALLY_FEATURE_KEYS"] { config.attribution.featureKeys = Self.list(keys) }
-        config.webRoot = webRoot ?? env["TALLY_WEB_ROOT"] ?? Self.findWebRoot()
+        config.webRoot = webRoot ?? env["TALLY_WEB_ROOT"]
 
         var logger = Logger(label: "tally")
         logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
@@ -104,7 +104,7 @@ struct Serve: AsyncParsableCommand {
         let url = "http://\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(config.port)"
         var lines = [
             "Tally \(config.version) listening on \(url)",
-            "  web UI:    \(url)/" + (config.webRoot == nil ? " (no web/ folder found; set TALLY_WEB_ROOT)" : ""),
+            "  web UI:    \(url)/" + (config.webRoot.map { " (from \($0))" } ?? ""),
             "  database:  \(store.path)",
             "  project:   \(outcome.project.name) (id \(outcome.project.id))",
             "  SDK setup: LANGFUSE_HOST=\(url)",
@@ -130,20 +130,6 @@ struct Serve: AsyncParsableCommand {
 
     static func list(_ s: String) -> [String] {
         s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    /// The `web/` folder of the checkout this binary was built in (walking up from the executable), else ./web.
-    static func findWebRoot() -> String? {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<6 {
-            let candidate = dir.appendingPathComponent("web")
-            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("index.html").path) {
-                return candidate.path
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        let local = URL(fileURLWithPath: "web/index.html").standardizedFileURL
-        return FileManager.default.fileExists(atPath: local.path) ? local.deletingLastPathComponent().path : nil
     }
 }
 

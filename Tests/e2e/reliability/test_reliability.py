@@ -176,3 +176,39 @@ def test_overflow_inputs_never_take_the_process_down(tally):
     # A 5xx never carries database text, and every response names its request id.
     status, _ = tally.get("/api/public/health", auth=None)
     assert status == 200
+
+
+def test_the_binary_alone_in_an_empty_folder_migrates_prices_and_serves_the_ui(tmp_path):
+    """No resource bundle, no checkout: schema, price table and web UI are compiled in."""
+    import shutil
+    binary = Path(os.environ.get("TALLY_BIN", str(Path(__file__).resolve().parents[3] / ".build/debug/tally")))
+    lonely = tmp_path / "opt" / "tally"
+    lonely.parent.mkdir(parents=True)
+    shutil.copy2(binary, lonely)
+    (tmp_path / "data").mkdir()
+    server = TallyServer(str(tmp_path / "data" / "tally.db"), free_port())
+    previous = os.environ.get("TALLY_BIN")
+    os.environ["TALLY_BIN"] = str(lonely)
+    try:
+        server.start()
+    finally:
+        if previous is None:
+            os.environ.pop("TALLY_BIN")
+        else:
+            os.environ["TALLY_BIN"] = previous
+    try:
+        status, reply = server.request("POST", "/api/public/ingestion", {"batch": [
+            {"id": "e1", "type": "generation-create", "timestamp": "2026-11-20T10:00:00Z",
+             "body": {"id": "g1", "traceId": "t1", "model": "gpt-4o", "usage": {"input": 1000, "output": 100},
+                      "startTime": "2026-11-20T10:00:00Z"}}]})
+        assert status == 207 and not reply["errors"], reply
+        status, gen = server.get("/api/public/observations/g1")
+        assert status == 200
+        assert gen["calculatedTotalCost"] == pytest.approx(0.0035, abs=1e-12)  # 1000 × $2.50/M + 100 × $10/M
+        import urllib.request
+        for path, marker in [("/", b"<html"), ("/app.js", b"function"), ("/app.css", b"{")]:
+            with urllib.request.urlopen(server.url + path, timeout=5) as r:
+                assert r.status == 200
+                assert marker in r.read().lower()
+    finally:
+        server.stop()
