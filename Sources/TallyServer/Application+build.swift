@@ -28,6 +28,10 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections: Int = 4_000
     /// The WAL is checkpointed and truncated once it grows past this.
     public var walLimitBytes: Int = 64 * 1_048_576
+    /// Days of traces kept for projects without their own retention setting; nil keeps everything.
+    public var retentionDays: Int?
+    /// How often the retention service sweeps.
+    public var retentionInterval: Duration = .seconds(3600)
     /// A folder to serve the web UI from instead of the copy compiled into the binary (for UI development).
     public var webRoot: String?
     public var version = TallyVersion.current
@@ -54,7 +58,12 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "Tally",
             availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
-        services: [CheckpointService(database: database, limitBytes: configuration.walLimitBytes, logger: logger)],
+        services: [
+            CheckpointService(database: database, limitBytes: configuration.walLimitBytes, logger: logger),
+            RetentionService(
+                database: database, defaultDays: configuration.retentionDays,
+                interval: configuration.retentionInterval, logger: logger),
+        ],
         logger: logger)
 }
 
@@ -90,6 +99,8 @@ public func buildRouter(
     ModelsController(database: database, bodyReader: bodyReader).addRoutes(public: projectAccess, tally: tallyAPI)
     AnalyticsController(database: database).addRoutes(tally: tallyAPI, public: projectAccess)
     TraceListController(database: database).addRoutes(to: tallyAPI)
+    RetentionController(database: database, bodyReader: bodyReader, defaultDays: configuration.retentionDays)
+        .addRoutes(to: tallyAPI)
 
     let otlp = OTLPController(
         database: database,

@@ -11,7 +11,8 @@ struct CheckpointService: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        // The pause ends early on graceful shutdown; then one last checkpoint leaves an empty WAL.
+        while await pauseUnlessShuttingDown(.seconds(1)) {
             do {
                 if let before = try await database.checkpointIfNeeded(limitBytes: limitBytes) {
                     logger.info("WAL checkpointed and truncated", metadata: ["wal_bytes_before": "\(before)"])
@@ -19,7 +20,6 @@ struct CheckpointService: Service {
             } catch {
                 logger.warning("WAL checkpoint did not finish; retrying", metadata: ["cause": "\(error)"])
             }
-            try? await Task.sleep(for: .seconds(1))
         }
         _ = try? await database.checkpointIfNeeded(limitBytes: -1)
     }

@@ -200,13 +200,8 @@ extension TallyDatabase {
     public func deleteTraces(projectID: String, ids: [String]) async throws -> Int {
         try await writer.write { db in
             var deleted = 0
-            for id in ids {
-                try db.execute(
-                    sql: "DELETE FROM observation WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
-                try db.execute(
-                    sql: "DELETE FROM score WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
-                try db.execute(sql: "DELETE FROM trace WHERE project_id = ? AND id = ?", arguments: [projectID, id])
-                deleted += db.changesCount
+            for id in ids where try Self.deleteTraceRows(db, projectID: projectID, id: id) {
+                deleted += 1
             }
             return deleted
         }

@@ -27,6 +27,8 @@ public struct TallyDatabase: Sendable {
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(Double(Self.busyTimeoutMillis) / 1000)
         config.prepareDatabase { db in
+            // Takes effect only on a new, empty file: retention can then give freed pages back to the disk.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Reads go through a shared memory map of the file; 128 MiB bounds what it adds to the resident size.
             try db.execute(sql: "PRAGMA mmap_size = 134217728")

@@ -10,7 +10,7 @@ import TallyStore
 struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tally: a Langfuse-compatible LLM trace collector on one SQLite file.",
-        subcommands: [Serve.self, Keys.self, Costs.self],
+        subcommands: [Serve.self, Keys.self, Costs.self, Backup.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -69,11 +69,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a scanning read may run before it is stopped (env TALLY_READ_TIMEOUT). Default: 20")
     var readTimeout: Int?
 
+    @Option(help: "Delete traces older than this many days (env TALLY_RETENTION_DAYS). Default: keep everything")
+    var retentionDays: Int?
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         var config = ServerConfiguration()
+        config.retentionDays = try retentionDays ?? env["TALLY_RETENTION_DAYS"].map(Self.int)
+        if let days = config.retentionDays, days < 1 { config.retentionDays = nil }
+        if let s = try env["TALLY_RETENTION_INTERVAL"].map(Self.int) { config.retentionInterval = .seconds(max(1, s)) }
         let fileLimit = FileLimit.raise()
         let wanted = try maxConnections ?? env["TALLY_MAX_CONNECTIONS"].map(Self.int) ?? config.maxConnections
         config.maxConnections = max(1, min(wanted, fileLimit - FileLimit.reserved))
@@ -208,5 +214,26 @@ struct Costs: AsyncParsableCommand {
                 projectID: project, from: try time(from, "from"), to: try time(to, "to"))
             print("re-priced \(updated) observation(s) in project \(project)")
         }
+    }
+}
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a consistent copy of the database while the server runs (SQLite's online backup).")
+    @Option(help: "The copy to write; it must not exist yet") var to: String
+    @OptionGroup var store: StoreOptions
+
+    func run() async throws {
+        let destination = URL(fileURLWithPath: to).standardizedFileURL.path
+        let database = try store.open()
+        do {
+            try await database.backup(to: destination)
+        } catch {
+            throw ValidationError("backup to \(destination) failed: \(error)")
+        }
+        let counts = try TallyDatabase(path: destination).rowCounts()
+        print(
+            "backed up \(store.path) to \(destination): \(counts["trace"] ?? 0) traces, "
+                + "\(counts["observation"] ?? 0) observations, \(counts["score"] ?? 0) scores")
     }
 }

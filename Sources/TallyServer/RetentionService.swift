@@ -1,0 +1,53 @@
+import Logging
+import ServiceLifecycle
+import TallyCore
+import TallyStore
+
+/// Deletes traces (with their observations and scores) older than each project's retention, in batches of
+/// `batchSize` traces per transaction with a pause between batches, so ingestion never waits behind one huge
+/// delete; then gives freed pages back to the disk. Runs every `interval` until graceful shutdown.
+struct RetentionService: Service {
+    let database: TallyDatabase
+    /// Days kept for projects without their own setting; nil keeps everything.
+    let defaultDays: Int?
+    let interval: Duration
+    let batchSize = 500
+    let logger: Logger
+
+    func run() async throws {
+        var wait = Duration.seconds(2)
+        // The pause ends early on graceful shutdown (sleeping through it would hold the shutdown up).
+        while await pauseUnlessShuttingDown(wait) {
+            do {
+                try await sweep()
+            } catch {
+                logger.warning("retention sweep failed; retrying next interval", metadata: ["cause": "\(error)"])
+            }
+            wait = interval
+        }
+    }
+
+    /// One pass over every project; returns the traces deleted.
+    @discardableResult
+    func sweep(now: Timestamp = .now()) async throws -> Int {
+        var total = 0
+        for policy in try await database.retentionPolicies(defaultDays: defaultDays) {
+            let cutoff = Timestamp(microseconds: now.microseconds - Int64(policy.days) * 86_400_000_000)
+            var deleted = 0
+            while !Task.isShuttingDownGracefully {
+                let n = try await database.deleteTraces(projectID: policy.projectID, olderThan: cutoff, limit: batchSize)
+                deleted += n
+                if n < batchSize { break }
+                try? await Task.sleep(for: .milliseconds(20))  // let waiting writes in between batches
+            }
+            if deleted > 0 {
+                logger.info(
+                    "retention deleted traces",
+                    metadata: ["project": "\(policy.projectID)", "traces": "\(deleted)", "days": "\(policy.days)"])
+            }
+            total += deleted
+        }
+        if total > 0 { try await database.reclaimSpace(pages: 100_000) }
+        return total
+    }
+}
