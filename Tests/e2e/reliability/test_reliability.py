@@ -212,3 +212,80 @@ def test_the_binary_alone_in_an_empty_folder_migrates_prices_and_serves_the_ui(t
                 assert marker in r.read().lower()
     finally:
         server.stop()
+
+
+def test_retention_setting_deletes_old_traces(tmp_path):
+    server = TallyServer(str(tmp_path / "tally.db"), free_port(), extra_env={"TALLY_RETENTION_INTERVAL": "1"})
+    server.start()
+    try:
+        old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 40 * 86400))
+        new = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+        batch = {"batch": [
+            {"id": f"e-{name}", "type": "trace-create", "timestamp": ts, "body": {"id": name, "timestamp": ts}}
+            for name, ts in [("old", old), ("new", new)]] + [
+            {"id": "o-old", "type": "generation-create", "timestamp": old,
+             "body": {"id": "g-old", "traceId": "old", "startTime": old, "model": "gpt-4o", "usage": {"input": 5}}}]}
+        status, reply = server.request("POST", "/api/public/ingestion", batch)
+        assert status == 207 and not reply["errors"], reply
+        status, setting = server.get("/api/tally/v1/settings/retention")
+        assert status == 200 and setting["keepsEverything"] is True
+        status, setting = server.request("PUT", "/api/tally/v1/settings/retention", {"days": 30})
+        assert status == 200 and setting["effectiveDays"] == 30, setting
+        status, _ = server.request("PUT", "/api/tally/v1/settings/retention", {"days": -1})
+        assert status == 400
+        deadline = time.time() + 20
+        while time.time() < deadline and server.get("/api/public/traces/old")[0] == 200:
+            time.sleep(0.3)
+        assert server.get("/api/public/traces/old")[0] == 404
+        assert server.get("/api/public/observations/g-old")[0] == 404
+        assert server.get("/api/public/traces/new")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_a_full_disk_answers_503_loses_nothing_and_recovers(tmp_path):
+    """A 6 MiB tmpfs holds the database: ingest until it is full, read, free space, ingest again."""
+    import subprocess
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("needs root to mount a small tmpfs")
+    filler = mount / "filler"
+    server = TallyServer(str(mount / "tally.db"), free_port())
+    server.log_path = tmp_path / "tally.log"
+    try:
+        filler.write_bytes(b"\0" * (2 * 1024 * 1024))
+        server.start()
+        acked, saw_full = [], False
+        for n in range(400):
+            ids = [f"d{n}-{i}" for i in range(20)]
+            batch = {"batch": [{"id": f"e-{t}", "type": "trace-create", "timestamp": "2026-11-20T10:00:00Z",
+                                "body": {"id": t, "input": "x" * 2000}} for t in ids]}
+            status, reply = server.request("POST", "/api/public/ingestion", batch)
+            if status == 503:
+                saw_full = True
+                assert "sqlite" not in json.dumps(reply).lower()
+                break
+            assert status == 207, (status, reply)
+            if not reply["errors"]:
+                acked.extend(ids)
+        assert saw_full, "the disk never filled"
+        assert server.proc.poll() is None
+        assert len(acked) > 0
+        status, body = server.get("/api/public/traces?limit=1")
+        assert status == 200
+        for t in acked[:: max(1, len(acked) // 50)] + acked[-3:]:
+            assert server.get(f"/api/public/traces/{t}")[0] == 200, t
+        filler.unlink()
+        deadline = time.time() + 15
+        while True:
+            status, reply = server.request("POST", "/api/public/ingestion", {"batch": [
+                {"id": "after", "type": "trace-create", "timestamp": "2026-11-20T10:00:00Z", "body": {"id": "after"}}]})
+            if status == 207 and not reply["errors"]:
+                break
+            assert time.time() < deadline, (status, reply)
+            time.sleep(0.5)
+        assert server.get("/api/public/traces/after")[0] == 200
+    finally:
+        server.stop()
+        subprocess.run(["umount", "-l", str(mount)])
