@@ -1,3 +1,4 @@
+import CCompressZlib
 import CompressNIO
 import Foundation
 import Hummingbird
@@ -25,7 +26,18 @@ struct RequestBodyReader: Sendable {
         let encoding = request.headers[.contentEncoding]?.lowercased() ?? ""
         if encoding.contains("gzip") {
             do {
+                let compressed = buffer
                 buffer = try buffer.decompress(with: ZlibAlgorithm.gzip, maxSize: maxDecodedBytes)
+                guard Self.trailerMatches(compressed, decoded: buffer) else {
+                    throw APIError(
+                        status: .badRequest,
+                        body: [
+                            "message": "Failed to decompress request body",
+                            "error": "the gzip stream is cut short: its CRC-32/length trailer is missing or wrong",
+                        ])
+                }
+            } catch let error as APIError {
+                throw error
             } catch let error as CompressNIOError where error == .bufferOverflow {
                 throw APIError.tooLarge(maxDecodedBytes)
             } catch {
@@ -39,5 +51,28 @@ struct RequestBodyReader: Sendable {
                 body: ["message": .string("Unsupported Content-Encoding \(encoding.prefix(40)); use gzip or none")])
         }
         return Data(buffer: buffer)
+    }
+
+    /// A complete gzip member ends with the CRC-32 and the length (mod 2^32) of what it decodes to, both
+    /// little-endian; a stream cut short before or inside them decodes "successfully" to a prefix, so both are
+    /// checked.
+    static func trailerMatches(_ compressed: ByteBuffer, decoded: ByteBuffer) -> Bool {
+        guard compressed.readableBytes >= 18,
+            let trailer = compressed.getBytes(at: compressed.writerIndex - 8, length: 8)
+        else { return false }
+        func le32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            bytes.reversed().reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        let crc = decoded.withUnsafeReadableBytes { raw -> UInt32 in
+            var value = crc32(0, nil, 0)
+            var offset = 0
+            while offset < raw.count {  // zlib takes at most UInt32.max bytes a call
+                let n = min(raw.count - offset, 1 << 30)
+                value = crc32(value, raw.baseAddress?.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(n))
+                offset += n
+            }
+            return UInt32(truncatingIfNeeded: value)
+        }
+        return le32(trailer[0..<4]) == crc && le32(trailer[4..<8]) == UInt32(truncatingIfNeeded: decoded.readableBytes)
     }
 }

@@ -36,6 +36,12 @@ public enum KeyError: Error, Equatable, CustomStringConvertible {
 
 /// Secrets are hashed as HMAC-SHA256 keyed by a random per-key salt, compared in constant time.
 enum SecretHasher {
+    /// A salt and hash no secret matches, for unknown public keys.
+    static let decoy: (salt: String, hash: String) = {
+        let decoySalt = salt()
+        return (decoySalt, hash(secret: salt() + salt(), salt: decoySalt))
+    }()
+
     static func salt() -> String {
         SymmetricKey(size: .bits128).withUnsafeBytes { Data($0).hex }
     }
@@ -155,17 +161,18 @@ extension TallyDatabase {
     /// The project of a valid (public, secret) pair, or nil. The secret is compared in constant time.
     public func authenticate(publicKey: String, secretKey: String) async throws -> Project? {
         try await writer.read { db in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT k.secret_salt, k.secret_hash, p.* FROM api_key k JOIN project p ON p.id = k.project_id
-                        WHERE k.public_key = ? AND k.revoked_at IS NULL
-                        """, arguments: [publicKey])
-            else { return nil }
-            guard SecretHasher.matches(secret: secretKey, salt: row["secret_salt"], hash: row["secret_hash"]) else {
-                return nil
-            }
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT k.secret_salt, k.secret_hash, p.* FROM api_key k JOIN project p ON p.id = k.project_id
+                    WHERE k.public_key = ? AND k.revoked_at IS NULL
+                    """, arguments: [publicKey])
+            // An unknown public key is checked against a decoy, so both refusals do the same work and take the
+            // same time: the answer's timing does not tell which public keys exist.
+            let salt: String = row?["secret_salt"] ?? SecretHasher.decoy.salt
+            let hash: String = row?["secret_hash"] ?? SecretHasher.decoy.hash
+            let matches = SecretHasher.matches(secret: secretKey, salt: salt, hash: hash)
+            guard let row, matches else { return nil }
             return Self.project(row: row)
         }
     }

@@ -129,4 +129,26 @@ struct InputHardeningTests {
             }
         }
     }
+
+    @Test("a gzip body cut short (no trailer, or mid-stream) is a 400, never stored")
+    func truncatedGzip() async throws {
+        let env = try router.makeEnv()
+        let batch: JSONValue = ["batch": [Self.traceCreate("gz", name: "gz")]]
+        let full = Data(buffer: try gzip(Data(batch.serialized().utf8)))
+        try await env.app.test(.router) { client in
+            for cut in [full.dropLast(8), full.dropLast(4), full.prefix(full.count / 2)] {
+                let r = try await client.execute(
+                    uri: "/api/public/ingestion", method: .post,
+                    headers: [.authorization: env.auth, .contentType: "application/json", .contentEncoding: "gzip"],
+                    body: ByteBuffer(data: Data(cut)))
+                #expect(r.status == .badRequest, "\(cut.count) of \(full.count) bytes")
+            }
+            let ok = try await client.execute(
+                uri: "/api/public/ingestion", method: .post,
+                headers: [.authorization: env.auth, .contentType: "application/json", .contentEncoding: "gzip"],
+                body: ByteBuffer(data: full))
+            #expect(ok.status.code == 207)
+        }
+        #expect(try env.database.rowCounts()["trace"] == 1)
+    }
 }
