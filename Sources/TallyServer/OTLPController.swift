@@ -22,7 +22,17 @@ struct OTLPController: Sendable {
         group.post(path, use: export)
     }
 
+    /// Every refusal is answered as a `google.rpc.Status` in the request's codec (JSON when the codec is unknown).
     @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let codec = OTLPCodec(contentType: request.headers[.contentType])
+        do {
+            return try await exportSpans(request, context: context)
+        } catch let error as APIError {
+            return OTLPStatus.response(error, codec: codec)
+        }
+    }
+
+    func exportSpans(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         guard let codec = OTLPCodec(contentType: request.headers[.contentType]) else {
             throw APIError(

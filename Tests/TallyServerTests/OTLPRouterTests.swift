@@ -167,16 +167,21 @@ struct OTLPRouterTests {
         try await env.app.test(.router) { client in
             let proto = try Data(contentsOf: Self.otlp.appendingPathComponent("v5-002-traces.pb"))
             #expect(try await post(client, env, body: proto, contentType: "text/plain").status == .unsupportedMediaType)
-            #expect(
-                try await post(client, env, body: proto.prefix(100), contentType: "application/x-protobuf").status
-                    == .badRequest)
+            // Refusals are google.rpc.Status in the request's codec: protobuf {1: code, 2: message}, or JSON.
+            let truncated = try await post(client, env, body: proto.prefix(100), contentType: "application/x-protobuf")
+            #expect(truncated.status == .badRequest)
+            #expect(truncated.headers[.contentType] == "application/x-protobuf")
+            let status = [UInt8](Data(buffer: truncated.body))
+            #expect(status.prefix(3) == [0x08, 0x03, 0x12])  // code = 3 (INVALID_ARGUMENT), then the message
             #expect(
                 try await post(client, env, body: Data("{".utf8), contentType: "application/json").status == .badRequest
             )
             let logs = Data(#"{"resourceLogs":[]}"#.utf8)
             let r = try await post(client, env, body: logs, contentType: "application/json")
             #expect(r.status == .badRequest)
-            #expect(String(buffer: r.body).contains("logs export"))
+            let json = try JSONValue.parse(Data(buffer: r.body)).objectValue
+            #expect(json?["code"] == 3)
+            #expect(json?["message"]?.stringValue?.contains("logs export") == true)
             #expect(
                 try await post(
                     client, env, body: Data("not gzip".utf8), contentType: "application/x-protobuf", gzip: true
