@@ -11,6 +11,7 @@ struct SessionController: Sendable {
     static let cookieName = "tally_session"
     let database: TallyDatabase
     let bodyReader: RequestBodyReader
+    let throttle = SignInThrottle()
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.post("session", use: signIn)
@@ -38,13 +39,23 @@ struct SessionController: Sendable {
     }
 
     @Sendable func signIn(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let address = context.clientAddress
+        if let wait = throttle.lockedOut(address) {
+            var error = APIError(
+                status: .tooManyRequests,
+                body: ["message": .string("Too many failed sign-ins from this address; try again in \(wait) s")])
+            error.headers[.retryAfter] = String(wait)
+            throw error
+        }
         let body = try await bodyReader.read(request)
         guard let o = try? JSONValue.parse(body).objectValue, let publicKey = o["publicKey"]?.stringValue,
             let secretKey = o["secretKey"]?.stringValue, !publicKey.isEmpty, !secretKey.isEmpty
         else { throw APIError.invalid("expected {\"publicKey\": …, \"secretKey\": …}") }
         guard let (token, project) = try await database.openSession(publicKey: publicKey, secretKey: secretKey) else {
+            throttle.recordFailure(address)
             throw APIError.unauthorized("Invalid credentials")
         }
+        throttle.recordSuccess(address)
         var response = JSONResponse.make(Self.projectJSON(project))
         response.headers[.setCookie] = Self.cookie(token, maxAge: TallyDatabase.sessionLifetimeMicros / 1_000_000)
         response.headers[.cacheControl] = "no-store"

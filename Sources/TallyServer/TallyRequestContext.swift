@@ -13,8 +13,12 @@ public struct TallyRequestContext: RequestContext {
     public var project: Project?
     public var access: AccessLevel = .project
 
+    /// The peer's IP address (no port), or "unknown"; used to throttle failed sign-ins.
+    public var clientAddress: String
+
     public init(source: Source) {
         coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// The authenticated project; routes behind `AuthMiddleware` can rely on it.

@@ -83,4 +83,22 @@ struct SessionRouterTests {
             #expect(bad.status == .badRequest)
         }
     }
+
+    @Test("ten failed sign-ins from one address lock it out for the window: 429 with Retry-After, right keys too")
+    func failedSignInsAreThrottled() async throws {
+        let env = try router.makeEnv()
+        try await env.app.test(.router) { client in
+            for _ in 0..<10 { #expect(try await Self.signIn(client, secret: "guess").status == .unauthorized) }
+            let locked = try await Self.signIn(client)
+            #expect(locked.status == .tooManyRequests)
+            #expect(Int(locked.headers[.retryAfter] ?? "") ?? 0 > 0)
+        }
+        let throttle = SignInThrottle(maxFailures: 2, window: 60)
+        let t0 = Date()
+        throttle.recordFailure("a", now: t0)
+        throttle.recordFailure("a", now: t0)
+        #expect(throttle.lockedOut("a", now: t0.addingTimeInterval(59)) != nil)
+        #expect(throttle.lockedOut("a", now: t0.addingTimeInterval(61)) == nil)
+        #expect(throttle.lockedOut("b", now: t0) == nil)
+    }
 }
