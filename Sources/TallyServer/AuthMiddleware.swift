@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import TallyCore
 import TallyStore
@@ -21,6 +22,9 @@ struct AuthMiddleware: RouterMiddleware {
             }
             guard request.method == .get || request.method == .head else {
                 throw APIError.forbidden("A browser session is read-only; use API keys to write")
+            }
+            guard Self.isSameOrigin(request) else {
+                throw APIError.forbidden("A browser session is accepted only from the Tally UI's own origin")
             }
             guard let project = try await database.sessionProject(token: token) else {
                 throw APIError.unauthorized("Session expired or signed out")
@@ -59,6 +63,21 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError.unauthorized("Invalid authorization header")
         }
         return try await next(request, context)
+    }
+
+    /// True unless the browser says the request comes from another origin: an `Origin` header (or, without it,
+    /// `Sec-Fetch-Site: cross-site`) whose host and port differ from the `Host` the request was sent to. Cookie
+    /// sessions are accepted only then, whatever CORS headers other routes send.
+    static func isSameOrigin(_ request: Request) -> Bool {
+        if let origin = request.headers[.origin], origin != "null" {
+            guard let host = request.head.authority,
+                let originHost = URL(string: origin)?.host
+            else { return false }
+            let port = URL(string: origin)?.port.map { ":\($0)" } ?? ""
+            return (originHost + port).lowercased() == host.lowercased()
+        }
+        if let site = request.headers[.secFetchSite] { return site != "cross-site" }
+        return true
     }
 
     static func split(_ header: String) -> (String, String) {

@@ -39,6 +39,9 @@ struct SessionController: Sendable {
     }
 
     @Sendable func signIn(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        guard AuthMiddleware.isSameOrigin(request) else {
+            throw APIError.forbidden("Sign in from the Tally UI's own origin")
+        }
         let address = context.clientAddress
         if let wait = throttle.lockedOut(address) {
             var error = APIError(

@@ -101,4 +101,30 @@ struct SessionRouterTests {
         #expect(throttle.lockedOut("a", now: t0.addingTimeInterval(61)) == nil)
         #expect(throttle.lockedOut("b", now: t0) == nil)
     }
+
+    @Test("a cookie session or a sign-in from another origin is refused (403), whatever CORS says")
+    func crossOriginRefused() async throws {
+        let env = try router.makeEnv()
+        try await env.app.test(.router) { client in
+            let evil = try await client.execute(
+                uri: "/api/tally/v1/session", method: .post,
+                headers: [.contentType: "application/json", .origin: "https://evil.example"],
+                body: ByteBuffer(string: #"{"publicKey":"pk-lf-test","secretKey":"sk-lf-test"}"#))
+            #expect(evil.status == .forbidden)
+            let r = try await Self.signIn(client)
+            let token = String((r.headers[.setCookie] ?? "").split(separator: ";")[0].dropFirst("tally_session=".count))
+            let cross = try await client.execute(
+                uri: "/api/tally/v1/traces", method: .get,
+                headers: [.cookie: "tally_session=\(token)", .origin: "https://evil.example"])
+            #expect(cross.status == .forbidden)
+            let site = try await client.execute(
+                uri: "/api/tally/v1/traces", method: .get,
+                headers: [.cookie: "tally_session=\(token)", .secFetchSite: "cross-site"])
+            #expect(site.status == .forbidden)
+            let same = try await client.execute(
+                uri: "/api/tally/v1/traces", method: .get,
+                headers: [.cookie: "tally_session=\(token)", .secFetchSite: "same-origin"])
+            #expect(same.status == .ok)
+        }
+    }
 }
