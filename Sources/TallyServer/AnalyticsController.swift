@@ -91,7 +91,7 @@ struct AnalyticsController: Sendable {
             q.sort = metric
         }
         q.limit = try r.int("limit", in: 1...BreakdownQuery.maxLimit) ?? 1_000
-        let metrics = try Set(
+        let metrics = Set(
             try r.list("metrics").map { name in
                 guard let m = Metric(rawValue: name) else {
                     throw APIError.invalid(
