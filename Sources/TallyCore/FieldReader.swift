@@ -41,7 +41,7 @@ struct FieldReader {
         return s
     }
 
-    /// An entity id: see `EntityID.validate`.
+    /// An entity id: see `EntityID.problem`.
     func id(_ key: String) throws -> String? {
         guard let s = try string(key) else { return nil }
         if let problem = EntityID.problem(s) { throw IngestionError.invalid("\(path).\(key): \(problem)") }

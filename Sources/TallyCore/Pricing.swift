@@ -134,12 +134,7 @@ extension ModelPrice {
         guard let pattern = o["matchPattern"]?.stringValue, !pattern.isEmpty else {
             throw PriceTableError.invalid("\(id): matchPattern is required")
         }
-        guard pattern.count <= RegexSafety.maxPatternLength, PatternCache.shared.regex(pattern) != nil else {
-            throw PriceTableError.invalid("\(id): matchPattern is not a valid regular expression")
-        }
-        if let problem = RegexSafety.problem(pattern) {
-            throw PriceTableError.invalid("\(id): matchPattern is refused: \(problem)")
-        }
+        try Self.checkPattern(pattern, "\(id): matchPattern")
         var start: Timestamp?
         if let s = o["startDate"], !s.isNull {
             guard let text = s.stringValue, let t = Timestamp(iso8601: text) else {
@@ -171,6 +166,16 @@ extension ModelPrice {
             projectID: projectID, source: o["source"]?.stringValue)
     }
 
+    /// A user-supplied pattern must compile and pass `RegexSafety`; `field` names it in the error.
+    static func checkPattern(_ pattern: String, _ field: String) throws {
+        guard pattern.count <= RegexSafety.maxPatternLength, PatternCache.shared.regex(pattern) != nil else {
+            throw PriceTableError.invalid("\(field) is not a valid regular expression")
+        }
+        if let problem = RegexSafety.problem(pattern) {
+            throw PriceTableError.invalid("\(field) is refused: \(problem)")
+        }
+    }
+
     static func prices(_ value: JSONValue?, context: String) throws -> [PriceKey: Picos] {
         guard case .object(let o)? = value, !o.isEmpty else {
             throw PriceTableError.invalid("\(context): prices must be a non-empty object of key → USD per unit")
@@ -182,7 +187,7 @@ extension ModelPrice {
                     "\(context): unknown price key \(key); use one of "
                         + PriceKey.allCases.map(\.rawValue).joined(separator: ", "))
             }
-            guard let usd = price.doubleValue, usd >= 0, usd < 1 else {
+            guard let usd = price.doubleValue, usd >= 0, usd < NumericLimits.maxPriceUSD else {
                 throw PriceTableError.invalid("\(context): price of \(key) must be a number of USD per unit in [0, 1)")
             }
             out[k] = picos(usd: usd)
@@ -195,12 +200,7 @@ extension ModelPrice {
             throw PriceTableError.invalid("\(context): a condition must be an object")
         }
         if let pattern = c["usageDetailPattern"]?.stringValue {
-            guard pattern.count <= RegexSafety.maxPatternLength, PatternCache.shared.regex(pattern) != nil else {
-                throw PriceTableError.invalid("\(context): usageDetailPattern is not a valid regular expression")
-            }
-            if let problem = RegexSafety.problem(pattern) {
-                throw PriceTableError.invalid("\(context): usageDetailPattern is refused: \(problem)")
-            }
+            try Self.checkPattern(pattern, "\(context): usageDetailPattern")
             guard let op = c["operator"]?.stringValue.flatMap(TierCondition.Comparison.init(rawValue:)),
                 let v = c["value"]?.doubleValue, v.isFinite, abs(v) <= NumericLimits.maxTierValue
             else {

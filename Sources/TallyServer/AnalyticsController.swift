@@ -69,7 +69,9 @@ struct AnalyticsController: Sendable {
             }
             f.metadata[name] = String(value)
         }
-        guard f.metadata.count <= 20 else { throw APIError.invalid("at most 20 metadata.<key> filters are accepted") }
+        guard f.metadata.count <= QueryReader.maxMetadataFilters else {
+            throw APIError.invalid("at most \(QueryReader.maxMetadataFilters) metadata.<key> filters are accepted")
+        }
         return f
     }
 

@@ -70,11 +70,10 @@ struct AuthMiddleware: RouterMiddleware {
     /// sessions are accepted only then, whatever CORS headers other routes send.
     static func isSameOrigin(_ request: Request) -> Bool {
         if let origin = request.headers[.origin], origin != "null" {
-            guard let host = request.head.authority,
-                let originHost = URL(string: origin)?.host
-            else { return false }
-            let port = URL(string: origin)?.port.map { ":\($0)" } ?? ""
-            return (originHost + port).lowercased() == host.lowercased()
+            guard let authority = request.head.authority, let url = URL(string: origin), let host = url.host else {
+                return false
+            }
+            return (host + (url.port.map { ":\($0)" } ?? "")).lowercased() == authority.lowercased()
         }
         if let site = request.headers[.secFetchSite] { return site != "cross-site" }
         return true

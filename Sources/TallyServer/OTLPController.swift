@@ -26,15 +26,15 @@ struct OTLPController: Sendable {
     @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let codec = OTLPCodec(contentType: request.headers[.contentType])
         do {
-            return try await exportSpans(request, context: context)
+            return try await exportSpans(request, context: context, codec: codec)
         } catch let error as APIError {
             return OTLPStatus.response(error, codec: codec)
         }
     }
 
-    func exportSpans(_ request: Request, context: TallyRequestContext) async throws -> Response {
+    func exportSpans(_ request: Request, context: TallyRequestContext, codec: OTLPCodec?) async throws -> Response {
         let project = try context.requireProject()
-        guard let codec = OTLPCodec(contentType: request.headers[.contentType]) else {
+        guard let codec else {
             throw APIError(
                 status: .unsupportedMediaType,
                 body: ["error": "Invalid content type", "message": "use application/x-protobuf or application/json"])

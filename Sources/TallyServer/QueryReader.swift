@@ -9,6 +9,8 @@ struct QueryReader {
     static let maxParameters = 200
     /// Values of one list filter (`tags=a&tags=b`, `model=a,b`).
     static let maxValues = 100
+    /// `metadata.<key>=<value>` filters in one request.
+    static let maxMetadataFilters = 20
 
     let parameters: Parameters
 

@@ -43,7 +43,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
                 "\(request.method) \(request.uri.path) answered \(response.status.code)",
                 metadata: [
                     "request_id": .string(id), "cause": .string(cause ?? "handler returned \(response.status.code)"),
-                    "ms": .stringConvertible(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000),
+                    "ms": .stringConvertible(Int(elapsed / .milliseconds(1))),
                 ])
         } else {
             logger.debug(

@@ -36,8 +36,8 @@ struct RetentionService: Service {
             var deleted = 0
             while !Task.isShuttingDownGracefully {
                 let n = try await database.deleteTraces(projectID: policy.projectID, olderThan: cutoff, limit: batchSize)
-                deleted += n
-                if n < batchSize { break }
+                deleted += n.traces
+                if n.traces < batchSize, n.scores < batchSize { break }
                 try? await Task.sleep(for: .milliseconds(20))  // let waiting writes in between batches
             }
             if deleted > 0 {

@@ -36,7 +36,7 @@ extension TallyDatabase {
     public func checkpointIfNeeded(limitBytes: Int, wait: Duration = .seconds(5)) async throws -> Int? {
         let before = walBytes()
         guard before > limitBytes else { return nil }
-        let millis = Int(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+        let millis = Int(wait / .milliseconds(1))
         try await writer.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA busy_timeout = \(millis)")
             defer { try? db.execute(sql: "PRAGMA busy_timeout = \(Self.busyTimeoutMillis)") }

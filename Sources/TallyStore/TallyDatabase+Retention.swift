@@ -40,8 +40,11 @@ extension TallyDatabase {
 
     /// Deletes at most `limit` of the project's traces whose timestamp is before `cutoff`, with their
     /// observations and scores, and its trace-less scores older than `cutoff`, in one short transaction (so
-    /// ingestion waits at most one batch). Rollups stay exact through their triggers. Returns the traces deleted.
-    public func deleteTraces(projectID: String, olderThan cutoff: Timestamp, limit: Int) async throws -> Int {
+    /// ingestion waits at most one batch). Rollups stay exact through their triggers. Returns how many traces and
+    /// how many trace-less scores went; a caller repeats while either count reached `limit`.
+    public func deleteTraces(projectID: String, olderThan cutoff: Timestamp, limit: Int) async throws
+        -> (traces: Int, scores: Int)
+    {
         try await writer.write { db in
             let ids = try String.fetchAll(
                 db,
@@ -55,7 +58,7 @@ extension TallyDatabase {
                     DELETE FROM score WHERE project_id = ? AND id IN (SELECT id FROM score WHERE project_id = ?
                         AND trace_id IS NULL AND timestamp < ? LIMIT ?)
                     """, arguments: [projectID, projectID, cutoff.microseconds, limit])
-            return ids.count
+            return (ids.count, db.changesCount)
         }
     }
 

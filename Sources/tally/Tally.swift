@@ -76,28 +76,29 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
+        /// The flag's whole number, else the environment variable's; a malformed number is a usage error.
+        func int(_ flag: Int?, _ variable: String) throws -> Int? { try flag ?? env[variable].map(Self.int) }
+        /// The same, as a positive number of seconds.
+        func seconds(_ flag: Int?, _ variable: String) throws -> Int64? { try int(flag, variable).map { Int64(max(1, $0)) } }
         var config = ServerConfiguration()
-        config.retentionDays = try retentionDays ?? env["TALLY_RETENTION_DAYS"].map(Self.int)
-        if let days = config.retentionDays, days < 1 { config.retentionDays = nil }
-        if let s = try env["TALLY_RETENTION_INTERVAL"].map(Self.int) { config.retentionInterval = .seconds(max(1, s)) }
-        let fileLimit = FileLimit.raise()
-        let wanted = try maxConnections ?? env["TALLY_MAX_CONNECTIONS"].map(Self.int) ?? config.maxConnections
-        config.maxConnections = max(1, min(wanted, fileLimit - FileLimit.reserved))
-        if let s = try idleTimeout ?? env["TALLY_IDLE_TIMEOUT"].map(Self.int) { config.idleTimeout = .seconds(Int64(max(1, s))) }
-        if let s = try requestTimeout ?? env["TALLY_REQUEST_TIMEOUT"].map(Self.int) {
-            config.requestTimeout = .seconds(Int64(max(1, s)))
-        }
         config.host = host ?? env["TALLY_HOST"] ?? config.host
-        config.port = try port ?? env["TALLY_PORT"].map(Self.int) ?? config.port
-        config.maxBodyBytes = try maxBodyBytes ?? env["TALLY_MAX_BODY_BYTES"].map(Self.int) ?? config.maxBodyBytes
+        config.port = try int(port, "TALLY_PORT") ?? config.port
+        config.maxBodyBytes = try int(maxBodyBytes, "TALLY_MAX_BODY_BYTES") ?? config.maxBodyBytes
         if let keys = tenantKeys ?? env["TALLY_TENANT_KEYS"] { config.attribution.tenantKeys = Self.list(keys) }
         if let keys = featureKeys ?? env["TALLY_FEATURE_KEYS"] { config.attribution.featureKeys = Self.list(keys) }
+        config.retentionDays = try int(retentionDays, "TALLY_RETENTION_DAYS").flatMap { $0 >= 1 ? $0 : nil }
+        if let s = try seconds(nil, "TALLY_RETENTION_INTERVAL") { config.retentionInterval = .seconds(s) }
+        let fileLimit = FileLimit.raise()
+        let wanted = try int(maxConnections, "TALLY_MAX_CONNECTIONS") ?? config.maxConnections
+        config.maxConnections = max(1, min(wanted, fileLimit - FileLimit.reserved))
+        if let s = try seconds(idleTimeout, "TALLY_IDLE_TIMEOUT") { config.idleTimeout = .seconds(s) }
+        if let s = try seconds(requestTimeout, "TALLY_REQUEST_TIMEOUT") { config.requestTimeout = .seconds(s) }
         config.webRoot = webRoot ?? env["TALLY_WEB_ROOT"]
 
         var logger = Logger(label: "tally")
         logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         var database = try store.open()
-        if let s = try readTimeout ?? env["TALLY_READ_TIMEOUT"].map(Self.int) { database.readTimeout = .seconds(max(1, s)) }
+        if let s = try seconds(readTimeout, "TALLY_READ_TIMEOUT") { database.readTimeout = .seconds(s) }
         let outcome = try ProjectBootstrap.run(database: database, environment: env)
         let app = buildApplication(configuration: config, database: database, logger: logger)
         printBanner(config: config, outcome: outcome)

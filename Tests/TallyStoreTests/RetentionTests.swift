@@ -31,10 +31,10 @@ struct RetentionTests {
         var batches = 0
         while true {
             let n = try await db.deleteTraces(projectID: "p", olderThan: cutoff, limit: 7)
-            #expect(n <= 7)
-            deleted += n
+            #expect(n.traces <= 7 && n.scores <= 7)
+            deleted += n.traces
             batches += 1
-            if n < 7 { break }
+            if n.traces < 7, n.scores < 7 { break }
         }
         #expect(deleted == old)
         #expect(batches >= old / 7)
@@ -49,6 +49,28 @@ struct RetentionTests {
         #expect(try db.count(sql: "SELECT count(*) FROM trace WHERE project_id = 'q'") == 120)
         try await RollupTests.assertRollupsExact(db)
         try await RollupTests.assertBreakdownsAgree(db)
+    }
+
+    @Test("trace-less scores past one batch keep the loop going until all old ones are gone")
+    func sessionScoresPastOneBatch() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        let old = Timestamp(microseconds: RollupTests.day0)
+        let events = (0..<20).map { i -> IngestionEvent in
+            var score = Score(id: "s\(i)", name: "q", value: 1, stringValue: nil, dataType: .numeric, timestamp: old)
+            score.sessionID = "session"
+            return IngestionEvent(eventID: "e\(i)", timestamp: old, body: .score(score))
+        }
+        _ = try await db.ingest(projectID: "p", events: events)
+        let cutoff = Timestamp(microseconds: RollupTests.day0 + RollupTests.day)
+        var rounds = 0
+        while true {
+            let n = try await db.deleteTraces(projectID: "p", olderThan: cutoff, limit: 7)
+            rounds += 1
+            if n.traces < 7, n.scores < 7 { break }
+        }
+        #expect(rounds == 3)
+        #expect(try db.count(sql: "SELECT count(*) FROM score WHERE project_id = 'p'") == 0)
     }
 
     @Test("policies: a project's own days win over the default; 0 keeps everything; a new file reclaims space")
