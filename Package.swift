@@ -23,6 +23,8 @@ let package = Package(
         .executableTarget(name: "tally-embed"),
         .plugin(name: "EmbedResources", capability: .buildTool(), dependencies: ["tally-embed"]),
         .target(name: "TallyResources", plugins: ["EmbedResources"]),
+        // The system zlib, for content stored compressed (compress-nio links the same library for gzip bodies).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "TallyCore", dependencies: ["TallyResources"], exclude: ["Resources"]),
         .target(
             name: "TallyOTLP",
@@ -31,7 +33,7 @@ let package = Package(
         .target(
             name: "TallyStore",
             dependencies: [
-                "TallyCore", "TallyResources",
+                "TallyCore", "TallyResources", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

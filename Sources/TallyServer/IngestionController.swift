@@ -135,13 +135,18 @@ struct IngestionController: Sendable {
 }
 
 extension TallyDatabase {
-    /// The single write path as every protocol's controller calls it: a failed commit stored nothing and is
-    /// retryable, so it becomes 503 with `Retry-After` (SDKs and OTLP exporters retry exactly that).
+    /// The single write path as every protocol's controller calls it: a full group-commit queue or a failed commit
+    /// stored nothing and is retryable, so it becomes 503 with `Retry-After` (SDKs and OTLP exporters retry exactly
+    /// that).
     func ingestOrUnavailable(
         projectID: String, events: [IngestionEvent], rules: AttributionRules
     ) async throws -> [Result<Void, IngestionError>] {
         do {
             return try await ingest(projectID: projectID, events: events, rules: rules)
+        } catch let busy as StoreError {
+            var e = APIError.unavailable(busy.description)
+            e.headers[.retryAfter] = "1"
+            throw e
         } catch {
             var e = APIError.unavailable("the store could not commit; nothing was stored, send the request again")
             e.headers[.retryAfter] = "1"

@@ -60,8 +60,8 @@ extension Trace {
         sessionID = row["session_id"]
         release = row["release"]
         version = row["version"]
-        input = Rows.jsonValue(row["input"])
-        output = Rows.jsonValue(row["output"])
+        input = StoredContent.decode(row["input"])
+        output = StoredContent.decode(row["output"])
         metadata = Rows.object(row["metadata"])
         tags = (Rows.jsonValue(row["tags"])?.arrayValue ?? []).compactMap(\.stringValue)
         isPublic = row["public"]
@@ -86,9 +86,9 @@ extension Observation {
         completionStartTime = Rows.time(row["completion_start_time"])
         model = row["model"]
         responseModel = row["response_model"]
-        modelParameters = Rows.jsonValue(row["model_parameters"])
-        input = Rows.jsonValue(row["input"])
-        output = Rows.jsonValue(row["output"])
+        modelParameters = StoredContent.decode(row["model_parameters"])
+        input = StoredContent.decode(row["input"])
+        output = StoredContent.decode(row["output"])
         metadata = Rows.object(row["metadata"])
         level = ObservationLevel(rawValue: row["level"]) ?? .default
         statusMessage = row["status_message"]

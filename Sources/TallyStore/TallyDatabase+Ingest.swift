@@ -4,55 +4,44 @@ import TallyCore
 
 /// The single write path: every protocol's events enter here.
 extension TallyDatabase {
-    /// Applies `events` to `projectID` in one transaction and returns one result per event, in input order.
+    /// Applies `events` to `projectID` and returns one result per event, in input order.
     ///
-    /// Contract: events are applied creates-first, each by timestamp (`IngestionEvent.applicationOrder`); each
-    /// event runs in its own savepoint, so a failing event is rolled back alone and reported (500, retryable) while
-    /// its neighbours commit. When this returns, everything reported as success is durable. Applying the same
-    /// events again leaves the same state (idempotent by entity id). Throws only when the transaction itself
-    /// cannot commit; then nothing was written. Hot statements are prepared once per connection (cached).
+    /// Contract: the events go through the group commit (`IngestQueue`): they are applied in one transaction,
+    /// possibly shared with other requests, creates-first and each by timestamp
+    /// (`IngestionEvent.applicationOrder`). An event the store refuses is reported alone while its neighbours
+    /// commit. When this returns, everything reported as success is durable. Applying the same events again leaves
+    /// the same state (idempotent by entity id). Throws `StoreError.overloaded` when the queue is full (nothing was
+    /// written; send again later), or the commit error when the transaction could not commit (nothing was written).
     public func ingest(
         projectID: String, events: [IngestionEvent], rules: AttributionRules = .standard
     ) async throws -> [Result<Void, IngestionError>] {
         if events.isEmpty { return [] }
-        let order = IngestionEvent.applicationOrder(events)
-        let now = Timestamp.now()
         // Price lookups for the request's model names happen here, before the single writer is taken.
         let pricing = try await cachedPricing(projectID: projectID)
         pricing.table.prepare(names: events.lazy.flatMap(\.modelNames))
-        do {
-            // Fast path: the whole request in one transaction, no per-event savepoints.
-            return try await writer.write { db in
-                let session = IngestSession(
-                    db, projectID: projectID, rules: rules, pricing: pricing, now: now, deferTraceWrites: true)
-                for index in order {
-                    try session.apply(events[index])
-                }
-                try session.flush()
-                return Array(repeating: .success(()), count: events.count)
-            }
-        } catch {
-            // Some event failed and the transaction rolled back: redo with a savepoint per event, so only the
-            // failing events are lost. A commit failure fails here again and is thrown (nothing was written).
-            return try await writer.write { db in
-                let session = IngestSession(
-                    db, projectID: projectID, rules: rules, pricing: pricing, now: now, deferTraceWrites: false)
-                var results = [Result<Void, IngestionError>](repeating: .success(()), count: events.count)
-                for index in order {
-                    let before = session.snapshot()
-                    do {
-                        try db.inSavepoint {
-                            try session.apply(events[index])
-                            return .commit
-                        }
-                    } catch {
-                        session.restore(before)  // the rolled-back event's trace writes must not stay cached
-                        results[index] = .failure(IngestionError(classifying: error))
-                    }
-                }
-                return results
-            }
-        }
+        return try await ingestQueue.submit(
+            IngestBatch(projectID: projectID, events: events, rules: rules, pricing: pricing, now: Timestamp.now()))
+    }
+
+    /// Recomputes the per-trace totals columns of one trace from its observations (see schema 0011).
+    static func refreshTraceTotals(_ db: Database, projectID: String, traceID: String) throws {
+        try db.cachedStatement(
+            sql: """
+                UPDATE trace SET (observation_count, input_tokens, output_tokens, total_tokens, total_cost_nanos,
+                        duration_micros, max_level) = (
+                    SELECT count(*), coalesce(sum(x.input_tokens), 0), coalesce(sum(x.output_tokens), 0),
+                        coalesce(sum(x.total_tokens), 0), coalesce(sum(x.total_cost_nanos), 0),
+                        coalesce(max(coalesce(x.end_time, x.start_time)) - min(x.start_time), 0),
+                        coalesce(max(\(levelRankSQL("x.level"))), 1)
+                    FROM observation x WHERE x.project_id = ?1 AND x.trace_id = ?2)
+                WHERE project_id = ?1 AND id = ?2
+                """
+        ).execute(arguments: [projectID, traceID])
+    }
+
+    /// An observation level as its severity rank: DEBUG 0, DEFAULT 1, WARNING 2, ERROR 3.
+    static func levelRankSQL(_ column: String) -> String {
+        "CASE \(column) WHEN 'ERROR' THEN 3 WHEN 'WARNING' THEN 2 WHEN 'DEFAULT' THEN 1 ELSE 0 END"
     }
 
     static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
@@ -86,7 +75,7 @@ extension TallyDatabase {
                 """
         ).execute(arguments: [
             projectID, t.id, t.timestamp.microseconds, t.name, t.userID, t.sessionID, t.release, t.version,
-            t.environment, Rows.json(t.input), Rows.json(t.output), JSONValue.object(t.metadata).serialized(),
+            t.environment, StoredContent.encode(t.input), StoredContent.encode(t.output), JSONValue.object(t.metadata).serialized(),
             JSONValue.array(t.tags.map { .string($0) }).serialized(), t.isPublic, t.bookmarked, t.externalID,
             t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds, t.eventTime?.microseconds,
         ])
@@ -108,10 +97,12 @@ extension TallyDatabase {
         }
         if t.tenant != previous?.tenant || t.feature != previous?.feature, t.tenant != nil || t.feature != nil {
             // Observations that arrived before the trace named its tenant now carry it too.
+            // Rows that already carry them are not rewritten.
             try db.cachedStatement(
                 sql: """
-                    UPDATE observation SET tenant = coalesce(?, tenant), feature = coalesce(?, feature)
-                    WHERE project_id = ? AND trace_id = ?
+                    UPDATE observation SET tenant = coalesce(?1, tenant), feature = coalesce(?2, feature)
+                    WHERE project_id = ?3 AND trace_id = ?4
+                        AND (tenant IS NOT coalesce(?1, tenant) OR feature IS NOT coalesce(?2, feature))
                     """
             ).execute(arguments: [t.tenant, t.feature, projectID, t.id])
         }
@@ -151,8 +142,7 @@ extension TallyDatabase {
         ).execute(arguments: [
             projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
             o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, o.responseModel,
-            Rows.json(o.modelParameters),
-            Rows.json(o.input), Rows.json(o.output), JSONValue.object(o.metadata).serialized(), o.level.rawValue,
+            StoredContent.encode(o.modelParameters), StoredContent.encode(o.input), StoredContent.encode(o.output), JSONValue.object(o.metadata).serialized(), o.level.rawValue,
             o.statusMessage, o.version, o.environment, o.promptName, o.promptVersion, Rows.usageJSON(o.usage),
             Rows.costJSON(o.providedCost), Rows.costJSON(o.cost), totals.inputTokens, totals.outputTokens,
             totals.totalTokens, totals.inputCost.map(Rows.nanos), totals.outputCost.map(Rows.nanos),
@@ -223,6 +213,8 @@ final class IngestSession {
     private var traces: [String: (current: Trace, stored: Trace?)] = [:]
     private var dirty: [String] = []
     private var dirtySet: Set<String> = []
+    /// Traces whose observations this session wrote: their totals are refreshed by `finish()`.
+    private var touchedTraces: Set<String> = []
 
     init(
         _ db: Database, projectID: String, rules: AttributionRules, pricing: ProjectPricing, now: Timestamp,
@@ -236,6 +228,8 @@ final class IngestSession {
         self.deferTraceWrites = deferTraceWrites
     }
 
+    /// Applies one event. An `IngestionError` thrown here is a refusal of this event made before it changed
+    /// anything (in the database or in this session); any other error may leave a partial write behind.
     func apply(_ event: IngestionEvent) throws {
         switch event.body {
         case .log:
@@ -247,14 +241,17 @@ final class IngestSession {
             let existing = try TallyDatabase.fetchObservation(db, projectID: projectID, id: upsert.id)
             var merged = Observation.merge(
                 existing, upsert, eventTime: event.timestamp, newTraceID: { UUID().uuidString.lowercased() })
-            merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
+            // Refusals (IngestionError) come before any state changes, so the fast path can report them alone.
             do {
                 try merged.applyPricing(pricing.table, priceBy: pricing.priceBy)
             } catch {
                 throw IngestionError.invalid(error.description)
             }
             try merged.checkLimits()
+            merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
             try TallyDatabase.write(merged, projectID: projectID, now: now, db)
+            touchedTraces.insert(merged.traceID)
+            if let previous = existing?.traceID { touchedTraces.insert(previous) }
         case .score(var score):
             score.eventTime = event.timestamp
             try TallyDatabase.write(score, projectID: projectID, now: now, db)
@@ -291,6 +288,16 @@ final class IngestSession {
         let placeholder = Trace.placeholder(id: o.traceID, timestamp: o.startTime, environment: o.environment)
         try put(placeholder)
         return placeholder
+    }
+
+    /// Writes the deferred traces and refreshes the totals of every trace whose observations changed. Must run
+    /// before the transaction commits.
+    func finish() throws {
+        try flush()
+        for id in touchedTraces.sorted() {
+            try TallyDatabase.refreshTraceTotals(db, projectID: projectID, traceID: id)
+        }
+        touchedTraces.removeAll()
     }
 
     /// Writes every trace changed in this request, once.

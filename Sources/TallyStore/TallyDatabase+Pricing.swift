@@ -108,6 +108,9 @@ extension TallyDatabase {
             }
             let now = Timestamp.now()
             for o in changed { try Self.write(o, projectID: projectID, now: now, db) }
+            for traceID in Set(changed.map(\.traceID)).sorted() {
+                try Self.refreshTraceTotals(db, projectID: projectID, traceID: traceID)
+            }
             return changed.count
         }
     }

@@ -169,7 +169,7 @@ extension TallyDatabase {
     }
 
     /// Per trace id (traces without observations are absent): its observations' count, span from the first start to
-    /// the last end, token and cost sums and most severe level, in one grouped query over the per-trace index.
+    /// the last end, token and cost sums and most severe level, as kept in the trace row (`refreshTraceTotals`).
     static func traceTotals(_ db: Database, projectID: String, ids: [String]) throws -> [String: TraceTotals] {
         guard !ids.isEmpty else { return [:] }
         let levels: [ObservationLevel] = [.debug, .default, .warning, .error]
@@ -177,20 +177,16 @@ extension TallyDatabase {
         for row in try Row.fetchAll(
             db,
             sql: """
-                SELECT trace_id, count(*) AS n, min(start_time) AS first, max(coalesce(end_time, start_time)) AS last,
-                    sum(input_tokens) AS it, sum(output_tokens) AS ot, sum(total_tokens) AS tt,
-                    coalesce(sum(total_cost_nanos), 0) AS tc,
-                    max(CASE level WHEN 'ERROR' THEN 3 WHEN 'WARNING' THEN 2 WHEN 'DEFAULT' THEN 1 ELSE 0 END) AS lv
-                FROM observation INDEXED BY observation_trace
-                WHERE project_id = ? AND trace_id IN (\(SQLFilter.marks(ids.count))) GROUP BY trace_id
+                SELECT id, observation_count, duration_micros, input_tokens, output_tokens, total_tokens,
+                    total_cost_nanos, max_level
+                FROM trace WHERE project_id = ? AND id IN (\(SQLFilter.marks(ids.count))) AND observation_count > 0
                 """, arguments: StatementArguments([projectID] + ids))
         {
-            let first: Int64 = row["first"]
-            let last: Int64 = row["last"]
-            totals[row["trace_id"]] = TraceTotals(
-                observations: row["n"], spanMicros: last - first, inputTokens: row["it"],
-                outputTokens: row["ot"], totalTokens: row["tt"], totalCostNanos: row["tc"],
-                level: levels[min(3, max(0, row["lv"] as Int))])
+            totals[row["id"]] = TraceTotals(
+                observations: row["observation_count"], spanMicros: row["duration_micros"],
+                inputTokens: row["input_tokens"], outputTokens: row["output_tokens"],
+                totalTokens: row["total_tokens"], totalCostNanos: row["total_cost_nanos"],
+                level: levels[min(3, max(0, row["max_level"] as Int))])
         }
         return totals
     }

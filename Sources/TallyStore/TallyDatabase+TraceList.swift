@@ -65,15 +65,14 @@ extension TallyDatabase {
                 [v.rawValue])
         }
         let (from, timestamp, id) = Self.traceSource(tags: q.tags, projectID: projectID, filter: &f)
-        let perTrace =
-            "FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id AND x.trace_id = t.id"
+        // The per-trace totals are columns of the trace row, each with an index for the unfiltered list.
         let column: String
         switch q.sort {
         case .timestamp: column = timestamp
         case .name: column = "t.name"
-        case .totalCost: column = "(SELECT coalesce(sum(x.total_cost_nanos), 0) \(perTrace))"
-        case .latency: column = "(SELECT max(coalesce(x.end_time, x.start_time)) - min(x.start_time) \(perTrace))"
-        case .totalTokens: column = "(SELECT coalesce(sum(x.total_tokens), 0) \(perTrace))"
+        case .totalCost: column = "t.total_cost_nanos"
+        case .latency: column = "t.duration_micros"
+        case .totalTokens: column = "t.total_tokens"
         }
         let direction = q.ascending ? "ASC" : "DESC"
         // Ties by id in the driving index's order (id ascending under time descending): no sort step for time.

@@ -9,6 +9,8 @@ import TallyResources
 public struct TallyDatabase: Sendable {
     let writer: DatabasePool
     let pricingCache = PricingCache()
+    /// Every ingest request passes through it (group commit).
+    let ingestQueue: IngestQueue
     /// The database file.
     public let path: String
     /// The longest a scanning read may run (see `boundedRead`).
@@ -19,7 +21,7 @@ public struct TallyDatabase: Sendable {
 
     /// Opens (creating if needed) the database at `path`, creating its directory. Throws if the file cannot be
     /// opened or a migration fails: the server must not start on a broken schema.
-    public init(path: String) throws {
+    public init(path: String, ingestLimits: IngestQueue.Limits = IngestQueue.Limits()) throws {
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(
             at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -30,13 +32,16 @@ public struct TallyDatabase: Sendable {
             // Takes effect only on a new, empty file: retention can then give freed pages back to the disk.
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL") }
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Reads go through a shared memory map of the file; 128 MiB bounds what it adds to the resident size.
-            try db.execute(sql: "PRAGMA mmap_size = 134217728")
-            try db.execute(sql: "PRAGMA cache_size = -16384")  // 16 MiB per connection
+            // Memory is bounded whatever the file size: no memory map (its touched pages would count as resident),
+            // a page cache of 24 MiB for the writer (the interior pages of the indexes it inserts into) and 4 MiB per
+            // reader (at most `maximumReaderCount`); the kernel's page cache does the rest.
+            try db.execute(sql: "PRAGMA mmap_size = 0")
+            try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -4096" : "PRAGMA cache_size = -24576")
             // After a checkpoint resets the WAL, a file grown larger than this is cut back to it.
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         writer = try DatabasePool(path: url.path, configuration: config)
+        ingestQueue = IngestQueue(writer: writer, limits: ingestLimits)
         self.path = url.path
         try Self.migrator().migrate(writer)
     }

@@ -75,6 +75,11 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
+        // glibc gives each thread that allocates its own arena (up to 8 per core) and keeps their freed memory:
+        // two arenas keep the resident size flat under load for a few percent of allocation speed.
+        #if os(Linux)
+        _ = glibcMallopt(-8 /* M_ARENA_MAX */, 2)
+        #endif
         let env = ProcessInfo.processInfo.environment
         /// The flag's whole number, else the environment variable's; a malformed number is a usage error.
         func int(_ flag: Int?, _ variable: String) throws -> Int? { try flag ?? env[variable].map(Self.int) }
@@ -238,3 +243,9 @@ struct Backup: AsyncParsableCommand {
                 + "\(counts["observation"] ?? 0) observations, \(counts["score"] ?? 0) scores")
     }
 }
+
+#if os(Linux)
+/// glibc's `mallopt(3)` (malloc.h is not part of the Glibc module).
+@_silgen_name("mallopt")
+func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

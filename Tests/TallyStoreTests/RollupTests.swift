@@ -113,6 +113,37 @@ struct RollupTests {
             FROM observation GROUP BY 1, 2, 3, 4, 5
             """)
         #expect(tenant == 0)
+        let hour = try await mismatches(
+            db,
+            "SELECT * FROM rollup_tenant_hour WHERE n != 0",
+            """
+            SELECT project_id, start_time / 3600000000 * 3600000000, environment, coalesce(tenant, ''),
+                coalesce(feature, ''), count(*), sum(level = 'ERROR'), sum(input_tokens), sum(output_tokens),
+                sum(total_tokens), sum(coalesce(input_cost_nanos, 0)), sum(coalesce(output_cost_nanos, 0)),
+                sum(coalesce(total_cost_nanos, 0))
+            FROM observation GROUP BY 1, 2, 3, 4, 5
+            """)
+        #expect(hour == 0)
+        // Per-trace totals in the trace row equal a fresh aggregation (traces without observations hold zeros).
+        let traceTotals = try await mismatches(
+            db,
+            """
+            SELECT project_id, id, observation_count, input_tokens, output_tokens, total_tokens, total_cost_nanos,
+                duration_micros, max_level FROM trace
+            """,
+            """
+            SELECT t.project_id, t.id, count(o.id), coalesce(sum(o.input_tokens), 0), coalesce(sum(o.output_tokens), 0),
+                coalesce(sum(o.total_tokens), 0), coalesce(sum(o.total_cost_nanos), 0),
+                coalesce(max(coalesce(o.end_time, o.start_time)) - min(o.start_time), 0),
+                coalesce(max(CASE o.level WHEN 'ERROR' THEN 3 WHEN 'WARNING' THEN 2 WHEN 'DEFAULT' THEN 1 ELSE 0 END), 1)
+            FROM trace t LEFT JOIN observation o ON o.project_id = t.project_id AND o.trace_id = t.id
+            GROUP BY t.project_id, t.id
+            """)
+        #expect(traceTotals == 0)
+        let deferred = try await db.writer.read {
+            try Int.fetchOne($0, sql: "SELECT deferred FROM rollup_control")
+        }
+        #expect(deferred == 0)
         let prompt = try await mismatches(
             db,
             "SELECT * FROM rollup_prompt_day WHERE n != 0",
@@ -215,6 +246,41 @@ struct RollupTests {
         try await Self.assertBreakdownsAgree(db)
     }
 
+    @Test("group commit: concurrent requests sharing traces and rollup rows, one with a refused event, stay exact")
+    func exactUnderGroupCommit() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        try db.ensureProject(id: "q", name: "q")
+        var rng = RNG(state: 23)
+        let events = Self.workload(&rng)
+        // 16 requests at once over two projects; the requests split each trace's events, so traces are shared by
+        // requests of one group, and every request repeats on the other project.
+        let chunks = stride(from: 0, to: events.count, by: 50).map { Array(events[$0..<min($0 + 50, events.count)]) }
+        var refused = ObservationUpsert(id: "bad", type: .generation, isUpdate: false)
+        refused.traceID = "t0"
+        refused.usage = ["input": Int64.max]
+        let bad = IngestionEvent(eventID: "bad", timestamp: Timestamp(microseconds: Self.day0), body: .observation(refused))
+        let results = try await withThrowingTaskGroup(of: [Result<Void, IngestionError>].self) { group in
+            for (i, chunk) in chunks.enumerated() {
+                for project in ["p", "q"] {
+                    group.addTask { try await db.ingest(projectID: project, events: i == 3 ? chunk + [bad] : chunk) }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(results.count == 2 * (events.count + 1))
+        // The requests arrived together: some shared a transaction.
+        #expect(await db.ingestQueue.requests == 2 * chunks.count)
+        #expect(await db.ingestQueue.transactions < 2 * chunks.count)
+        #expect(results.filter { if case .failure = $0 { true } else { false } }.count == 2)
+        let stored = try await db.writer.read {
+            try Int.fetchOne($0, sql: "SELECT count(*) FROM observation WHERE id != 'bad'")
+        }
+        #expect(stored == 2 * events.filter { if case .observation = $0.body { true } else { false } }.count)
+        try await Self.assertRollupsExact(db)
+        try await Self.assertBreakdownsAgree(db)
+    }
+
     @Test("prompt versions from the rollup match the raw figures; latency within 1%")
     func promptVersionsFromRollup() async throws {
         let (db, _) = try temporaryDatabase()
@@ -264,6 +330,66 @@ struct RollupTests {
             let rows = try await db.breakdown(projectID: "p", query: q)
             #expect(rows.map(\.bucket) == ["2026-11-16", "2026-11-23"])
             #expect(rows.map(\.count) == [1, 2])
+        }
+    }
+}
+
+@Suite("Group commit")
+struct GroupCommitTests {
+    static func events(_ prefix: String, _ n: Int) -> [IngestionEvent] {
+        (0..<n).map { i in
+            var o = ObservationUpsert(id: "\(prefix)-\(i)", type: .span, isUpdate: false)
+            o.traceID = "trace-\(prefix)"
+            o.startTime = Timestamp(microseconds: 1_795_000_000_000_000 + Int64(i))
+            return IngestionEvent(eventID: "\(prefix)-\(i)", timestamp: o.startTime!, body: .observation(o))
+        }
+    }
+
+    @Test("a full queue refuses a request at once with overloaded; the queued ones commit once the writer is free")
+    func fullQueueRefuses() async throws {
+        var limits = IngestQueue.Limits()
+        limits.maxQueuedEvents = 10
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-test-\(UUID().uuidString)")
+        let db = try TallyDatabase(path: dir.appendingPathComponent("tally.db").path, ingestLimits: limits)
+        try db.ensureProject(id: "p", name: "p")
+        // Hold the writer so the first request waits in the queue.
+        let release = Flag()
+        let holding = Task { try await db.writer.write { _ in release.wait() } }
+        let first = Task { try await db.ingest(projectID: "p", events: Self.events("a", 8)) }
+        for _ in 0..<2_000 where await db.ingestQueue.queuedEvents == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(await db.ingestQueue.queuedEvents == 8)
+        await #expect(throws: StoreError.overloaded(queuedEvents: 8)) {
+            try await db.ingest(projectID: "p", events: Self.events("b", 8))
+        }
+        release.set()
+        try await holding.value
+        #expect(try await first.value.count == 8)
+        #expect(await db.ingestQueue.queuedEvents == 0)
+        // Once drained, the refused request goes through.
+        #expect(try await db.ingest(projectID: "p", events: Self.events("b", 8)).count == 8)
+        let stored = try await db.writer.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM observation") }
+        #expect(stored == 16)
+    }
+}
+
+/// A one-shot latch a blocking database closure can wait on (polled, bounded to 60 s).
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isSet = false
+
+    func set() {
+        lock.lock()
+        isSet = true
+        lock.unlock()
+    }
+
+    func wait() {
+        for _ in 0..<60_000 {
+            lock.lock()
+            let done = isSet
+            lock.unlock()
+            if done { return }
+            usleep(1_000)
         }
     }
 }

@@ -1,0 +1,112 @@
+import Foundation
+import GRDB
+import TallyCore
+import Testing
+
+@testable import TallyStore
+
+@Suite("Compact storage")
+struct StorageTests {
+    @Test("large input, output and model parameters are stored compressed and read back unchanged; small stay text")
+    func compressedContent() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        let long = JSONValue.array(
+            (0..<40).map { i in
+                .object(["role": "user", "content": .string("message \(i): how do I rotate my key? ü 🔑 \"quoted\"")])
+            })
+        var trace = TraceUpsert(id: "t")
+        trace.input = long
+        trace.output = "short"
+        var o = ObservationUpsert(id: "o", type: .generation, isUpdate: false)
+        o.traceID = "t"
+        o.startTime = Timestamp(microseconds: 1_795_000_000_000_000)
+        o.input = long
+        o.output = .object(["text": .string(String(repeating: "Go to Settings. ", count: 50))])
+        o.modelParameters = .object(["temperature": .double(0.2)])
+        let at = o.startTime!
+        let results = try await db.ingest(
+            projectID: "p",
+            events: [
+                IngestionEvent(eventID: "e1", timestamp: at, body: .trace(trace)),
+                IngestionEvent(eventID: "e2", timestamp: at, body: .observation(o)),
+            ])
+        #expect(results.count == 2)
+        let types = try await db.writer.read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT typeof(o.input) AS oi, typeof(o.output) AS oo, typeof(o.model_parameters) AS mp,
+                        typeof(t.input) AS ti, typeof(t.output) AS tout, length(o.input) AS stored
+                    FROM observation o JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id
+                    """)
+        }
+        let row = try #require(types)
+        #expect(row["oi"] as String == "blob" && row["oo"] as String == "blob" && row["ti"] as String == "blob")
+        #expect(row["mp"] as String == "text" && row["tout"] as String == "text")
+        #expect((row["stored"] as Int) < long.serialized().utf8.count / 2)
+        let stored = try #require(try await db.observation(projectID: "p", id: "o"))
+        #expect(stored.input == long && stored.output == o.output && stored.modelParameters == o.modelParameters)
+        let (summary, observations, _) = try #require(try await db.trace(projectID: "p", id: "t"))
+        #expect(summary.trace.input == long && summary.trace.output == "short")
+        #expect(observations.first?.input == long)
+    }
+
+    @Test("a damaged compressed value reads as absent, never as a crash")
+    func damagedBlob() {
+        #expect(StoredContent.decode(Data([0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3]).databaseValue) == nil)
+        #expect(StoredContent.decode(Data([10, 0, 0, 0, 0x78, 0x9C, 0, 0]).databaseValue) == nil)
+        #expect(StoredContent.decode(Data([1]).databaseValue) == nil)
+        #expect(StoredContent.decode("{\"a\":1}".databaseValue) == .object(["a": 1]))
+    }
+
+    @Test("a database from before compact storage migrates: rows, rollups and trace totals intact")
+    func upgradeFromWithoutRowidTables() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tally-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("tally.db").path
+        do {
+            let old = try DatabaseQueue(path: path)
+            try TallyDatabase.migrator().migrate(old, upTo: "0009_add_retention")
+            try await old.write { db in
+                try db.execute(sql: "INSERT INTO project (id, name, created_at) VALUES ('p', 'p', 0)")
+                for t in 0..<3 {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO trace (project_id, id, timestamp, tenant, created_at, updated_at, tags)
+                            VALUES ('p', ?, ?, 'acme', 0, 0, '["x"]')
+                            """, arguments: ["t\(t)", 1_795_000_000_000_000 + t])
+                    try db.execute(
+                        sql: "INSERT INTO trace_tag (project_id, tag, trace_id, timestamp) VALUES ('p', 'x', ?, 0)",
+                        arguments: ["t\(t)"])
+                    for k in 0..<2 {
+                        try db.execute(
+                            sql: """
+                                INSERT INTO observation (project_id, id, trace_id, type, start_time, end_time, input,
+                                    tenant, input_tokens, total_tokens, total_cost_nanos, level, created_at, updated_at)
+                                VALUES ('p', ?, ?, 'GENERATION', ?, ?, '{"q":1}', 'acme', 10, 10, 7, ?, 0, 0)
+                                """,
+                            arguments: [
+                                "o\(t)-\(k)", "t\(t)", 1_795_000_000_000_000 + k * 3_600_000_000,
+                                1_795_000_000_000_000 + k * 3_600_000_000 + 1_000, k == 1 ? "ERROR" : "DEFAULT",
+                            ])
+                    }
+                }
+            }
+        }
+        let db = try TallyDatabase(path: path)
+        let counts = try db.rowCounts()
+        #expect(counts["trace"] == 3 && counts["observation"] == 6 && counts["trace_tag"] == 3)
+        let first = try #require(try await db.observation(projectID: "p", id: "o0-0"))
+        #expect(first.input == .object(["q": 1]))
+        try await RollupTests.assertRollupsExact(db)
+        let totals = try await db.writer.read { db in
+            try TallyDatabase.traceTotals(db, projectID: "p", ids: ["t0"])
+        }
+        #expect(totals["t0"]?.observations == 2 && totals["t0"]?.totalCostNanos == 14)
+        #expect(totals["t0"]?.level == .error && totals["t0"]?.spanMicros == 3_600_001_000)
+        // The tag still cascades with its trace.
+        #expect(try await db.deleteTraces(projectID: "p", ids: ["t0"]) == 1)
+        #expect(try db.rowCounts()["trace_tag"] == 2)
+    }
+}
