@@ -20,8 +20,9 @@ CREATE TABLE rollup_tenant_hour (
     PRIMARY KEY (project_id, hour, environment, tenant, feature)
 ) STRICT, WITHOUT ROWID;
 
--- While `deferred` is 1 (set and cleared inside one ingest transaction) delta rows stay in rollup_delta and the
--- ingest applies them grouped before its commit: one upsert per touched rollup row instead of four per observation.
+-- While `deferred` is 1 (set and cleared inside one ingest transaction) the ingest sums its new observations per
+-- rollup key itself, delta rows (its own, and those of the triggers on updates) stay in rollup_delta, and the ingest
+-- applies them grouped before its commit: one upsert per touched rollup row instead of five per observation.
 -- Every other writer (tenant propagation outside ingest, repricing, retention, a sqlite3 shell) finds 0 and each
 -- delta row is applied at once, as before. A transaction that dies rolls the flag back with everything else.
 CREATE TABLE rollup_control (
@@ -36,9 +37,11 @@ DROP TRIGGER observation_rollup_update;
 DROP TRIGGER observation_rollup_delete;
 DROP TABLE rollup_delta;
 
--- As in 0006, plus `hour`. Empty outside a transaction.
+-- As in 0006 plus `hour`, and with `n` (signed count) instead of a sign: a row may carry many observations' sums
+-- (the ingest adds its new observations aggregated per rollup key). Measures are signed. Empty outside a
+-- transaction.
 CREATE TABLE rollup_delta (
-    sign              INTEGER NOT NULL CHECK (sign IN (-1, 1)),
+    n                 INTEGER NOT NULL,
     project_id        TEXT NOT NULL,
     day               INTEGER NOT NULL,
     hour              INTEGER NOT NULL,
@@ -64,9 +67,8 @@ CREATE TRIGGER rollup_delta_apply AFTER INSERT ON rollup_delta
 WHEN (SELECT deferred FROM rollup_control WHERE id = 1) = 0
 BEGIN
     INSERT INTO rollup_usage_day VALUES (NEW.project_id, NEW.day, NEW.environment, NEW.tenant, NEW.feature, NEW.type,
-        NEW.model, NEW.response_model, NEW.sign, NEW.sign * NEW.errors, NEW.sign * NEW.input_tokens,
-        NEW.sign * NEW.output_tokens, NEW.sign * NEW.total_tokens, NEW.sign * NEW.input_cost_nanos,
-        NEW.sign * NEW.output_cost_nanos, NEW.sign * NEW.total_cost_nanos)
+        NEW.model, NEW.response_model, NEW.n, NEW.errors, NEW.input_tokens, NEW.output_tokens, NEW.total_tokens,
+        NEW.input_cost_nanos, NEW.output_cost_nanos, NEW.total_cost_nanos)
     ON CONFLICT DO UPDATE SET n = n + excluded.n, errors = errors + excluded.errors,
         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
         total_tokens = total_tokens + excluded.total_tokens,
@@ -74,9 +76,8 @@ BEGIN
         output_cost_nanos = output_cost_nanos + excluded.output_cost_nanos,
         total_cost_nanos = total_cost_nanos + excluded.total_cost_nanos;
     INSERT INTO rollup_tenant_day VALUES (NEW.project_id, NEW.day, NEW.environment, NEW.tenant, NEW.feature,
-        NEW.sign, NEW.sign * NEW.errors, NEW.sign * NEW.input_tokens, NEW.sign * NEW.output_tokens,
-        NEW.sign * NEW.total_tokens, NEW.sign * NEW.input_cost_nanos, NEW.sign * NEW.output_cost_nanos,
-        NEW.sign * NEW.total_cost_nanos)
+        NEW.n, NEW.errors, NEW.input_tokens, NEW.output_tokens, NEW.total_tokens, NEW.input_cost_nanos,
+        NEW.output_cost_nanos, NEW.total_cost_nanos)
     ON CONFLICT DO UPDATE SET n = n + excluded.n, errors = errors + excluded.errors,
         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
         total_tokens = total_tokens + excluded.total_tokens,
@@ -84,9 +85,8 @@ BEGIN
         output_cost_nanos = output_cost_nanos + excluded.output_cost_nanos,
         total_cost_nanos = total_cost_nanos + excluded.total_cost_nanos;
     INSERT INTO rollup_tenant_hour VALUES (NEW.project_id, NEW.hour, NEW.environment, NEW.tenant, NEW.feature,
-        NEW.sign, NEW.sign * NEW.errors, NEW.sign * NEW.input_tokens, NEW.sign * NEW.output_tokens,
-        NEW.sign * NEW.total_tokens, NEW.sign * NEW.input_cost_nanos, NEW.sign * NEW.output_cost_nanos,
-        NEW.sign * NEW.total_cost_nanos)
+        NEW.n, NEW.errors, NEW.input_tokens, NEW.output_tokens, NEW.total_tokens, NEW.input_cost_nanos,
+        NEW.output_cost_nanos, NEW.total_cost_nanos)
     ON CONFLICT DO UPDATE SET n = n + excluded.n, errors = errors + excluded.errors,
         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
         total_tokens = total_tokens + excluded.total_tokens,
@@ -94,9 +94,8 @@ BEGIN
         output_cost_nanos = output_cost_nanos + excluded.output_cost_nanos,
         total_cost_nanos = total_cost_nanos + excluded.total_cost_nanos;
     INSERT INTO rollup_prompt_day SELECT NEW.project_id, NEW.prompt_name, NEW.prompt_version, NEW.day,
-        NEW.environment, NEW.sign, NEW.sign * NEW.errors, NEW.sign * NEW.input_tokens, NEW.sign * NEW.output_tokens,
-        NEW.sign * NEW.total_tokens, NEW.sign * NEW.input_cost_nanos, NEW.sign * NEW.output_cost_nanos,
-        NEW.sign * NEW.total_cost_nanos
+        NEW.environment, NEW.n, NEW.errors, NEW.input_tokens, NEW.output_tokens, NEW.total_tokens,
+        NEW.input_cost_nanos, NEW.output_cost_nanos, NEW.total_cost_nanos
     WHERE NEW.prompt_name IS NOT NULL
     ON CONFLICT DO UPDATE SET n = n + excluded.n, errors = errors + excluded.errors,
         input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
@@ -105,7 +104,7 @@ BEGIN
         output_cost_nanos = output_cost_nanos + excluded.output_cost_nanos,
         total_cost_nanos = total_cost_nanos + excluded.total_cost_nanos;
     INSERT INTO rollup_prompt_latency_day SELECT NEW.project_id, NEW.prompt_name, NEW.prompt_version, NEW.day,
-        NEW.environment, NEW.latency_bucket, NEW.sign
+        NEW.environment, NEW.latency_bucket, NEW.n
     WHERE NEW.prompt_name IS NOT NULL AND NEW.latency_bucket IS NOT NULL
     ON CONFLICT DO UPDATE SET n = n + excluded.n;
     DELETE FROM rollup_delta;

@@ -142,14 +142,19 @@ CREATE INDEX observation_prompt ON observation(project_id, prompt_name, prompt_v
 
 -- The delta row of an observation is spelled out in each trigger below (SQLite triggers cannot share an
 -- expression); the three spellings must stay identical (and equal to 0006's but for `hour`).
-CREATE TRIGGER observation_rollup_insert AFTER INSERT ON observation BEGIN
+-- An ingest transaction (rollup_control.deferred = 1) sums the observations it inserts itself (RollupAccumulator in
+-- TallyStore, the same expressions in Swift); every other insert is counted here.
+CREATE TRIGGER observation_rollup_insert AFTER INSERT ON observation
+WHEN (SELECT deferred FROM rollup_control WHERE id = 1) = 0
+BEGIN
     INSERT INTO rollup_delta VALUES (1, NEW.project_id, NEW.start_time / 86400000000 * 86400000000,
         NEW.start_time / 3600000000 * 3600000000, NEW.environment,
         coalesce(NEW.tenant, ''), coalesce(NEW.feature, ''), NEW.type, coalesce(NEW.model, ''),
         coalesce(NEW.response_model, ''), NEW.prompt_name, NEW.prompt_version,
         CAST(floor(ln(max((NEW.end_time - NEW.start_time) / 1000.0, 0.001)) / ln(1.02)) AS INTEGER),
-        NEW.level = 'ERROR', NEW.input_tokens, NEW.output_tokens, NEW.total_tokens, coalesce(NEW.input_cost_nanos, 0),
-        coalesce(NEW.output_cost_nanos, 0), coalesce(NEW.total_cost_nanos, 0));
+        (NEW.level = 'ERROR'), NEW.input_tokens, NEW.output_tokens, NEW.total_tokens,
+        coalesce(NEW.input_cost_nanos, 0), coalesce(NEW.output_cost_nanos, 0),
+        coalesce(NEW.total_cost_nanos, 0));
 END;
 
 CREATE TRIGGER observation_rollup_delete AFTER DELETE ON observation BEGIN
@@ -158,10 +163,12 @@ CREATE TRIGGER observation_rollup_delete AFTER DELETE ON observation BEGIN
         coalesce(OLD.tenant, ''), coalesce(OLD.feature, ''), OLD.type, coalesce(OLD.model, ''),
         coalesce(OLD.response_model, ''), OLD.prompt_name, OLD.prompt_version,
         CAST(floor(ln(max((OLD.end_time - OLD.start_time) / 1000.0, 0.001)) / ln(1.02)) AS INTEGER),
-        OLD.level = 'ERROR', OLD.input_tokens, OLD.output_tokens, OLD.total_tokens, coalesce(OLD.input_cost_nanos, 0),
-        coalesce(OLD.output_cost_nanos, 0), coalesce(OLD.total_cost_nanos, 0));
+        -(OLD.level = 'ERROR'), -OLD.input_tokens, -OLD.output_tokens, -OLD.total_tokens,
+        -coalesce(OLD.input_cost_nanos, 0), -coalesce(OLD.output_cost_nanos, 0),
+        -coalesce(OLD.total_cost_nanos, 0));
 END;
 
+-- Only when a rolled-up column changed: a re-sent (identical) event costs no rollup write.
 CREATE TRIGGER observation_rollup_update AFTER UPDATE ON observation
 WHEN OLD.start_time IS NOT NEW.start_time OR OLD.environment IS NOT NEW.environment
     OR OLD.tenant IS NOT NEW.tenant OR OLD.feature IS NOT NEW.feature OR OLD.type IS NOT NEW.type
@@ -177,15 +184,17 @@ BEGIN
         coalesce(OLD.tenant, ''), coalesce(OLD.feature, ''), OLD.type, coalesce(OLD.model, ''),
         coalesce(OLD.response_model, ''), OLD.prompt_name, OLD.prompt_version,
         CAST(floor(ln(max((OLD.end_time - OLD.start_time) / 1000.0, 0.001)) / ln(1.02)) AS INTEGER),
-        OLD.level = 'ERROR', OLD.input_tokens, OLD.output_tokens, OLD.total_tokens, coalesce(OLD.input_cost_nanos, 0),
-        coalesce(OLD.output_cost_nanos, 0), coalesce(OLD.total_cost_nanos, 0));
+        -(OLD.level = 'ERROR'), -OLD.input_tokens, -OLD.output_tokens, -OLD.total_tokens,
+        -coalesce(OLD.input_cost_nanos, 0), -coalesce(OLD.output_cost_nanos, 0),
+        -coalesce(OLD.total_cost_nanos, 0));
     INSERT INTO rollup_delta VALUES (1, NEW.project_id, NEW.start_time / 86400000000 * 86400000000,
         NEW.start_time / 3600000000 * 3600000000, NEW.environment,
         coalesce(NEW.tenant, ''), coalesce(NEW.feature, ''), NEW.type, coalesce(NEW.model, ''),
         coalesce(NEW.response_model, ''), NEW.prompt_name, NEW.prompt_version,
         CAST(floor(ln(max((NEW.end_time - NEW.start_time) / 1000.0, 0.001)) / ln(1.02)) AS INTEGER),
-        NEW.level = 'ERROR', NEW.input_tokens, NEW.output_tokens, NEW.total_tokens, coalesce(NEW.input_cost_nanos, 0),
-        coalesce(NEW.output_cost_nanos, 0), coalesce(NEW.total_cost_nanos, 0));
+        (NEW.level = 'ERROR'), NEW.input_tokens, NEW.output_tokens, NEW.total_tokens,
+        coalesce(NEW.input_cost_nanos, 0), coalesce(NEW.output_cost_nanos, 0),
+        coalesce(NEW.total_cost_nanos, 0));
 END;
 
 -- Totals of every stored trace.

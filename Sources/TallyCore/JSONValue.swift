@@ -88,7 +88,8 @@ extension JSONValue {
     }
 
     public static func parse(_ text: String) throws -> JSONValue {
-        try parse(Data(text.utf8))
+        var parser = JSONParser(bytes: Array(text.utf8))
+        return try parser.parseDocument()
     }
 }
 

@@ -95,11 +95,14 @@ public struct SpanView: Sendable {
         return Self.decodeJSONString(value)
     }
 
+    /// Bytes that can open a JSON text: { [ " - 0…9 t f n.
+    static let jsonStarts = Set("{[\"-0123456789tfn".utf8)
+
     static func decodeJSONString(_ value: JSONValue) -> JSONValue {
         guard case .string(let s) = value else { return value }
-        let trimmed = s.trimmingCharacters(in: .whitespaces)
-        guard let first = trimmed.first, "{[\"-0123456789tfn".contains(first),
-            let parsed = try? JSONValue.parse(trimmed)
+        // The first byte after spaces and tabs must open a JSON value; the parser skips the whitespace itself.
+        guard let first = s.utf8.first(where: { $0 != 0x20 && $0 != 0x09 }), jsonStarts.contains(first),
+            let parsed = try? JSONValue.parse(s)
         else { return value }
         return parsed
     }

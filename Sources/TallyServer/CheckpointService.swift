@@ -2,9 +2,12 @@ import Logging
 import ServiceLifecycle
 import TallyStore
 
-/// Keeps the WAL bounded under any read load: once a second, when the WAL has grown past `limitBytes`, it is
-/// checkpointed and truncated (`TallyDatabase.checkpointIfNeeded`). Runs until graceful shutdown, then checkpoints
-/// once more so a stopped server leaves an empty WAL.
+/// Moves checkpoint work off the writer and keeps the WAL bounded under any read load: four times a second a
+/// passive checkpoint copies committed frames into the database on its own connection (the writer never waits for
+/// it); once a second, when the WAL has grown past `limitBytes`, it is checkpointed and truncated
+/// (`TallyDatabase.checkpointIfNeeded`). It also refreshes the planner's statistics a minute after start and then
+/// hourly (`TallyDatabase.optimize`, bounded work). Runs until graceful shutdown, then checkpoints once more so a
+/// stopped server leaves an empty WAL.
 struct CheckpointService: Service {
     let database: TallyDatabase
     let limitBytes: Int
@@ -12,8 +15,13 @@ struct CheckpointService: Service {
 
     func run() async throws {
         // The pause ends early on graceful shutdown; then one last checkpoint leaves an empty WAL.
-        while await pauseUnlessShuttingDown(.seconds(1)) {
+        var tick = 0
+        while await pauseUnlessShuttingDown(.milliseconds(250)) {
+            tick += 1
             do {
+                try await database.checkpointPassive()
+                if tick % 14_400 == 240 { try await database.optimize() }
+                guard tick % 4 == 0 else { continue }
                 if let before = try await database.checkpointIfNeeded(limitBytes: limitBytes) {
                     logger.info("WAL checkpointed and truncated", metadata: ["wal_bytes_before": "\(before)"])
                 }

@@ -205,39 +205,75 @@ extension TallyDatabase {
     }
 }
 
-/// Day arithmetic and coverage of the daily rollups.
+/// Day (or hour) arithmetic and coverage of the rollups.
 struct RollupRange {
     static let day: Int64 = 86_400_000_000
+    static let hour: Int64 = 3_600_000_000
 
-    /// Whole days [lower, upper) read from a rollup (nil: unbounded) and the partial-day edges read raw.
+    /// Whole units [lower, upper) read from a rollup (nil: unbounded) and the partial-unit edges read otherwise.
     var lower: Int64?
     var upper: Int64?
     var edges: [(from: Int64, to: Int64)] = []
 
-    /// nil when the range holds no whole UTC day.
-    init?(from: Timestamp?, to: Timestamp?) {
-        let from = from?.microseconds
-        let to = to?.microseconds
-        lower = from.map { ($0 + Self.day - 1).floorDiv(Self.day) * Self.day }
-        upper = to.map { $0.floorDiv(Self.day) * Self.day }
+    /// nil when the range holds no whole unit (a UTC day by default, or a UTC hour).
+    init?(from: Timestamp?, to: Timestamp?, unit: Int64 = Self.day) {
+        self.init(from: from?.microseconds, to: to?.microseconds, unit: unit)
+    }
+
+    init?(from: Int64?, to: Int64?, unit: Int64) {
+        lower = from.map { ($0 + unit - 1).floorDiv(unit) * unit }
+        upper = to.map { $0.floorDiv(unit) * unit }
         if let lower, let upper, lower >= upper { return nil }
         if let from, let lower, from < lower { edges.append((from, lower)) }
         if let to, let upper, upper < to { edges.append((upper, to)) }
     }
 
-    /// The whole-day bounds on the `day` column of rollup `r`.
-    func addDays(to w: inout SQLFilter) {
-        if let lower { w.add("r.day >= ?", [lower]) }
-        if let upper { w.add("r.day < ?", [upper]) }
+    /// The whole-unit bounds on `column` (`r.day`, `r.hour`) of rollup `r`.
+    func addUnits(to w: inout SQLFilter, column: String = "r.day") {
+        if let lower { w.add("\(column) >= ?", [lower]) }
+        if let upper { w.add("\(column) < ?", [upper]) }
     }
 
     /// `f` narrowed to each partial-day edge, for the raw part of a rollup query.
     func edgeFilters(of f: AnalyticsFilter) -> [AnalyticsFilter] {
+        Self.filters(of: f, edges: edges)
+    }
+
+    static func filters(of f: AnalyticsFilter, edges: [(from: Int64, to: Int64)]) -> [AnalyticsFilter] {
         edges.map { edge in
             var edgeFilter = f
             edgeFilter.from = Timestamp(microseconds: edge.from)
             edgeFilter.to = Timestamp(microseconds: edge.to)
             return edgeFilter
+        }
+    }
+}
+
+/// Which rollup rows and which raw observations answer a time range: whole days from a daily rollup and, where an
+/// hourly rollup exists, the whole hours of the partial days from it; only the partial hours (or, without an hourly
+/// rollup, the partial days) at the edges are scanned.
+struct RollupPlan {
+    var parts: [(table: String, column: String, range: RollupRange)] = []
+    var rawEdges: [(from: Int64, to: Int64)] = []
+
+    /// nil when no whole unit lies in the range (the caller scans).
+    init?(from: Timestamp?, to: Timestamp?, dayTable: String, hourTable: String?) {
+        let (from, to) = (from?.microseconds, to?.microseconds)
+        if let days = RollupRange(from: from, to: to, unit: RollupRange.day) {
+            parts.append((dayTable, "r.day", days))
+            for edge in days.edges {
+                if let hourTable, let hours = RollupRange(from: edge.from, to: edge.to, unit: RollupRange.hour) {
+                    parts.append((hourTable, "r.hour", hours))
+                    rawEdges += hours.edges
+                } else {
+                    rawEdges.append(edge)
+                }
+            }
+        } else if let hourTable, let hours = RollupRange(from: from, to: to, unit: RollupRange.hour) {
+            parts.append((hourTable, "r.hour", hours))
+            rawEdges = hours.edges
+        } else {
+            return nil
         }
     }
 }
@@ -253,13 +289,13 @@ extension TallyDatabase {
         .type: "r.type", .model: "NULLIF(r.model, '')", .responseModel: "NULLIF(r.response_model, '')",
     ]
 
-    /// The breakdown answered from a daily rollup (`rollup_tenant_day` when it covers the query, else
-    /// `rollup_usage_day`) plus raw edges, or nil when no rollup covers it.
+    /// The breakdown answered from the rollups (`rollup_tenant_day` with `rollup_tenant_hour` for the partial days
+    /// when they cover the query, else `rollup_usage_day`) plus the raw edges (`RollupPlan`), or nil when no rollup
+    /// covers it.
     static func rollupBreakdownSQL(_ q: BreakdownQuery, projectID: String) -> (String, StatementArguments)? {
         let f = q.filter
         guard q.isAdditive, q.bucket != .hour, f.tags.isEmpty, f.promptName == nil, f.promptVersion == nil,
-            f.userIDs.isEmpty, f.traceNames.isEmpty, f.names.isEmpty, f.metadata.isEmpty,
-            let range = RollupRange(from: f.from, to: f.to)
+            f.userIDs.isEmpty, f.traceNames.isEmpty, f.names.isEmpty, f.metadata.isEmpty
         else { return nil }
         var rollupDims: [String] = []
         for d in q.dimensions {
@@ -268,36 +304,42 @@ extension TallyDatabase {
         }
         // The smaller tenant rollup when only tenant, feature and environment are grouped or filtered on.
         let tenantLevel: Set<AnalyticsDimension> = [.tenant, .feature, .environment]
-        let table =
-            q.dimensions.allSatisfy(tenantLevel.contains) && f.types.isEmpty && f.models.isEmpty
-            ? "rollup_tenant_day" : "rollup_usage_day"
+        let isTenantLevel = q.dimensions.allSatisfy(tenantLevel.contains) && f.types.isEmpty && f.models.isEmpty
+        guard
+            let plan = RollupPlan(
+                from: f.from, to: f.to, dayTable: isTenantLevel ? "rollup_tenant_day" : "rollup_usage_day",
+                hourTable: isTenantLevel ? "rollup_tenant_hour" : nil)
+        else { return nil }
         let keys = ["b"] + q.dimensions.indices.map { "d\($0)" }
         let keyList = keys.joined(separator: ", ")
         func select(bucket: String, dims: [String], measures: String) -> String {
             ([bucket + " AS b"] + dims.enumerated().map { "\($0.element) AS d\($0.offset)" } + [measures])
                 .joined(separator: ", ")
         }
-        var w = SQLFilter()
-        w.add("r.project_id = ?", [projectID])
-        range.addDays(to: &w)
-        w.any("r.tenant", f.tenants)
-        w.any("r.feature", f.features)
-        w.any("r.environment", f.environments)
-        w.any("r.type", f.types.map(\.rawValue))
-        w.any(of: ["r.model", "r.response_model"], f.models)
-        var parts = [
-            "SELECT "
-                + select(
-                    bucket: bucketSQL(q.bucket, column: "r.day"), dims: rollupDims,
-                    measures: "n, errors AS err, input_tokens AS it, output_tokens AS ot, total_tokens AS tt, "
-                        + "input_cost_nanos AS icn, output_cost_nanos AS ocn, total_cost_nanos AS tcn")
-                + " FROM \(table) r WHERE \(w.sql)"
-        ]
-        var arguments = w.arguments
+        var parts: [String] = []
+        var arguments = StatementArguments()
+        for part in plan.parts {
+            var w = SQLFilter()
+            w.add("r.project_id = ?", [projectID])
+            part.range.addUnits(to: &w, column: part.column)
+            w.any("r.tenant", f.tenants)
+            w.any("r.feature", f.features)
+            w.any("r.environment", f.environments)
+            w.any("r.type", f.types.map(\.rawValue))
+            w.any(of: ["r.model", "r.response_model"], f.models)
+            parts.append(
+                "SELECT "
+                    + select(
+                        bucket: bucketSQL(q.bucket, column: part.column), dims: rollupDims,
+                        measures: "n, errors AS err, input_tokens AS it, output_tokens AS ot, total_tokens AS tt, "
+                            + "input_cost_nanos AS icn, output_cost_nanos AS ocn, total_cost_nanos AS tcn")
+                    + " FROM \(part.table) r WHERE \(w.sql)")
+            arguments += w.arguments
+        }
         // Covered dimensions are plain observation columns: no arguments.
         var unused: [(any DatabaseValueConvertible)?] = []
         let dims = q.dimensions.map { Self.sql(for: $0, args: &unused).sql }
-        for edgeFilter in range.edgeFilters(of: f) {
+        for edgeFilter in RollupRange.filters(of: f, edges: plan.rawEdges) {
             let raw = whereSQL(edgeFilter, projectID: projectID).filter
             parts.append(
                 "SELECT "
@@ -417,7 +459,7 @@ extension TallyDatabase {
     {
         var w = SQLFilter()
         w.add("r.project_id = ? AND r.prompt_name = ?", [projectID, f.promptName])
-        range.addDays(to: &w)
+        range.addUnits(to: &w)
         w.any("r.environment", f.environments)
         var sums = [
             "SELECT prompt_version AS v, n, errors, input_tokens AS it, output_tokens AS ot, total_cost_nanos AS tc "

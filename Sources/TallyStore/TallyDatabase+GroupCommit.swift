@@ -109,7 +109,7 @@ enum RollupDeltas {
         try db.cachedStatement(sql: "UPDATE rollup_control SET deferred = 0 WHERE id = 1").execute()
     }
 
-    /// Sums of the six measures, signed; a rollup's columns in table order follow its key columns.
+    /// The measures summed besides `n`; a rollup's columns in table order follow its key columns.
     static let measures = [
         "errors", "input_tokens", "output_tokens", "total_tokens", "input_cost_nanos", "output_cost_nanos",
         "total_cost_nanos",
@@ -117,7 +117,7 @@ enum RollupDeltas {
 
     /// One grouped upsert: `keys` are `rollup_delta` expressions in the rollup's key-column order.
     static func upsert(table: String, keys: [String], measures: [String], where condition: String = "true") -> String {
-        let sums = ["sum(sign)"] + measures.map { "sum(sign * \($0))" }
+        let sums = ["sum(n)"] + measures.map { "sum(\($0))" }
         let updates = (["n"] + measures).map { "\($0) = \($0) + excluded.\($0)" }
         return """
             INSERT INTO \(table) SELECT \((keys + sums).joined(separator: ", ")) FROM rollup_delta

@@ -108,41 +108,20 @@ extension TallyDatabase {
         }
     }
 
-    static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws {
+    /// Upserts `o` (the row takes every column of `o`); with `insertOnly`, writes only when no row has its id and
+    /// returns whether it wrote (a brand-new observation needs no read first).
+    @discardableResult
+    static func write(
+        _ o: Observation, projectID: String, now: Timestamp, insertOnly: Bool = false, _ db: Database
+    ) throws -> Bool {
         let totals = o.totals
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO observation (project_id, id, trace_id, parent_observation_id, type, name, start_time,
-                    end_time, completion_start_time, model, response_model, model_parameters, input, output, metadata, level,
-                    status_message, version, environment, prompt_name, prompt_version, usage_details,
-                    provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
-                    output_cost_nanos, total_cost_nanos, tenant, feature, is_placeholder, created_at, updated_at, cost_source,
-                    priced_model_id, pricing_tier, unit_prices, event_time)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                    ?, ?, ?, ?, ?)
-                ON CONFLICT (project_id, id) DO UPDATE SET trace_id = excluded.trace_id,
-                    parent_observation_id = excluded.parent_observation_id, type = excluded.type, name = excluded.name,
-                    start_time = excluded.start_time, end_time = excluded.end_time,
-                    completion_start_time = excluded.completion_start_time, model = excluded.model,
-                    response_model = excluded.response_model,
-                    model_parameters = excluded.model_parameters, input = excluded.input, output = excluded.output,
-                    metadata = excluded.metadata, level = excluded.level, status_message = excluded.status_message,
-                    version = excluded.version, environment = excluded.environment,
-                    prompt_name = excluded.prompt_name, prompt_version = excluded.prompt_version,
-                    usage_details = excluded.usage_details, provided_cost_details = excluded.provided_cost_details,
-                    cost_details = excluded.cost_details, input_tokens = excluded.input_tokens,
-                    output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
-                    input_cost_nanos = excluded.input_cost_nanos, output_cost_nanos = excluded.output_cost_nanos,
-                    total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
-                    is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
-                    cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
-                    pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices,
-                    event_time = excluded.event_time
-                """
-        ).execute(arguments: [
+        let statement = try db.cachedStatement(
+            sql: insertOnly ? insertObservationSQL + "ON CONFLICT DO NOTHING" : upsertObservationSQL)
+        try statement.execute(arguments: [
             projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
             o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, o.responseModel,
-            StoredContent.encode(o.modelParameters), StoredContent.encode(o.input), StoredContent.encode(o.output), JSONValue.object(o.metadata).serialized(), o.level.rawValue,
+            StoredContent.encode(o.modelParameters), StoredContent.encode(o.input), StoredContent.encode(o.output),
+            JSONValue.object(o.metadata).serialized(), o.level.rawValue,
             o.statusMessage, o.version, o.environment, o.promptName, o.promptVersion, Rows.usageJSON(o.usage),
             Rows.costJSON(o.providedCost), Rows.costJSON(o.cost), totals.inputTokens, totals.outputTokens,
             totals.totalTokens, totals.inputCost.map(Rows.nanos), totals.outputCost.map(Rows.nanos),
@@ -150,7 +129,42 @@ extension TallyDatabase {
             now.microseconds, o.costSource, o.pricedModelID, o.pricingTier,
             o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices), o.eventTime?.microseconds,
         ])
+        return db.changesCount > 0
     }
+
+    static let insertObservationSQL = """
+        INSERT INTO observation (project_id, id, trace_id, parent_observation_id, type, name, start_time,
+            end_time, completion_start_time, model, response_model, model_parameters, input, output, metadata, level,
+            status_message, version, environment, prompt_name, prompt_version, usage_details,
+            provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
+            output_cost_nanos, total_cost_nanos, tenant, feature, is_placeholder, created_at, updated_at, cost_source,
+            priced_model_id, pricing_tier, unit_prices, event_time)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+            ?, ?, ?, ?, ?)
+
+        """
+
+    static let upsertObservationSQL =
+        insertObservationSQL + """
+        ON CONFLICT (project_id, id) DO UPDATE SET trace_id = excluded.trace_id,
+            parent_observation_id = excluded.parent_observation_id, type = excluded.type, name = excluded.name,
+            start_time = excluded.start_time, end_time = excluded.end_time,
+            completion_start_time = excluded.completion_start_time, model = excluded.model,
+            response_model = excluded.response_model,
+            model_parameters = excluded.model_parameters, input = excluded.input, output = excluded.output,
+            metadata = excluded.metadata, level = excluded.level, status_message = excluded.status_message,
+            version = excluded.version, environment = excluded.environment,
+            prompt_name = excluded.prompt_name, prompt_version = excluded.prompt_version,
+            usage_details = excluded.usage_details, provided_cost_details = excluded.provided_cost_details,
+            cost_details = excluded.cost_details, input_tokens = excluded.input_tokens,
+            output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
+            input_cost_nanos = excluded.input_cost_nanos, output_cost_nanos = excluded.output_cost_nanos,
+            total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
+            is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
+            cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
+            pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices,
+            event_time = excluded.event_time
+        """
 
     /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value. A score event
     /// older than the stored version's (`eventTime`) changes nothing: a stale re-send never reverts a score.
@@ -199,9 +213,10 @@ extension IngestionError {
     }
 }
 
-/// The state of one write transaction. In the fast path (`deferTraceWrites`) a trace named by many events of the
-/// request is read once, merged in memory and written once at `flush()`; with per-event savepoints every write is
-/// immediate so a rolled-back event leaves nothing behind.
+/// The state of one write transaction. In the fast path (`deferTraceWrites`, with rollups deferred by the caller) a
+/// trace named by many events of the request is read once, merged in memory and written once at `flush()`, and new
+/// observations are summed into the rollups in memory; with per-event savepoints every write is immediate (and the
+/// triggers keep the rollups) so a rolled-back event leaves nothing behind.
 final class IngestSession {
     let db: Database
     let projectID: String
@@ -213,6 +228,8 @@ final class IngestSession {
     private var traces: [String: (current: Trace, stored: Trace?)] = [:]
     private var dirty: [String] = []
     private var dirtySet: Set<String> = []
+    /// The rollup sums of the observations this session inserted while rollups are deferred (the fast path).
+    private var rollups = RollupAccumulator()
     /// Traces whose observations this session wrote: their totals are refreshed by `finish()`.
     private var touchedTraces: Set<String> = []
 
@@ -238,24 +255,45 @@ final class IngestSession {
             let existing = try trace(upsert.id)
             try put(Trace.merge(existing, upsert, eventTime: event.timestamp, rules: rules))
         case .observation(let upsert):
-            let existing = try TallyDatabase.fetchObservation(db, projectID: projectID, id: upsert.id)
-            var merged = Observation.merge(
-                existing, upsert, eventTime: event.timestamp, newTraceID: { UUID().uuidString.lowercased() })
-            // Refusals (IngestionError) come before any state changes, so the fast path can report them alone.
-            do {
-                try merged.applyPricing(pricing.table, priceBy: pricing.priceBy)
-            } catch {
-                throw IngestionError.invalid(error.description)
+            // Most observations are new (OTLP spans always are): try the insert alone first and read the stored row
+            // only when the id exists.
+            // Nothing changes unless the insert happens (a trace not yet stored attributes like its placeholder would:
+            // no tenant of its own), so an existing id falls through to the merge below with the session untouched.
+            if upsert.traceID != nil, var fresh = try? validated(nil, upsert, eventTime: event.timestamp) {
+                let known = try trace(fresh.traceID)
+                fresh.attribute(trace: known, rules: rules)
+                if try TallyDatabase.write(fresh, projectID: projectID, now: now, insertOnly: true, db) {
+                    if known == nil { _ = try ensureTrace(for: fresh) }
+                    if deferTraceWrites { try rollups.add(fresh) }
+                    touchedTraces.insert(fresh.traceID)
+                    return
+                }
             }
-            try merged.checkLimits()
+            let existing = try TallyDatabase.fetchObservation(db, projectID: projectID, id: upsert.id)
+            // Refusals (IngestionError) come before any state changes, so the fast path can report them alone.
+            var merged = try validated(existing, upsert, eventTime: event.timestamp)
             merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
             try TallyDatabase.write(merged, projectID: projectID, now: now, db)
+            if existing == nil, deferTraceWrites { try rollups.add(merged) }  // inserted: the trigger left it to us
             touchedTraces.insert(merged.traceID)
             if let previous = existing?.traceID { touchedTraces.insert(previous) }
         case .score(var score):
             score.eventTime = event.timestamp
             try TallyDatabase.write(score, projectID: projectID, now: now, db)
         }
+    }
+
+    /// `upsert` merged into `existing`, priced and range-checked; throws `IngestionError` when refused.
+    func validated(_ existing: Observation?, _ upsert: ObservationUpsert, eventTime: Timestamp) throws -> Observation {
+        var merged = Observation.merge(
+            existing, upsert, eventTime: eventTime, newTraceID: { UUID().uuidString.lowercased() })
+        do {
+            try merged.applyPricing(pricing.table, priceBy: pricing.priceBy)
+        } catch {
+            throw IngestionError.invalid(error.description)
+        }
+        try merged.checkLimits()
+        return merged
     }
 
     /// The cached trace state, to restore when an event's savepoint rolls back.
@@ -298,6 +336,7 @@ final class IngestSession {
             try TallyDatabase.refreshTraceTotals(db, projectID: projectID, traceID: id)
         }
         touchedTraces.removeAll()
+        try rollups.stage(projectID: projectID, db)
     }
 
     /// Writes every trace changed in this request, once.

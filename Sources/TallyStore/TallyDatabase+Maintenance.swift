@@ -44,4 +44,23 @@ extension TallyDatabase {
         }
         return before
     }
+
+    /// Copies committed WAL frames into the database file without waiting for anyone (a PASSIVE checkpoint on its
+    /// own connection: the writer goes on writing meanwhile). Returns the frames in the WAL and those copied.
+    @discardableResult
+    public func checkpointPassive() async throws -> (walFrames: Int, copied: Int) {
+        try await checkpointer.writeWithoutTransaction { db in
+            let result = try db.checkpoint(.passive)
+            return (result.walFrameCount, result.checkpointedFrameCount)
+        }
+    }
+
+    /// Refreshes the planner's statistics where they went stale (`PRAGMA optimize` with `analysis_limit`, so each
+    /// index costs a bounded sample, never a scan of a large table).
+    public func optimize() async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA analysis_limit = 400")
+            try db.execute(sql: "PRAGMA optimize")
+        }
+    }
 }

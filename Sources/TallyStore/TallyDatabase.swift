@@ -11,6 +11,8 @@ public struct TallyDatabase: Sendable {
     let pricingCache = PricingCache()
     /// Every ingest request passes through it (group commit).
     let ingestQueue: IngestQueue
+    /// A second read-write connection that only runs passive checkpoints (`checkpointPassive`).
+    let checkpointer: DatabaseQueue
     /// The database file.
     public let path: String
     /// The longest a scanning read may run (see `boundedRead`).
@@ -39,11 +41,21 @@ public struct TallyDatabase: Sendable {
             try db.execute(sql: db.configuration.readonly ? "PRAGMA cache_size = -4096" : "PRAGMA cache_size = -24576")
             // After a checkpoint resets the WAL, a file grown larger than this is cut back to it.
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
+            // The writer checkpoints by itself only past 64 MiB of WAL: normally `checkpointPassive` does it on its
+            // own connection (the server calls it several times a second), off the writer's thread.
+            if !db.configuration.readonly { try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384") }
         }
         writer = try DatabasePool(path: url.path, configuration: config)
         ingestQueue = IngestQueue(writer: writer, limits: ingestLimits)
         self.path = url.path
         try Self.migrator().migrate(writer)
+        var checkpointConfig = Configuration()
+        checkpointConfig.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA mmap_size = 0")
+            try db.execute(sql: "PRAGMA cache_size = -1024")
+        }
+        checkpointer = try DatabaseQueue(path: url.path, configuration: checkpointConfig)
     }
 
     static func migrator() throws -> DatabaseMigrator {
