@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""OTLP ingest benchmark: prints figures, never passes or fails.
+"""Ingest benchmark: prints figures, never passes or fails.
 
-Starts `tally serve` (the release binary by default) on a loopback port and a fresh database, then in one run:
-  1. baseline: the same number of HTTP requests, same concurrency, to /api/public/health (HTTP + auth-free floor);
-  2. OTLP: batches of realistic LLM spans (protobuf + gzip, 512 spans a request as the Langfuse v5 SDK flushes),
-     timed until the last response (a 200 means committed) and until the spans are countable through the API;
-  3. batch API: the same spans as Langfuse ingestion events (JSON), for comparison of the two protocols.
-Reports spans/s accepted and queryable, the server's RSS and CPU seconds per 1k spans, and ratios between the
-phases. Loops are bounded by --requests; traffic goes to 127.0.0.1 only.
+For every cell of the matrix (protocol × clients × spans per request × compression) it starts `tally serve` (the
+release binary by default) on a loopback port with a fresh database, then:
+  1. baseline: as many /api/public/health requests as the cell sends, at the same concurrency (the HTTP floor);
+  2. sends the same realistic LLM spans (root span, retrieval, generation with messages and usage, tool call;
+     ~600 B each on the wire) as OTLP protobuf or as Langfuse batch JSON (the same fields), gzip or plain, timed
+     until the last response (a 200/207 means committed);
+  3. checks every span is stored (the observation count through the public API) and times how long until the last
+     trace reads back whole (its observations through GET /api/public/traces/{id}) — it should be at once;
+  4. stops the server gracefully (its last checkpoint empties the WAL) and measures the database file.
+Reports spans/s, server CPU-seconds per 1k spans, peak RSS (VmHWM), database bytes per 1k spans and the ratio to
+the health baseline; with --repeat N, the median of N runs per cell. Loops are bounded; traffic stays on 127.0.0.1.
 
 Run with the v5 test venv (it has opentelemetry-proto):
-  .venv-e2e-v5/bin/python bench/otlp_ingest.py [--requests 100] [--spans-per-request 512] [--concurrency 4]
+  .venv-e2e-v5/bin/python bench/otlp_ingest.py [--spans 102400] [--clients 4,16] [--spans-per-request 100,512]
+      [--compression gzip,plain] [--protocols otlp,batch] [--repeat 3]
 """
 import argparse
 import base64
@@ -18,7 +23,9 @@ import gzip
 import json
 import os
 import random
+import signal
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -36,6 +43,7 @@ AUTH = "Basic " + base64.b64encode(f"{PK}:{SK}".encode()).decode()
 TENANTS = [f"tenant-{i}" for i in range(20)]
 FEATURES = ["copilot", "search", "summarize", "classify"]
 PROMPT = "You are a helpful support assistant. " * 12
+SPANS_PER_TRACE = 4
 
 
 def kv(key, value):
@@ -54,106 +62,122 @@ def kv(key, value):
 
 
 def make_trace(rng, t0):
-    """One request: a root span, a retrieval, a generation with messages and usage, a tool call."""
-    trace_id = rng.randbytes(16)
-    root_id = rng.randbytes(8)
-    tenant = rng.choice(TENANTS)
-    feature = rng.choice(FEATURES)
-    common = [kv("user.id", f"user-{rng.randrange(500)}"), kv("session.id", f"sess-{rng.randrange(2000)}"),
-              kv("langfuse.trace.metadata.tenantId", tenant), kv("langfuse.trace.metadata.feature", feature),
-              kv("langfuse.trace.tags", [feature, f"tenant:{tenant}"])]
-    spans = []
-
-    def span(name, parent, start, dur_ms, attrs):
-        s = trace_pb2.Span(trace_id=trace_id, span_id=rng.randbytes(8) if parent else root_id, name=name,
-                           kind=trace_pb2.Span.SPAN_KIND_INTERNAL, start_time_unix_nano=start,
-                           end_time_unix_nano=start + dur_ms * 1_000_000)
-        if parent:
-            s.parent_span_id = parent
-        s.attributes.extend(common + attrs)
-        spans.append(s)
-
-    span("handle-request", None, t0, 900, [kv("langfuse.trace.name", f"{feature}-request"),
-                                           kv("langfuse.observation.input", json.dumps({"question": "How do I?"}))])
-    span("retrieve", root_id, t0 + 5_000_000, 40, [kv("langfuse.observation.type", "retriever"),
-                                                  kv("langfuse.observation.output", json.dumps({"hits": ["kb/1", "kb/2"]}))])
-    messages = json.dumps([{"role": "system", "content": PROMPT}, {"role": "user", "content": "How do I rotate my key?"}])
-    span("chat gpt-4.1-mini", root_id, t0 + 50_000_000, 700, [
-        kv("gen_ai.operation.name", "chat"), kv("gen_ai.request.model", "gpt-4.1-mini"),
-        kv("gen_ai.response.model", "gpt-4.1-mini-2025-04-14"), kv("gen_ai.usage.input_tokens", rng.randrange(200, 5000)),
-        kv("gen_ai.usage.output_tokens", rng.randrange(20, 800)), kv("gen_ai.request.temperature", 0.2),
-        kv("gen_ai.input.messages", messages),
-        kv("gen_ai.output.messages", json.dumps([{"role": "assistant", "content": "Go to Settings."}]))])
-    span("execute_tool lookup", root_id, t0 + 760_000_000, 30, [
-        kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", "lookup"),
-        kv("gen_ai.tool.call.arguments", json.dumps({"id": 42}))])
-    return spans, trace_id.hex()
+    """One request as plain data: a root span, a retrieval, a generation with messages and usage, a tool call."""
+    trace_id = rng.randbytes(16).hex()
+    root_id = rng.randbytes(8).hex()
+    tenant, feature = rng.choice(TENANTS), rng.choice(FEATURES)
+    trace = {"id": trace_id, "name": f"{feature}-request", "user": f"user-{rng.randrange(500)}",
+             "session": f"sess-{rng.randrange(2000)}", "tenant": tenant, "feature": feature,
+             "tags": [feature, f"tenant:{tenant}"]}
+    messages = [{"role": "system", "content": PROMPT}, {"role": "user", "content": "How do I rotate my key?"}]
+    spans = [
+        {"id": root_id, "parent": None, "name": "handle-request", "kind": "span", "start": t0, "ms": 900,
+         "input": {"question": "How do I?"}},
+        {"id": rng.randbytes(8).hex(), "parent": root_id, "name": "retrieve", "kind": "retriever",
+         "start": t0 + 5_000_000, "ms": 40, "output": {"hits": ["kb/1", "kb/2"]}},
+        {"id": rng.randbytes(8).hex(), "parent": root_id, "name": "chat gpt-4.1-mini", "kind": "generation",
+         "start": t0 + 50_000_000, "ms": 700, "model": "gpt-4.1-mini", "response_model": "gpt-4.1-mini-2025-04-14",
+         "input": messages, "output": [{"role": "assistant", "content": "Go to Settings."}],
+         "usage": {"input": rng.randrange(200, 5000), "output": rng.randrange(20, 800)}, "temperature": 0.2},
+        {"id": rng.randbytes(8).hex(), "parent": root_id, "name": "execute_tool lookup", "kind": "tool",
+         "start": t0 + 760_000_000, "ms": 30, "input": {"id": 42}},
+    ]
+    return trace, spans
 
 
-def make_requests(n_requests, spans_per_request, seed=7):
+def make_traces(n_spans, seed):
     rng = random.Random(seed)
     t0 = time.time_ns() - 3600 * 10**9
-    bodies, last_trace = [], None
-    for r in range(n_requests):
-        req = trace_service_pb2.ExportTraceServiceRequest()
-        rs = req.resource_spans.add()
-        rs.resource.attributes.extend([kv("service.name", "bench"), kv("deployment.environment.name", "production")])
-        ss = rs.scope_spans.add()
-        ss.scope.name = "bench"
-        while len(ss.spans) < spans_per_request:
-            spans, last_trace = make_trace(rng, t0 + r * 1_000_000_000 + len(ss.spans) * 1_000_000)
-            ss.spans.extend(spans)
-        bodies.append(req)
-    return bodies, last_trace
+    return [make_trace(rng, t0 + i * 1_000_000) for i in range(n_spans // SPANS_PER_TRACE)]
 
 
-def as_batch(req):
-    """The same spans as Langfuse ingestion events (trace-create for roots, observation creates for the rest)."""
+def otlp_body(traces):
+    req = trace_service_pb2.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.extend([kv("service.name", "bench"), kv("deployment.environment.name", "production")])
+    ss = rs.scope_spans.add()
+    ss.scope.name = "bench"
+    for trace, spans in traces:
+        common = [kv("user.id", trace["user"]), kv("session.id", trace["session"]),
+                  kv("langfuse.trace.metadata.tenantId", trace["tenant"]),
+                  kv("langfuse.trace.metadata.feature", trace["feature"]), kv("langfuse.trace.tags", trace["tags"])]
+        for sp in spans:
+            s = ss.spans.add(trace_id=bytes.fromhex(trace["id"]), span_id=bytes.fromhex(sp["id"]), name=sp["name"],
+                             kind=trace_pb2.Span.SPAN_KIND_INTERNAL, start_time_unix_nano=sp["start"],
+                             end_time_unix_nano=sp["start"] + sp["ms"] * 1_000_000)
+            if sp["parent"]:
+                s.parent_span_id = bytes.fromhex(sp["parent"])
+            attrs = list(common)
+            if not sp["parent"]:
+                attrs.append(kv("langfuse.trace.name", trace["name"]))
+            if sp["kind"] == "generation":
+                attrs += [kv("gen_ai.operation.name", "chat"), kv("gen_ai.request.model", sp["model"]),
+                          kv("gen_ai.response.model", sp["response_model"]),
+                          kv("gen_ai.usage.input_tokens", sp["usage"]["input"]),
+                          kv("gen_ai.usage.output_tokens", sp["usage"]["output"]),
+                          kv("gen_ai.request.temperature", sp["temperature"]),
+                          kv("gen_ai.input.messages", json.dumps(sp["input"])),
+                          kv("gen_ai.output.messages", json.dumps(sp["output"]))]
+            elif sp["kind"] == "tool":
+                attrs += [kv("gen_ai.operation.name", "execute_tool"), kv("gen_ai.tool.name", "lookup"),
+                          kv("gen_ai.tool.call.arguments", json.dumps(sp["input"]))]
+            else:
+                if sp["kind"] != "span":
+                    attrs.append(kv("langfuse.observation.type", sp["kind"]))
+                for key in ("input", "output"):
+                    if key in sp:
+                        attrs.append(kv(f"langfuse.observation.{key}", json.dumps(sp[key])))
+            s.attributes.extend(attrs)
+    return req.SerializeToString()
+
+
+def iso(ns):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + ".%06dZ" % (ns // 1000 % 1_000_000)
+
+
+def batch_body(traces):
+    """The same spans as Langfuse ingestion events: a trace-create per trace, an observation create per span."""
     events = []
-    for rs in req.resource_spans:
-        for ss in rs.scope_spans:
-            for s in ss.spans:
-                attrs = {a.key: a.value for a in s.attributes}
-                ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s.start_time_unix_nano / 1e9)) + ".000Z"
-                end = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s.end_time_unix_nano / 1e9)) + ".000Z"
-                tid, sid = s.trace_id.hex(), s.span_id.hex()
-                if not s.parent_span_id:
-                    events.append({"id": f"t-{sid}", "type": "trace-create", "timestamp": ts, "body": {
-                        "id": tid, "name": attrs["langfuse.trace.name"].string_value, "timestamp": ts,
-                        "userId": attrs["user.id"].string_value, "sessionId": attrs["session.id"].string_value,
-                        "metadata": {"tenantId": attrs["langfuse.trace.metadata.tenantId"].string_value,
-                                     "feature": attrs["langfuse.trace.metadata.feature"].string_value},
-                        "tags": list(x.string_value for x in attrs["langfuse.trace.tags"].array_value.values)}})
-                body = {"id": sid, "traceId": tid, "name": s.name, "startTime": ts, "endTime": end}
-                if s.parent_span_id:
-                    body["parentObservationId"] = s.parent_span_id.hex()
-                kind = "span-create"
-                if "gen_ai.request.model" in attrs:
-                    kind = "generation-create"
-                    body.update(model=attrs["gen_ai.request.model"].string_value,
-                                input=json.loads(attrs["gen_ai.input.messages"].string_value),
-                                usage={"input": attrs["gen_ai.usage.input_tokens"].int_value,
-                                       "output": attrs["gen_ai.usage.output_tokens"].int_value})
-                events.append({"id": f"o-{sid}", "type": kind, "timestamp": ts, "body": body})
+    for trace, spans in traces:
+        ts = iso(spans[0]["start"])
+        events.append({"id": f"t-{trace['id']}", "type": "trace-create", "timestamp": ts, "body": {
+            "id": trace["id"], "name": trace["name"], "timestamp": ts, "userId": trace["user"],
+            "sessionId": trace["session"], "environment": "production", "tags": trace["tags"],
+            "metadata": {"tenantId": trace["tenant"], "feature": trace["feature"]}}})
+        for sp in spans:
+            body = {"id": sp["id"], "traceId": trace["id"], "name": sp["name"], "startTime": iso(sp["start"]),
+                    "endTime": iso(sp["start"] + sp["ms"] * 1_000_000), "environment": "production",
+                    "metadata": {"resourceAttributes": {"service.name": "bench"}}}
+            if sp["parent"]:
+                body["parentObservationId"] = sp["parent"]
+            for key in ("input", "output"):
+                if key in sp:
+                    body[key] = sp[key]
+            kind = sp["kind"] + "-create"  # span-, generation-, retriever-, tool-create
+            if sp["kind"] == "generation":
+                body.update(model=sp["model"], usageDetails=sp["usage"],
+                            modelParameters={"temperature": sp["temperature"]})
+            events.append({"id": f"o-{sp['id']}", "type": kind, "timestamp": iso(sp["start"]), "body": body})
     return json.dumps({"batch": events}).encode()
 
 
-def post(url, body, content_type, encoding=None):
-    req = urllib.request.Request(url, data=body, method="POST")
+def request(url, body=None, content_type=None, encoding=None):
+    req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
     req.add_header("Authorization", AUTH)
-    req.add_header("Content-Type", content_type)
+    if content_type:
+        req.add_header("Content-Type", content_type)
     if encoding:
         req.add_header("Content-Encoding", encoding)
-    with urllib.request.urlopen(req, timeout=120) as r:
-        r.read()
-        return r.status
-
-
-def get(url):
-    req = urllib.request.Request(url)
-    req.add_header("Authorization", AUTH)
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read())
+    for attempt in range(50):
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                data = r.read()
+                return r.status, data
+        except urllib.error.HTTPError as e:
+            if e.code != 503:
+                raise
+            time.sleep(float(e.headers.get("Retry-After", "1")))  # overloaded: retry as the SDKs do
+    raise SystemExit("still 503 after 50 attempts")
 
 
 def proc_stats(pid):
@@ -161,40 +185,24 @@ def proc_stats(pid):
         status = dict(line.split(":", 1) for line in f if ":" in line)
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024, cpu
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(status["VmHWM"].split()[0]) / 1024, cpu
 
 
-def run_phase(name, fn, items, concurrency):
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        statuses = list(pool.map(fn, items))
-    elapsed = time.perf_counter() - start
-    bad = [s for s in statuses if not 200 <= s < 300]
-    if bad:
-        raise SystemExit(f"{name}: {len(bad)} requests failed: {bad[:5]}")
-    return elapsed
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--requests", type=int, default=100)
-    ap.add_argument("--spans-per-request", type=int, default=512)
-    ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--binary", default=os.environ.get("TALLY_BIN", str(ROOT / ".build/release/tally")))
-    args = ap.parse_args()
-
+def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def run_cell(args, protocol, clients, per_request, compression, traces):
     tmp = tempfile.mkdtemp(prefix="tally-bench-")
+    port = free_port()
     env = dict(os.environ, LANGFUSE_INIT_PROJECT_ID="bench", LANGFUSE_INIT_PROJECT_PUBLIC_KEY=PK,
                LANGFUSE_INIT_PROJECT_SECRET_KEY=SK, TALLY_LOG_LEVEL="warning")
     server = subprocess.Popen([args.binary, "serve", "--port", str(port), "--db", f"{tmp}/bench.db"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    print(f"server pid {server.pid}", flush=True)
     try:
         for _ in range(300):
             try:
@@ -202,50 +210,79 @@ def main():
                 break
             except OSError:
                 time.sleep(0.1)
-        print(f"binary {args.binary}\nbuilding {args.requests} requests × {args.spans_per_request} spans …")
-        requests, _ = make_requests(args.requests, args.spans_per_request)
-        proto_bodies = [gzip.compress(r.SerializeToString()) for r in requests]
-        raw_bytes = sum(len(r.SerializeToString()) for r in requests)
-        n_spans = sum(len(ss.spans) for r in requests for rs in r.resource_spans for ss in rs.scope_spans)
-        print(f"{n_spans} spans, {raw_bytes / 1e6:.1f} MB protobuf ({sum(map(len, proto_bodies)) / 1e6:.1f} MB gzip)")
-
-        t_health = run_phase("baseline", lambda _: urllib.request.urlopen(base + "/api/public/health").status,
-                             range(args.requests), args.concurrency)
-        rss0, _, cpu0 = proc_stats(server.pid)
+        per_trace = per_request // SPANS_PER_TRACE
+        chunks = [traces[i:i + per_trace] for i in range(0, len(traces), per_trace)]
+        if protocol == "otlp":
+            raw = [otlp_body(c) for c in chunks]
+            url, ctype = base + "/api/public/otel/v1/traces", "application/x-protobuf"
+        else:
+            raw = [batch_body(c) for c in chunks]
+            url, ctype = base + "/api/public/ingestion", "application/json"
+        bodies = [gzip.compress(b, 6) for b in raw] if compression == "gzip" else raw
+        encoding = "gzip" if compression == "gzip" else None
+        n_spans = len(traces) * SPANS_PER_TRACE
 
         start = time.perf_counter()
-        t_otlp = run_phase("otlp", lambda b: post(base + "/api/public/otel/v1/traces", b, "application/x-protobuf", "gzip"),
-                           proto_bodies, args.concurrency)
-        expected_traces = n_spans // 4
-        while get(base + "/api/public/traces?limit=1")["meta"]["totalItems"] < expected_traces:
-            if time.perf_counter() - start > 600:
-                raise SystemExit("spans did not become queryable within 600 s")
-            time.sleep(0.05)
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(lambda _: urllib.request.urlopen(base + "/api/public/health").read(), range(len(bodies))))
+        t_health = time.perf_counter() - start
+
+        _, cpu0 = proc_stats(server.pid)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            statuses = list(pool.map(lambda b: request(url, b, ctype, encoding)[0], bodies))
+        t_ingest = time.perf_counter() - start
+        hwm, cpu1 = proc_stats(server.pid)
+        bad = [s for s in statuses if not 200 <= s < 300]
+        if bad:
+            raise SystemExit(f"{len(bad)} requests failed: {bad[:5]}")
+        last = traces[-1][0]["id"]
+        for _ in range(6000):
+            _, data = request(f"{base}/api/public/traces/{last}")
+            if len(json.loads(data).get("observations", [])) == SPANS_PER_TRACE:
+                break
+            time.sleep(0.01)
         t_queryable = time.perf_counter() - start
-        rss1, hwm1, cpu1 = proc_stats(server.pid)
-
-        # The same spans through the Langfuse batch API (new ids so nothing is an upsert of the OTLP rows).
-        batch_requests, _ = make_requests(args.requests, args.spans_per_request, seed=8)
-        batch_bodies = [as_batch(r) for r in batch_requests]
-        t_batch = run_phase("batch", lambda b: post(base + "/api/public/ingestion", b, "application/json"),
-                            batch_bodies, args.concurrency)
-        rss2, hwm2, cpu2 = proc_stats(server.pid)
-        db_mb = sum(f.stat().st_size for f in Path(tmp).glob("bench.db*")) / 1e6
-
-        print("\nphase                        seconds   rate")
-        print(f"baseline: health requests    {t_health:7.2f}   {args.requests / t_health:10.0f} req/s")
-        print(f"OTLP protobuf+gzip accepted  {t_otlp:7.2f}   {n_spans / t_otlp:10.0f} spans/s")
-        print(f"OTLP queryable (count)       {t_queryable:7.2f}   {n_spans / t_queryable:10.0f} spans/s")
-        print(f"batch API JSON accepted      {t_batch:7.2f}   {n_spans / t_batch:10.0f} spans/s")
-        print(f"\nratios: OTLP request time / health request time = {t_otlp / t_health:.1f}; "
-              f"OTLP spans/s ÷ batch-API spans/s = {t_batch / t_otlp:.2f}")
-        print(f"server CPU: {1000 * (cpu1 - cpu0) / n_spans:.3f} s per 1k spans (OTLP), "
-              f"{1000 * (cpu2 - cpu1) / n_spans:.3f} s per 1k spans (batch API)")
-        print(f"server RSS: {rss0:.0f} MB idle, {rss1:.0f} MB after OTLP (peak {hwm1:.0f}), "
-              f"{rss2:.0f} MB after batch (peak {hwm2:.0f}); database {db_mb:.0f} MB for {2 * n_spans} spans")
+        _, data = request(base + "/api/public/observations?limit=1")
+        stored = json.loads(data)["meta"]["totalItems"]
+        if stored != n_spans:
+            raise SystemExit(f"{stored} observations stored of {n_spans} acknowledged")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    db_bytes = sum(f.stat().st_size for f in Path(tmp).glob("bench.db*"))
+    wire = sum(map(len, bodies))
+    return {"spans/s": n_spans / t_ingest, "queryable s": t_queryable, "ingest s": t_ingest,
+            "cpu s/1k": 1000 * (cpu1 - cpu0) / n_spans, "hwm MB": hwm, "db MB/1k": db_bytes / 1e6 / (n_spans / 1000),
+            "wire B/span": wire / n_spans, "vs health": t_ingest / t_health}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spans", type=int, default=102_400, help="spans per cell")
+    ap.add_argument("--clients", default="4,16")
+    ap.add_argument("--spans-per-request", default="100,512")
+    ap.add_argument("--compression", default="gzip,plain")
+    ap.add_argument("--protocols", default="otlp,batch")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--binary", default=os.environ.get("TALLY_BIN", str(ROOT / ".build/release/tally")))
+    args = ap.parse_args()
+    traces = make_traces(args.spans, seed=7)
+    print(f"binary {args.binary}; {len(traces) * SPANS_PER_TRACE} spans per cell; "
+          f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(f"{'protocol':8} {'clients':>7} {'spans/req':>9} {'comp':>5} {'spans/s':>9} {'cpu s/1k':>9} "
+          f"{'hwm MB':>7} {'db MB/1k':>9} {'B/span':>7} {'queryable s':>11} {'×health':>8}")
+    for protocol in args.protocols.split(","):
+        for clients in map(int, args.clients.split(",")):
+            for per_request in map(int, args.spans_per_request.split(",")):
+                for compression in args.compression.split(","):
+                    runs = [run_cell(args, protocol, clients, per_request, compression, traces)
+                            for _ in range(args.repeat)]
+                    m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                    print(f"{protocol:8} {clients:7} {per_request:9} {compression:>5} {m['spans/s']:9.0f} "
+                          f"{m['cpu s/1k']:9.3f} {m['hwm MB']:7.0f} {m['db MB/1k']:9.2f} {m['wire B/span']:7.0f} "
+                          f"{m['queryable s']:11.2f} {m['vs health']:8.1f}", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

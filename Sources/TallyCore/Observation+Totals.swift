@@ -40,18 +40,36 @@ extension Observation {
     /// Token sums saturate at Int64's bounds instead of trapping; values that passed `NumericLimits` never
     /// come near them (`checkLimits` refuses the rest before a write).
     public var totals: Totals {
-        func units(_ part: String) -> Int64 {
-            usage.filter { $0.key != "total" && $0.key.contains(part) }.values.saturatingSum()
-        }
-        func usd(_ part: String) -> Double {
-            cost.filter { $0.key != "total" && $0.key.contains(part) }.values.reduce(0, +)
-        }
         let c = cost
+        var inputUnits: [Int64] = []
+        var outputUnits: [Int64] = []
+        var allUnits: [Int64] = []
+        for (key, value) in usage where key != "total" {
+            allUnits.append(value)
+            if Self.key(key, names: Self.input) { inputUnits.append(value) }
+            if Self.key(key, names: Self.output) { outputUnits.append(value) }
+        }
+        var inputUSD = 0.0
+        var outputUSD = 0.0
+        var allUSD = 0.0
+        for (key, value) in c where key != "total" {
+            allUSD += value
+            if Self.key(key, names: Self.input) { inputUSD += value }
+            if Self.key(key, names: Self.output) { outputUSD += value }
+        }
         return Totals(
-            inputTokens: units("input"), outputTokens: units("output"),
-            totalTokens: usage["total"] ?? usage.filter { $0.key != "total" }.values.saturatingSum(),
-            inputCost: c.isEmpty ? nil : usd("input"), outputCost: c.isEmpty ? nil : usd("output"),
-            totalCost: c.isEmpty ? nil : (c["total"] ?? c.filter { $0.key != "total" }.values.reduce(0, +)))
+            inputTokens: inputUnits.saturatingSum(), outputTokens: outputUnits.saturatingSum(),
+            totalTokens: usage["total"] ?? allUnits.saturatingSum(),
+            inputCost: c.isEmpty ? nil : inputUSD, outputCost: c.isEmpty ? nil : outputUSD,
+            totalCost: c.isEmpty ? nil : (c["total"] ?? allUSD))
+    }
+
+    private static let input = Array("input".utf8)
+    private static let output = Array("output".utf8)
+
+    /// Whether `key` contains `part` (byte-wise, as the usage keys are compared: no Unicode folding).
+    private static func key(_ key: String, names part: [UInt8]) -> Bool {
+        key.utf8.firstRange(of: part) != nil
     }
 
     /// The last guard before a write, on the merged observation (whatever protocol or stored row it came from):

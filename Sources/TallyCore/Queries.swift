@@ -1,3 +1,4 @@
+import Foundation
 /// Page-based pagination as Langfuse's public API does it: `page` ≥ 1, `limit` 1–100.
 public struct PageRequest: Sendable, Hashable {
     public static let maxLimit = 100
@@ -161,8 +162,8 @@ public struct ScoreWithTrace: Sendable, Hashable {
 }
 
 /// The UI's trace list: every filter of the trace table plus observation-level ones (prompt, model, level) and
-/// free text on the name. Pages by offset without a total count (`hasMore` instead), so a filter change costs one
-/// page of work, not a count of every match.
+/// free text on the name. Pages by offset or by keyset cursor (`after`: every page costs what the first one does)
+/// without a total count (`hasMore` instead), so a filter change costs one page of work, not a count of every match.
 public struct TraceListQuery: Sendable, Hashable {
     public enum Sort: String, Sendable, CaseIterable {
         case timestamp, name, totalCost, latency, totalTokens
@@ -188,6 +189,40 @@ public struct TraceListQuery: Sendable, Hashable {
     public var ascending = false
     public var offset = 0
     public var limit = 50
+    /// Keyset paging: the page after this position of the same query and sort (offset is then 0).
+    public var after: TraceListCursor?
 
     public init() {}
+}
+
+/// A position in a sorted trace list: the sort key of the last row shown and its trace id. Opaque to clients:
+/// `token` is base64url of a small JSON array; `init(token:)` is nil for anything it did not make.
+public struct TraceListCursor: Sendable, Hashable {
+    /// µs for time sorts, nano-USD, µs or tokens for the totals sorts, the name (or "") for name.
+    public var key: JSONValue
+    public var id: String
+
+    public init(key: JSONValue, id: String) {
+        self.key = key
+        self.id = id
+    }
+
+    public var token: String {
+        Data(JSONValue.array([key, .string(id)]).serialized().utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public init?(token: String) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard token.utf8.count <= 2_048, let data = Data(base64Encoded: base64),
+            case .array(let parts)? = try? JSONValue.parse(data), parts.count == 2, case .string(let id) = parts[1]
+        else { return nil }
+        switch parts[0] {
+        case .int, .string: key = parts[0]
+        default: return nil
+        }
+        self.id = id
+    }
 }

@@ -3,7 +3,8 @@ import Hummingbird
 import TallyCore
 import TallyStore
 
-/// `GET /api/tally/v1/traces`: the UI's trace list (TraceListQuery), one page plus `hasMore`, no total count.
+/// `GET /api/tally/v1/traces`: the UI's trace list (TraceListQuery), one page plus `hasMore` and `nextCursor` (pass
+/// it back as `cursor` for the next page at the cost of the first), no total count.
 struct TraceListController: Sendable {
     let database: TallyDatabase
 
@@ -38,7 +39,14 @@ struct TraceListController: Sendable {
         }
         q.limit = try r.int("limit", in: 1...200) ?? 50
         q.offset = try r.int("offset", in: 0...1_000_000) ?? 0
-        let (rows, hasMore) = try await database.traceList(projectID: project.id, query: q)
+        if let token = r.string("cursor") {
+            guard let cursor = TraceListCursor(token: token) else {
+                throw APIError.invalid("cursor: not a cursor this list returned (nextCursor)")
+            }
+            guard q.offset == 0 else { throw APIError.invalid("cursor and offset exclude each other") }
+            q.after = cursor
+        }
+        let (rows, hasMore, next) = try await database.traceList(projectID: project.id, query: q)
         let data = rows.map { row -> JSONValue in
             let t = row.trace
             let sums = row.totals
@@ -54,7 +62,7 @@ struct TraceListController: Sendable {
         }
         return JSONResponse.make([
             "data": .array(data), "offset": .int(Int64(q.offset)), "limit": .int(Int64(q.limit)),
-            "hasMore": .bool(hasMore),
+            "hasMore": .bool(hasMore), "nextCursor": next.map { .string($0.token) } ?? .null,
         ])
     }
 }

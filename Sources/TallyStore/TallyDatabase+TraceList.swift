@@ -25,9 +25,10 @@ extension TallyDatabase {
     // Per-trace subqueries name their index (INDEXED BY): without ANALYZE statistics SQLite takes the leading
     // project_id of the primary key as selective and would scan every observation of the project per trace.
 
-    /// A page of traces for `q` (limit + 1 fetched to tell whether more follow), newest first by default.
+    /// A page of traces for `q` (limit + 1 fetched to tell whether more follow), newest first by default, and the
+    /// cursor of the page after it (nil on the last page).
     public func traceList(projectID: String, query q: TraceListQuery) async throws -> (
-        rows: [TraceListRow], hasMore: Bool
+        rows: [TraceListRow], hasMore: Bool, next: TraceListCursor?
     ) {
         var f = SQLFilter()
         f.add("t.project_id = ?", [projectID])
@@ -69,23 +70,51 @@ extension TallyDatabase {
         let column: String
         switch q.sort {
         case .timestamp: column = timestamp
-        case .name: column = "t.name"
+        case .name: column = "coalesce(t.name, '')"
         case .totalCost: column = "t.total_cost_nanos"
         case .latency: column = "t.duration_micros"
         case .totalTokens: column = "t.total_tokens"
         }
         let direction = q.ascending ? "ASC" : "DESC"
         // Ties by id in the driving index's order (id ascending under time descending): no sort step for time.
-        let tiebreak = q.sort == .timestamp ? "\(id) \(q.ascending ? "DESC" : "ASC")" : "t.id \(direction)"
-        let sql = "SELECT t.* FROM \(from) WHERE \(f.sql) ORDER BY \(column) \(direction), \(tiebreak) LIMIT ? OFFSET ?"
-        let arguments = f.arguments + [q.limit + 1, q.offset]
+        let idAscending = q.sort == .timestamp ? !q.ascending : q.ascending
+        let tieColumn = q.sort == .timestamp ? id : "t.id"
+        let tiebreak = "\(tieColumn) \(idAscending ? "ASC" : "DESC")"
+        if let after = q.after {
+            // The rows strictly after the cursor in this order.
+            let key: (any DatabaseValueConvertible)?
+            switch after.key {
+            case .int(let v): key = v
+            case .string(let v): key = v
+            default: key = nil
+            }
+            f.add(
+                "(\(column) \(q.ascending ? ">" : "<") ? OR (\(column) = ? AND \(tieColumn) \(idAscending ? ">" : "<") ?))",
+                [key, key, after.id])
+        }
+        let sql = """
+            SELECT t.*, \(column) AS sort_key, \(tieColumn) AS sort_id FROM \(from) WHERE \(f.sql)
+            ORDER BY \(column) \(direction), \(tiebreak) LIMIT ? OFFSET ?
+            """
+        let arguments = f.arguments + [q.limit + 1, q.after == nil ? q.offset : 0]
         let limit = q.limit
         return try await boundedRead { db in
-            let traces = try Row.fetchAll(db, sql: sql, arguments: arguments).map(Trace.init(row:))
-            let page = Array(traces.prefix(limit))
+            let fetched = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            let page = fetched.prefix(limit).map(Trace.init(row:))
             let totals = try Self.traceTotals(db, projectID: projectID, ids: page.map(\.id))
             let rows = page.map { TraceListRow(trace: $0, totals: totals[$0.id]) }
-            return (rows, traces.count > limit)
+            var next: TraceListCursor?
+            if fetched.count > limit, let last = fetched.prefix(limit).last {
+                let key: DatabaseValue = last["sort_key"]
+                let value: JSONValue
+                switch key.storage {
+                case .int64(let v): value = .int(v)
+                case .string(let v): value = .string(v)
+                default: value = .string("")
+                }
+                next = TraceListCursor(key: value, id: last["sort_id"])
+            }
+            return (rows, fetched.count > limit, next)
         }
     }
 }
