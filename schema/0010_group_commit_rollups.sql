@@ -20,9 +20,10 @@ CREATE TABLE rollup_tenant_hour (
     PRIMARY KEY (project_id, hour, environment, tenant, feature)
 ) STRICT, WITHOUT ROWID;
 
--- While `deferred` is 1 (set and cleared inside one ingest transaction) the ingest sums its new observations per
--- rollup key itself, delta rows (its own, and those of the triggers on updates) stay in rollup_delta, and the ingest
--- applies them grouped before its commit: one upsert per touched rollup row instead of five per observation.
+-- While `deferred` is 1 (set and cleared inside one ingest transaction) delta rows (the ingest's own for the
+-- observations it inserts, summed per rollup key, and those of the triggers on updates) stay in rollup_delta, and
+-- the ingest applies them grouped before its commit: one upsert per touched rollup row instead of five per
+-- observation.
 -- Every other writer (tenant propagation outside ingest, repricing, retention, a sqlite3 shell) finds 0 and each
 -- delta row is applied at once, as before. A transaction that dies rolls the flag back with everything else.
 CREATE TABLE rollup_control (

@@ -141,22 +141,10 @@ CREATE INDEX observation_prompt ON observation(project_id, prompt_name, prompt_v
     WHERE prompt_name IS NOT NULL;
 
 -- The delta row of an observation is spelled out in each trigger below (SQLite triggers cannot share an
--- expression); the three spellings must stay identical (and equal to 0006's but for `hour`).
--- An ingest transaction (rollup_control.deferred = 1) sums the observations it inserts itself (RollupAccumulator in
--- TallyStore, the same expressions in Swift); every other insert is counted here.
-CREATE TRIGGER observation_rollup_insert AFTER INSERT ON observation
-WHEN (SELECT deferred FROM rollup_control WHERE id = 1) = 0
-BEGIN
-    INSERT INTO rollup_delta VALUES (1, NEW.project_id, NEW.start_time / 86400000000 * 86400000000,
-        NEW.start_time / 3600000000 * 3600000000, NEW.environment,
-        coalesce(NEW.tenant, ''), coalesce(NEW.feature, ''), NEW.type, coalesce(NEW.model, ''),
-        coalesce(NEW.response_model, ''), NEW.prompt_name, NEW.prompt_version,
-        CAST(floor(ln(max((NEW.end_time - NEW.start_time) / 1000.0, 0.001)) / ln(1.02)) AS INTEGER),
-        (NEW.level = 'ERROR'), NEW.input_tokens, NEW.output_tokens, NEW.total_tokens,
-        coalesce(NEW.input_cost_nanos, 0), coalesce(NEW.output_cost_nanos, 0),
-        coalesce(NEW.total_cost_nanos, 0));
-END;
-
+-- expression); the spellings must stay identical (and equal to 0006's but for `hour`).
+-- No insert trigger: the store is the only writer that inserts observations, and it adds each insert's delta itself
+-- (RollupAccumulator in TallyStore, the same expressions in Swift) — summed per transaction on the fast path, one
+-- row at a time inside each event's savepoint otherwise. Rows inserted by hand (a sqlite3 shell) are not rolled up.
 CREATE TRIGGER observation_rollup_delete AFTER DELETE ON observation BEGIN
     INSERT INTO rollup_delta VALUES (-1, OLD.project_id, OLD.start_time / 86400000000 * 86400000000,
         OLD.start_time / 3600000000 * 3600000000, OLD.environment,

@@ -2,9 +2,9 @@ import Foundation
 import GRDB
 import TallyCore
 
-/// The rollup contribution of the observations one ingest transaction inserts, summed per rollup key in memory and
-/// handed to `rollup_delta` once per key at the end (schema 0010/0011: while the transaction defers rollups, the
-/// insert trigger leaves new rows to this). Each expression here is the Swift spelling of the trigger's.
+/// The rollup contribution of the observations an ingest inserts, summed per rollup key in memory and handed to
+/// `rollup_delta` once per key (schema 0010/0011: there is no insert trigger, the store adds every insert here).
+/// Each expression here is the Swift spelling of the update and delete triggers'.
 struct RollupAccumulator {
     struct Key: Hashable {
         var day: Int64

@@ -88,8 +88,9 @@ extension TallyDatabase {
         try await breakdown(projectID: projectID, query: q, rollups: true)
     }
 
-    /// `rollups: false` forces the scan of `observation` (the reference the rollup path is tested against).
-    func breakdown(projectID: String, query q: BreakdownQuery, rollups: Bool) async throws -> [BreakdownRow] {
+    /// `rollups: false` forces the scan of `observation` (the reference the rollup path is tested against, and
+    /// the comparison `tally-bench` prints).
+    public func breakdown(projectID: String, query q: BreakdownQuery, rollups: Bool) async throws -> [BreakdownRow] {
         let rollup = rollups ? Self.rollupBreakdownSQL(q, projectID: projectID) : nil
         let (sql, arguments) = rollup ?? Self.rawBreakdownSQL(q, projectID: projectID)
         let dimensionCount = q.dimensions.count
@@ -292,6 +293,11 @@ extension TallyDatabase {
     /// The breakdown answered from the rollups (`rollup_tenant_day` with `rollup_tenant_hour` for the partial days
     /// when they cover the query, else `rollup_usage_day`) plus the raw edges (`RollupPlan`), or nil when no rollup
     /// covers it.
+    /// Whether `q` is answered from the rollups (else by a scan of the observations).
+    public static func isServedFromRollups(_ q: BreakdownQuery) -> Bool {
+        rollupBreakdownSQL(q, projectID: "") != nil
+    }
+
     static func rollupBreakdownSQL(_ q: BreakdownQuery, projectID: String) -> (String, StatementArguments)? {
         let f = q.filter
         guard q.isAdditive, q.bucket != .hour, f.tags.isEmpty, f.promptName == nil, f.promptVersion == nil,

@@ -215,8 +215,8 @@ extension IngestionError {
 
 /// The state of one write transaction. In the fast path (`deferTraceWrites`, with rollups deferred by the caller) a
 /// trace named by many events of the request is read once, merged in memory and written once at `flush()`, and new
-/// observations are summed into the rollups in memory; with per-event savepoints every write is immediate (and the
-/// triggers keep the rollups) so a rolled-back event leaves nothing behind.
+/// observations are summed into the rollups in memory; with per-event savepoints every write, rollup deltas
+/// included, is immediate so a rolled-back event leaves nothing behind.
 final class IngestSession {
     let db: Database
     let projectID: String
@@ -228,7 +228,7 @@ final class IngestSession {
     private var traces: [String: (current: Trace, stored: Trace?)] = [:]
     private var dirty: [String] = []
     private var dirtySet: Set<String> = []
-    /// The rollup sums of the observations this session inserted while rollups are deferred (the fast path).
+    /// The rollup sums of the observations this session inserted and has not staged yet.
     private var rollups = RollupAccumulator()
     /// Traces whose observations this session wrote: their totals are refreshed by `finish()`.
     private var touchedTraces: Set<String> = []
@@ -264,7 +264,7 @@ final class IngestSession {
                 fresh.attribute(trace: known, rules: rules)
                 if try TallyDatabase.write(fresh, projectID: projectID, now: now, insertOnly: true, db) {
                     if known == nil { _ = try ensureTrace(for: fresh) }
-                    if deferTraceWrites { try rollups.add(fresh) }
+                    try rollUp(inserted: fresh)
                     touchedTraces.insert(fresh.traceID)
                     return
                 }
@@ -274,13 +274,20 @@ final class IngestSession {
             var merged = try validated(existing, upsert, eventTime: event.timestamp)
             merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
             try TallyDatabase.write(merged, projectID: projectID, now: now, db)
-            if existing == nil, deferTraceWrites { try rollups.add(merged) }  // inserted: the trigger left it to us
+            if existing == nil { try rollUp(inserted: merged) }
             touchedTraces.insert(merged.traceID)
             if let previous = existing?.traceID { touchedTraces.insert(previous) }
         case .score(var score):
             score.eventTime = event.timestamp
             try TallyDatabase.write(score, projectID: projectID, now: now, db)
         }
+    }
+
+    /// Adds an inserted observation to the rollups (there is no insert trigger): summed until `finish()` on the
+    /// fast path, staged at once otherwise (inside the event's savepoint, applied by the delta trigger).
+    func rollUp(inserted o: Observation) throws {
+        try rollups.add(o)
+        if !deferTraceWrites { try rollups.stage(projectID: projectID, db) }
     }
 
     /// `upsert` merged into `existing`, priced and range-checked; throws `IngestionError` when refused.

@@ -265,19 +265,29 @@ struct RollupTests {
         refused.traceID = "t0"
         refused.usage = ["input": Int64.max]
         let bad = IngestionEvent(eventID: "bad", timestamp: Timestamp(microseconds: Self.day0), body: .observation(refused))
+        // A score the schema refuses (two subjects): a database error, so its request is redone event by event in
+        // savepoints (the slow path, where rollup deltas are applied one event at a time).
+        var twoSubjects = Score(
+            id: "s-bad", name: "q", value: 1, stringValue: nil, dataType: .numeric,
+            timestamp: Timestamp(microseconds: Self.day0))
+        twoSubjects.traceID = "t1"
+        twoSubjects.sessionID = "s1"
+        let badScore = IngestionEvent(
+            eventID: "s-bad", timestamp: Timestamp(microseconds: Self.day0), body: .score(twoSubjects))
         let results = try await withThrowingTaskGroup(of: [Result<Void, IngestionError>].self) { group in
             for (i, chunk) in chunks.enumerated() {
                 for project in ["p", "q"] {
-                    group.addTask { try await db.ingest(projectID: project, events: i == 3 ? chunk + [bad] : chunk) }
+                    let events = i == 3 ? chunk + [bad] : i == 5 ? chunk + [badScore] : chunk
+                    group.addTask { try await db.ingest(projectID: project, events: events) }
                 }
             }
             return try await group.reduce(into: []) { $0 += $1 }
         }
-        #expect(results.count == 2 * (events.count + 1))
+        #expect(results.count == 2 * (events.count + 2))
         // The requests arrived together: some shared a transaction.
         #expect(await db.ingestQueue.requests == 2 * chunks.count)
         #expect(await db.ingestQueue.transactions < 2 * chunks.count)
-        #expect(results.filter { if case .failure = $0 { true } else { false } }.count == 2)
+        #expect(results.filter { if case .failure = $0 { true } else { false } }.count == 4)
         let stored = try await db.writer.read {
             try Int.fetchOne($0, sql: "SELECT count(*) FROM observation WHERE id != 'bad'")
         }
