@@ -180,13 +180,26 @@ def request(url, body=None, content_type=None, encoding=None):
     raise SystemExit("still 503 after 50 attempts")
 
 
+def make_requests(n_requests, spans_per_request, seed=7):
+    """OTLP requests of these spans (for bench/reliability.py) and the last trace id."""
+    traces = make_traces(n_requests * spans_per_request, seed)
+    per = spans_per_request // SPANS_PER_TRACE
+    requests = []
+    for i in range(0, len(traces), per):
+        req = trace_service_pb2.ExportTraceServiceRequest()
+        req.ParseFromString(otlp_body(traces[i:i + per]))
+        requests.append(req)
+    return requests, traces[-1][0]["id"]
+
+
 def proc_stats(pid):
+    """RSS and peak RSS (VmHWM) in MB, and CPU seconds (user + system) of process `pid`."""
     with open(f"/proc/{pid}/status") as f:
         status = dict(line.split(":", 1) for line in f if ":" in line)
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return int(status["VmHWM"].split()[0]) / 1024, cpu
+    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024, cpu
 
 
 def free_port():
@@ -227,12 +240,12 @@ def run_cell(args, protocol, clients, per_request, compression, traces):
             list(pool.map(lambda _: urllib.request.urlopen(base + "/api/public/health").read(), range(len(bodies))))
         t_health = time.perf_counter() - start
 
-        _, cpu0 = proc_stats(server.pid)
+        _, _, cpu0 = proc_stats(server.pid)
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=clients) as pool:
             statuses = list(pool.map(lambda b: request(url, b, ctype, encoding)[0], bodies))
         t_ingest = time.perf_counter() - start
-        hwm, cpu1 = proc_stats(server.pid)
+        _, hwm, cpu1 = proc_stats(server.pid)
         bad = [s for s in statuses if not 200 <= s < 300]
         if bad:
             raise SystemExit(f"{len(bad)} requests failed: {bad[:5]}")

@@ -22,10 +22,9 @@ struct IngestionController: Sendable {
     /// 207 with `successes` and `errors` once the envelope is valid; 400 for a bad envelope.
     @Sendable func ingest(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let body = try await bodyReader.read(request)
         var batch: DecodedBatch
         do {
-            batch = try decoder.decode(body)
+            batch = try decoder.decode(try await bodyReader.read(request))  // the body is not kept past decoding
         } catch let e as IngestionError {
             throw APIError(
                 status: .badRequest, body: ["message": .string(e.message), "errors": [.string(e.error ?? e.message)]])

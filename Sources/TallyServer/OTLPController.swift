@@ -47,7 +47,26 @@ struct OTLPController: Sendable {
                     status: .badRequest, body: ["error": "x-langfuse-ingestion-version must be an integer ≤ 4"])
             }
         }
-        let body = try await bodyReader.read(request)
+        // Only the events outlive this step: the body, the decoded protobuf and the span views are released before
+        // the request waits for its commit.
+        let mapped = try mapSpans(try await bodyReader.read(request), codec: codec)
+        let events = mapped.events
+        var rejected = mapped.rejected
+        var messages = mapped.messages
+        let results = try await database.ingestOrUnavailable(projectID: project.id, events: events, rules: rules)
+        for (event, result) in zip(events, results) {
+            guard case .failure(let error) = result, case .observation = event.body else { continue }
+            rejected += 1
+            messages.append("span \(event.eventID.dropFirst("otel-".count)): \(error.description)")
+        }
+        return try Self.response(rejected: rejected, message: messages.prefix(5).joined(separator: "; "), codec: codec)
+    }
+
+    /// Decodes the export and maps its spans to ingestion events; spans refused on the way are counted with a
+    /// reason each. Throws `APIError` (400) when the export is unusable as a whole.
+    func mapSpans(_ body: Data, codec: OTLPCodec) throws -> (
+        events: [IngestionEvent], rejected: Int, messages: [String]
+    ) {
         let decoded: OTLPExportTraceServiceRequest
         do {
             decoded = try OTLPDecoder.decode(body, codec: codec)
@@ -81,13 +100,7 @@ struct OTLPController: Sendable {
                 messages.append("span \(span.spanID): \(IngestionError(asEventFailure: error).description)")
             }
         }
-        let results = try await database.ingestOrUnavailable(projectID: project.id, events: events, rules: rules)
-        for (event, result) in zip(events, results) {
-            guard case .failure(let error) = result, case .observation = event.body else { continue }
-            rejected += 1
-            messages.append("span \(event.eventID.dropFirst("otel-".count)): \(error.description)")
-        }
-        return try Self.response(rejected: rejected, message: messages.prefix(5).joined(separator: "; "), codec: codec)
+        return (events, rejected, messages)
     }
 
     static func response(rejected: Int, message: String, codec: OTLPCodec) throws -> Response {
