@@ -9,6 +9,9 @@
            generations with fresh model names; project B's one-trace batches are timed before (baseline) and
            during A's load.
   fuzz     --requests random hostile numbers across every numeric field: counts 5xx and checks the process lives.
+  soak     --seconds of OTLP ingest of fresh spans (4 clients, 512 spans a request, gzip) while 2 clients read the
+           top tenants over the last 24 h, the trace list sorted by cost and a tag-filtered list with its next cursor
+           page: every 30 s the spans acknowledged, ingest rate, RSS, peak RSS, WAL and each read's p50/p99.
 
 Every loop is bounded by count and time; traffic goes to 127.0.0.1 only. Run with the v5 venv (opentelemetry-proto):
   .venv-e2e-v5/bin/python bench/reliability.py wal --seconds 600
@@ -32,7 +35,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from otlp_ingest import make_requests, proc_stats  # noqa: E402
+from otlp_ingest import make_requests, make_traces, otlp_body, proc_stats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PK, SK = "pk-lf-rel", "sk-lf-rel"
@@ -277,16 +280,100 @@ def fuzz(args):
     print(f"{args.requests} hostile requests: {fivexx} answered 5xx; process alive: {alive}; reads after: {reads}")
 
 
+def soak(args):
+    tmp = tempfile.mkdtemp(prefix="tally-rel-")
+    server = Server(args.binary, f"{tmp}/rel.db")
+    server.start()
+    stop = threading.Event()
+    lock = threading.Lock()
+    acked, reads, errors = [0], [], [0]
+    counter = [0]
+
+    def ingest():
+        while not stop.is_set():
+            with lock:
+                counter[0] += 1
+                seed = counter[0]
+            body = gzip.compress(otlp_body(make_traces(512, seed=seed)), 6)
+            status, _ = server.call("POST", "/api/public/otel/v1/traces", body, "application/x-protobuf", "gzip")
+            with lock:
+                if status == 200:
+                    acked[0] += 512
+                else:
+                    errors[0] += 1
+            if status == 503:
+                time.sleep(1)
+
+    def read():
+        while not stop.is_set():
+            now = time.time()
+            to = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+            frm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 86400))
+            queries = [
+                ("top tenants 24h", f"/api/tally/v1/breakdown?groupBy=tenant&from={frm}&to={to}&sort=-totalCost&limit=20"),
+                ("traces by cost", "/api/tally/v1/traces?sort=-totalCost&limit=50"),
+                ("traces by tag", "/api/tally/v1/traces?tags=copilot&limit=50"),
+            ]
+            for name, path in queries:
+                t = time.perf_counter()
+                status, body = server.call("GET", path)
+                elapsed = time.perf_counter() - t
+                if name == "traces by tag" and status == 200:
+                    cursor = json.loads(body).get("nextCursor")
+                    if cursor:
+                        t2 = time.perf_counter()
+                        status, _ = server.call("GET", f"/api/tally/v1/traces?tags=copilot&limit=50&cursor={cursor}")
+                        with lock:
+                            reads.append((time.time(), "next page by cursor", time.perf_counter() - t2, status))
+                with lock:
+                    reads.append((time.time(), name, elapsed, status))
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=ingest) for _ in range(4)] + [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    started = last = time.time()
+    last_acked = 0
+    names = ["top tenants 24h", "traces by cost", "traces by tag", "next page by cursor"]
+    print("   s   spans acked  spans/s  RSS MiB  peak MiB  WAL MiB  " + "  ".join(f"{n} p50/p99 ms" for n in names))
+    try:
+        while time.time() - started < args.seconds:
+            time.sleep(1)
+            if time.time() - last < 30:
+                continue
+            now = time.time()
+            rss, hwm, _ = proc_stats(server.proc.pid)
+            walf = Path(f"{tmp}/rel.db-wal")
+            with lock:
+                window = [r for r in reads if r[0] >= last]
+                total = acked[0]
+            cells = []
+            for n in names:
+                d = [e for _, name, e, st in window if name == n and st == 200]
+                cells.append(f"{1000 * percentile(d, 50):7.1f}/{1000 * percentile(d, 99):7.1f}".rjust(len(n) + 12))
+            print(f"{now - started:5.0f} {total:12d} {(total - last_acked) / (now - last):8.0f} {rss:8.0f} {hwm:9.0f} "
+                  f"{(walf.stat().st_size if walf.exists() else 0) / 2**20:8.1f}  " + "  ".join(cells), flush=True)
+            last, last_acked = now, total
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        server.stop()
+    bad = sum(1 for r in reads if r[3] != 200)
+    print(f"\n{args.seconds} s: {acked[0]} spans acknowledged, {errors[0]} ingest requests not 200, "
+          f"{len(reads)} reads ({bad} not 200)")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=["wal", "kill", "pattern", "fuzz"])
+    ap.add_argument("scenario", choices=["wal", "kill", "pattern", "fuzz", "soak"])
     ap.add_argument("--binary", default=os.environ.get("TALLY_BIN", str(ROOT / ".build/release/tally")))
     ap.add_argument("--seconds", type=int, default=600)
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--models", type=int, default=2000)
     ap.add_argument("--requests", type=int, default=2000)
     args = ap.parse_args()
-    {"wal": wal, "kill": kill, "pattern": pattern, "fuzz": fuzz}[args.scenario](args)
+    {"wal": wal, "kill": kill, "pattern": pattern, "fuzz": fuzz, "soak": soak}[args.scenario](args)
 
 
 if __name__ == "__main__":

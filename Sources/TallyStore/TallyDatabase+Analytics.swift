@@ -237,10 +237,6 @@ struct RollupRange {
 
     /// `f` narrowed to each partial-day edge, for the raw part of a rollup query.
     func edgeFilters(of f: AnalyticsFilter) -> [AnalyticsFilter] {
-        Self.filters(of: f, edges: edges)
-    }
-
-    static func filters(of f: AnalyticsFilter, edges: [(from: Int64, to: Int64)]) -> [AnalyticsFilter] {
         edges.map { edge in
             var edgeFilter = f
             edgeFilter.from = Timestamp(microseconds: edge.from)
@@ -250,32 +246,64 @@ struct RollupRange {
     }
 }
 
-/// Which rollup rows and which raw observations answer a time range: whole days from a daily rollup and, where an
-/// hourly rollup exists, the whole hours of the partial days from it; only the partial hours (or, without an hourly
-/// rollup, the partial days) at the edges are scanned.
+/// Which rollup rows and which raw observations answer a time range exactly. A partial unit (hour where an hourly
+/// rollup exists, else day) at an edge is answered by scanning its shorter side: the part inside the range is added,
+/// or the whole unit is read from the rollup and the part outside the range subtracted — so a window ending now
+/// (`to` = now) scans next to nothing however busy the current hour is. Whole days come from the daily rollup, the
+/// remaining whole hours from the hourly one.
 struct RollupPlan {
     var parts: [(table: String, column: String, range: RollupRange)] = []
-    var rawEdges: [(from: Int64, to: Int64)] = []
+    /// Raw observation ranges [from, to), added (sign 1) or subtracted (sign −1).
+    var rawEdges: [(from: Int64, to: Int64, sign: Int)] = []
 
-    /// nil when no whole unit lies in the range (the caller scans).
+    /// nil when scanning the range directly is cheaper than any rollup plan (the caller scans).
     init?(from: Timestamp?, to: Timestamp?, dayTable: String, hourTable: String?) {
-        let (from, to) = (from?.microseconds, to?.microseconds)
-        if let days = RollupRange(from: from, to: to, unit: RollupRange.day) {
-            parts.append((dayTable, "r.day", days))
-            for edge in days.edges {
-                if let hourTable, let hours = RollupRange(from: edge.from, to: edge.to, unit: RollupRange.hour) {
-                    parts.append((hourTable, "r.hour", hours))
-                    rawEdges += hours.edges
+        let unit = hourTable == nil ? RollupRange.day : RollupRange.hour
+        var lower = from?.microseconds
+        var upper = to?.microseconds
+        if let f = lower, let t = upper, t - f < unit, f.floorDiv(unit) == (t - 1).floorDiv(unit) {
+            // Inside one unit: the complement is cheaper only when the range covers most of the unit.
+            let down = f.floorDiv(unit) * unit
+            guard (f - down) + (down + unit - t) < t - f else { return nil }
+            rawEdges = [(down, f, -1), (t, down + unit, -1)]
+            lower = down
+            upper = down + unit
+        } else {
+            if let f = lower, f.floorDiv(unit) * unit < f {
+                let down = f.floorDiv(unit) * unit
+                let up = down + unit
+                if f - down < up - f {
+                    rawEdges.append((down, f, -1))
+                    lower = down
                 } else {
-                    rawEdges.append(edge)
+                    rawEdges.append((f, up, 1))
+                    lower = up
                 }
             }
-        } else if let hourTable, let hours = RollupRange(from: from, to: to, unit: RollupRange.hour) {
-            parts.append((hourTable, "r.hour", hours))
-            rawEdges = hours.edges
-        } else {
-            return nil
+            if let t = upper, t.floorDiv(unit) * unit < t {
+                let down = t.floorDiv(unit) * unit
+                let up = down + unit
+                if up - t < t - down {
+                    rawEdges.append((t, up, -1))
+                    upper = up
+                } else {
+                    rawEdges.append((down, t, 1))
+                    upper = down
+                }
+            }
         }
+        // [lower, upper) is unit-aligned now: whole days from the daily rollup, the other whole hours hourly.
+        if let days = RollupRange(from: lower, to: upper, unit: RollupRange.day) {
+            parts.append((dayTable, "r.day", days))
+            for edge in days.edges {
+                guard let hourTable, let hours = RollupRange(from: edge.from, to: edge.to, unit: RollupRange.hour)
+                else { continue }
+                parts.append((hourTable, "r.hour", hours))
+            }
+        } else if let hourTable, let hours = RollupRange(from: lower, to: upper, unit: RollupRange.hour) {
+            parts.append((hourTable, "r.hour", hours))
+        }
+        if parts.isEmpty { return nil }
     }
 }
 
@@ -290,14 +318,14 @@ extension TallyDatabase {
         .type: "r.type", .model: "NULLIF(r.model, '')", .responseModel: "NULLIF(r.response_model, '')",
     ]
 
-    /// The breakdown answered from the rollups (`rollup_tenant_day` with `rollup_tenant_hour` for the partial days
-    /// when they cover the query, else `rollup_usage_day`) plus the raw edges (`RollupPlan`), or nil when no rollup
-    /// covers it.
     /// Whether `q` is answered from the rollups (else by a scan of the observations).
     public static func isServedFromRollups(_ q: BreakdownQuery) -> Bool {
         rollupBreakdownSQL(q, projectID: "") != nil
     }
 
+    /// The breakdown answered from the rollups (`rollup_tenant_day` with `rollup_tenant_hour` for the partial days
+    /// when they cover the query, else `rollup_usage_day`) plus the raw edges (`RollupPlan`), or nil when no rollup
+    /// covers it.
     static func rollupBreakdownSQL(_ q: BreakdownQuery, projectID: String) -> (String, StatementArguments)? {
         let f = q.filter
         guard q.isAdditive, q.bucket != .hour, f.tags.isEmpty, f.promptName == nil, f.promptVersion == nil,
@@ -345,15 +373,20 @@ extension TallyDatabase {
         // Covered dimensions are plain observation columns: no arguments.
         var unused: [(any DatabaseValueConvertible)?] = []
         let dims = q.dimensions.map { Self.sql(for: $0, args: &unused).sql }
-        for edgeFilter in RollupRange.filters(of: f, edges: plan.rawEdges) {
+        for edge in plan.rawEdges {
+            var edgeFilter = f
+            edgeFilter.from = Timestamp(microseconds: edge.from)
+            edgeFilter.to = Timestamp(microseconds: edge.to)
             let raw = whereSQL(edgeFilter, projectID: projectID).filter
+            let sign = edge.sign < 0 ? "-" : ""
             parts.append(
                 "SELECT "
                     + select(
                         bucket: bucketSQL(q.bucket), dims: dims,
-                        measures: "1 AS n, o.level = 'ERROR' AS err, o.input_tokens AS it, o.output_tokens AS ot, "
-                            + "o.total_tokens AS tt, coalesce(o.input_cost_nanos, 0) AS icn, "
-                            + "coalesce(o.output_cost_nanos, 0) AS ocn, coalesce(o.total_cost_nanos, 0) AS tcn")
+                        measures: "\(sign)1 AS n, \(sign)(o.level = 'ERROR') AS err, \(sign)o.input_tokens AS it, "
+                            + "\(sign)o.output_tokens AS ot, \(sign)o.total_tokens AS tt, "
+                            + "\(sign)coalesce(o.input_cost_nanos, 0) AS icn, \(sign)coalesce(o.output_cost_nanos, 0) AS ocn, "
+                            + "\(sign)coalesce(o.total_cost_nanos, 0) AS tcn")
                     + " FROM observation o WHERE \(raw.sql)")
             arguments += raw.arguments
         }

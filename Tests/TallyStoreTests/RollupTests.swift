@@ -184,6 +184,10 @@ struct RollupTests {
             (day0 + day / 2, nil), (nil, day0 + day + 1),
             // Partial hours at both edges (a rolling window), across days and inside one day.
             (day0 + hour / 2 + 123, day0 + 2 * day + 5 * hour / 2 + 1), (day0 + hour + 5, day0 + 10 * hour + 7),
+            // Most of one hour (its complement is read), and a window ending a minute before midnight (the last
+            // hour read whole minus its last minute).
+            (day0 + 5 * hour + 60_000_000, day0 + 5 * hour + 58 * 60_000_000),
+            (day0 + hour / 2 + 1, day0 + 2 * day + 23 * hour + 59 * 60_000_000),
         ]
         let groupings: [[AnalyticsDimension]] = [
             [], [.tenant], [.tenant, .feature], [.feature, .model], [.environment, .type, .responseModel],
@@ -211,8 +215,9 @@ struct RollupTests {
                 }
             }
         }
-        // Every range has a whole day but the last, which only the hourly tenant rollup covers (3 of 5 groupings).
-        #expect(covered == (ranges.count - 1) * groupings.count * 3 + 3 * 3)
+        // Two ranges lie inside one day: only the hourly tenant rollup covers them (3 of 5 groupings); the daily
+        // usage rollup would read more than a scan.
+        #expect(covered == (ranges.count - 2) * groupings.count * 3 + 2 * 3 * 3)
         var filtered = BreakdownQuery()
         filtered.metrics = [.count, .totalCost]
         filtered.dimensions = [.tenant]
