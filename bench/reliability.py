@@ -307,10 +307,11 @@ def soak(args):
     def read():
         while not stop.is_set():
             now = time.time()
-            to = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
             frm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 86400))
             queries = [
-                ("top tenants 24h", f"/api/tally/v1/breakdown?groupBy=tenant&from={frm}&to={to}&sort=-totalCost&limit=20"),
+                # As the dashboard asks it (web/app.js): the last 24 h, sums only.
+                ("top tenants 24h", f"/api/tally/v1/breakdown?groupBy=tenant&from={frm}&metrics=count,totalTokens,totalCost"
+                                    "&sort=-totalCost&limit=500"),
                 ("traces by cost", "/api/tally/v1/traces?sort=-totalCost&limit=50"),
                 ("traces by tag", "/api/tally/v1/traces?tags=copilot&limit=50"),
             ]
