@@ -33,6 +33,29 @@ extension TallyDatabase {
         }
     }
 
+    /// The UTC bucket of `column` (µs since the epoch) as a sortable key: the bucket's start in µs (the Monday of a
+    /// week), or 'YYYY-MM' for months. Grouping on it costs integer arithmetic; `bucketLabelSQL` names the groups.
+    static func bucketKeySQL(_ bucket: TimeBucket?, column: String = "o.start_time") -> String {
+        switch bucket {
+        case nil: return "NULL"
+        case .hour: return "(\(column) / 3600000000 * 3600000000)"
+        case .day: return "(\(column) / 86400000000 * 86400000000)"
+        // Days since the epoch (a Thursday) + 3 are days since a Monday: round down to a multiple of 7.
+        case .week: return "(((\(column) / 86400000000 + 3) / 7 * 7 - 3) * 86400000000)"
+        case .month: return "strftime('%Y-%m', \(column) / 1000000, 'unixepoch')"
+        }
+    }
+
+    /// The name of a bucket from its `bucketKeySQL` key: as `bucketSQL` names it.
+    static func bucketLabelSQL(_ bucket: TimeBucket?, key: String) -> String {
+        switch bucket {
+        case nil: return "NULL"
+        case .hour: return "strftime('%Y-%m-%dT%H:00:00Z', \(key) / 1000000, 'unixepoch')"
+        case .day, .week: return "strftime('%Y-%m-%d', \(key) / 1000000, 'unixepoch')"
+        case .month: return key
+        }
+    }
+
     /// The UTC bucket of `column` (µs since the epoch) as text; weeks are named by their Monday.
     static func bucketSQL(_ bucket: TimeBucket?, column: String = "o.start_time") -> String {
         switch bucket {
@@ -165,10 +188,11 @@ extension TallyDatabase {
         }
         let filter = Self.whereSQL(q.filter, projectID: projectID)
         joinTrace = joinTrace || filter.trace
-        let keys = ["b"] + dimensionSQL.indices.map { "d\($0)" }
+        let keys = ["bk"] + dimensionSQL.indices.map { "d\($0)" }
         let keyList = keys.joined(separator: ", ")
         let select =
-            ([Self.bucketSQL(q.bucket) + " AS b"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" })
+            ([Self.bucketKeySQL(q.bucket) + " AS bk"]
+            + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" })
             .joined(separator: ", ")
         let from =
             "observation o"
@@ -198,7 +222,8 @@ extension TallyDatabase {
                     sum(err) AS errors
                 FROM base GROUP BY \(keyList)
             )
-            SELECT a.*, \(latency ? "p.p50, p.p95, p.p99" : "NULL AS p50, NULL AS p95, NULL AS p99")
+            SELECT \(bucketLabelSQL(q.bucket, key: "a.bk")) AS b, a.*,
+                \(latency ? "p.p50, p.p95, p.p99" : "NULL AS p50, NULL AS p95, NULL AS p99")
             FROM a \(latency ? "LEFT JOIN p ON \(joinOn)" : "")
             \(orderSQL(q, keys: keys))
             """
@@ -344,10 +369,10 @@ extension TallyDatabase {
                 from: f.from, to: f.to, dayTable: isTenantLevel ? "rollup_tenant_day" : "rollup_usage_day",
                 hourTable: isTenantLevel ? "rollup_tenant_hour" : nil)
         else { return nil }
-        let keys = ["b"] + q.dimensions.indices.map { "d\($0)" }
+        let keys = ["bk"] + q.dimensions.indices.map { "d\($0)" }
         let keyList = keys.joined(separator: ", ")
         func select(bucket: String, dims: [String], measures: String) -> String {
-            ([bucket + " AS b"] + dims.enumerated().map { "\($0.element) AS d\($0.offset)" } + [measures])
+            ([bucket + " AS bk"] + dims.enumerated().map { "\($0.element) AS d\($0.offset)" } + [measures])
                 .joined(separator: ", ")
         }
         var parts: [String] = []
@@ -364,7 +389,7 @@ extension TallyDatabase {
             parts.append(
                 "SELECT "
                     + select(
-                        bucket: bucketSQL(q.bucket, column: part.column), dims: rollupDims,
+                        bucket: bucketKeySQL(q.bucket, column: part.column), dims: rollupDims,
                         measures: "n, errors AS err, input_tokens AS it, output_tokens AS ot, total_tokens AS tt, "
                             + "input_cost_nanos AS icn, output_cost_nanos AS ocn, total_cost_nanos AS tcn")
                     + " FROM \(part.table) r WHERE \(w.sql)")
@@ -382,7 +407,7 @@ extension TallyDatabase {
             parts.append(
                 "SELECT "
                     + select(
-                        bucket: bucketSQL(q.bucket), dims: dims,
+                        bucket: bucketKeySQL(q.bucket), dims: dims,
                         measures: "\(sign)1 AS n, \(sign)(o.level = 'ERROR') AS err, \(sign)o.input_tokens AS it, "
                             + "\(sign)o.output_tokens AS ot, \(sign)o.total_tokens AS tt, "
                             + "\(sign)coalesce(o.input_cost_nanos, 0) AS icn, \(sign)coalesce(o.output_cost_nanos, 0) AS ocn, "
@@ -396,7 +421,7 @@ extension TallyDatabase {
                     sum(ocn) AS oc, sum(tcn) AS tc, sum(err) AS errors
                 FROM base GROUP BY \(keyList) HAVING sum(n) > 0
             )
-            SELECT a.* FROM a \(orderSQL(q, keys: keys))
+            SELECT \(bucketLabelSQL(q.bucket, key: "a.bk")) AS b, a.* FROM a \(orderSQL(q, keys: keys))
             """
         return (sql, arguments + [q.limit])
     }
