@@ -20,6 +20,24 @@ CREATE TABLE rollup_tenant_hour (
     PRIMARY KEY (project_id, hour, environment, tenant, feature)
 ) STRICT, WITHOUT ROWID;
 
+-- Daily sums by environment and tenant only: the per-tenant spend the dashboards ask for most reads one row per
+-- tenant and day (rollup_tenant_day holds one per feature as well, ~10× more).
+CREATE TABLE rollup_tenant_total_day (
+    project_id        TEXT NOT NULL REFERENCES project(id) ON DELETE CASCADE,
+    day               INTEGER NOT NULL,
+    environment       TEXT NOT NULL,
+    tenant            TEXT NOT NULL,
+    n                 INTEGER NOT NULL,
+    errors            INTEGER NOT NULL,
+    input_tokens      INTEGER NOT NULL,
+    output_tokens     INTEGER NOT NULL,
+    total_tokens      INTEGER NOT NULL,
+    input_cost_nanos  INTEGER NOT NULL,
+    output_cost_nanos INTEGER NOT NULL,
+    total_cost_nanos  INTEGER NOT NULL,
+    PRIMARY KEY (project_id, day, environment, tenant)
+) STRICT, WITHOUT ROWID;
+
 -- While `deferred` is 1 (set and cleared inside one ingest transaction) delta rows (the ingest's own for the
 -- observations it inserts, summed per rollup key, and those of the triggers on updates) stay in rollup_delta, and
 -- the ingest applies them grouped before its commit: one upsert per touched rollup row instead of five per
@@ -85,6 +103,15 @@ BEGIN
         input_cost_nanos = input_cost_nanos + excluded.input_cost_nanos,
         output_cost_nanos = output_cost_nanos + excluded.output_cost_nanos,
         total_cost_nanos = total_cost_nanos + excluded.total_cost_nanos;
+    INSERT INTO rollup_tenant_total_day VALUES (NEW.project_id, NEW.day, NEW.environment, NEW.tenant,
+        NEW.n, NEW.errors, NEW.input_tokens, NEW.output_tokens, NEW.total_tokens, NEW.input_cost_nanos,
+        NEW.output_cost_nanos, NEW.total_cost_nanos)
+    ON CONFLICT DO UPDATE SET n = n + excluded.n, errors = errors + excluded.errors,
+        input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+        total_tokens = total_tokens + excluded.total_tokens,
+        input_cost_nanos = input_cost_nanos + excluded.input_cost_nanos,
+        output_cost_nanos = output_cost_nanos + excluded.output_cost_nanos,
+        total_cost_nanos = total_cost_nanos + excluded.total_cost_nanos;
     INSERT INTO rollup_tenant_hour VALUES (NEW.project_id, NEW.hour, NEW.environment, NEW.tenant, NEW.feature,
         NEW.n, NEW.errors, NEW.input_tokens, NEW.output_tokens, NEW.total_tokens, NEW.input_cost_nanos,
         NEW.output_cost_nanos, NEW.total_cost_nanos)
@@ -121,3 +148,8 @@ INSERT INTO rollup_tenant_hour SELECT project_id, start_time / 3600000000 * 3600
     sum(coalesce(total_cost_nanos, 0))
 FROM observation WHERE true
 GROUP BY project_id, start_time / 3600000000 * 3600000000, environment, coalesce(tenant, ''), coalesce(feature, '');
+
+INSERT INTO rollup_tenant_total_day SELECT project_id, day, environment, tenant, sum(n), sum(errors),
+    sum(input_tokens), sum(output_tokens), sum(total_tokens), sum(input_cost_nanos), sum(output_cost_nanos),
+    sum(total_cost_nanos)
+FROM rollup_tenant_day WHERE true GROUP BY project_id, day, environment, tenant;

@@ -348,9 +348,9 @@ extension TallyDatabase {
         rollupBreakdownSQL(q, projectID: "") != nil
     }
 
-    /// The breakdown answered from the rollups (`rollup_tenant_day` with `rollup_tenant_hour` for the partial days
-    /// when they cover the query, else `rollup_usage_day`) plus the raw edges (`RollupPlan`), or nil when no rollup
-    /// covers it.
+    /// The breakdown answered from the rollups (`rollup_tenant_total_day` or `rollup_tenant_day`, with
+    /// `rollup_tenant_hour` for the partial days, when they cover the query, else `rollup_usage_day`) plus the raw
+    /// edges (`RollupPlan`), or nil when no rollup covers it.
     static func rollupBreakdownSQL(_ q: BreakdownQuery, projectID: String) -> (String, StatementArguments)? {
         let f = q.filter
         guard q.isAdditive, q.bucket != .hour, f.tags.isEmpty, f.promptName == nil, f.promptVersion == nil,
@@ -364,9 +364,14 @@ extension TallyDatabase {
         // The smaller tenant rollup when only tenant, feature and environment are grouped or filtered on.
         let tenantLevel: Set<AnalyticsDimension> = [.tenant, .feature, .environment]
         let isTenantLevel = q.dimensions.allSatisfy(tenantLevel.contains) && f.types.isEmpty && f.models.isEmpty
+        // Without feature in the grouping or the filter, the per-tenant daily sums (one row per tenant and day).
+        let isTenantOnly = isTenantLevel && !q.dimensions.contains(.feature) && f.features.isEmpty
         guard
             let plan = RollupPlan(
-                from: f.from, to: f.to, dayTable: isTenantLevel ? "rollup_tenant_day" : "rollup_usage_day",
+                from: f.from, to: f.to,
+                dayTable: !isTenantLevel
+                    ? "rollup_usage_day"
+                    : (isTenantOnly ? "rollup_tenant_total_day" : "rollup_tenant_day"),
                 hourTable: isTenantLevel ? "rollup_tenant_hour" : nil)
         else { return nil }
         let keys = ["bk"] + q.dimensions.indices.map { "d\($0)" }

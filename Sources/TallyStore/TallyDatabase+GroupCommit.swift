@@ -132,6 +132,7 @@ enum RollupDeltas {
             keys: ["project_id", "day", "environment", "tenant", "feature", "type", "model", "response_model"],
             measures: measures),
         upsert(table: "rollup_tenant_day", keys: ["project_id", "day", "environment", "tenant", "feature"], measures: measures),
+        upsert(table: "rollup_tenant_total_day", keys: ["project_id", "day", "environment", "tenant"], measures: measures),
         upsert(table: "rollup_tenant_hour", keys: ["project_id", "hour", "environment", "tenant", "feature"], measures: measures),
         upsert(
             table: "rollup_prompt_day", keys: ["project_id", "prompt_name", "prompt_version", "day", "environment"],

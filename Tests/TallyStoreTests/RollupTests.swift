@@ -113,6 +113,16 @@ struct RollupTests {
             FROM observation GROUP BY 1, 2, 3, 4, 5
             """)
         #expect(tenant == 0)
+        let tenantTotal = try await mismatches(
+            db,
+            "SELECT * FROM rollup_tenant_total_day WHERE n != 0",
+            """
+            SELECT project_id, \(day), environment, coalesce(tenant, ''), count(*), sum(level = 'ERROR'),
+                sum(input_tokens), sum(output_tokens), sum(total_tokens), sum(coalesce(input_cost_nanos, 0)),
+                sum(coalesce(output_cost_nanos, 0)), sum(coalesce(total_cost_nanos, 0))
+            FROM observation GROUP BY 1, 2, 3, 4
+            """)
+        #expect(tenantTotal == 0)
         let hour = try await mismatches(
             db,
             "SELECT * FROM rollup_tenant_hour WHERE n != 0",
