@@ -23,8 +23,6 @@ struct RollupAccumulator {
     /// n, errors, input/output/total tokens, input/output/total cost (nano-USD).
     private var sums: [Key: [Int64]] = [:]
 
-    var isEmpty: Bool { sums.isEmpty }
-
     /// Adds one stored observation. Throws when a sum would leave Int64 (the transaction then fails and is retried
     /// event by event, where the trigger path reports the event that broke the range).
     mutating func add(_ o: Observation) throws {

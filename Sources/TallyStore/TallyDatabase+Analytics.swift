@@ -36,12 +36,18 @@ extension TallyDatabase {
     /// The UTC bucket of `column` (µs since the epoch) as a sortable key: the bucket's start in µs (the Monday of a
     /// week), or 'YYYY-MM' for months. Grouping on it costs integer arithmetic; `bucketLabelSQL` names the groups.
     static func bucketKeySQL(_ bucket: TimeBucket?, column: String = "o.start_time") -> String {
+        /// `value` rounded down to a multiple of `unit` (toward −∞, as strftime does for times before 1970).
+        func floor(_ value: String, _ unit: Int64) -> String {
+            "(\(value) - ((\(value) % \(unit)) + \(unit)) % \(unit))"
+        }
         switch bucket {
         case nil: return "NULL"
-        case .hour: return "(\(column) / 3600000000 * 3600000000)"
-        case .day: return "(\(column) / 86400000000 * 86400000000)"
+        case .hour: return floor(column, RollupRange.hour)
+        case .day: return floor(column, RollupRange.day)
         // Days since the epoch (a Thursday) + 3 are days since a Monday: round down to a multiple of 7.
-        case .week: return "(((\(column) / 86400000000 + 3) / 7 * 7 - 3) * 86400000000)"
+        case .week:
+            let mondayOffset = floor("(\(floor(column, RollupRange.day)) / \(RollupRange.day) + 3)", 7)
+            return "((\(mondayOffset) - 3) * \(RollupRange.day))"
         case .month: return "strftime('%Y-%m', \(column) / 1000000, 'unixepoch')"
         }
     }
@@ -294,28 +300,22 @@ struct RollupPlan {
             lower = down
             upper = down + unit
         } else {
-            if let f = lower, f.floorDiv(unit) * unit < f {
-                let down = f.floorDiv(unit) * unit
+            /// The partial unit around `edge`, whose part inside the range lies after `edge` (the start) or before
+            /// it (the end): scans the shorter part and returns the unit boundary where the rollup takes over.
+            func split(_ edge: Int64, rangeAfter: Bool) -> Int64 {
+                let down = edge.floorDiv(unit) * unit
+                guard down < edge else { return edge }
                 let up = down + unit
-                if f - down < up - f {
-                    rawEdges.append((down, f, -1))
-                    lower = down
-                } else {
-                    rawEdges.append((f, up, 1))
-                    lower = up
+                let (inside, outside) = rangeAfter ? ((edge, up), (down, edge)) : ((down, edge), (edge, up))
+                if outside.1 - outside.0 < inside.1 - inside.0 {
+                    rawEdges.append((outside.0, outside.1, -1))
+                    return rangeAfter ? down : up
                 }
+                rawEdges.append((inside.0, inside.1, 1))
+                return rangeAfter ? up : down
             }
-            if let t = upper, t.floorDiv(unit) * unit < t {
-                let down = t.floorDiv(unit) * unit
-                let up = down + unit
-                if up - t < t - down {
-                    rawEdges.append((t, up, -1))
-                    upper = up
-                } else {
-                    rawEdges.append((down, t, 1))
-                    upper = down
-                }
-            }
+            lower = lower.map { split($0, rangeAfter: true) }
+            upper = upper.map { split($0, rangeAfter: false) }
         }
         // [lower, upper) is unit-aligned now: whole days from the daily rollup, the other whole hours hourly.
         if let days = RollupRange(from: lower, to: upper, unit: RollupRange.day) {

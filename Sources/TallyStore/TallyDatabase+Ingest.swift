@@ -45,10 +45,13 @@ extension TallyDatabase {
     }
 
     static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
+        try fetchTraceRow(db, projectID: projectID, id: id).map(Trace.init(row:))
+    }
+
+    /// The `trace` row with every column (the per-trace totals included).
+    static func fetchTraceRow(_ db: Database, projectID: String, id: String) throws -> Row? {
         try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM trace WHERE project_id = ? AND id = ?"), arguments: [projectID, id]
-        )
-        .map(Trace.init(row:))
+            db.cachedStatement(sql: "SELECT * FROM trace WHERE project_id = ? AND id = ?"), arguments: [projectID, id])
     }
 
     static func fetchObservation(_ db: Database, projectID: String, id: String) throws -> Observation? {
@@ -256,9 +259,9 @@ final class IngestSession {
             try put(Trace.merge(existing, upsert, eventTime: event.timestamp, rules: rules))
         case .observation(let upsert):
             // Most observations are new (OTLP spans always are): try the insert alone first and read the stored row
-            // only when the id exists.
-            // Nothing changes unless the insert happens (a trace not yet stored attributes like its placeholder would:
-            // no tenant of its own), so an existing id falls through to the merge below with the session untouched.
+            // only when the id exists. Nothing changes unless the insert happens (a trace not yet stored attributes
+            // like its placeholder would: no tenant of its own), so an existing id falls through with the session
+            // untouched.
             if upsert.traceID != nil, var fresh = try? validated(nil, upsert, eventTime: event.timestamp) {
                 let known = try trace(fresh.traceID)
                 fresh.attribute(trace: known, rules: rules)

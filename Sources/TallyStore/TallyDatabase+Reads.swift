@@ -109,17 +109,17 @@ extension TallyDatabase {
         let count = tagsOnly ? (from: "trace_tag g0", filter: countFilter) : nil
         let source = from
         return try await boundedRead { db in
-            let (traces, total) = try filter.page(
-                db, columns: "t.*", from: source, order: order, page: q.page, count: count, map: Trace.init(row:))
+            let (rows, total) = try filter.page(
+                db, columns: "t.*", from: source, order: order, page: q.page, count: count, map: { $0 })
             return Paged(
-                items: try Self.summaries(db, projectID: projectID, traces: traces), totalItems: total, page: q.page)
+                items: try Self.summaries(db, projectID: projectID, rows: rows), totalItems: total, page: q.page)
         }
     }
 
     public func trace(projectID: String, id: String) async throws -> (TraceSummary, [Observation], [Score])? {
         try await writer.read { db in
-            guard let trace = try Self.fetchTrace(db, projectID: projectID, id: id) else { return nil }
-            let summary = try Self.summaries(db, projectID: projectID, traces: [trace])[0]
+            guard let row = try Self.fetchTraceRow(db, projectID: projectID, id: id) else { return nil }
+            let summary = try Self.summaries(db, projectID: projectID, rows: [row])[0]
             let observations = try Row.fetchAll(
                 db, sql: "SELECT * FROM observation WHERE project_id = ? AND trace_id = ? ORDER BY start_time, id",
                 arguments: [projectID, id]
@@ -134,9 +134,11 @@ extension TallyDatabase {
         }
     }
 
-    /// Observation/score ids, latency and cost for a page of traces, in three grouped queries.
-    static func summaries(_ db: Database, projectID: String, traces: [Trace]) throws -> [TraceSummary] {
-        guard !traces.isEmpty else { return [] }
+    /// Observation/score ids, latency and cost for a page of `trace` rows (all columns), in two grouped queries; the
+    /// totals are read from the rows themselves.
+    static func summaries(_ db: Database, projectID: String, rows: [Row]) throws -> [TraceSummary] {
+        guard !rows.isEmpty else { return [] }
+        let traces = rows.map(Trace.init(row:))
         let ids = traces.map(\.id)
         let placeholders = SQLFilter.marks(ids.count)
         var args = StatementArguments([projectID])
@@ -159,36 +161,13 @@ extension TallyDatabase {
         {
             scoreIDs[row["trace_id"], default: []].append(row["id"])
         }
-        let totals = try traceTotals(db, projectID: projectID, ids: ids)
-        return traces.map { t in
-            TraceSummary(
+        return zip(traces, rows).map { t, row in
+            let totals = TraceTotals(traceRow: row)
+            return TraceSummary(
                 trace: t, observationIDs: observationIDs[t.id] ?? [], scoreIDs: scoreIDs[t.id] ?? [],
-                latency: Double(totals[t.id]?.spanMicros ?? 0) / 1_000_000,
-                totalCost: Double(totals[t.id]?.totalCostNanos ?? 0) / 1e9)
+                latency: Double(totals?.spanMicros ?? 0) / 1_000_000,
+                totalCost: Double(totals?.totalCostNanos ?? 0) / 1e9)
         }
-    }
-
-    /// Per trace id (traces without observations are absent): its observations' count, span from the first start to
-    /// the last end, token and cost sums and most severe level, as kept in the trace row (`refreshTraceTotals`).
-    static func traceTotals(_ db: Database, projectID: String, ids: [String]) throws -> [String: TraceTotals] {
-        guard !ids.isEmpty else { return [:] }
-        let levels: [ObservationLevel] = [.debug, .default, .warning, .error]
-        var totals: [String: TraceTotals] = [:]
-        for row in try Row.fetchAll(
-            db,
-            sql: """
-                SELECT id, observation_count, duration_micros, input_tokens, output_tokens, total_tokens,
-                    total_cost_nanos, max_level
-                FROM trace WHERE project_id = ? AND id IN (\(SQLFilter.marks(ids.count))) AND observation_count > 0
-                """, arguments: StatementArguments([projectID] + ids))
-        {
-            totals[row["id"]] = TraceTotals(
-                observations: row["observation_count"], spanMicros: row["duration_micros"],
-                inputTokens: row["input_tokens"], outputTokens: row["output_tokens"],
-                totalTokens: row["total_tokens"], totalCostNanos: row["total_cost_nanos"],
-                level: levels[min(3, max(0, row["max_level"] as Int))])
-        }
-        return totals
     }
 
     /// Deletes traces with their observations and scores in one transaction; returns how many traces existed.
@@ -259,11 +238,10 @@ extension TallyDatabase {
                     db, sql: "SELECT * FROM session WHERE project_id = ? AND id = ?", arguments: [projectID, id])
             else { return nil }
             let session = Session(row: row)
-            let traces = try Row.fetchAll(
+            let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM trace WHERE project_id = ? AND session_id = ? ORDER BY timestamp, id",
-                arguments: [projectID, id]
-            ).map(Trace.init(row:))
-            return (session, try Self.summaries(db, projectID: projectID, traces: traces))
+                arguments: [projectID, id])
+            return (session, try Self.summaries(db, projectID: projectID, rows: rows))
         }
     }
 
@@ -326,5 +304,19 @@ extension TallyDatabase {
             try db.execute(sql: "DELETE FROM score WHERE project_id = ? AND id = ?", arguments: [projectID, id])
             return db.changesCount > 0
         }
+    }
+}
+
+extension TraceTotals {
+    /// The totals columns of a `trace` row (schema 0011, kept by `refreshTraceTotals`); nil for a trace without
+    /// observations.
+    init?(traceRow row: Row) {
+        let count: Int = row["observation_count"]
+        guard count > 0 else { return nil }
+        let levels: [ObservationLevel] = [.debug, .default, .warning, .error]
+        self.init(
+            observations: count, spanMicros: row["duration_micros"], inputTokens: row["input_tokens"],
+            outputTokens: row["output_tokens"], totalTokens: row["total_tokens"],
+            totalCostNanos: row["total_cost_nanos"], level: levels[min(3, max(0, row["max_level"] as Int))])
     }
 }

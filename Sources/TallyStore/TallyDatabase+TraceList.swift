@@ -76,7 +76,7 @@ extension TallyDatabase {
         case .totalTokens: column = "t.total_tokens"
         }
         let direction = q.ascending ? "ASC" : "DESC"
-        // Ties by id in the driving index's order (id ascending under time descending): no sort step for time.
+        // Ties by id, ascending under time descending (the order of the tag index, which carries the trace id).
         let idAscending = q.sort == .timestamp ? !q.ascending : q.ascending
         let tieColumn = q.sort == .timestamp ? id : "t.id"
         let tiebreak = "\(tieColumn) \(idAscending ? "ASC" : "DESC")"
@@ -100,9 +100,9 @@ extension TallyDatabase {
         let limit = q.limit
         return try await boundedRead { db in
             let fetched = try Row.fetchAll(db, sql: sql, arguments: arguments)
-            let page = fetched.prefix(limit).map(Trace.init(row:))
-            let totals = try Self.traceTotals(db, projectID: projectID, ids: page.map(\.id))
-            let rows = page.map { TraceListRow(trace: $0, totals: totals[$0.id]) }
+            let rows = fetched.prefix(limit).map {
+                TraceListRow(trace: Trace(row: $0), totals: TraceTotals(traceRow: $0))
+            }
             var next: TraceListCursor?
             if fetched.count > limit, let last = fetched.prefix(limit).last {
                 let key: DatabaseValue = last["sort_key"]

@@ -340,6 +340,25 @@ struct RollupTests {
         }
     }
 
+    @Test("scanned buckets before 1970 round down: the day, hour and Monday of 1969-12-31T10:30Z")
+    func bucketsBeforeTheEpoch() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        var o = ObservationUpsert(id: "o", type: .span, isUpdate: false)
+        o.traceID = "t"
+        o.startTime = Timestamp(iso8601: "1969-12-31T10:30:00Z")
+        _ = try await db.ingest(
+            projectID: "p", events: [IngestionEvent(eventID: "e", timestamp: o.startTime!, body: .observation(o))])
+        for (bucket, name) in [
+            (TimeBucket.hour, "1969-12-31T10:00:00Z"), (.day, "1969-12-31"), (.week, "1969-12-29"), (.month, "1969-12"),
+        ] {
+            var q = BreakdownQuery()
+            q.bucket = bucket
+            q.metrics = [.count, .traces]  // distinct traces: the scan
+            #expect(try await db.breakdown(projectID: "p", query: q).map(\.bucket) == [name])
+        }
+    }
+
     @Test("week buckets are named by their Monday, a Monday included, from the rollup and from the scan alike")
     func weekStartsOnMonday() async throws {
         let (db, _) = try temporaryDatabase()

@@ -100,11 +100,11 @@ struct StorageTests {
         let first = try #require(try await db.observation(projectID: "p", id: "o0-0"))
         #expect(first.input == .object(["q": 1]))
         try await RollupTests.assertRollupsExact(db)
-        let totals = try await db.writer.read { db in
-            try TallyDatabase.traceTotals(db, projectID: "p", ids: ["t0"])
-        }
-        #expect(totals["t0"]?.observations == 2 && totals["t0"]?.totalCostNanos == 14)
-        #expect(totals["t0"]?.level == .error && totals["t0"]?.spanMicros == 3_600_001_000)
+        let row = try await db.writer.read { db in try TallyDatabase.fetchTraceRow(db, projectID: "p", id: "t0") }
+        let stored = try #require(row)
+        let totals = try #require(TraceTotals(traceRow: stored))
+        #expect(totals.observations == 2 && totals.totalCostNanos == 14)
+        #expect(totals.level == .error && totals.spanMicros == 3_600_001_000)
         // The tag still cascades with its trace.
         #expect(try await db.deleteTraces(projectID: "p", ids: ["t0"]) == 1)
         #expect(try db.rowCounts()["trace_tag"] == 2)
