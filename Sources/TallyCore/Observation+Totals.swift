@@ -38,38 +38,62 @@ extension Observation {
     }
 
     /// Token sums saturate at Int64's bounds instead of trapping; values that passed `NumericLimits` never
-    /// come near them (`checkLimits` refuses the rest before a write).
+    /// come near them (`checkLimits` refuses the rest before a write). One pass over each dictionary; computed on
+    /// every write and rollup, so it stays free of allocation.
     public var totals: Totals {
         let c = cost
-        var inputUnits: [Int64] = []
-        var outputUnits: [Int64] = []
-        var allUnits: [Int64] = []
+        var inputTokens: Int64 = 0
+        var outputTokens: Int64 = 0
+        var allTokens: Int64 = 0
         for (key, value) in usage where key != "total" {
-            allUnits.append(value)
-            if Self.key(key, names: Self.input) { inputUnits.append(value) }
-            if Self.key(key, names: Self.output) { outputUnits.append(value) }
+            allTokens = Self.saturatingAdd(allTokens, value)
+            let (isInput, isOutput) = Self.direction(key)
+            if isInput { inputTokens = Self.saturatingAdd(inputTokens, value) }
+            if isOutput { outputTokens = Self.saturatingAdd(outputTokens, value) }
         }
         var inputUSD = 0.0
         var outputUSD = 0.0
         var allUSD = 0.0
         for (key, value) in c where key != "total" {
             allUSD += value
-            if Self.key(key, names: Self.input) { inputUSD += value }
-            if Self.key(key, names: Self.output) { outputUSD += value }
+            let (isInput, isOutput) = Self.direction(key)
+            if isInput { inputUSD += value }
+            if isOutput { outputUSD += value }
         }
         return Totals(
-            inputTokens: inputUnits.saturatingSum(), outputTokens: outputUnits.saturatingSum(),
-            totalTokens: usage["total"] ?? allUnits.saturatingSum(),
+            inputTokens: inputTokens, outputTokens: outputTokens, totalTokens: usage["total"] ?? allTokens,
             inputCost: c.isEmpty ? nil : inputUSD, outputCost: c.isEmpty ? nil : outputUSD,
             totalCost: c.isEmpty ? nil : (c["total"] ?? allUSD))
+    }
+
+    /// `a + b`, clamped to Int64's range at each step (the order of `saturatingSum`).
+    private static func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : sum
+    }
+
+    /// Whether `key` contains "input" and whether it contains "output", byte-wise (as usage keys are compared:
+    /// no Unicode folding).
+    private static func direction(_ key: String) -> (input: Bool, output: Bool) {
+        var key = key
+        return key.withUTF8 { bytes in (contains(bytes, input), contains(bytes, output)) }
     }
 
     private static let input = Array("input".utf8)
     private static let output = Array("output".utf8)
 
-    /// Whether `key` contains `part` (byte-wise, as the usage keys are compared: no Unicode folding).
-    private static func key(_ key: String, names part: [UInt8]) -> Bool {
-        key.utf8.firstRange(of: part) != nil
+    private static func contains(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard haystack.count >= needle.count else { return false }
+        var start = 0
+        while start + needle.count <= haystack.count {
+            if haystack[start] == needle[0] {
+                var i = 1
+                while i < needle.count, haystack[start + i] == needle[i] { i += 1 }
+                if i == needle.count { return true }
+            }
+            start += 1
+        }
+        return false
     }
 
     /// The last guard before a write, on the merged observation (whatever protocol or stored row it came from):

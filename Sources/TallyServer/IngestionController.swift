@@ -43,9 +43,13 @@ struct IngestionController: Sendable {
                 ($0.eventID, IngestionError(kind: .accessDenied, message: "Authentication error", error: "Access Scope Denied"))
             }
         }
-        let results = try await write(batch.events, projectID: project.id)
+        // What the answer needs of each event; the events themselves go to the store (which frees their content).
+        let receipts = batch.events.map { (eventID: $0.eventID, truncatedFields: $0.truncatedFields) }
+        let events = batch.events
+        batch.events = []
+        let results = try await write(consume events, projectID: project.id)
         var successes: [JSONValue] = []
-        for (event, result) in zip(batch.events, results) {
+        for (event, result) in zip(receipts, results) {
             switch result {
             case .success:
                 var entry: [String: JSONValue] = ["id": .string(event.eventID), "status": 201]
@@ -128,8 +132,8 @@ struct IngestionController: Sendable {
         }
     }
 
-    func write(_ events: [IngestionEvent], projectID: String) async throws -> [Result<Void, IngestionError>] {
-        try await database.ingestOrUnavailable(projectID: projectID, events: events, rules: rules)
+    func write(_ events: consuming [IngestionEvent], projectID: String) async throws -> [Result<Void, IngestionError>] {
+        try await database.ingestOrUnavailable(projectID: projectID, events: consume events, rules: rules)
     }
 }
 
@@ -138,10 +142,10 @@ extension TallyDatabase {
     /// stored nothing and is retryable, so it becomes 503 with `Retry-After` (SDKs and OTLP exporters retry exactly
     /// that).
     func ingestOrUnavailable(
-        projectID: String, events: [IngestionEvent], rules: AttributionRules
+        projectID: String, events: consuming [IngestionEvent], rules: AttributionRules
     ) async throws -> [Result<Void, IngestionError>] {
         do {
-            return try await ingest(projectID: projectID, events: events, rules: rules)
+            return try await ingest(projectID: projectID, events: consume events, rules: rules)
         } catch let busy as StoreError {
             var e = APIError.unavailable(busy.description)
             e.headers[.retryAfter] = "1"

@@ -49,15 +49,17 @@ struct OTLPController: Sendable {
         }
         // Only the events outlive this step: the body, the decoded protobuf and the span views are released before
         // the request waits for its commit.
-        let mapped = try mapSpans(try await bodyReader.read(request), codec: codec)
-        let events = mapped.events
-        var rejected = mapped.rejected
-        var messages = mapped.messages
-        let results = try await database.ingestOrUnavailable(projectID: project.id, events: events, rules: rules)
-        for (event, result) in zip(events, results) {
-            guard case .failure(let error) = result, case .observation = event.body else { continue }
+        // The events go to the store, which keeps their content encoded only; the answer needs the span ids.
+        var (events, rejected, messages) = try mapSpans(try await bodyReader.read(request), codec: codec)
+        let spans = events.map { event -> Substring? in
+            guard case .observation = event.body else { return nil }
+            return event.eventID.dropFirst("otel-".count)
+        }
+        let results = try await database.ingestOrUnavailable(projectID: project.id, events: consume events, rules: rules)
+        for (span, result) in zip(spans, results) {
+            guard case .failure(let error) = result, let span else { continue }
             rejected += 1
-            messages.append("span \(event.eventID.dropFirst("otel-".count)): \(error.description)")
+            messages.append("span \(span): \(error.description)")
         }
         return try Self.response(rejected: rejected, message: messages.prefix(5).joined(separator: "; "), codec: codec)
     }

@@ -6,6 +6,8 @@ import TallyCore
 struct IngestBatch: Sendable {
     let projectID: String
     let events: [IngestionEvent]
+    /// Per event (same order), its `PreparedObservation` if it has one.
+    let prepared: [PreparedObservation?]
     let rules: AttributionRules
     let pricing: ProjectPricing
     /// `created_at`/`updated_at` of the rows this request writes.

@@ -23,10 +23,9 @@ struct RollupAccumulator {
     /// n, errors, input/output/total tokens, input/output/total cost (nano-USD).
     private var sums: [Key: [Int64]] = [:]
 
-    /// Adds one stored observation. Throws when a sum would leave Int64 (the transaction then fails and is retried
+    /// Adds one stored observation (`totals` are `o.totals`). Throws when a sum would leave Int64 (the transaction then fails and is retried
     /// event by event, where the trigger path reports the event that broke the range).
-    mutating func add(_ o: Observation) throws {
-        let totals = o.totals
+    mutating func add(_ o: Observation, totals: Observation.Totals) throws {
         let start = o.startTime.microseconds
         let key = Key(
             day: start / 86_400_000_000 * 86_400_000_000, hour: start / 3_600_000_000 * 3_600_000_000,

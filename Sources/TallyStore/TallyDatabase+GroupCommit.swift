@@ -44,7 +44,7 @@ extension TallyDatabase {
                     let before = session.snapshot()
                     do {
                         try db.inSavepoint {
-                            try session.apply(batch.events[index])
+                            try session.apply(batch.events[index], prepared: batch.prepared[index])
                             return .commit
                         }
                     } catch {
@@ -81,7 +81,7 @@ extension TallyDatabase {
             var batchResults = [Result<Void, IngestionError>](repeating: .success(()), count: batch.events.count)
             for index in IngestionEvent.applicationOrder(batch.events) {
                 do {
-                    try session.apply(batch.events[index])
+                    try session.apply(batch.events[index], prepared: batch.prepared[index])
                 } catch let refusal as IngestionError {
                     batchResults[index] = .failure(refusal)
                 }

@@ -12,15 +12,27 @@ extension TallyDatabase {
     /// commit. When this returns, everything reported as success is durable. Applying the same events again leaves
     /// the same state (idempotent by entity id). Throws `StoreError.overloaded` when the queue is full (nothing was
     /// written; send again later), or the commit error when the transaction could not commit (nothing was written).
+    ///
+    /// Memory: `events` is consumed. A new observation's content (input, output, metadata, model parameters) is
+    /// kept encoded only, as it will be stored; a caller that passes its last reference frees the parsed content
+    /// before the request waits for the writer.
     public func ingest(
-        projectID: String, events: [IngestionEvent], rules: AttributionRules = .standard
+        projectID: String, events: consuming [IngestionEvent], rules: AttributionRules = .standard
     ) async throws -> [Result<Void, IngestionError>] {
         if events.isEmpty { return [] }
         // Price lookups for the request's model names happen here, before the single writer is taken.
         let pricing = try await cachedPricing(projectID: projectID)
         pricing.table.prepare(names: events.lazy.flatMap(\.modelNames))
+        // So is the work on new observations that needs no database (merge, price, check, encode): the writer is
+        // the one serial stage, so everything that can run in parallel runs here.
+        let now = Timestamp.now()
+        var prepared = [PreparedObservation?](repeating: nil, count: events.count)
+        for i in events.indices {
+            prepared[i] = PreparedObservation(&events[i], projectID: projectID, rules: rules, pricing: pricing, now: now)
+        }
         return try await ingestQueue.submit(
-            IngestBatch(projectID: projectID, events: events, rules: rules, pricing: pricing, now: Timestamp.now()))
+            IngestBatch(
+                projectID: projectID, events: events, prepared: prepared, rules: rules, pricing: pricing, now: now))
     }
 
     /// Recomputes the per-trace totals columns of one trace from its observations (see schema 0011).
@@ -61,13 +73,19 @@ extension TallyDatabase {
         ).map(Observation.init(row:))
     }
 
-    static func write(_ t: Trace, previous: Trace?, projectID: String, now: Timestamp, _ db: Database) throws {
+    /// Upserts `t`. `totals` are the per-trace totals columns for a new row (`TraceTotalsSum.columns`); an existing
+    /// row keeps its own (`refreshTraceTotals` maintains them).
+    static func write(
+        _ t: Trace, previous: Trace?, totals: [DatabaseValue] = TraceTotalsSum().columns, projectID: String,
+        now: Timestamp, _ db: Database
+    ) throws {
         try db.cachedStatement(
             sql: """
                 INSERT INTO trace (project_id, id, timestamp, name, user_id, session_id, release, version, environment,
                     input, output, metadata, tags, public, bookmarked, external_id, tenant, feature, is_placeholder,
-                    created_at, updated_at, event_time)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    created_at, updated_at, event_time, observation_count, input_tokens, output_tokens, total_tokens,
+                    total_cost_nanos, duration_micros, max_level)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (project_id, id) DO UPDATE SET timestamp = excluded.timestamp, name = excluded.name,
                     user_id = excluded.user_id, session_id = excluded.session_id, release = excluded.release,
                     version = excluded.version, environment = excluded.environment, input = excluded.input,
@@ -76,12 +94,14 @@ extension TallyDatabase {
                     tenant = excluded.tenant, feature = excluded.feature, is_placeholder = excluded.is_placeholder,
                     updated_at = excluded.updated_at, event_time = excluded.event_time
                 """
-        ).execute(arguments: [
-            projectID, t.id, t.timestamp.microseconds, t.name, t.userID, t.sessionID, t.release, t.version,
-            t.environment, StoredContent.encode(t.input), StoredContent.encode(t.output), JSONValue.object(t.metadata).serialized(),
-            JSONValue.array(t.tags.map { .string($0) }).serialized(), t.isPublic, t.bookmarked, t.externalID,
-            t.tenant, t.feature, t.isPlaceholder, now.microseconds, now.microseconds, t.eventTime?.microseconds,
-        ])
+        ).execute(
+            arguments: [
+                projectID, t.id, t.timestamp.microseconds, t.name, t.userID, t.sessionID, t.release, t.version,
+                t.environment, StoredContent.encode(t.input), StoredContent.encode(t.output),
+                JSONValue.object(t.metadata).serialized(), JSONValue.array(t.tags.map { .string($0) }).serialized(),
+                t.isPublic, t.bookmarked, t.externalID, t.tenant, t.feature, t.isPlaceholder, now.microseconds,
+                now.microseconds, t.eventTime?.microseconds,
+            ] + StatementArguments(totals))
         if let previous, previous.timestamp != t.timestamp, !previous.tags.isEmpty {
             // A placeholder's timestamp moved (its root arrived): the tag rows carry it too.
             try db.cachedStatement(sql: "UPDATE trace_tag SET timestamp = ? WHERE project_id = ? AND trace_id = ?")
@@ -111,29 +131,51 @@ extension TallyDatabase {
         }
     }
 
-    /// Upserts `o` (the row takes every column of `o`); with `insertOnly`, writes only when no row has its id and
-    /// returns whether it wrote (a brand-new observation needs no read first).
-    @discardableResult
-    static func write(
-        _ o: Observation, projectID: String, now: Timestamp, insertOnly: Bool = false, _ db: Database
-    ) throws -> Bool {
-        let totals = o.totals
-        let statement = try db.cachedStatement(
-            sql: insertOnly ? insertObservationSQL + "ON CONFLICT DO NOTHING" : upsertObservationSQL)
-        try statement.execute(arguments: [
-            projectID, o.id, o.traceID, o.parentObservationID, o.type.rawValue, o.name, o.startTime.microseconds,
-            o.endTime?.microseconds, o.completionStartTime?.microseconds, o.model, o.responseModel,
-            StoredContent.encode(o.modelParameters), StoredContent.encode(o.input), StoredContent.encode(o.output),
-            JSONValue.object(o.metadata).serialized(), o.level.rawValue,
-            o.statusMessage, o.version, o.environment, o.promptName, o.promptVersion, Rows.usageJSON(o.usage),
-            Rows.costJSON(o.providedCost), Rows.costJSON(o.cost), totals.inputTokens, totals.outputTokens,
-            totals.totalTokens, totals.inputCost.map(Rows.nanos), totals.outputCost.map(Rows.nanos),
-            totals.totalCost.map(Rows.nanos), o.tenant, o.feature, o.isPlaceholder, now.microseconds,
-            now.microseconds, o.costSource, o.pricedModelID, o.pricingTier,
-            o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices), o.eventTime?.microseconds,
-        ])
+    /// Upserts `o` (the row takes every column of `o`).
+    static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws {
+        try db.cachedStatement(sql: upsertObservationSQL).execute(
+            arguments: StatementArguments(observationColumns(o, totals: o.totals, projectID: projectID, now: now)))
+    }
+
+    /// Inserts a prepared observation unless a row has its id; returns whether it wrote (a brand-new observation
+    /// needs no read first).
+    static func insert(_ prepared: PreparedObservation, _ db: Database) throws -> Bool {
+        try db.cachedStatement(sql: insertObservationSQL + "ON CONFLICT DO NOTHING").execute(
+            arguments: StatementArguments(prepared.columns))
         return db.changesCount > 0
     }
+
+    /// The values of `insertObservationSQL`'s columns, in its order.
+    static func observationColumns(
+        _ o: Observation, totals: Observation.Totals, projectID: String, now: Timestamp
+    ) -> [DatabaseValue] {
+        [
+            projectID.databaseValue, o.id.databaseValue, o.traceID.databaseValue, o.parentObservationID.databaseValue,
+            o.type.rawValue.databaseValue, o.name.databaseValue, o.startTime.microseconds.databaseValue,
+            o.endTime?.microseconds.databaseValue ?? .null, o.completionStartTime?.microseconds.databaseValue ?? .null,
+            o.model.databaseValue, o.responseModel.databaseValue, StoredContent.encode(o.modelParameters),
+            StoredContent.encode(o.input), StoredContent.encode(o.output),
+            JSONValue.object(o.metadata).serialized().databaseValue, o.level.rawValue.databaseValue,
+            o.statusMessage.databaseValue, o.version.databaseValue, o.environment.databaseValue,
+            o.promptName.databaseValue, o.promptVersion.databaseValue, Rows.usageJSON(o.usage).databaseValue,
+            Rows.costJSON(o.providedCost).databaseValue, Rows.costJSON(o.cost).databaseValue,
+            totals.inputTokens.databaseValue, totals.outputTokens.databaseValue, totals.totalTokens.databaseValue,
+            totals.inputCost.map(Rows.nanos).databaseValue, totals.outputCost.map(Rows.nanos).databaseValue,
+            totals.totalCost.map(Rows.nanos).databaseValue, o.tenant.databaseValue, o.feature.databaseValue,
+            o.isPlaceholder.databaseValue, now.microseconds.databaseValue, now.microseconds.databaseValue,
+            o.costSource.databaseValue, o.pricedModelID.databaseValue, o.pricingTier.databaseValue,
+            (o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices)).databaseValue,
+            o.eventTime?.microseconds.databaseValue ?? .null,
+        ]
+    }
+
+    /// Positions in `observationColumns`.
+    static let modelParametersColumn = 11
+    static let inputColumn = 12
+    static let outputColumn = 13
+    static let metadataColumn = 14
+    static let tenantColumn = 30
+    static let featureColumn = 31
 
     static let insertObservationSQL = """
         INSERT INTO observation (project_id, id, trace_id, parent_observation_id, type, name, start_time,
@@ -235,6 +277,10 @@ final class IngestSession {
     private var rollups = RollupAccumulator()
     /// Traces whose observations this session wrote: their totals are refreshed by `finish()`.
     private var touchedTraces: Set<String> = []
+    /// The totals of traces this session creates, summed in memory while every observation of theirs comes from
+    /// this session's inserts (a trace without a row has no observations: every observation write ensures its
+    /// trace and retention deletes both), and written with the new row. Fast path only.
+    private var newTraceTotals: [String: TraceTotalsSum] = [:]
 
     init(
         _ db: Database, projectID: String, rules: AttributionRules, pricing: ProjectPricing, now: Timestamp,
@@ -250,7 +296,8 @@ final class IngestSession {
 
     /// Applies one event. An `IngestionError` thrown here is a refusal of this event made before it changed
     /// anything (in the database or in this session); any other error may leave a partial write behind.
-    func apply(_ event: IngestionEvent) throws {
+    /// `prepared` is the event's `PreparedObservation`, when it has one.
+    func apply(_ event: IngestionEvent, prepared: PreparedObservation?) throws {
         switch event.body {
         case .log:
             return
@@ -258,43 +305,50 @@ final class IngestSession {
             let existing = try trace(upsert.id)
             try put(Trace.merge(existing, upsert, eventTime: event.timestamp, rules: rules))
         case .observation(let upsert):
-            // Most observations are new (OTLP spans always are): try the insert alone first and read the stored row
-            // only when the id exists. Nothing changes unless the insert happens (a trace not yet stored attributes
-            // like its placeholder would: no tenant of its own), so an existing id falls through with the session
-            // untouched.
-            if upsert.traceID != nil, var fresh = try? validated(nil, upsert, eventTime: event.timestamp) {
-                let known = try trace(fresh.traceID)
-                fresh.attribute(trace: known, rules: rules)
-                if try TallyDatabase.write(fresh, projectID: projectID, now: now, insertOnly: true, db) {
-                    if known == nil { _ = try ensureTrace(for: fresh) }
-                    try rollUp(inserted: fresh)
-                    touchedTraces.insert(fresh.traceID)
+            // Most observations are new (OTLP spans always are): try the prepared insert alone first and read the
+            // stored row only when the id exists. Nothing changes unless the insert happens (a trace not yet stored
+            // attributes like its placeholder would: no tenant of its own), so an existing id falls through with
+            // the session untouched.
+            if var fresh = prepared {
+                let known = try trace(fresh.observation.traceID)
+                fresh.attribute(trace: known)
+                if try TallyDatabase.insert(fresh, db) {
+                    if known == nil { _ = try ensureTrace(for: fresh.observation) }
+                    try rollUp(inserted: fresh.observation, totals: fresh.totals)
+                    let traceID = fresh.observation.traceID
+                    if newTraceTotals[traceID]?.add(fresh.observation, fresh.totals) != true {
+                        refreshTotals(of: traceID)
+                    }
                     return
                 }
             }
+            let upsert = prepared?.restoringContent(of: upsert) ?? upsert
             let existing = try TallyDatabase.fetchObservation(db, projectID: projectID, id: upsert.id)
             // Refusals (IngestionError) come before any state changes, so the fast path can report them alone.
-            var merged = try validated(existing, upsert, eventTime: event.timestamp)
+            var merged = try Self.validated(existing, upsert, eventTime: event.timestamp, pricing: pricing)
             merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
             try TallyDatabase.write(merged, projectID: projectID, now: now, db)
-            if existing == nil { try rollUp(inserted: merged) }
-            touchedTraces.insert(merged.traceID)
-            if let previous = existing?.traceID { touchedTraces.insert(previous) }
+            if existing == nil { try rollUp(inserted: merged, totals: merged.totals) }
+            refreshTotals(of: merged.traceID)
+            if let previous = existing?.traceID { refreshTotals(of: previous) }
         case .score(var score):
             score.eventTime = event.timestamp
             try TallyDatabase.write(score, projectID: projectID, now: now, db)
         }
     }
 
-    /// Adds an inserted observation to the rollups (there is no insert trigger): summed until `finish()` on the
-    /// fast path, staged at once otherwise (inside the event's savepoint, applied by the delta trigger).
-    func rollUp(inserted o: Observation) throws {
-        try rollups.add(o)
+    /// Adds an inserted observation (`totals` are its `totals`) to the rollups (there is no insert trigger): summed
+    /// until `finish()` on the fast path, staged at once otherwise (inside the event's savepoint, applied by the delta
+    /// trigger).
+    func rollUp(inserted o: Observation, totals: Observation.Totals) throws {
+        try rollups.add(o, totals: totals)
         if !deferTraceWrites { try rollups.stage(projectID: projectID, db) }
     }
 
     /// `upsert` merged into `existing`, priced and range-checked; throws `IngestionError` when refused.
-    func validated(_ existing: Observation?, _ upsert: ObservationUpsert, eventTime: Timestamp) throws -> Observation {
+    static func validated(
+        _ existing: Observation?, _ upsert: ObservationUpsert, eventTime: Timestamp, pricing: ProjectPricing
+    ) throws -> Observation {
         var merged = Observation.merge(
             existing, upsert, eventTime: eventTime, newTraceID: { UUID().uuidString.lowercased() })
         do {
@@ -318,10 +372,19 @@ final class IngestSession {
         return stored
     }
 
+    /// Marks `traceID`'s totals for the SQL refresh at `finish()` (they are no longer summed in memory).
+    private func refreshTotals(of traceID: String) {
+        newTraceTotals[traceID] = nil
+        touchedTraces.insert(traceID)
+    }
+
     func put(_ trace: Trace) throws {
         let stored = traces[trace.id]?.stored
         if deferTraceWrites {
-            if dirtySet.insert(trace.id).inserted { dirty.append(trace.id) }
+            if dirtySet.insert(trace.id).inserted {
+                dirty.append(trace.id)
+                if stored == nil, traces[trace.id] == nil { newTraceTotals[trace.id] = TraceTotalsSum() }
+            }
             traces[trace.id] = (trace, stored)
         } else {
             try TallyDatabase.write(trace, previous: stored, projectID: projectID, now: now, db)
@@ -350,12 +413,120 @@ final class IngestSession {
     }
 
     /// Writes every trace changed in this request, once.
-    func flush() throws {
+    private func flush() throws {
         for id in dirty {
             guard let entry = traces[id] else { continue }
-            try TallyDatabase.write(entry.current, previous: entry.stored, projectID: projectID, now: now, db)
+            try TallyDatabase.write(
+                entry.current, previous: entry.stored, totals: (newTraceTotals[id] ?? TraceTotalsSum()).columns,
+                projectID: projectID, now: now, db)
+            // Written: from here on (a later request in the transaction) its row holds the totals.
+            traces[id] = (entry.current, entry.current)
         }
+        newTraceTotals.removeAll()
         dirty.removeAll()
         dirtySet.removeAll()
+    }
+}
+
+/// A new observation worked out before the writer is taken: the event merged as if no row had its id, priced,
+/// range-checked, and its columns encoded. Its content lives in `columns` only (the event and `observation` no longer
+/// hold it; `restoringContent(of:)` gives it back for the general path). Tenant and feature are left to the writer,
+/// which knows the trace.
+struct PreparedObservation: Sendable {
+    /// The merged observation without input, output, metadata and model parameters.
+    private(set) var observation: Observation
+    let totals: Observation.Totals
+    /// `TallyDatabase.observationColumns` of the merged observation.
+    private(set) var columns: [DatabaseValue]
+    /// The tenant and feature the observation's own metadata names (`AttributionRules`).
+    private let ownTenant: String?
+    private let ownFeature: String?
+
+    /// nil when the event is not an observation with a trace id, or would be refused as a new observation (the
+    /// writer then takes the general path, which reports the refusal). Otherwise takes the content out of `event`.
+    init?(
+        _ event: inout IngestionEvent, projectID: String, rules: AttributionRules, pricing: ProjectPricing,
+        now: Timestamp
+    ) {
+        guard case .observation(var upsert) = event.body, upsert.traceID != nil,
+            var o = try? IngestSession.validated(nil, upsert, eventTime: event.timestamp, pricing: pricing)
+        else { return nil }
+        totals = o.totals
+        o.attribute(trace: nil, rules: rules)
+        ownTenant = o.tenant
+        ownFeature = o.feature
+        columns = TallyDatabase.observationColumns(o, totals: totals, projectID: projectID, now: now)
+        (o.input, o.output, o.modelParameters, o.metadata) = (nil, nil, nil, [:])
+        observation = o
+        (upsert.input, upsert.output, upsert.modelParameters, upsert.metadata) = (nil, nil, nil, nil)
+        event.body = .observation(upsert)
+    }
+
+    /// Takes the tenant and feature of `trace`, or the observation's own when there is none (as
+    /// `Observation.attribute(trace:rules:)` does).
+    mutating func attribute(trace: Trace?) {
+        observation.tenant = trace?.tenant ?? ownTenant
+        observation.feature = trace?.feature ?? ownFeature
+        columns[TallyDatabase.tenantColumn] = observation.tenant.databaseValue
+        columns[TallyDatabase.featureColumn] = observation.feature.databaseValue
+    }
+
+    /// `stripped` (the event's upsert after `init`) with its content back, decoded from `columns`. Merging it gives
+    /// what the original upsert gives: empty content was never stored (and never replaces anything), and metadata
+    /// was stored as the object the original merges in.
+    func restoringContent(of stripped: ObservationUpsert) -> ObservationUpsert {
+        var upsert = stripped
+        upsert.modelParameters = StoredContent.decode(columns[TallyDatabase.modelParametersColumn])
+        upsert.input = StoredContent.decode(columns[TallyDatabase.inputColumn])
+        upsert.output = StoredContent.decode(columns[TallyDatabase.outputColumn])
+        upsert.metadata = .object(Rows.object(String.fromDatabaseValue(columns[TallyDatabase.metadataColumn])))
+        return upsert
+    }
+}
+
+/// The per-trace totals columns (schema 0011) summed over observations in memory, with the aggregates of
+/// `refreshTraceTotals`: count, token and cost sums, first start to last end (or start), most severe level.
+struct TraceTotalsSum {
+    private var count: Int64 = 0
+    private var inputTokens: Int64 = 0
+    private var outputTokens: Int64 = 0
+    private var totalTokens: Int64 = 0
+    private var costNanos: Int64 = 0
+    private var firstStart = Int64.max
+    private var lastEnd = Int64.min
+    private var maxLevel: Int64 = 0
+
+    /// Adds one observation (`totals` are its `totals`); false when a sum would leave Int64 (the SQL refresh then
+    /// reports it), leaving `self` unusable.
+    mutating func add(_ o: Observation, _ totals: Observation.Totals) -> Bool {
+        func sum(_ a: inout Int64, _ b: Int64) -> Bool {
+            let (s, overflow) = a.addingReportingOverflow(b)
+            a = s
+            return !overflow
+        }
+        let start = o.startTime.microseconds
+        firstStart = min(firstStart, start)
+        lastEnd = max(lastEnd, o.endTime?.microseconds ?? start)
+        maxLevel = max(maxLevel, Self.rank(o.level))
+        return sum(&count, 1) && sum(&inputTokens, totals.inputTokens) && sum(&outputTokens, totals.outputTokens)
+            && sum(&totalTokens, totals.totalTokens) && sum(&costNanos, totals.totalCost.map(Rows.nanos) ?? 0)
+            && !lastEnd.subtractingReportingOverflow(firstStart).overflow
+    }
+
+    /// DEBUG 0, DEFAULT 1, WARNING 2, ERROR 3 (`TallyDatabase.levelRankSQL`).
+    static func rank(_ level: ObservationLevel) -> Int64 {
+        switch level {
+        case .debug: 0
+        case .default: 1
+        case .warning: 2
+        case .error: 3
+        }
+    }
+
+    /// observation_count, input/output/total tokens, total_cost_nanos, duration_micros, max_level.
+    var columns: [DatabaseValue] {
+        guard count > 0 else { return [0, 0, 0, 0, 0, 0, 1].map(\.databaseValue) }
+        return [count, inputTokens, outputTokens, totalTokens, costNanos, lastEnd - firstStart, maxLevel]
+            .map(\.databaseValue)
     }
 }

@@ -52,6 +52,56 @@ struct StorageTests {
         #expect(observations.first?.input == long)
     }
 
+    @Test("an observation sent again merges its content as the original events would, though ingest kept it encoded")
+    func resentContentMerges() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        let t0 = Timestamp(microseconds: 1_795_000_000_000_000)
+        func at(_ seconds: Int64) -> Timestamp { Timestamp(microseconds: t0.microseconds + seconds * 1_000_000) }
+        let long = JSONValue.string(String(repeating: "Go to Settings, then Keys. ", count: 40))
+        func upsert(_ edit: (inout ObservationUpsert) -> Void) -> ObservationUpsert {
+            var u = ObservationUpsert(id: "o", type: .generation, isUpdate: true)
+            u.traceID = "t"
+            edit(&u)
+            return u
+        }
+        // Each (event time, upsert) arrives in its own request, so every one after the first meets a stored row.
+        let sends: [(Timestamp, ObservationUpsert)] = [
+            (t0, upsert {
+                $0.isUpdate = false
+                $0.startTime = t0
+                $0.metadata = ["a": 1, "nested": ["x": 1]]
+                $0.input = "hello"
+                $0.modelParameters = ["temperature": 0.2]
+            }),
+            (at(1), upsert {
+                $0.metadata = ["nested": ["y": 2], "n": 1.5, "tenantId": "acme"]
+                $0.input = .object([:])  // empty: never replaces
+                $0.output = long  // stored compressed
+            }),
+            (at(2), upsert { $0.metadata = "a note" }),  // kept under "metadata"
+            (at(-5), upsert {  // stale: fills only what is missing
+                $0.metadata = ["a": 99, "z": true]
+                $0.input = "stale"
+                $0.statusMessage = "late"
+            }),
+        ]
+        var expected: Observation?
+        for (at, u) in sends {
+            let results = try await db.ingest(
+                projectID: "p", events: [IngestionEvent(eventID: "e", timestamp: at, body: .observation(u))])
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            expected = Observation.merge(expected, u, eventTime: at, newTraceID: { "unused" })
+        }
+        let stored = try #require(try await db.observation(projectID: "p", id: "o"))
+        let want = try #require(expected)
+        #expect(stored.metadata == want.metadata)
+        #expect(stored.metadata["nested"] == ["x": 1, "y": 2] && stored.metadata["a"] == 1)
+        #expect(stored.metadata["metadata"] == "a note" && stored.metadata["z"] == true)
+        #expect(stored.input == "hello" && stored.output == long && stored.modelParameters == ["temperature": 0.2])
+        #expect(stored.statusMessage == "late" && stored.tenant == "acme")
+    }
+
     @Test("a damaged compressed value reads as absent, never as a crash")
     func damagedBlob() {
         #expect(StoredContent.decode(Data([0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3]).databaseValue) == nil)
