@@ -35,6 +35,8 @@ let package = Package(
             dependencies: [
                 "TallyCore", "TallyResources", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API GRDB links, for `Statement.executeBound` on the ingest hot path.
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -133,15 +133,14 @@ extension TallyDatabase {
 
     /// Upserts `o` (the row takes every column of `o`).
     static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws {
-        try db.cachedStatement(sql: upsertObservationSQL).execute(
-            arguments: StatementArguments(observationColumns(o, totals: o.totals, projectID: projectID, now: now)))
+        try db.cachedStatement(sql: upsertObservationSQL).executeBound(
+            observationColumns(o, totals: o.totals, projectID: projectID, now: now), db)
     }
 
     /// Inserts a prepared observation unless a row has its id; returns whether it wrote (a brand-new observation
     /// needs no read first).
     static func insert(_ prepared: PreparedObservation, _ db: Database) throws -> Bool {
-        try db.cachedStatement(sql: insertObservationSQL + "ON CONFLICT DO NOTHING").execute(
-            arguments: StatementArguments(prepared.columns))
+        try db.cachedStatement(sql: insertObservationSQL + "ON CONFLICT DO NOTHING").executeBound(prepared.columns, db)
         return db.changesCount > 0
     }
 
