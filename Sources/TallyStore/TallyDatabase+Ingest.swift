@@ -74,10 +74,11 @@ extension TallyDatabase {
     }
 
     /// Upserts `t`. `totals` are the per-trace totals columns for a new row (`TraceTotalsSum.columns`); an existing
-    /// row keeps its own (`refreshTraceTotals` maintains them).
+    /// row keeps its own (`refreshTraceTotals` maintains them). `observationsAttributed`: the caller knows every
+    /// stored observation of `t` already carries its tenant and feature (so none is looked for).
     static func write(
-        _ t: Trace, previous: Trace?, totals: [DatabaseValue] = TraceTotalsSum().columns, projectID: String,
-        now: Timestamp, _ db: Database
+        _ t: Trace, previous: Trace?, totals: [DatabaseValue] = TraceTotalsSum().columns,
+        observationsAttributed: Bool = false, projectID: String, now: Timestamp, _ db: Database
     ) throws {
         try db.cachedStatement(
             sql: """
@@ -118,7 +119,9 @@ extension TallyDatabase {
                 sql: "INSERT OR IGNORE INTO session (project_id, id, environment, created_at) VALUES (?, ?, ?, ?)"
             ).execute(arguments: [projectID, sessionID, t.environment, t.timestamp.microseconds])
         }
-        if t.tenant != previous?.tenant || t.feature != previous?.feature, t.tenant != nil || t.feature != nil {
+        if !observationsAttributed, t.tenant != previous?.tenant || t.feature != previous?.feature,
+            t.tenant != nil || t.feature != nil
+        {
             // Observations that arrived before the trace named its tenant now carry it too.
             // Rows that already carry them are not rewritten.
             try db.cachedStatement(
@@ -415,9 +418,10 @@ final class IngestSession {
     private func flush() throws {
         for id in dirty {
             guard let entry = traces[id] else { continue }
+            let sums = newTraceTotals[id]
             try TallyDatabase.write(
-                entry.current, previous: entry.stored, totals: (newTraceTotals[id] ?? TraceTotalsSum()).columns,
-                projectID: projectID, now: now, db)
+                entry.current, previous: entry.stored, totals: (sums ?? TraceTotalsSum()).columns,
+                observationsAttributed: sums?.attributes(entry.current) ?? false, projectID: projectID, now: now, db)
             // Written: from here on (a later request in the transaction) its row holds the totals.
             traces[id] = (entry.current, entry.current)
         }
@@ -484,8 +488,11 @@ struct PreparedObservation: Sendable {
 }
 
 /// The per-trace totals columns (schema 0011) summed over observations in memory, with the aggregates of
-/// `refreshTraceTotals`: count, token and cost sums, first start to last end (or start), most severe level.
+/// `refreshTraceTotals`: count, token and cost sums, first start to last end (or start), most severe level; and
+/// whether those observations were all stored with one tenant and feature.
 struct TraceTotalsSum {
+    private var attribution: (tenant: String?, feature: String?) = (nil, nil)
+    private var mixedAttribution = false
     private var count: Int64 = 0
     private var inputTokens: Int64 = 0
     private var outputTokens: Int64 = 0
@@ -503,6 +510,11 @@ struct TraceTotalsSum {
             a = s
             return !overflow
         }
+        if count == 0 {
+            attribution = (o.tenant, o.feature)
+        } else if attribution != (o.tenant, o.feature) {
+            mixedAttribution = true
+        }
         let start = o.startTime.microseconds
         firstStart = min(firstStart, start)
         lastEnd = max(lastEnd, o.endTime?.microseconds ?? start)
@@ -510,6 +522,14 @@ struct TraceTotalsSum {
         return sum(&count, 1) && sum(&inputTokens, totals.inputTokens) && sum(&outputTokens, totals.outputTokens)
             && sum(&totalTokens, totals.totalTokens) && sum(&costNanos, totals.totalCost.map(Rows.nanos) ?? 0)
             && !lastEnd.subtractingReportingOverflow(firstStart).overflow
+    }
+
+    /// Whether the observations summed (all of `trace`'s) already carry `trace`'s tenant and feature, where it
+    /// names them (the attribution `TallyDatabase.write(_:previous:...)` would otherwise propagate).
+    func attributes(_ trace: Trace) -> Bool {
+        guard count > 0 else { return true }
+        return !mixedAttribution && (trace.tenant == nil || trace.tenant == attribution.tenant)
+            && (trace.feature == nil || trace.feature == attribution.feature)
     }
 
     /// DEBUG 0, DEFAULT 1, WARNING 2, ERROR 3 (`TallyDatabase.levelRankSQL`).

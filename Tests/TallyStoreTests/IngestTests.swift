@@ -122,6 +122,44 @@ struct IngestTests {
         #expect(obs?.feature == "search")
     }
 
+    @Test("in one request, observations applied before, around or after their trace all end with its tenant")
+    func tenantPropagationWithinRequest() async throws {
+        let t0 = Timestamp(microseconds: 1_795_000_000_000_000)
+        func at(_ seconds: Int64) -> Timestamp { Timestamp(microseconds: t0.microseconds + seconds * 1_000_000) }
+        func observation(_ id: String, seconds: Int64, metadata: JSONValue? = nil) -> IngestionEvent {
+            var o = ObservationUpsert(id: id, type: .generation, isUpdate: false)
+            o.traceID = "t"
+            o.startTime = at(seconds)
+            o.metadata = metadata
+            o.usage = ["input": 10, "output": 5]
+            return IngestionEvent(eventID: id, timestamp: at(seconds), body: .observation(o))
+        }
+        var t = TraceUpsert(id: "t")
+        t.metadata = ["tenantId": "initech", "feature": "search"]
+        // Creates apply by envelope time: the trace first, between the observations, or last.
+        for traceSeconds: Int64 in [-1, 1, 10] {
+            let (db, _) = try temporaryDatabase()
+            try db.ensureProject(id: "p", name: "p")
+            let results = try await db.ingest(
+                projectID: "p",
+                events: [
+                    observation("o1", seconds: 0), observation("o2", seconds: 2),
+                    observation("o3", seconds: 3, metadata: ["tenantId": "other"]),
+                    IngestionEvent(eventID: "t", timestamp: at(traceSeconds), body: .trace(t)),
+                ])
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            for id in ["o1", "o2", "o3"] {
+                let o = try #require(try await db.observation(projectID: "p", id: id))
+                #expect(o.tenant == "initech" && o.feature == "search", "\(id), trace at \(traceSeconds) s")
+            }
+            let n = try await db.writer.read { db in
+                try Int.fetchOne(
+                    db, sql: "SELECT sum(n) FROM rollup_tenant_day WHERE tenant = 'initech' AND feature = 'search'")
+            }
+            #expect(n == 3, "trace at \(traceSeconds) s")
+        }
+    }
+
     @Test("trace list filters: tags (all), user, environment, time range, ordering and paging")
     func traceFilters() async throws {
         let (db, _) = try await seeded()
