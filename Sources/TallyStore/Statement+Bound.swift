@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -6,31 +7,57 @@ extension Statement {
     ///
     /// For the per-row statements of ingest: GRDB's generic argument path (a `StatementArguments` built from a
     /// sequence, then validated and bound value by value through protocol witnesses) was 12% of the writer thread per
-    /// observation. Binds exactly as GRDB does (text NUL-terminated, SQLITE_TRANSIENT copies). Contract: a statement
+    /// observation. Binds as GRDB does (text up to its first NUL, SQLITE_TRANSIENT copies). Contract: a statement
     /// that returns no rows and does not begin or end a transaction (GRDB's transaction bookkeeping is not told);
-    /// `values.count` must equal the parameter count. Throws `DatabaseError` like `execute(arguments:)`.
+    /// the values must match the parameter count. Throws `DatabaseError` like `execute(arguments:)`.
     func executeBound(_ values: [DatabaseValue], _ db: Database) throws {
+        try executeBound(PackedRow([]), then: values, db)
+    }
+
+    /// The same with the leading values from `row` and the rest from `values`.
+    func executeBound(_ row: PackedRow, then values: [DatabaseValue], _ db: Database) throws {
         let handle = sqliteStatement
-        guard Int(sqlite3_bind_parameter_count(handle)) == values.count else {
+        guard Int(sqlite3_bind_parameter_count(handle)) == row.count + values.count else {
             throw DatabaseError(
-                resultCode: .SQLITE_MISUSE, message: "\(values.count) values for the statement's parameters", sql: sql)
+                resultCode: .SQLITE_MISUSE, message: "\(row.count + values.count) values for the parameters", sql: sql)
         }
         sqlite3_reset(handle)
-        for (offset, value) in values.enumerated() {
-            let index = CInt(offset + 1)
-            let code: CInt
-            switch value.storage {
-            case .null: code = sqlite3_bind_null(handle, index)
-            case .int64(let n): code = sqlite3_bind_int64(handle, index, n)
-            case .double(let d): code = sqlite3_bind_double(handle, index, d)
-            case .string(let s): code = sqlite3_bind_text(handle, index, s, -1, transient)
-            case .blob(let data):
-                code = data.withUnsafeBytes {
-                    sqlite3_bind_blob(handle, index, $0.baseAddress, CInt($0.count), transient)
-                }
-            }
+        var index: CInt = 0
+        func check(_ code: CInt) throws {
             guard code == SQLITE_OK else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: sql)
+            }
+        }
+        try row.forEach { tag, bits, content in
+            index += 1
+            switch tag {
+            case .null: try check(sqlite3_bind_null(handle, index))
+            case .int64: try check(sqlite3_bind_int64(handle, index, Int64(bitPattern: bits)))
+            case .double: try check(sqlite3_bind_double(handle, index, Double(bitPattern: bits)))
+            case .text:
+                try check(
+                    content.isEmpty
+                        ? sqlite3_bind_text(handle, index, "", 0, transient)
+                        : sqlite3_bind_text(
+                            handle, index, content.baseAddress!.assumingMemoryBound(to: CChar.self), CInt(content.count),
+                            transient))
+            case .blob:
+                try check(
+                    content.isEmpty
+                        ? sqlite3_bind_zeroblob(handle, index, 0)
+                        : sqlite3_bind_blob(handle, index, content.baseAddress, CInt(content.count), transient))
+            }
+        }
+        for value in values {
+            index += 1
+            switch value.storage {
+            case .null: try check(sqlite3_bind_null(handle, index))
+            case .int64(let n): try check(sqlite3_bind_int64(handle, index, n))
+            case .double(let d): try check(sqlite3_bind_double(handle, index, d))
+            case .string(let s): try check(sqlite3_bind_text(handle, index, s, -1, transient))
+            case .blob(let data):
+                try check(
+                    data.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, CInt($0.count), transient) })
             }
         }
         let code = sqlite3_step(handle)

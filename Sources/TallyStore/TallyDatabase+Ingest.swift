@@ -143,12 +143,20 @@ extension TallyDatabase {
     /// Inserts a prepared observation unless a row has its id; returns whether it wrote (a brand-new observation
     /// needs no read first).
     static func insert(_ prepared: PreparedObservation, _ db: Database) throws -> Bool {
-        try db.cachedStatement(sql: insertObservationSQL + "ON CONFLICT DO NOTHING").executeBound(prepared.columns, db)
+        try db.cachedStatement(sql: insertObservationSQL + "ON CONFLICT DO NOTHING").executeBound(
+            prepared.columns, then: attributionColumns(prepared.observation), db)
         return db.changesCount > 0
     }
 
     /// The values of `insertObservationSQL`'s columns, in its order.
     static func observationColumns(
+        _ o: Observation, totals: Observation.Totals, projectID: String, now: Timestamp
+    ) -> [DatabaseValue] {
+        unattributedColumns(o, totals: totals, projectID: projectID, now: now) + attributionColumns(o)
+    }
+
+    /// `observationColumns` but the last two, tenant and feature.
+    static func unattributedColumns(
         _ o: Observation, totals: Observation.Totals, projectID: String, now: Timestamp
     ) -> [DatabaseValue] {
         [
@@ -163,12 +171,17 @@ extension TallyDatabase {
             Rows.costJSON(o.providedCost).databaseValue, Rows.costJSON(o.cost).databaseValue,
             totals.inputTokens.databaseValue, totals.outputTokens.databaseValue, totals.totalTokens.databaseValue,
             totals.inputCost.map(Rows.nanos).databaseValue, totals.outputCost.map(Rows.nanos).databaseValue,
-            totals.totalCost.map(Rows.nanos).databaseValue, o.tenant.databaseValue, o.feature.databaseValue,
-            o.isPlaceholder.databaseValue, now.microseconds.databaseValue, now.microseconds.databaseValue,
-            o.costSource.databaseValue, o.pricedModelID.databaseValue, o.pricingTier.databaseValue,
+            totals.totalCost.map(Rows.nanos).databaseValue, o.isPlaceholder.databaseValue,
+            now.microseconds.databaseValue, now.microseconds.databaseValue, o.costSource.databaseValue,
+            o.pricedModelID.databaseValue, o.pricingTier.databaseValue,
             (o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices)).databaseValue,
             o.eventTime?.microseconds.databaseValue ?? .null,
         ]
+    }
+
+    /// The last two of `observationColumns`: tenant and feature, which the writer settles (see `PreparedObservation`).
+    static func attributionColumns(_ o: Observation) -> [DatabaseValue] {
+        [o.tenant.databaseValue, o.feature.databaseValue]
     }
 
     /// Positions in `observationColumns`.
@@ -176,16 +189,14 @@ extension TallyDatabase {
     static let inputColumn = 12
     static let outputColumn = 13
     static let metadataColumn = 14
-    static let tenantColumn = 30
-    static let featureColumn = 31
 
     static let insertObservationSQL = """
         INSERT INTO observation (project_id, id, trace_id, parent_observation_id, type, name, start_time,
             end_time, completion_start_time, model, response_model, model_parameters, input, output, metadata, level,
             status_message, version, environment, prompt_name, prompt_version, usage_details,
             provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
-            output_cost_nanos, total_cost_nanos, tenant, feature, is_placeholder, created_at, updated_at, cost_source,
-            priced_model_id, pricing_tier, unit_prices, event_time)
+            output_cost_nanos, total_cost_nanos, is_placeholder, created_at, updated_at, cost_source,
+            priced_model_id, pricing_tier, unit_prices, event_time, tenant, feature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
             ?, ?, ?, ?, ?)
 
@@ -439,8 +450,8 @@ struct PreparedObservation: Sendable {
     /// The merged observation without input, output, metadata and model parameters.
     private(set) var observation: Observation
     let totals: Observation.Totals
-    /// `TallyDatabase.observationColumns` of the merged observation.
-    private(set) var columns: [DatabaseValue]
+    /// `TallyDatabase.unattributedColumns` of the merged observation (the writer adds tenant and feature).
+    let columns: PackedRow
     /// The tenant and feature the observation's own metadata names (`AttributionRules`).
     private let ownTenant: String?
     private let ownFeature: String?
@@ -458,7 +469,7 @@ struct PreparedObservation: Sendable {
         o.attribute(trace: nil, rules: rules)
         ownTenant = o.tenant
         ownFeature = o.feature
-        columns = TallyDatabase.observationColumns(o, totals: totals, projectID: projectID, now: now)
+        columns = PackedRow(TallyDatabase.unattributedColumns(o, totals: totals, projectID: projectID, now: now))
         (o.input, o.output, o.modelParameters, o.metadata) = (nil, nil, nil, [:])
         observation = o
         (upsert.input, upsert.output, upsert.modelParameters, upsert.metadata) = (nil, nil, nil, nil)
@@ -470,8 +481,6 @@ struct PreparedObservation: Sendable {
     mutating func attribute(trace: Trace?) {
         observation.tenant = trace?.tenant ?? ownTenant
         observation.feature = trace?.feature ?? ownFeature
-        columns[TallyDatabase.tenantColumn] = observation.tenant.databaseValue
-        columns[TallyDatabase.featureColumn] = observation.feature.databaseValue
     }
 
     /// `stripped` (the event's upsert after `init`) with its content back, decoded from `columns`. Merging it gives

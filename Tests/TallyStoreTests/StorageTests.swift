@@ -102,6 +102,29 @@ struct StorageTests {
         #expect(stored.statusMessage == "late" && stored.tenant == "acme")
     }
 
+    @Test("a packed row reads and binds back every value as GRDB would bind it")
+    func packedRow() async throws {
+        let values: [DatabaseValue] = [
+            .null, Int64.min.databaseValue, Int64.max.databaseValue, 0.databaseValue, (-0.5).databaseValue,
+            Double.greatestFiniteMagnitude.databaseValue, "".databaseValue, "ü 🔑 \"x\"".databaseValue,
+            "before\u{0}after".databaseValue, Data([0, 1, 2, 255]).databaseValue,
+        ]
+        // Text stops at its first NUL, as GRDB binds a String.
+        var expected = values
+        expected[8] = "before".databaseValue
+        let row = PackedRow(values)
+        #expect(row.count == values.count)
+        #expect((0..<values.count).map { row[$0] } == expected)
+        let (db, _) = try temporaryDatabase()
+        let stored = try await db.writer.write { db in
+            try db.execute(sql: "CREATE TEMP TABLE packed (\((0..<10).map { "c\($0)" }.joined(separator: ", ")))")
+            try db.makeStatement(sql: "INSERT INTO packed VALUES (\(SQLFilter.marks(10)))")
+                .executeBound(PackedRow(values.prefix(7)), then: Array(values.suffix(3)), db)
+            return try Row.fetchOne(db, sql: "SELECT * FROM packed")
+        }
+        #expect(Array(try #require(stored).databaseValues) == expected)
+    }
+
     @Test("a damaged compressed value reads as absent, never as a crash")
     func damagedBlob() {
         #expect(StoredContent.decode(Data([0xFF, 0xFF, 0xFF, 0x7F, 1, 2, 3]).databaseValue) == nil)
