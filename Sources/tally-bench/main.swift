@@ -147,10 +147,15 @@ for (label, query, target) in [
 ] {
     var rows = 0
     let fast = try await median { rows = try await db.breakdown(projectID: "bench", query: query).count }
-    let scan = try await median(3) { _ = try await db.breakdown(projectID: "bench", query: query, rollups: false) }
     let source = TallyDatabase.isServedFromRollups(query) ? "rollups" : "scan"
     line("\(label) (\(rows) rows, API: \(source))", fast, baseline, target: target)
-    line("  the same by a scan of the observations", scan, baseline, target: "reference")
+    do {
+        let scan = try await median(3) { _ = try await db.breakdown(projectID: "bench", query: query, rollups: false) }
+        line("  the same by a scan of the observations", scan, baseline, target: "reference")
+    } catch {
+        // Past a few million observations a 30-day scan outlasts the read timeout that guards the API.
+        print("  the same by a scan of the observations: stopped (\(error))")
+    }
 }
 let prompts = try await median {
     _ = try await db.promptVersions(projectID: "bench", promptName: "prompt-1", filter: AnalyticsFilter())
