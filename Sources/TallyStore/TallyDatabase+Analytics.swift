@@ -349,7 +349,8 @@ extension TallyDatabase {
     }
 
     /// The breakdown answered from the rollups (`rollup_tenant_total_day` or `rollup_tenant_day`, with
-    /// `rollup_tenant_hour` for the partial days, when they cover the query, else `rollup_usage_day`) plus the raw
+    /// `rollup_tenant_total_hour` or `rollup_tenant_hour` for the partial days, when they cover the query, else
+    /// `rollup_usage_day`) plus the raw
     /// edges (`RollupPlan`), or nil when no rollup covers it.
     static func rollupBreakdownSQL(_ q: BreakdownQuery, projectID: String) -> (String, StatementArguments)? {
         let f = q.filter
@@ -372,7 +373,7 @@ extension TallyDatabase {
                 dayTable: !isTenantLevel
                     ? "rollup_usage_day"
                     : (isTenantOnly ? "rollup_tenant_total_day" : "rollup_tenant_day"),
-                hourTable: isTenantLevel ? "rollup_tenant_hour" : nil)
+                hourTable: !isTenantLevel ? nil : (isTenantOnly ? "rollup_tenant_total_hour" : "rollup_tenant_hour"))
         else { return nil }
         let keys = ["bk"] + q.dimensions.indices.map { "d\($0)" }
         let keyList = keys.joined(separator: ", ")

@@ -134,6 +134,7 @@ enum RollupDeltas {
         upsert(table: "rollup_tenant_day", keys: ["project_id", "day", "environment", "tenant", "feature"], measures: measures),
         upsert(table: "rollup_tenant_total_day", keys: ["project_id", "day", "environment", "tenant"], measures: measures),
         upsert(table: "rollup_tenant_hour", keys: ["project_id", "hour", "environment", "tenant", "feature"], measures: measures),
+        upsert(table: "rollup_tenant_total_hour", keys: ["project_id", "hour", "environment", "tenant"], measures: measures),
         upsert(
             table: "rollup_prompt_day", keys: ["project_id", "prompt_name", "prompt_version", "day", "environment"],
             measures: measures, where: "prompt_name IS NOT NULL"),

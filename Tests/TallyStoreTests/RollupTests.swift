@@ -134,6 +134,17 @@ struct RollupTests {
             FROM observation GROUP BY 1, 2, 3, 4, 5
             """)
         #expect(hour == 0)
+        let tenantHour = try await mismatches(
+            db,
+            "SELECT * FROM rollup_tenant_total_hour WHERE n != 0",
+            """
+            SELECT project_id, start_time / 3600000000 * 3600000000, environment, coalesce(tenant, ''), count(*),
+                sum(level = 'ERROR'), sum(input_tokens), sum(output_tokens), sum(total_tokens),
+                sum(coalesce(input_cost_nanos, 0)), sum(coalesce(output_cost_nanos, 0)),
+                sum(coalesce(total_cost_nanos, 0))
+            FROM observation GROUP BY 1, 2, 3, 4
+            """)
+        #expect(tenantHour == 0)
         // Per-trace totals in the trace row equal a fresh aggregation (traces without observations hold zeros).
         let traceTotals = try await mismatches(
             db,
