@@ -129,6 +129,8 @@ extension JSONValue {
         }
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     /// A JSON string literal. Escaping is byte-wise: every byte that needs it is ASCII, and no byte of a multi-byte
     /// UTF-8 sequence is below 0x80.
     private static func writeString(_ s: String, to out: inout [UInt8]) {
@@ -148,10 +150,9 @@ extension JSONValue {
                 case 0x08: out.append(contentsOf: "\\b".utf8)
                 case 0x0C: out.append(contentsOf: "\\f".utf8)
                 default:
-                    let hex = Array("0123456789abcdef".utf8)
                     out.append(contentsOf: "\\u00".utf8)
-                    out.append(hex[Int(byte >> 4)])
-                    out.append(hex[Int(byte & 0xF)])
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0xF)])
                 }
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))

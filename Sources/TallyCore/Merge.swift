@@ -97,8 +97,18 @@ extension Observation {
 
     /// Tenant and feature: the trace's when it has them, else the observation's own metadata.
     public mutating func attribute(trace: Trace?, rules: AttributionRules) {
-        tenant = trace?.tenant ?? rules.tenant(metadata: metadata, tags: [])
-        feature = trace?.feature ?? rules.feature(metadata: metadata)
+        attribute(trace: trace, own: ownAttribution(rules))
+    }
+
+    /// The tenant and feature the observation's own metadata names.
+    public func ownAttribution(_ rules: AttributionRules) -> (tenant: String?, feature: String?) {
+        (rules.tenant(metadata: metadata, tags: []), rules.feature(metadata: metadata))
+    }
+
+    /// Tenant and feature: the trace's when it has them, else `own` (`ownAttribution`, worked out earlier).
+    public mutating func attribute(trace: Trace?, own: (tenant: String?, feature: String?)) {
+        tenant = trace?.tenant ?? own.tenant
+        feature = trace?.feature ?? own.feature
     }
 }
 

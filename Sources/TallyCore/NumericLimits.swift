@@ -82,10 +82,15 @@ extension Sequence where Element == Int64 {
     /// The sum clamped to Int64's range (for comparisons on values that may predate validation).
     public func saturatingSum() -> Int64 {
         var total: Int64 = 0
-        for v in self {
-            let (s, overflow) = total.addingReportingOverflow(v)
-            total = overflow ? (v > 0 ? .max : .min) : s
-        }
+        for v in self { total = total.addingSaturating(v) }
         return total
+    }
+}
+
+extension Int64 {
+    /// `self + other`, clamped to Int64's range instead of trapping.
+    public func addingSaturating(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
     }
 }

@@ -46,10 +46,10 @@ extension Observation {
         var outputTokens: Int64 = 0
         var allTokens: Int64 = 0
         for (key, value) in usage where key != "total" {
-            allTokens = Self.saturatingAdd(allTokens, value)
+            allTokens = allTokens.addingSaturating(value)
             let (isInput, isOutput) = Self.direction(key)
-            if isInput { inputTokens = Self.saturatingAdd(inputTokens, value) }
-            if isOutput { outputTokens = Self.saturatingAdd(outputTokens, value) }
+            if isInput { inputTokens = inputTokens.addingSaturating(value) }
+            if isOutput { outputTokens = outputTokens.addingSaturating(value) }
         }
         var inputUSD = 0.0
         var outputUSD = 0.0
@@ -64,12 +64,6 @@ extension Observation {
             inputTokens: inputTokens, outputTokens: outputTokens, totalTokens: usage["total"] ?? allTokens,
             inputCost: c.isEmpty ? nil : inputUSD, outputCost: c.isEmpty ? nil : outputUSD,
             totalCost: c.isEmpty ? nil : (c["total"] ?? allUSD))
-    }
-
-    /// `a + b`, clamped to Int64's range at each step (the order of `saturatingSum`).
-    private static func saturatingAdd(_ a: Int64, _ b: Int64) -> Int64 {
-        let (sum, overflow) = a.addingReportingOverflow(b)
-        return overflow ? (b > 0 ? .max : .min) : sum
     }
 
     /// Whether `key` contains "input" and whether it contains "output", byte-wise (as usage keys are compared:

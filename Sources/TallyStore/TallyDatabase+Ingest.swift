@@ -51,9 +51,11 @@ extension TallyDatabase {
         ).execute(arguments: [projectID, traceID])
     }
 
-    /// An observation level as its severity rank: DEBUG 0, DEFAULT 1, WARNING 2, ERROR 3.
+    /// An observation level as its severity rank (`ObservationLevel.rank`) in SQL.
     static func levelRankSQL(_ column: String) -> String {
-        "CASE \(column) WHEN 'ERROR' THEN 3 WHEN 'WARNING' THEN 2 WHEN 'DEFAULT' THEN 1 ELSE 0 END"
+        "CASE \(column) "
+            + ObservationLevel.allCases.map { "WHEN '\($0.rawValue)' THEN \($0.rank) " }.joined()
+            + "ELSE 0 END"
     }
 
     static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
@@ -137,14 +139,14 @@ extension TallyDatabase {
     /// Upserts `o` (the row takes every column of `o`).
     static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws {
         try db.cachedStatement(sql: upsertObservationSQL).executeBound(
-            observationColumns(o, totals: o.totals, projectID: projectID, now: now), db)
+            PackedRow(observationColumns(o, totals: o.totals, projectID: projectID, now: now)), db: db)
     }
 
     /// Inserts a prepared observation unless a row has its id; returns whether it wrote (a brand-new observation
     /// needs no read first).
     static func insert(_ prepared: PreparedObservation, _ db: Database) throws -> Bool {
         try db.cachedStatement(sql: insertObservationSQL + "ON CONFLICT DO NOTHING").executeBound(
-            prepared.columns, then: attributionColumns(prepared.observation), db)
+            prepared.columns, PackedRow(attributionColumns(prepared.observation)), db: db)
         return db.changesCount > 0
     }
 
@@ -396,7 +398,7 @@ final class IngestSession {
         if deferTraceWrites {
             if dirtySet.insert(trace.id).inserted {
                 dirty.append(trace.id)
-                if stored == nil, traces[trace.id] == nil { newTraceTotals[trace.id] = TraceTotalsSum() }
+                if traces[trace.id] == nil { newTraceTotals[trace.id] = TraceTotalsSum() }  // no row yet
             }
             traces[trace.id] = (trace, stored)
         } else {
@@ -452,9 +454,8 @@ struct PreparedObservation: Sendable {
     let totals: Observation.Totals
     /// `TallyDatabase.unattributedColumns` of the merged observation (the writer adds tenant and feature).
     let columns: PackedRow
-    /// The tenant and feature the observation's own metadata names (`AttributionRules`).
-    private let ownTenant: String?
-    private let ownFeature: String?
+    /// The tenant and feature the observation's own metadata names (`Observation.ownAttribution`).
+    private let own: (tenant: String?, feature: String?)
 
     /// nil when the event is not an observation with a trace id, or would be refused as a new observation (the
     /// writer then takes the general path, which reports the refusal). Otherwise takes the content out of `event`.
@@ -466,9 +467,7 @@ struct PreparedObservation: Sendable {
             var o = try? IngestSession.validated(nil, upsert, eventTime: event.timestamp, pricing: pricing)
         else { return nil }
         totals = o.totals
-        o.attribute(trace: nil, rules: rules)
-        ownTenant = o.tenant
-        ownFeature = o.feature
+        own = o.ownAttribution(rules)
         columns = PackedRow(TallyDatabase.unattributedColumns(o, totals: totals, projectID: projectID, now: now))
         (o.input, o.output, o.modelParameters, o.metadata) = (nil, nil, nil, [:])
         observation = o
@@ -476,11 +475,9 @@ struct PreparedObservation: Sendable {
         event.body = .observation(upsert)
     }
 
-    /// Takes the tenant and feature of `trace`, or the observation's own when there is none (as
-    /// `Observation.attribute(trace:rules:)` does).
+    /// Takes the tenant and feature of `trace`, or the observation's own when there is none.
     mutating func attribute(trace: Trace?) {
-        observation.tenant = trace?.tenant ?? ownTenant
-        observation.feature = trace?.feature ?? ownFeature
+        observation.attribute(trace: trace, own: own)
     }
 
     /// `stripped` (the event's upsert after `init`) with its content back, decoded from `columns`. Merging it gives
@@ -527,7 +524,7 @@ struct TraceTotalsSum {
         let start = o.startTime.microseconds
         firstStart = min(firstStart, start)
         lastEnd = max(lastEnd, o.endTime?.microseconds ?? start)
-        maxLevel = max(maxLevel, Self.rank(o.level))
+        maxLevel = max(maxLevel, o.level.rank)
         return sum(&count, 1) && sum(&inputTokens, totals.inputTokens) && sum(&outputTokens, totals.outputTokens)
             && sum(&totalTokens, totals.totalTokens) && sum(&costNanos, totals.totalCost.map(Rows.nanos) ?? 0)
             && !lastEnd.subtractingReportingOverflow(firstStart).overflow
@@ -541,20 +538,22 @@ struct TraceTotalsSum {
             && (trace.feature == nil || trace.feature == attribution.feature)
     }
 
-    /// DEBUG 0, DEFAULT 1, WARNING 2, ERROR 3 (`TallyDatabase.levelRankSQL`).
-    static func rank(_ level: ObservationLevel) -> Int64 {
-        switch level {
-        case .debug: 0
-        case .default: 1
-        case .warning: 2
-        case .error: 3
-        }
-    }
-
     /// observation_count, input/output/total tokens, total_cost_nanos, duration_micros, max_level.
     var columns: [DatabaseValue] {
         guard count > 0 else { return [0, 0, 0, 0, 0, 0, 1].map(\.databaseValue) }
         return [count, inputTokens, outputTokens, totalTokens, costNanos, lastEnd - firstStart, maxLevel]
             .map(\.databaseValue)
+    }
+}
+
+extension ObservationLevel {
+    /// Severity as the trace's `max_level` stores it: DEBUG 0, DEFAULT 1, WARNING 2, ERROR 3.
+    var rank: Int64 {
+        switch self {
+        case .debug: 0
+        case .default: 1
+        case .warning: 2
+        case .error: 3
+        }
     }
 }

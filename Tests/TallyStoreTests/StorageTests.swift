@@ -119,7 +119,7 @@ struct StorageTests {
         let stored = try await db.writer.write { db in
             try db.execute(sql: "CREATE TEMP TABLE packed (\((0..<10).map { "c\($0)" }.joined(separator: ", ")))")
             try db.makeStatement(sql: "INSERT INTO packed VALUES (\(SQLFilter.marks(10)))")
-                .executeBound(PackedRow(values.prefix(7)), then: Array(values.suffix(3)), db)
+                .executeBound(PackedRow(values.prefix(7)), PackedRow(values.suffix(3)), db: db)
             return try Row.fetchOne(db, sql: "SELECT * FROM packed")
         }
         #expect(Array(try #require(stored).databaseValues) == expected)
