@@ -63,6 +63,7 @@ public func buildApplication(
             RetentionService(
                 database: database, defaultDays: configuration.retentionDays,
                 interval: configuration.retentionInterval, logger: logger),
+            BudgetService(database: database, logger: logger),
         ],
         logger: logger)
 }
@@ -101,6 +102,7 @@ public func buildRouter(
     TraceListController(database: database).addRoutes(to: tallyAPI)
     RetentionController(database: database, bodyReader: bodyReader, defaultDays: configuration.retentionDays)
         .addRoutes(to: tallyAPI)
+    BudgetController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
 
     let otlp = OTLPController(
         database: database,

@@ -38,6 +38,7 @@ public actor IngestQueue {
     }
 
     private let writer: DatabasePool
+    private let spend: SpendObserver
     let limits: Limits
     private var waiting: [Waiter] = []
     /// Events waiting or in the transaction being written.
@@ -47,8 +48,9 @@ public actor IngestQueue {
     private(set) var requests = 0
     private var draining = false
 
-    init(writer: DatabasePool, limits: Limits = Limits()) {
+    init(writer: DatabasePool, spend: SpendObserver, limits: Limits = Limits()) {
         self.writer = writer
+        self.spend = spend
         self.limits = limits
     }
 
@@ -82,7 +84,8 @@ public actor IngestQueue {
             }
             let group = Array(waiting.prefix(take))
             waiting.removeFirst(take)
-            let outcomes = await TallyDatabase.commit(group.map(\.batch), writer: writer)
+            let outcomes = await TallyDatabase.commit(group.map(\.batch), writer: writer, spend: spend)
+            releaseHolds(group.map(\.batch), outcomes)
             transactions += 1
             requests += group.count
             queuedEvents -= events
@@ -91,5 +94,19 @@ public actor IngestQueue {
             }
         }
         draining = false
+    }
+
+    /// Ends the budget holds of traces whose costed observations just committed (their real cost now counts).
+    private func releaseHolds(_ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>]) {
+        let ledger = spend.ledger
+        guard ledger.hasHolds else { return }
+        for (batch, outcome) in zip(batches, outcomes) {
+            guard case .success(let results) = outcome else { continue }
+            let traceIDs = zip(batch.prepared, results).compactMap { prepared, result -> String? in
+                guard case .success = result, let p = prepared, p.totals.totalCost != nil else { return nil }
+                return p.observation.traceID
+            }
+            ledger.releaseHolds(projectID: batch.projectID, traceIDs: traceIDs)
+        }
     }
 }

@@ -9,11 +9,11 @@ extension TallyDatabase {
     /// Several batches go into one transaction first. Should that fail (a database error in any event), each batch
     /// is committed alone, so one request's bad event never fails another request.
     static func commit(
-        _ batches: [IngestBatch], writer: DatabasePool
+        _ batches: [IngestBatch], writer: DatabasePool, spend: SpendObserver
     ) async -> [Result<[Result<Void, IngestionError>], any Error>] {
         if batches.count > 1 {
             do {
-                return try await writer.write { db in try applyGrouped(batches, db) }.map { .success($0) }
+                return try await writer.write { db in try applyGrouped(batches, spend: spend, db) }.map { .success($0) }
             } catch {
                 // Fall through: each batch alone, with per-event isolation.
             }
@@ -21,7 +21,7 @@ extension TallyDatabase {
         var outcomes: [Result<[Result<Void, IngestionError>], any Error>] = []
         for batch in batches {
             do {
-                outcomes.append(.success(try await commitAlone(batch, writer: writer)))
+                outcomes.append(.success(try await commitAlone(batch, writer: writer, spend: spend)))
             } catch {
                 outcomes.append(.failure(error))
             }
@@ -31,9 +31,11 @@ extension TallyDatabase {
 
     /// One batch: first in one transaction; if a database error fails it, again with a savepoint per event so only
     /// the failing events are lost. A commit failure fails there again and is thrown (nothing was written).
-    static func commitAlone(_ batch: IngestBatch, writer: DatabasePool) async throws -> [Result<Void, IngestionError>] {
+    static func commitAlone(
+        _ batch: IngestBatch, writer: DatabasePool, spend: SpendObserver
+    ) async throws -> [Result<Void, IngestionError>] {
         do {
-            return try await writer.write { db in try applyGrouped([batch], db)[0] }
+            return try await writer.write { db in try applyGrouped([batch], spend: spend, db)[0] }
         } catch {
             return try await writer.write { db in
                 let session = IngestSession(
@@ -61,7 +63,9 @@ extension TallyDatabase {
     /// The fast path, inside the caller's transaction: one session per project (a trace named by several requests is
     /// read once and written once), rollup deltas applied grouped at the end. An event refused before it changed
     /// anything (`IngestionError`) is reported alone; any other error is thrown and the transaction rolls back.
-    static func applyGrouped(_ batches: [IngestBatch], _ db: Database) throws -> [[Result<Void, IngestionError>]] {
+    static func applyGrouped(
+        _ batches: [IngestBatch], spend: SpendObserver, _ db: Database
+    ) throws -> [[Result<Void, IngestionError>]] {
         try RollupDeltas.defer(db)
         var sessions: [String: IngestSession] = [:]
         var order: [IngestSession] = []
@@ -89,6 +93,7 @@ extension TallyDatabase {
             results.append(batchResults)
         }
         for session in order { try session.finish() }
+        try spend.report(db)
         try RollupDeltas.apply(db)
         return results
     }

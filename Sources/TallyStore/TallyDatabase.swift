@@ -9,6 +9,10 @@ import TallyResources
 public struct TallyDatabase: Sendable {
     let writer: DatabasePool
     let pricingCache = PricingCache()
+    /// Each tenant's spend this month, kept exact by every commit (`SpendObserver`), for budget checks.
+    let spendLedger: SpendLedger
+    /// Budget policies and rate windows in memory: the check endpoint never reads the database.
+    let budgetGate: BudgetGate
     /// Every ingest request passes through it (group commit).
     let ingestQueue: IngestQueue
     /// A second read-write connection that only runs passive checkpoints (`checkpointPassive`).
@@ -46,9 +50,20 @@ public struct TallyDatabase: Sendable {
             if !db.configuration.readonly { try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384") }
         }
         writer = try DatabasePool(path: url.path, configuration: config)
-        ingestQueue = IngestQueue(writer: writer, limits: ingestLimits)
+        let ledger = SpendLedger()
+        let spendObserver = SpendObserver(ledger: ledger)
+        spendLedger = ledger
+        let gate = BudgetGate(ledger: ledger)
+        budgetGate = gate
+        ingestQueue = IngestQueue(writer: writer, spend: spendObserver, limits: ingestLimits)
         self.path = url.path
         try Self.migrator().migrate(writer)
+        try writer.writeWithoutTransaction { db in
+            db.add(transactionObserver: spendObserver, extent: .databaseLifetime)
+            try ledger.load(db)
+            let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM budget_revision") ?? 0
+            gate.replacePolicies(try Self.loadPolicies(db), revision: revision)
+        }
         var checkpointConfig = Configuration()
         checkpointConfig.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")

@@ -1,0 +1,213 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// Each tenant's spend in the current UTC month, per UTC day, in memory, for the budget check (which must not read
+/// the database), plus the holds checks placed on it.
+///
+/// Exact: for every project and every day from `monthStart` on, it holds what `rollup_tenant_total_day` sums over all
+/// environments (the breakdown API's number). It is loaded from the rollups on the writer's queue and then kept by
+/// `SpendObserver`, which runs on that queue after every commit: the ingest's grouped deltas are added as they are;
+/// any other transaction that changed a rollup (repricing, retention, the per-event fallback) makes it reload.
+/// Tenant "" is spend without a tenant (counted in the project's total only).
+final class SpendLedger: @unchecked Sendable {
+    struct Delta: Sendable {
+        var projectID: String
+        var tenant: String
+        var day: Int64
+        var nanos: Int64
+    }
+
+    private struct Hold {
+        var tenant: String
+        var nanos: Int64
+        var expires: Int64
+    }
+
+    /// How long a hold counts when no costed observation of its trace arrives.
+    static let holdMicros: Int64 = 120_000_000
+
+    private let lock = NSLock()
+    private var monthStart: Int64 = .min
+    /// project → tenant → day (µs, UTC midnight) → nano-USD.
+    private var days: [String: [String: [Int64: Int64]]] = [:]
+    /// project → hold id → hold; and project → tenant → hold ids.
+    private var holds: [String: [String: Hold]] = [:]
+    private var holdCount = 0
+
+    /// Replaces everything with `rows` (the rollup sums from `monthStart` on). Called on the writer's queue.
+    func replace(with rows: [Delta], monthStart: Int64) {
+        var fresh: [String: [String: [Int64: Int64]]] = [:]
+        for r in rows { fresh[r.projectID, default: [:]][r.tenant, default: [:]][r.day, default: 0] += r.nanos }
+        lock.withLock {
+            days = fresh
+            self.monthStart = monthStart
+        }
+    }
+
+    /// Adds committed deltas (rows before `monthStart` are not kept). Called on the writer's queue after a commit.
+    func apply(_ deltas: [Delta]) {
+        lock.withLock {
+            for d in deltas where d.day >= monthStart && d.nanos != 0 {
+                days[d.projectID, default: [:]][d.tenant, default: [:]][d.day, default: 0].addSaturating(d.nanos)
+            }
+        }
+    }
+
+    /// A tenant's committed spend today and this month, and its live holds, at `now`.
+    func spend(projectID: String, tenant: String, now: Timestamp) -> TenantSpend {
+        lock.withLock {
+            rollOver(now)
+            let day = BudgetPeriod.dayStart(now)
+            let byDay = days[projectID]?[tenant] ?? [:]
+            var spend = TenantSpend(dayNanos: byDay[day] ?? 0, monthNanos: byDay.values.saturatingSum())
+            spend.heldNanos = liveHolds(projectID: projectID, now: now)
+                .reduce(0) { $1.tenant == tenant ? $0.addingSaturating($1.nanos) : $0 }
+            return spend
+        }
+    }
+
+    /// Every tenant with spend this month (or a live hold), with its use; tenant "" included.
+    func tenants(projectID: String, now: Timestamp) -> [String: TenantSpend] {
+        lock.withLock {
+            rollOver(now)
+            let day = BudgetPeriod.dayStart(now)
+            var out: [String: TenantSpend] = [:]
+            for (tenant, byDay) in days[projectID] ?? [:] {
+                out[tenant] = TenantSpend(dayNanos: byDay[day] ?? 0, monthNanos: byDay.values.saturatingSum())
+            }
+            for hold in liveHolds(projectID: projectID, now: now) {
+                out[hold.tenant, default: TenantSpend()].heldNanos.addSaturating(hold.nanos)
+            }
+            return out
+        }
+    }
+
+    /// Places (or adds to) hold `id` of `tenant`: `nanos` count against the tenant until a costed observation of
+    /// trace `id` commits or 120 s after the last addition.
+    func hold(projectID: String, tenant: String, id: String, nanos: Int64, now: Timestamp) {
+        guard nanos > 0 else { return }
+        lock.withLock {
+            let expires = now.microseconds + Self.holdMicros
+            if var existing = holds[projectID]?[id], existing.tenant == tenant, existing.expires > now.microseconds {
+                existing.nanos.addSaturating(nanos)
+                existing.expires = expires
+                holds[projectID]![id] = existing
+            } else {
+                if holds[projectID]?[id] == nil { holdCount += 1 }
+                holds[projectID, default: [:]][id] = Hold(tenant: tenant, nanos: nanos, expires: expires)
+            }
+        }
+    }
+
+    /// True while any hold exists (the ingest path only then collects the traces that got a cost).
+    var hasHolds: Bool { lock.withLock { holdCount > 0 } }
+
+    /// Ends the holds named by `traceIDs` (their real cost has committed).
+    func releaseHolds(projectID: String, traceIDs: some Sequence<String>) {
+        lock.withLock {
+            guard holds[projectID] != nil else { return }
+            for id in traceIDs where holds[projectID]!.removeValue(forKey: id) != nil { holdCount -= 1 }
+        }
+    }
+
+    /// The project's live holds; expired ones are dropped. Caller holds the lock.
+    private func liveHolds(projectID: String, now: Timestamp) -> [Hold] {
+        guard let byID = holds[projectID] else { return [] }
+        let live = byID.filter { $0.value.expires > now.microseconds }
+        if live.count != byID.count {
+            holdCount -= byID.count - live.count
+            holds[projectID] = live.isEmpty ? nil : live
+        }
+        return Array(live.values)
+    }
+
+    /// At a new month, forgets the days before it. Caller holds the lock.
+    private func rollOver(_ now: Timestamp) {
+        let start = BudgetPeriod.monthStart(now)
+        guard start > monthStart else { return }
+        if monthStart != .min {
+            for (project, tenants) in days {
+                days[project] = tenants.compactMapValues { byDay in
+                    let kept = byDay.filter { $0.key >= start }
+                    return kept.isEmpty ? nil : kept
+                }
+            }
+        }
+        monthStart = start
+    }
+
+    /// The month start the ledger keeps days from (for loading).
+    static func loadStart(now: Timestamp) -> Int64 { BudgetPeriod.monthStart(now) }
+
+    /// Reads every project's spend per tenant and day from `monthStart` on from the rollups (one range read per
+    /// project over its rollup key) and replaces the ledger with it. Runs on the writer's queue.
+    func load(_ db: Database, now: Timestamp = .now()) throws {
+        let start = Self.loadStart(now: now)
+        var rows: [Delta] = []
+        for project in try String.fetchAll(db, sql: "SELECT id FROM project") {
+            let cursor = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT tenant, day, sum(total_cost_nanos) FROM rollup_tenant_total_day
+                    WHERE project_id = ? AND day >= ? GROUP BY tenant, day
+                    """, arguments: [project, start])
+            while let row = try cursor.next() {
+                rows.append(Delta(projectID: project, tenant: row[0], day: row[1], nanos: row[2]))
+            }
+        }
+        replace(with: rows, monthStart: start)
+    }
+}
+
+/// Keeps `SpendLedger` exact: watches `rollup_delta` (every rollup change passes through it) on the writer
+/// connection. A transaction that reported its deltas (`report`) adds them after its commit; any other transaction
+/// that staged a delta reloads the ledger after its commit; a rollback changes nothing.
+final class SpendObserver: TransactionObserver, @unchecked Sendable {
+    let ledger: SpendLedger
+    private var touched = false
+    private var reported: [SpendLedger.Delta]?
+
+    init(ledger: SpendLedger) { self.ledger = ledger }
+
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
+        if case .insert(let table) = eventKind { return table == "rollup_delta" }
+        return false
+    }
+
+    func databaseDidChange(with event: DatabaseEvent) {
+        touched = true
+        stopObservingDatabaseChangesUntilNextTransaction()
+    }
+
+    /// Inside an ingest transaction, before its deltas are applied: takes the exact per tenant-day cost deltas
+    /// staged in `rollup_delta`.
+    func report(_ db: Database) throws {
+        var deltas: [SpendLedger.Delta] = []
+        let cursor = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT project_id, tenant, day, sum(total_cost_nanos) FROM rollup_delta
+                GROUP BY project_id, tenant, day
+                """)
+        while let row = try cursor.next() {
+            deltas.append(SpendLedger.Delta(projectID: row[0], tenant: row[1], day: row[2], nanos: row[3]))
+        }
+        reported = deltas
+    }
+
+    func databaseDidCommit(_ db: Database) {
+        defer { (touched, reported) = (false, nil) }
+        if let reported {
+            ledger.apply(reported)
+        } else if touched {
+            do { try ledger.load(db) } catch { ledger.replace(with: [], monthStart: .min) }
+        }
+    }
+
+    func databaseDidRollback(_ db: Database) { (touched, reported) = (false, nil) }
+}
+
+extension Int64 {
+    mutating func addSaturating(_ other: Int64) { self = addingSaturating(other) }
+}
