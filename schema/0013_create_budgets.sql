@@ -90,3 +90,16 @@ BEGIN UPDATE budget_revision SET revision = revision + 1; END;
 CREATE TRIGGER project_setting_budget_revision_update AFTER UPDATE OF default_plan, project_monthly_nanos
     ON project_setting
 BEGIN UPDATE budget_revision SET revision = revision + 1; END;
+
+-- Bumped by every rollup change made outside an ingest's grouped transaction (repricing, retention, deletes, the
+-- per-event fallback, another process): the server's in-memory spend ledger reloads from the rollups when it moves.
+-- The ingest's own grouped deltas (rollup_control.deferred = 1) reach the ledger directly.
+CREATE TABLE spend_revision (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    revision INTEGER NOT NULL
+) STRICT;
+INSERT INTO spend_revision VALUES (1, 0);
+
+CREATE TRIGGER rollup_delta_spend_revision AFTER INSERT ON rollup_delta
+WHEN (SELECT deferred FROM rollup_control WHERE id = 1) = 0
+BEGIN UPDATE spend_revision SET revision = revision + 1; END;

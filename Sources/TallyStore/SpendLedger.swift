@@ -28,6 +28,12 @@ final class SpendLedger: @unchecked Sendable {
     static let holdMicros: Int64 = 120_000_000
 
     private let lock = NSLock()
+    /// Set when keeping it exact failed (a read error after a commit): `TallyDatabase.resyncSpend` then reloads.
+    var needsReload: Bool {
+        get { lock.withLock { stale } }
+        set { lock.withLock { stale = newValue } }
+    }
+    private var stale = false
     private var monthStart: Int64 = .min
     /// project → tenant → day (µs, UTC midnight) → nano-USD.
     private var days: [String: [String: [Int64: Int64]]] = [:]
@@ -42,6 +48,7 @@ final class SpendLedger: @unchecked Sendable {
         lock.withLock {
             days = fresh
             self.monthStart = monthStart
+            stale = false
         }
     }
 
@@ -82,6 +89,9 @@ final class SpendLedger: @unchecked Sendable {
             return out
         }
     }
+
+    /// The project's committed spend per tenant and day (tests compare it with a scan).
+    func daily(projectID: String) -> [String: [Int64: Int64]] { lock.withLock { days[projectID] ?? [:] } }
 
     /// Places (or adds to) hold `id` of `tenant`: `nanos` count against the tenant until a costed observation of
     /// trace `id` commits or 120 s after the last addition.
@@ -160,24 +170,31 @@ final class SpendLedger: @unchecked Sendable {
     }
 }
 
-/// Keeps `SpendLedger` exact: watches `rollup_delta` (every rollup change passes through it) on the writer
-/// connection. A transaction that reported its deltas (`report`) adds them after its commit; any other transaction
-/// that staged a delta reloads the ledger after its commit; a rollback changes nothing.
+/// Keeps `SpendLedger` exact, on the writer connection. A grouped ingest transaction reports its deltas (`report`)
+/// and they are added after its commit. Every other change to the rollups moves `spend_revision` (a trigger on
+/// `rollup_delta`, schema 0013), whoever made it; after each commit the revision is compared and the ledger reloaded
+/// when it moved. (Not GRDB's change tracking: ingest steps some statements through SQLite's C API, which GRDB does
+/// not see.) A rollback changes nothing.
 final class SpendObserver: TransactionObserver, @unchecked Sendable {
     let ledger: SpendLedger
-    private var touched = false
     private var reported: [SpendLedger.Delta]?
+    /// The `spend_revision` the ledger was last loaded at. Read and written on the writer's queue only.
+    private var revision: Int64 = -1
+    var loadedRevision: Int64 { revision }
 
     init(ledger: SpendLedger) { self.ledger = ledger }
 
-    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool {
-        if case .insert(let table) = eventKind { return table == "rollup_delta" }
-        return false
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }
+    func databaseDidChange(with event: DatabaseEvent) {}
+
+    /// Loads the ledger and remembers the revision it read (on the writer's queue).
+    func load(_ db: Database) throws {
+        revision = try Self.revision(db)
+        try ledger.load(db)
     }
 
-    func databaseDidChange(with event: DatabaseEvent) {
-        touched = true
-        stopObservingDatabaseChangesUntilNextTransaction()
+    static func revision(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT revision FROM spend_revision")) ?? 0
     }
 
     /// Inside an ingest transaction, before its deltas are applied: takes the exact per tenant-day cost deltas
@@ -185,11 +202,11 @@ final class SpendObserver: TransactionObserver, @unchecked Sendable {
     func report(_ db: Database) throws {
         var deltas: [SpendLedger.Delta] = []
         let cursor = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT project_id, tenant, day, sum(total_cost_nanos) FROM rollup_delta
-                GROUP BY project_id, tenant, day
-                """)
+            db.cachedStatement(
+                sql: """
+                    SELECT project_id, tenant, day, sum(total_cost_nanos) FROM rollup_delta
+                    GROUP BY project_id, tenant, day
+                    """))
         while let row = try cursor.next() {
             deltas.append(SpendLedger.Delta(projectID: row[0], tenant: row[1], day: row[2], nanos: row[3]))
         }
@@ -197,15 +214,19 @@ final class SpendObserver: TransactionObserver, @unchecked Sendable {
     }
 
     func databaseDidCommit(_ db: Database) {
-        defer { (touched, reported) = (false, nil) }
-        if let reported {
-            ledger.apply(reported)
-        } else if touched {
-            do { try ledger.load(db) } catch { ledger.replace(with: [], monthStart: .min) }
+        defer { reported = nil }
+        do {
+            if try Self.revision(db) != revision {
+                try load(db)
+            } else if let reported {
+                ledger.apply(reported)
+            }
+        } catch {
+            ledger.needsReload = true
         }
     }
 
-    func databaseDidRollback(_ db: Database) { (touched, reported) = (false, nil) }
+    func databaseDidRollback(_ db: Database) { reported = nil }
 }
 
 extension Int64 {

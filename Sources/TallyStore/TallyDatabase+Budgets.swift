@@ -218,12 +218,17 @@ extension TallyDatabase {
         }
     }
 
-    /// Reads the spend ledger again from the rollups (on the writer's queue, so no commit is counted twice or
-    /// missed). The in-process write path keeps it exact; this catches writes by other processes (a `sqlite3`
-    /// shell, `tally costs recompute` while the server runs).
+    /// Reads the spend ledger again from the rollups if `spend_revision` moved since it was loaded or keeping it
+    /// failed (on the writer's queue, so no commit is counted twice or missed). This server's own commits keep it
+    /// exact by themselves; this picks up other processes' writes (`tally costs recompute`, a `sqlite3` shell)
+    /// without waiting for the next ingest.
     public func resyncSpend() async throws {
-        let ledger = spendLedger
-        try await writer.writeWithoutTransaction { db in try ledger.load(db) }
+        let (observer, ledger) = (spendObserver, spendLedger)
+        try await writer.writeWithoutTransaction { db in
+            if try ledger.needsReload || SpendObserver.revision(db) != observer.loadedRevision {
+                try observer.load(db)
+            }
+        }
     }
 
     static func loadPolicies(_ db: Database) throws -> [String: BudgetPolicy] {

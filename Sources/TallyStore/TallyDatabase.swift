@@ -13,6 +13,8 @@ public struct TallyDatabase: Sendable {
     let spendLedger: SpendLedger
     /// Budget policies and rate windows in memory: the check endpoint never reads the database.
     let budgetGate: BudgetGate
+    /// Keeps `spendLedger` exact on the writer connection.
+    let spendObserver: SpendObserver
     /// Every ingest request passes through it (group commit).
     let ingestQueue: IngestQueue
     /// A second read-write connection that only runs passive checkpoints (`checkpointPassive`).
@@ -51,16 +53,17 @@ public struct TallyDatabase: Sendable {
         }
         writer = try DatabasePool(path: url.path, configuration: config)
         let ledger = SpendLedger()
-        let spendObserver = SpendObserver(ledger: ledger)
+        let observer = SpendObserver(ledger: ledger)
+        spendObserver = observer
         spendLedger = ledger
         let gate = BudgetGate(ledger: ledger)
         budgetGate = gate
-        ingestQueue = IngestQueue(writer: writer, spend: spendObserver, limits: ingestLimits)
+        ingestQueue = IngestQueue(writer: writer, spend: observer, limits: ingestLimits)
         self.path = url.path
         try Self.migrator().migrate(writer)
         try writer.writeWithoutTransaction { db in
-            db.add(transactionObserver: spendObserver, extent: .databaseLifetime)
-            try ledger.load(db)
+            db.add(transactionObserver: observer, extent: .databaseLifetime)
+            try observer.load(db)
             let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM budget_revision") ?? 0
             gate.replacePolicies(try Self.loadPolicies(db), revision: revision)
         }
