@@ -10,7 +10,7 @@ import TallyStore
 struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tally: a Langfuse-compatible LLM trace collector on one SQLite file.",
-        subcommands: [Serve.self, Keys.self, Costs.self, Backup.self],
+        subcommands: [Serve.self, Keys.self, Budgets.self, Costs.self, Backup.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -149,6 +149,37 @@ struct SpendLedgerTests {
         #expect(!db.spendLedger.hasHolds)
     }
 
+    @Test("another process's budget and cost writes reach a running server's memory through the two revisions")
+    func otherProcess() async throws {
+        let (server, path) = try temporaryDatabase()
+        try server.ensureProject(id: "p", name: "p")
+        let now = Timestamp.now()
+        var o = ObservationUpsert(id: "g1", type: .generation, isUpdate: false)
+        o.traceID = "t1"
+        o.startTime = now
+        o.model = "gpt-4o"
+        o.usage = ["input": 1_000_000, "output": 0]
+        o.metadata = ["tenantId": "acme"]
+        _ = try await server.ingest(projectID: "p", events: [IngestionEvent(eventID: "e1", timestamp: now, body: .observation(o))])
+        let before = server.budgetStatus(projectID: "p", tenant: "acme").spend.monthNanos
+        #expect(before > 0)
+
+        // `tally budgets …` and `tally costs recompute` run as another process on the same file.
+        let cli = try TallyDatabase(path: path)
+        try await cli.putPlan(projectID: "p", BudgetPlan(name: "starter", limits: BudgetLimits(dailyNanos: 1)))
+        try await cli.putTenantBudget(projectID: "p", TenantBudget(tenant: "acme", plan: "starter"))
+        try await cli.setPricingSettings(projectID: "p", PricingSettings(builtinPrices: false, priceBy: .requested))
+        #expect(try await cli.recomputeCosts(projectID: "p", from: nil, to: nil) == 1)
+        #expect(server.budgetPolicy(projectID: "p").plans.isEmpty)
+        #expect(server.budgetStatus(projectID: "p", tenant: "acme").spend.monthNanos == before)
+
+        // What BudgetService does every second.
+        try await server.reloadBudgetPolicies()
+        try await server.resyncSpend()
+        #expect(server.budgetStatus(projectID: "p", tenant: "acme").plan == "starter")
+        #expect(server.budgetStatus(projectID: "p", tenant: "acme").spend.monthNanos == 0)
+    }
+
     @Test("at a new month the previous month's days stop counting")
     func monthRollover() {
         let ledger = SpendLedger()
