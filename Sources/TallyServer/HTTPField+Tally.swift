@@ -3,6 +3,7 @@ import HTTPTypes
 /// Header names HTTPTypes does not predefine. Each literal is a valid token, so the initializer cannot fail.
 extension HTTPField.Name {
     static let requestID = HTTPField.Name("X-Request-Id")!
+    static let serverTiming = HTTPField.Name("Server-Timing")!
     static let contentSecurityPolicy = HTTPField.Name("Content-Security-Policy")!
     static let contentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!

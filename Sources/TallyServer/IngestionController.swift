@@ -21,6 +21,10 @@ struct IngestionController: Sendable {
 
     /// 207 with `successes` and `errors` once the envelope is valid; 400 for a bad envelope.
     @Sendable func ingest(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        try await IngestExecutor.run { try await ingestBatch(request, context: context) }
+    }
+
+    func ingestBatch(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         var batch: DecodedBatch
         do {

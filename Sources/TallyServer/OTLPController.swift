@@ -26,7 +26,7 @@ struct OTLPController: Sendable {
     @Sendable func export(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let codec = OTLPCodec(contentType: request.headers[.contentType])
         do {
-            return try await exportSpans(request, context: context, codec: codec)
+            return try await IngestExecutor.run { try await exportSpans(request, context: context, codec: codec) }
         } catch let error as APIError {
             return OTLPStatus.response(error, codec: codec)
         }

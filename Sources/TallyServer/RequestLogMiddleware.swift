@@ -6,7 +6,9 @@ import TallyStore
 /// The outermost middleware: gives every request an id (the client's `X-Request-Id` when it is a short token,
 /// else a random one), returns it in `X-Request-Id`, and is the one place an error becomes a response. Every
 /// 5xx is logged exactly once, with the id, method, path and the underlying cause (database text included);
-/// the response body carries only a generic message and the id, never database error text.
+/// the response body carries only a generic message and the id, never database error text. Every response carries
+/// `Server-Timing: app;dur=<ms>`: the time from this middleware's start to the response (body read and handler;
+/// not the wait for a thread before it, nor writing the response).
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
@@ -37,8 +39,9 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             cause = "\(error)"
         }
         response.headers[.requestID] = id
+        let elapsed = ContinuousClock.now - started
+        response.headers[.serverTiming] = "app;dur=\(Self.milliseconds(elapsed))"
         if response.status.code >= 500 {
-            let elapsed = ContinuousClock.now - started
             logger.error(
                 "\(request.method) \(request.uri.path) answered \(response.status.code)",
                 metadata: [
@@ -50,6 +53,12 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
                 "\(request.method) \(request.uri.path) \(response.status.code)", metadata: ["request_id": .string(id)])
         }
         return response
+    }
+
+    /// `d` in milliseconds with 3 decimals ("0.042").
+    static func milliseconds(_ d: Duration) -> String {
+        let micros = d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+        return "\(micros / 1000).\(String(format: "%03d", micros % 1000))"
     }
 
     /// The client's id if it is 1–64 characters of `[A-Za-z0-9._-]`, else 16 random hex digits.

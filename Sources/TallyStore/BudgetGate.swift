@@ -23,6 +23,16 @@ final class BudgetGate: @unchecked Sendable {
         }
     }
 
+    /// Replaces one project's policy after a write of this process that moved `budget_revision` from
+    /// `revisions.lowerBound` to `.upperBound`. The gate takes the new revision only if it had read the old one;
+    /// otherwise another process wrote in between and the next `reloadBudgetPolicies` reads every project.
+    func replacePolicy(_ policy: BudgetPolicy, projectID: String, revisions: ClosedRange<Int64>) {
+        lock.withLock {
+            policies[projectID] = policy
+            if revision == revisions.lowerBound { revision = revisions.upperBound }
+        }
+    }
+
     func requestsInLastMinute(projectID: String, tenant: String, now: Timestamp) -> Int {
         lock.withLock {
             minutes[projectID]?[tenant]?.expire(at: now)

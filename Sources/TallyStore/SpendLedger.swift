@@ -19,7 +19,6 @@ final class SpendLedger: @unchecked Sendable {
     }
 
     private struct Hold {
-        var tenant: String
         var nanos: Int64
         var expires: Int64
     }
@@ -37,9 +36,12 @@ final class SpendLedger: @unchecked Sendable {
     private var monthStart: Int64 = .min
     /// project → tenant → day (µs, UTC midnight) → nano-USD.
     private var days: [String: [String: [Int64: Int64]]] = [:]
-    /// project → hold id → hold; and project → tenant → hold ids.
-    private var holds: [String: [String: Hold]] = [:]
+    /// project → tenant → hold id → hold; and project → hold id → tenant (to release by trace id).
+    private var holds: [String: [String: [String: Hold]]] = [:]
+    private var holdTenant: [String: [String: String]] = [:]
     private var holdCount = 0
+    /// When expired holds of tenants no check asks about were last dropped (every 10 s at most, from `hold`).
+    private var lastSweep: Int64 = 0
 
     /// Replaces everything with `rows` (the rollup sums from `monthStart` on). Called on the writer's queue.
     func replace(with rows: [Delta], monthStart: Int64) {
@@ -68,8 +70,7 @@ final class SpendLedger: @unchecked Sendable {
             let day = BudgetPeriod.dayStart(now)
             let byDay = days[projectID]?[tenant] ?? [:]
             var spend = TenantSpend(dayNanos: byDay[day] ?? 0, monthNanos: byDay.values.saturatingSum())
-            spend.heldNanos = liveHolds(projectID: projectID, now: now)
-                .reduce(0) { $1.tenant == tenant ? $0.addingSaturating($1.nanos) : $0 }
+            spend.heldNanos = liveHolds(projectID: projectID, tenant: tenant, now: now)
             return spend
         }
     }
@@ -83,8 +84,9 @@ final class SpendLedger: @unchecked Sendable {
             for (tenant, byDay) in days[projectID] ?? [:] {
                 out[tenant] = TenantSpend(dayNanos: byDay[day] ?? 0, monthNanos: byDay.values.saturatingSum())
             }
-            for hold in liveHolds(projectID: projectID, now: now) {
-                out[hold.tenant, default: TenantSpend()].heldNanos.addSaturating(hold.nanos)
+            for tenant in Array((holds[projectID] ?? [:]).keys) {
+                let held = liveHolds(projectID: projectID, tenant: tenant, now: now)
+                if held > 0 { out[tenant, default: TenantSpend()].heldNanos = held }
             }
             return out
         }
@@ -98,14 +100,22 @@ final class SpendLedger: @unchecked Sendable {
     func hold(projectID: String, tenant: String, id: String, nanos: Int64, now: Timestamp) {
         guard nanos > 0 else { return }
         lock.withLock {
+            if now.microseconds - lastSweep > 10_000_000 {
+                lastSweep = now.microseconds
+                for (project, byTenant) in holds {
+                    for tenant in byTenant.keys { _ = liveHolds(projectID: project, tenant: tenant, now: now) }
+                }
+            }
             let expires = now.microseconds + Self.holdMicros
-            if var existing = holds[projectID]?[id], existing.tenant == tenant, existing.expires > now.microseconds {
+            if let owner = holdTenant[projectID]?[id], owner != tenant { remove(projectID: projectID, id: id) }
+            if var existing = holds[projectID]?[tenant]?[id], existing.expires > now.microseconds {
                 existing.nanos.addSaturating(nanos)
                 existing.expires = expires
-                holds[projectID]![id] = existing
+                holds[projectID, default: [:]][tenant, default: [:]][id] = existing
             } else {
-                if holds[projectID]?[id] == nil { holdCount += 1 }
-                holds[projectID, default: [:]][id] = Hold(tenant: tenant, nanos: nanos, expires: expires)
+                if holds[projectID]?[tenant]?[id] == nil { holdCount += 1 }
+                holds[projectID, default: [:]][tenant, default: [:]][id] = Hold(nanos: nanos, expires: expires)
+                holdTenant[projectID, default: [:]][id] = tenant
             }
         }
     }
@@ -116,20 +126,32 @@ final class SpendLedger: @unchecked Sendable {
     /// Ends the holds named by `traceIDs` (their real cost has committed).
     func releaseHolds(projectID: String, traceIDs: some Sequence<String>) {
         lock.withLock {
-            guard holds[projectID] != nil else { return }
-            for id in traceIDs where holds[projectID]!.removeValue(forKey: id) != nil { holdCount -= 1 }
+            guard holdTenant[projectID] != nil else { return }
+            for id in traceIDs { remove(projectID: projectID, id: id) }
         }
     }
 
-    /// The project's live holds; expired ones are dropped. Caller holds the lock.
-    private func liveHolds(projectID: String, now: Timestamp) -> [Hold] {
-        guard let byID = holds[projectID] else { return [] }
-        let live = byID.filter { $0.value.expires > now.microseconds }
-        if live.count != byID.count {
-            holdCount -= byID.count - live.count
-            holds[projectID] = live.isEmpty ? nil : live
+    /// Removes hold `id`, if any. Caller holds the lock.
+    private func remove(projectID: String, id: String) {
+        guard let tenant = holdTenant[projectID]?.removeValue(forKey: id) else { return }
+        if holds[projectID]?[tenant]?.removeValue(forKey: id) != nil { holdCount -= 1 }
+        if holds[projectID]?[tenant]?.isEmpty == true { holds[projectID]?[tenant] = nil }
+        if holdTenant[projectID]?.isEmpty == true { (holds[projectID], holdTenant[projectID]) = (nil, nil) }
+    }
+
+    /// The sum of the tenant's live holds; its expired ones are dropped. Caller holds the lock. Cost: the tenant's
+    /// holds only.
+    private func liveHolds(projectID: String, tenant: String, now: Timestamp) -> Int64 {
+        guard let byID = holds[projectID]?[tenant] else { return 0 }
+        var sum: Int64 = 0
+        for (id, hold) in byID {
+            if hold.expires > now.microseconds {
+                sum.addSaturating(hold.nanos)
+            } else {
+                remove(projectID: projectID, id: id)
+            }
         }
-        return Array(live.values)
+        return sum
     }
 
     /// At a new month, forgets the days before it. Caller holds the lock.

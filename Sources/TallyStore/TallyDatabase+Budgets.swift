@@ -78,7 +78,7 @@ extension TallyDatabase {
     // MARK: Writes (each one transaction, then the gate reloads)
 
     public func putPlan(projectID: String, _ plan: BudgetPlan, now: Timestamp = .now()) async throws {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             try db.execute(
                 sql: """
                     INSERT INTO budget_plan VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, name) DO UPDATE SET
@@ -94,7 +94,7 @@ extension TallyDatabase {
 
     /// Deletes a plan no tenant (and not the default) uses; false if there was none.
     public func deletePlan(projectID: String, name: String) async throws -> Bool {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             let tenants = try Int.fetchOne(
                 db, sql: "SELECT count(*) FROM tenant_budget WHERE project_id = ? AND plan = ?",
                 arguments: [projectID, name]) ?? 0
@@ -112,7 +112,7 @@ extension TallyDatabase {
     }
 
     public func putTenantBudget(projectID: String, _ budget: TenantBudget, now: Timestamp = .now()) async throws {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             if let plan = budget.plan { try Self.requirePlan(db, projectID: projectID, plan) }
             try db.execute(
                 sql: """
@@ -129,7 +129,7 @@ extension TallyDatabase {
     }
 
     public func deleteTenantBudget(projectID: String, tenant: String) async throws -> Bool {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             try db.execute(
                 sql: "DELETE FROM tenant_budget WHERE project_id = ? AND tenant = ?", arguments: [projectID, tenant])
             return db.changesCount > 0
@@ -137,7 +137,7 @@ extension TallyDatabase {
     }
 
     public func setBudgetSettings(projectID: String, defaultPlan: String?, projectMonthlyNanos: Int64?) async throws {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             if let defaultPlan { try Self.requirePlan(db, projectID: projectID, defaultPlan) }
             try db.execute(
                 sql: """
@@ -149,7 +149,7 @@ extension TallyDatabase {
     }
 
     public func putSwitch(projectID: String, _ s: FeatureSwitch, now: Timestamp = .now()) async throws {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             try db.execute(
                 sql: """
                     INSERT INTO feature_switch VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -163,7 +163,7 @@ extension TallyDatabase {
     }
 
     public func deleteSwitch(projectID: String, feature: String, tenant: String?) async throws -> Bool {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             try db.execute(
                 sql: "DELETE FROM feature_switch WHERE project_id = ? AND feature = ? AND tenant = ?",
                 arguments: [projectID, feature, tenant ?? ""])
@@ -172,7 +172,7 @@ extension TallyDatabase {
     }
 
     public func putThrottle(projectID: String, _ t: TenantThrottle, now: Timestamp = .now()) async throws {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             try db.execute(
                 sql: """
                     INSERT INTO tenant_throttle VALUES (?, ?, ?, ?, ?) ON CONFLICT (project_id, tenant) DO UPDATE
@@ -182,7 +182,7 @@ extension TallyDatabase {
     }
 
     public func deleteThrottle(projectID: String, tenant: String) async throws -> Bool {
-        try await writeBudget { db in
+        try await writeBudget(projectID) { db in
             try db.execute(
                 sql: "DELETE FROM tenant_throttle WHERE project_id = ? AND tenant = ?", arguments: [projectID, tenant])
             return db.changesCount > 0
@@ -197,21 +197,31 @@ extension TallyDatabase {
         else { throw BudgetWriteError.unknownPlan(name) }
     }
 
-    /// One budget write, then the gate's policies are read again (before the write returns, so the next check
-    /// sees it).
-    private func writeBudget<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let result = try await writer.write(body)
-        try await reloadBudgetPolicies(ifChanged: false)
+    /// One budget write of `projectID`, then that project's policy is read again in the same transaction and
+    /// replaces the gate's copy once committed (before the write returns, so the next check sees it).
+    private func writeBudget<T: Sendable>(
+        _ projectID: String, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws -> T {
+        let gate = budgetGate
+        let (result, policy, before, after) = try await writer.write { db in
+            let revision = "SELECT revision FROM budget_revision"
+            let before = try Int64.fetchOne(db, sql: revision) ?? 0
+            let result = try body(db)
+            let after = try Int64.fetchOne(db, sql: revision) ?? 0
+            return (result, try Self.loadPolicies(db, projectID: projectID)[projectID] ?? BudgetPolicy(), before, after)
+        }
+        gate.replacePolicy(policy, projectID: projectID, revisions: before...after)
         return result
     }
 
     // MARK: Loading
 
     /// Reads every project's budget tables into the gate; with `ifChanged`, only when `budget_revision` moved since
-    /// the last read (another process, e.g. `tally budgets`, wrote them). Cheap when nothing changed.
+    /// the gate last read it (another process, e.g. `tally budgets`, wrote them). Cheap when nothing changed. Runs on
+    /// the writer's queue, so it never applies a snapshot older than a write this process already applied.
     public func reloadBudgetPolicies(ifChanged: Bool = true) async throws {
         let gate = budgetGate
-        try await writer.read { db in
+        try await writer.writeWithoutTransaction { db in
             let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM budget_revision") ?? 0
             if ifChanged, revision == gate.revision { return }
             gate.replacePolicies(try Self.loadPolicies(db), revision: revision)
@@ -231,9 +241,12 @@ extension TallyDatabase {
         }
     }
 
-    static func loadPolicies(_ db: Database) throws -> [String: BudgetPolicy] {
+    /// Every project's policy, or only `projectID`'s.
+    static func loadPolicies(_ db: Database, projectID: String? = nil) throws -> [String: BudgetPolicy] {
         var policies: [String: BudgetPolicy] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM budget_plan") {
+        let only = projectID == nil ? "" : " WHERE project_id = ?"
+        let arguments: StatementArguments = projectID.map { [$0] } ?? []
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM budget_plan" + only, arguments: arguments) {
             let plan = BudgetPlan(
                 name: row["name"],
                 limits: BudgetLimits(
@@ -241,7 +254,7 @@ extension TallyDatabase {
                     requestsPerMinute: row["requests_per_minute"]))
             policies[row["project_id"], default: BudgetPolicy()].plans[plan.name] = plan
         }
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM tenant_budget") {
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM tenant_budget" + only, arguments: arguments) {
             let budget = TenantBudget(
                 tenant: row["tenant"], plan: row["plan"],
                 overrides: BudgetLimits(
@@ -253,20 +266,20 @@ extension TallyDatabase {
             db,
             sql: """
                 SELECT project_id, default_plan, project_monthly_nanos FROM project_setting
-                WHERE default_plan IS NOT NULL OR project_monthly_nanos IS NOT NULL
-                """)
+                WHERE (default_plan IS NOT NULL OR project_monthly_nanos IS NOT NULL)
+                """ + (projectID == nil ? "" : " AND project_id = ?"), arguments: arguments)
         {
             policies[row["project_id"], default: BudgetPolicy()].defaultPlan = row["default_plan"]
             policies[row["project_id"], default: BudgetPolicy()].projectMonthlyNanos = row["project_monthly_nanos"]
         }
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM feature_switch") {
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM feature_switch" + only, arguments: arguments) {
             let tenant: String = row["tenant"]
             let s = FeatureSwitch(
                 feature: row["feature"], tenant: tenant.isEmpty ? nil : tenant, enabled: row["enabled"],
                 reason: row["reason"], until: (row["until"] as Int64?).map(Timestamp.init(microseconds:)))
             policies[row["project_id"], default: BudgetPolicy()].switches[s.feature, default: [:]][tenant] = s
         }
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM tenant_throttle") {
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM tenant_throttle" + only, arguments: arguments) {
             let t = TenantThrottle(
                 tenant: row["tenant"], reason: row["reason"],
                 until: (row["until"] as Int64?).map(Timestamp.init(microseconds:)))
