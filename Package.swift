@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        // Alert webhooks: pooled HTTP/1.1 client on the same NIO event loops as the server, with timeouts.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // schema/, the built-in price table and web/ are compiled into the binary by the EmbedResources plugin:
@@ -48,6 +50,9 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // HMAC-SHA256 signatures of webhook bodies.
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             resources: []
         ),

@@ -32,6 +32,16 @@ public struct ServerConfiguration: Sendable {
     public var retentionDays: Int?
     /// How often the retention service sweeps.
     public var retentionInterval: Duration = .seconds(3600)
+    /// How often alert rules are evaluated.
+    public var alertInterval: Duration = .seconds(60)
+    /// How often the webhook outbox is polled for due deliveries.
+    public var deliveryPollInterval: Duration = .seconds(1)
+    /// The address people reach the UI at, for links in alerts; nil: `http://host:port`.
+    public var publicURL: String?
+    /// `publicURL`, or the listening address.
+    public var baseURL: String {
+        publicURL ?? "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
     /// A folder to serve the web UI from instead of the copy compiled into the binary (for UI development).
     public var webRoot: String?
     public var version = TallyVersion.current
@@ -64,6 +74,9 @@ public func buildApplication(
                 database: database, defaultDays: configuration.retentionDays,
                 interval: configuration.retentionInterval, logger: logger),
             BudgetService(database: database, logger: logger),
+            AlertService(
+                database: database, interval: configuration.alertInterval, baseURL: configuration.baseURL, logger: logger),
+            WebhookDeliveryService(database: database, pollInterval: configuration.deliveryPollInterval, logger: logger),
         ],
         logger: logger)
 }
@@ -103,6 +116,7 @@ public func buildRouter(
     RetentionController(database: database, bodyReader: bodyReader, defaultDays: configuration.retentionDays)
         .addRoutes(to: tallyAPI)
     BudgetController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
+    AlertController(database: database, bodyReader: bodyReader, baseURL: configuration.baseURL).addRoutes(to: tallyAPI)
 
     let otlp = OTLPController(
         database: database,

@@ -72,6 +72,7 @@ extension TallyDatabase {
             try db.execute(
                 sql: "INSERT INTO project (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 arguments: [id, name, Timestamp.now().microseconds])
+            try Self.seedAlertRules(db)
             return try Self.fetchProject(db, id: id)!
         }
     }

@@ -62,6 +62,10 @@ public struct TallyDatabase: Sendable {
         self.path = url.path
         try Self.migrator().migrate(writer)
         try writer.writeWithoutTransaction { db in
+            try db.inTransaction {
+                try Self.seedAlertRules(db)
+                return .commit
+            }
             db.add(transactionObserver: observer, extent: .databaseLifetime)
             try observer.load(db)
             let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM budget_revision") ?? 0

@@ -72,6 +72,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Delete traces older than this many days (env TALLY_RETENTION_DAYS). Default: keep everything")
     var retentionDays: Int?
 
+    @Option(help: "Seconds between alert evaluations (env TALLY_ALERT_INTERVAL). Default: 60")
+    var alertInterval: Int?
+
+    @Option(help: "The URL people open the UI at, for links in alerts (env TALLY_PUBLIC_URL). Default: http://host:port")
+    var publicURL: String?
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -99,6 +105,10 @@ struct Serve: AsyncParsableCommand {
         if let s = try seconds(idleTimeout, "TALLY_IDLE_TIMEOUT") { config.idleTimeout = .seconds(s) }
         if let s = try seconds(requestTimeout, "TALLY_REQUEST_TIMEOUT") { config.requestTimeout = .seconds(s) }
         config.webRoot = webRoot ?? env["TALLY_WEB_ROOT"]
+        if let s = try seconds(alertInterval, "TALLY_ALERT_INTERVAL") { config.alertInterval = .seconds(s) }
+        // Tests poll the outbox faster than once a second.
+        if let ms = try int(nil, "TALLY_DELIVERY_POLL_MS") { config.deliveryPollInterval = .milliseconds(max(10, ms)) }
+        config.publicURL = (publicURL ?? env["TALLY_PUBLIC_URL"]).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
 
         var logger = Logger(label: "tally")
         logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
