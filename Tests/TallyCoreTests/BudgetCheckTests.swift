@@ -111,24 +111,16 @@ struct BudgetCheckTests {
         #expect(try BudgetInput.limits(["dailyUsd": 5, "monthlyUsd": 100.5, "requestsPerMinute": 60])
             == BudgetLimits(dailyNanos: 5_000_000_000, monthlyNanos: 100_500_000_000, requestsPerMinute: 60))
         #expect(try BudgetInput.limits(["dailyUsd": nil]) == BudgetLimits())
-        func problem(_ body: () throws -> Void) -> String {
-            do {
-                try body()
-                return ""
-            } catch let e as IngestionError {
-                return e.error ?? ""
-            } catch { return "\(error)" }
-        }
-        #expect(problem { _ = try BudgetInput.limits(["dailyUsd": -0.01]) }.hasPrefix("body.dailyUsd:"))
-        #expect(problem { _ = try BudgetInput.limits(["dailyUsd": 2e9]) }.hasPrefix("body.dailyUsd:"))
-        #expect(problem { _ = try BudgetInput.limits(["requestsPerMinute": -1]) }.hasPrefix("body.requestsPerMinute:"))
-        #expect(problem { _ = try BudgetInput.limits(["weeklyUsd": 1]) }.hasPrefix("body.weeklyUsd: unknown field"))
-        #expect(problem { _ = try BudgetInput.check(["feature": "x"]) } == "body.tenantId: required")
-        #expect(problem { _ = try BudgetInput.check(["tenantId": ""]) } == "tenantId: must not be empty")
-        #expect(problem { _ = try BudgetInput.check(["tenantId": .string(String(repeating: "x", count: 201))]) }
+        #expect(refusal { _ = try BudgetInput.limits(["dailyUsd": -0.01]) }.hasPrefix("body.dailyUsd:"))
+        #expect(refusal { _ = try BudgetInput.limits(["dailyUsd": 2e9]) }.hasPrefix("body.dailyUsd:"))
+        #expect(refusal { _ = try BudgetInput.limits(["requestsPerMinute": -1]) }.hasPrefix("body.requestsPerMinute:"))
+        #expect(refusal { _ = try BudgetInput.limits(["weeklyUsd": 1]) }.hasPrefix("body.weeklyUsd: unknown field"))
+        #expect(refusal { _ = try BudgetInput.check(["feature": "x"]) } == "body.tenantId: required")
+        #expect(refusal { _ = try BudgetInput.check(["tenantId": ""]) } == "tenantId: must not be empty")
+        #expect(refusal { _ = try BudgetInput.check(["tenantId": .string(String(repeating: "x", count: 201))]) }
             == "tenantId: longer than 200 characters")
-        #expect(problem { _ = try BudgetInput.featureSwitch(feature: "f", ["enabled": "no"]) }.hasPrefix("body.enabled:"))
-        #expect(problem { _ = try BudgetInput.throttle(tenant: "a", ["until": "tomorrow"]) }.hasPrefix("body.until:"))
+        #expect(refusal { _ = try BudgetInput.featureSwitch(feature: "f", ["enabled": "no"]) }.hasPrefix("body.enabled:"))
+        #expect(refusal { _ = try BudgetInput.throttle(tenant: "a", ["until": "tomorrow"]) }.hasPrefix("body.until:"))
         let check = try BudgetInput.check(["tenantId": "acme", "feature": "copilot", "estimateUsd": 0.02, "holdId": "t-1"])
         #expect(check == BudgetInput.Check(tenant: "acme", feature: "copilot", estimateNanos: 20_000_000, holdID: "t-1"))
     }
