@@ -5,7 +5,14 @@ import Foundation
 /// carries the period for rules that fire once per period (it then resolves when the period ends).
 public enum AlertEvaluator {
     static func usd(_ nanos: Int64) -> Double { Double(nanos) / 1e9 }
-    static func money(_ usd: Double) -> String { String(format: "$%.2f", usd) }
+    /// Cents from $1 up, else 4 significant digits ($0.00518), as the UI shows money.
+    static func money(_ usd: Double) -> String {
+        if abs(usd) >= 1 || usd == 0 { return String(format: "$%.2f", usd) }
+        let digits = max(2, 3 - Int(Foundation.floor(Foundation.log10(abs(usd)))))
+        var text = String(format: "%.\(digits)f", usd)
+        while text.hasSuffix("0") { text.removeLast() }
+        return "$" + text
+    }
 
     /// `tenant_spike`: `today` is each tenant's spend so far today; `baseline` its spend on each of the previous
     /// `baselineDays` full days (a missing day is 0), nano-USD.
@@ -136,9 +143,9 @@ public enum AlertEvaluator {
                     AlertFinding(
                         subjectKey: "\(who);\(period);at=\(t)", tenant: tenant, value: usd(used),
                         threshold: usd(limit) * t,
-                        message: "\(tenant.map { "Tenant \($0)" } ?? "The project") has used "
-                            + "\(Int((share * 100).rounded(.down)))% of its \(label) budget "
-                            + "(\(money(usd(used))) of \(money(usd(limit))))"))
+                        message: "\(tenant.map { "Tenant \($0)" } ?? "The project") passed \(Int((t * 100).rounded()))% "
+                            + "of its \(label) budget: \(money(usd(used))) of \(money(usd(limit))) "
+                            + "(\(Int((share * 100).rounded(.down)))%)"))
             }
         }
         for u in tenants.sorted(by: { $0.tenant < $1.tenant }) where !u.tenant.isEmpty {

@@ -109,7 +109,7 @@ public func buildRouter(
     ReadController(database: database, bodyReader: bodyReader).addRoutes(to: projectAccess)
     SessionController(database: database, bodyReader: bodyReader).addRoutes(to: router.group("api/tally/v1"))
     let tallyAPI = router.group("api/tally/v1").add(
-        middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
+        middleware: AuthMiddleware(database: database, allowsScoresAccess: false, allowsSessionWrites: true))
     ModelsController(database: database, bodyReader: bodyReader).addRoutes(public: projectAccess, tally: tallyAPI)
     AnalyticsController(database: database).addRoutes(tally: tallyAPI, public: projectAccess)
     TraceListController(database: database).addRoutes(to: tallyAPI)

@@ -6,11 +6,15 @@ import TallyStore
 
 /// Resolves `Authorization` to a project (COMPAT §1): Basic `public:secret` → full project access;
 /// `Bearer <publicKey>` → scores-only access, accepted only where `allowsScoresAccess` is set. Without the header,
-/// a web UI session cookie gives read access: GET and HEAD only, so a cross-site form can never write.
+/// a web UI session cookie gives read access: GET and HEAD only, so a cross-site form can never write. Where
+/// `allowsSessionWrites` is set (Tally's own API: budgets, switches, alerts), the UI may also write with its session
+/// when the request is same-origin and carries `X-Tally-UI: 1` — a header no cross-site form can send and no
+/// cross-origin script may (CORS does not allow it), on top of the `SameSite=Strict` cookie.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = TallyRequestContext
     let database: TallyDatabase
     let allowsScoresAccess: Bool
+    var allowsSessionWrites = false
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -20,7 +24,9 @@ struct AuthMiddleware: RouterMiddleware {
             guard let token = SessionController.token(request) else {
                 throw APIError.unauthorized("No authorization header")
             }
-            guard request.method == .get || request.method == .head else {
+            guard request.method == .get || request.method == .head
+                || (allowsSessionWrites && request.headers[.tallyUI] == "1")
+            else {
                 throw APIError.forbidden("A browser session is read-only; use API keys to write")
             }
             guard Self.isSameOrigin(request) else {

@@ -9,4 +9,6 @@ extension HTTPField.Name {
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
     static let frameOptions = HTTPField.Name("X-Frame-Options")!
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+    /// Sent by the web UI on its writes (see `AuthMiddleware`).
+    static let tallyUI = HTTPField.Name("X-Tally-UI")!
 }

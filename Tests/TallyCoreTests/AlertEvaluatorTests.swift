@@ -74,9 +74,13 @@ struct AlertEvaluatorTests {
             AlertEvaluator.BudgetUse(tenant: "b", dayNanos: 1, monthNanos: 1, limits: BudgetLimits(dailyNanos: 10)),
             AlertEvaluator.BudgetUse(tenant: "c", dayNanos: 9, monthNanos: 9, limits: BudgetLimits()),
         ]
-        let keys = AlertEvaluator.budgetThreshold(
-            try rule(.budgetThreshold), tenants: uses, projectMonthNanos: 4_000, projectMonthlyLimit: 5_000, now: now
-        ).map(\.subjectKey)
+        let findings = AlertEvaluator.budgetThreshold(
+            try rule(.budgetThreshold), tenants: uses, projectMonthNanos: 4_000, projectMonthlyLimit: 5_000, now: now)
+        let keys = findings.map(\.subjectKey)
+        #expect(findings[0].message == "Tenant a passed 80% of its daily budget: $10.00 of $10.00 (100%)")
+        #expect(findings.last?.message == "The project passed 80% of its monthly budget: $0.000004 of $0.000005 (80%)")
+        #expect(AlertEvaluator.money(0.00518) == "$0.00518" && AlertEvaluator.money(0.004) == "$0.004")
+        #expect(AlertEvaluator.money(0.5) == "$0.5" && AlertEvaluator.money(12.345) == "$12.35")
         #expect(
             keys == [
                 "tenant=a;day=2026-11-05;at=0.8", "tenant=a;day=2026-11-05;at=1.0", "tenant=a;month=2026-11;at=0.8",

@@ -19,7 +19,7 @@ struct SessionRouterTests {
             body: ByteBuffer(string: #"{"publicKey":"pk-lf-test","secretKey":"\#(secret)"}"#))
     }
 
-    @Test("sign-in sets an HttpOnly SameSite cookie that reads, never writes, and ends on sign-out or key revocation")
+    @Test("sign-in sets an HttpOnly SameSite cookie that reads, writes only Tally's API with X-Tally-UI, and ends on sign-out or key revocation")
     func lifecycle() async throws {
         let env = try router.makeEnv()
         try await env.app.test(.router) { client in
@@ -43,6 +43,22 @@ struct SessionRouterTests {
                 uri: "/api/public/ingestion", method: .post, headers: cookie, body: ByteBuffer(string: #"{"batch":[]}"#)
             )
             #expect(write.status == .forbidden)
+            // The UI's own writes (Tally's API, with X-Tally-UI) pass; without the header, or to Langfuse's API, not.
+            var ui = cookie
+            ui[.tallyUI] = "1"
+            ui[.contentType] = "application/json"
+            let throttle = ByteBuffer(string: #"{"reason":"from the UI"}"#)
+            #expect(
+                try await client.execute(
+                    uri: "/api/tally/v1/tenants/acme/throttle", method: .put, headers: cookie, body: throttle
+                ).status == .forbidden)
+            #expect(
+                try await client.execute(uri: "/api/tally/v1/tenants/acme/throttle", method: .put, headers: ui, body: throttle)
+                    .status == .ok)
+            #expect(
+                try await client.execute(
+                    uri: "/api/public/ingestion", method: .post, headers: ui, body: ByteBuffer(string: #"{"batch":[]}"#)
+                ).status == .forbidden)
             // A forged or unknown token is nobody.
             let forged: HTTPFields = [.cookie: "tally_session=\(String(repeating: "0", count: 64))"]
             #expect(

@@ -234,6 +234,47 @@ def test_07_hostile_trace_renders_inert(server, browser):
     assert console_errors(browser) == []
 
 
+def test_07b_budgets_page(server, browser):
+    # acme has spent $0.00518 today: over a $0.004 daily plan; initech is on a roomy plan; globex is throttled.
+    assert server.request("PUT", "/api/tally/v1/plans/starter", {"dailyUsd": 0.004, "requestsPerMinute": 60})[0] == 200
+    assert server.request("PUT", "/api/tally/v1/plans/pro", {"dailyUsd": 10, "monthlyUsd": 200})[0] == 200
+    assert server.request("PUT", "/api/tally/v1/tenants/acme/budget", {"plan": "starter"})[0] == 200
+    assert server.request("PUT", "/api/tally/v1/tenants/initech/budget", {"plan": "pro"})[0] == 200
+    assert server.request("PUT", "/api/tally/v1/tenants/globex/throttle", {"reason": "manual review"})[0] == 200
+    assert server.request("PUT", "/api/tally/v1/switches/copilot", {"enabled": False, "reason": "runaway agent"})[0] == 200
+    go(browser, "#/budgets", "#budgets")
+    order = browser.execute_script("return [...document.querySelectorAll('#budgets tbody tr')].map(r => r.dataset.tenant)")
+    assert order[0] == "acme" and set(order) == {"acme", "initech", "globex"}
+    assert cells(browser, "#budgets", 0)[2].startswith("$0.00518 of $0.004")
+    assert browser.find_elements(By.CSS_SELECTOR, '#budgets tr[data-tenant="acme"] .meter .fill.over')
+    assert "manual review" in browser.find_element(By.CSS_SELECTOR, '#budgets tr[data-tenant="globex"] .throttle').text
+    assert "runaway agent" in browser.find_element(By.ID, "switches").text
+    assert "starter" in browser.find_element(By.ID, "plans").text
+    shot(browser, "10b-budgets")
+    # Lifting the throttle from the page: the row loses it.
+    browser.find_element(By.CSS_SELECTOR, '#budgets tr[data-tenant="globex"] .throttle button').click()
+    wait(browser, lambda d: "globex" not in d.execute_script(
+        "return [...document.querySelectorAll('#budgets tbody tr')].map(r => r.dataset.tenant).join()"))
+    assert console_errors(browser) == []
+
+
+def test_07c_alerts_page(server, browser):
+    # A channel whose receiver refuses connections: the delivery stays pending with its attempts shown.
+    status, _ = server.request("POST", "/api/tally/v1/alerts/channels",
+                               {"name": "ops", "type": "webhook", "url": "http://127.0.0.1:9/hook"})
+    assert status == 201
+    rule = {"name": "Budget thresholds", "type": "budget_threshold", "channels": ["ops"]}
+    assert server.request("PUT", "/api/tally/v1/alerts/rules/seed-budget-threshold", rule)[0] == 200
+    go(browser, "#/alerts", "#rules")
+    assert len(rows(browser, "#rules")) == 5
+    browser.find_element(By.ID, "evaluate").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#firing tr[data-rule-type="budget_threshold"]'))
+    text = browser.find_element(By.ID, "firing").text
+    assert "tenant acme" in text and "daily budget" in text and "ops" in text
+    shot(browser, "10c-alerts")
+    assert console_errors(browser) == []
+
+
 def test_08_sign_out(server, browser):
     browser.find_element(By.ID, "signout").click()
     wait(browser, lambda d: d.find_elements(By.ID, "signin"))
