@@ -181,6 +181,37 @@ def test_04_compare_prompt_versions(server, browser):
     assert console_errors(browser) == []
 
 
+def legibility_problems(driver):
+    """Chart text drawn under 11 px on screen, and table cells or tables cut off inside their cards."""
+    return driver.execute_script("""
+        const out = [];
+        for (const t of document.querySelectorAll('main svg text')) {
+          const size = parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
+          if (size < 11) out.push('text ' + JSON.stringify(t.textContent) + ' at ' + size.toFixed(1) + ' px');
+        }
+        for (const card of document.querySelectorAll('main .card')) {
+          const right = card.getBoundingClientRect().right;
+          for (const table of card.querySelectorAll('table')) {
+            if (table.getBoundingClientRect().right > right + 1) out.push('table ' + (table.id || '?') + ' overflows its card');
+            for (const c of table.querySelectorAll('td, th'))
+              if (c.scrollWidth > c.clientWidth + 1) out.push('cell ' + JSON.stringify(c.innerText) + ' clipped');
+          }
+        }
+        return out;""")
+
+
+def tooltip_after(driver, card, action):
+    """The tooltip text of `card`'s first chart mark after hovering or focusing it."""
+    mark = driver.find_element(By.CSS_SELECTOR, f"#{card} .mark")
+    if action == "hover":
+        webdriver.ActionChains(driver).move_to_element(mark).perform()
+    else:
+        driver.execute_script("arguments[0].focus()", mark)
+    tip = driver.find_element(By.CSS_SELECTOR, f"#{card} .chart-tip")
+    wait(driver, lambda d: tip.is_displayed(), message=f"tooltip of {card} on {action}")
+    return tip.text
+
+
 def test_05_dashboards(server, browser):
     go(browser, "#/dashboards", "#dash-models svg")
     for card in ("dash-spend", "dash-models"):
@@ -188,6 +219,17 @@ def test_05_dashboards(server, browser):
     assert browser.find_elements(By.CSS_SELECTOR, "#dash-success svg circle")
     top = [cells(browser, "#top-tenants", i)[0] for i in range(3)]
     assert top == ["initech", "acme", "globex"]
+    # Legible at the width the issue saw (1400 px) and at a narrow one: text ≥ 11 px on screen, nothing clipped;
+    # every bar and point tells its exact value on hover and on keyboard focus.
+    for width in (1400, 760):
+        browser.set_window_size(width, 1000)
+        time.sleep(0.4)
+        assert legibility_problems(browser) == [], width
+    assert "$" in tooltip_after(browser, "dash-spend", "hover")
+    assert "$" in tooltip_after(browser, "dash-models", "focus")
+    assert "tokens / success" in tooltip_after(browser, "dash-success", "focus")
+    browser.set_window_size(1280, 1000)
+    time.sleep(0.3)
     shot(browser, "07-dashboards")
     browser.set_window_size(420, 900)  # narrow window: still renders, nothing overflows the page
     time.sleep(0.3)
@@ -205,6 +247,11 @@ def test_06_tenant_page(server, browser):
     assert cells(browser, "#tenant-expensive")[3] == "$0.0035"
     assert "alice" in browser.find_element(By.ID, "tenant-users").text
     assert browser.find_elements(By.CSS_SELECTOR, "#tenant-features svg rect")
+    browser.set_window_size(1400, 1000)
+    time.sleep(0.4)
+    assert legibility_problems(browser) == []
+    assert "$" in tooltip_after(browser, "tenant-features", "hover")
+    browser.set_window_size(1280, 1000)
     shot(browser, "09-tenant-acme")
     go(browser, "#/tenants", "#tenants")
     assert "initech" in browser.find_element(By.ID, "tenants").text
@@ -250,6 +297,7 @@ def test_07b_budgets_page(server, browser):
     assert "manual review" in browser.find_element(By.CSS_SELECTOR, '#budgets tr[data-tenant="globex"] .throttle').text
     assert "runaway agent" in browser.find_element(By.ID, "switches").text
     assert "starter" in browser.find_element(By.ID, "plans").text
+    assert legibility_problems(browser) == []
     shot(browser, "10b-budgets")
     # Lifting the throttle from the page: the row loses it.
     browser.find_element(By.CSS_SELECTOR, '#budgets tr[data-tenant="globex"] .throttle button').click()
@@ -271,6 +319,7 @@ def test_07c_alerts_page(server, browser):
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#firing tr[data-rule-type="budget_threshold"]'))
     text = browser.find_element(By.ID, "firing").text
     assert "tenant acme" in text and "daily budget" in text and "ops" in text
+    assert legibility_problems(browser) == []
     shot(browser, "10c-alerts")
     assert console_errors(browser) == []
 
