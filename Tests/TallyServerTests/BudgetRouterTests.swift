@@ -249,3 +249,48 @@ struct BudgetRouterTests {
         }
     }
 }
+
+@Suite("Alerts API")
+struct AlertRouterTests {
+    let router = RouterTests()
+
+    func json(_ r: TestResponse) throws -> [String: JSONValue] {
+        try JSONValue.parse(Data(buffer: r.body)).objectValue ?? [:]
+    }
+
+    @Test("projects are isolated: another project sees only its own seed rules, no channels, firings or deliveries")
+    func isolation() async throws {
+        let env = try router.makeEnv()
+        _ = try env.database.ensureProject(id: "proj-2", name: "Other")
+        let other = try #require(try env.database.createKey(projectID: "proj-2"))
+        let otherAuth = "Basic " + Data("\(other.publicKey):\(other.secretKey)".utf8).base64EncodedString()
+        try await env.app.test(.router) { raw in
+            let c = BudgetRouterTests().connect(env, raw)
+            let o = BudgetRouterTests().connect(env, raw, auth: otherAuth)
+            let channel = try await c.send(
+                .post, "alerts/channels", #"{"name": "ops", "type": "slack", "url": "http://127.0.0.1:9/x"}"#)
+            #expect(channel.status == .created)
+            _ = try await c.send(.put, "plans/p", #"{"dailyUsd": 0.000001}"#)
+            _ = try await c.send(.put, "tenants/acme/budget", #"{"plan": "p"}"#)
+            let rule = #"{"name": "b", "type": "budget_threshold", "channels": ["ops"]}"#
+            #expect(try await c.send(.put, "alerts/rules/seed-budget-threshold", rule).status == .ok)
+            _ = try await c.send(
+                .post, "/api/public/ingestion",
+                BudgetRouterTests().generation("g1", trace: "t1", tenant: "acme", costUSD: 1))
+            let fired = try json(try await c.send(.post, "alerts/evaluate"))["fired"]?.arrayValue ?? []
+            let budget = fired.filter { $0.objectValue?["rule"]?.objectValue?["type"] == "budget_threshold" }
+            #expect(budget.count == 2)  // 80 % and 100 % of the daily limit (the $1 is also a spike: no baseline)
+            #expect(fired.count == 3)
+
+            #expect(try json(try await o.send(.get, "alerts/channels"))["data"] == .array([]))
+            let rules = try json(try await o.send(.get, "alerts/rules"))["data"]?.arrayValue ?? []
+            #expect(rules.count == 5 && rules.allSatisfy { $0.objectValue?["channels"] == .array([]) })
+            #expect(try json(try await o.send(.get, "alerts"))["firing"] == .array([]))
+            #expect(try json(try await o.send(.post, "alerts/evaluate"))["fired"] == .array([]))
+            // Its rules cannot name this project's channel.
+            #expect(try await o.send(.put, "alerts/rules/seed-budget-threshold", rule).status == .badRequest)
+            #expect(try await o.send(.delete, "alerts/channels/ops").status == .notFound)
+            #expect(try json(try await c.send(.get, "alerts"))["firing"]?.arrayValue?.count == 3)
+        }
+    }
+}
