@@ -48,11 +48,25 @@ public enum AlertEvaluator {
         var tokensPerSuccess: Double? { successes > 0 ? Double(tokens) / Double(successes) : nil }
     }
 
-    /// `feature_regression`: tokens per successful trace in the last 7 days vs the 7 days before; `versions` are the
-    /// prompt versions seen per feature in each week ("name v3"), for the payload.
+    /// A prompt version seen in a window.
+    public struct PromptVersion: Sendable, Hashable, Comparable {
+        public var name: String
+        public var version: Int
+        public init(name: String, version: Int) {
+            self.name = name
+            self.version = version
+        }
+        public static func < (a: Self, b: Self) -> Bool { (a.name, a.version) < (b.name, b.version) }
+        var label: String { "\(name) v\(version)" }
+    }
+
+    /// `feature_regression`: tokens per successful trace in the last 7 days vs the 7 days before. `versions` are the
+    /// prompt versions seen per feature in each week; the payload names them and links the prompt comparison of the
+    /// newest version of the week before (A) with the newest of the last week (B), as `#/prompts?...` (the store
+    /// prefixes the UI's address).
     public static func featureRegression(
         _ rule: AlertRule, current: [String: FeatureWindow], previous: [String: FeatureWindow],
-        versions: (current: [String: [String]], previous: [String: [String]])
+        versions: (current: [String: [PromptVersion]], previous: [String: [PromptVersion]])
     ) -> [AlertFinding] {
         let increase = rule.number("increase")
         let minTraces = rule.integer("minTraces")
@@ -64,16 +78,23 @@ public enum AlertEvaluator {
             let threshold = base * (1 + increase)
             guard value >= threshold, value > base else { return nil }
             let change = (value / base - 1) * 100
+            let last = (versions.current[feature] ?? []).sorted()
+            let earlier = (versions.previous[feature] ?? []).sorted()
+            var details: [String: JSONValue] = [
+                "promptVersions": [
+                    "lastWeek": .array(last.map { .string($0.label) }),
+                    "weekBefore": .array(earlier.map { .string($0.label) }),
+                ]
+            ]
+            if let b = last.last, let a = earlier.last(where: { $0.name == b.name }) {
+                let name = b.name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? b.name
+                details["promptComparison"] = .string("#/prompts?name=\(name)&a=\(a.version)&b=\(b.version)")
+            }
             return AlertFinding(
                 subjectKey: "feature=\(feature)", feature: feature, value: value, threshold: threshold,
                 message: "Feature \(feature) uses \(Int(value.rounded())) tokens per successful trace, "
                     + "\(Int(change.rounded()))% more than the week before (\(Int(base.rounded())))",
-                details: [
-                    "promptVersions": [
-                        "lastWeek": .array((versions.current[feature] ?? []).map(JSONValue.string)),
-                        "weekBefore": .array((versions.previous[feature] ?? []).map(JSONValue.string)),
-                    ]
-                ])
+                details: details)
         }
     }
 

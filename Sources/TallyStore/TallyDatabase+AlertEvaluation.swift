@@ -65,14 +65,15 @@ extension TallyDatabase {
             }
             return out
         }
-        func versions(_ from: Int64, _ to: Int64) async throws -> [String: [String]] {
-            var out: [String: [String]] = [:]
+        func versions(_ from: Int64, _ to: Int64) async throws -> [String: [AlertEvaluator.PromptVersion]] {
+            var out: [String: [AlertEvaluator.PromptVersion]] = [:]
             let rows = try await sums(projectID, [.feature, .promptName, .promptVersion], [.count], from: from, to: to)
             for row in rows {
-                guard let feature = row.keys[0], let name = row.keys[1] else { continue }
-                out[feature, default: []].append("\(name) v\(row.keys[2] ?? "?")")
+                guard let feature = row.keys[0], let name = row.keys[1], let version = row.keys[2].flatMap({ Int($0) })
+                else { continue }
+                out[feature, default: []].append(AlertEvaluator.PromptVersion(name: name, version: version))
             }
-            return out.mapValues { $0.sorted() }
+            return out
         }
         return AlertEvaluator.featureRegression(
             rule, current: try await window(end - week, end), previous: try await window(end - 2 * week, end - week),

@@ -327,7 +327,14 @@ extension TallyDatabase {
             "firedAt": .string(firedAt.iso8601), "url": .string("\(baseURL)/#/alerts?firing=\(firingID)"),
         ]
         if let resolvedAt { body["resolvedAt"] = .string(resolvedAt.iso8601) }
-        if !details.isEmpty { body["details"] = .object(details) }
+        if !details.isEmpty {
+            // In-app links (`#/…`) become absolute.
+            body["details"] = .object(
+                details.mapValues { v in
+                    if case .string(let s) = v, s.hasPrefix("#/") { return .string("\(baseURL)/\(s)") }
+                    return v
+                })
+        }
         return JSONValue.object(body).serialized()
     }
 

@@ -49,9 +49,14 @@ struct AlertEvaluatorTests {
             try rule(.featureRegression),
             current: ["up": w(30, 20, 4_000), "flat": w(30, 20, 2_100), "few": w(5, 5, 9_000)],
             previous: ["up": w(30, 20, 2_000), "flat": w(30, 20, 2_000), "few": w(5, 5, 100)],
-            versions: (["up": ["answer v3"]], ["up": ["answer v2"]]))
+            versions: (
+                ["up": [.init(name: "answer", version: 3), .init(name: "answer", version: 2)]],
+                ["up": [.init(name: "answer", version: 2)]]
+            ))
         #expect(findings.map(\.feature) == ["up"])
-        #expect(findings[0].details["promptVersions"] == ["lastWeek": ["answer v3"], "weekBefore": ["answer v2"]])
+        #expect(
+            findings[0].details["promptVersions"] == ["lastWeek": ["answer v2", "answer v3"], "weekBefore": ["answer v2"]])
+        #expect(findings[0].details["promptComparison"] == "#/prompts?name=answer&a=2&b=3")
     }
 
     @Test("error_burn: the error rate over the limit with at least minCalls, while tokens grow")
