@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
+import subprocess
 import threading
 import time
 import uuid
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import TallyServer, free_port
+from conftest import ROOT, TallyServer, free_port
 
 SECRET = "whsec-e2e"
 
@@ -313,3 +315,44 @@ def test_a_refusing_receiver_is_retried_and_never_blocks_ingestion(server, recei
     time.sleep(0.3)
     status, alerts = api(server, "GET", "alerts")
     assert alerts["firing"][0]["deliveries"][0]["status"] == "delivered"
+
+
+def test_slack_channel_gets_text_only(server, receiver):
+    slack_url = receiver.url.replace("/hook", "/slack")
+    assert api(server, "POST", "alerts/channels", {"name": "chat", "type": "slack", "url": slack_url})[0] == 201
+    api(server, "PUT", "plans/starter", {"dailyUsd": 1})
+    api(server, "PUT", "tenants/acme/budget", {"plan": "starter"})
+    api(server, "PUT", "alerts/rules/seed-budget-threshold", {"name": "Budget", "type": "budget_threshold",
+                                                              "channels": ["chat"]})
+    w = Workload()
+    w.call(datetime.now(timezone.utc), tenant="acme", cost=0.9)
+    w.send(server)
+    api(server, "POST", "alerts/evaluate")
+    got = receiver.wait(1)
+    assert got[0]["path"] == "/slack" and "X-Tally-Signature" not in got[0]["headers"]
+    body = json.loads(got[0]["body"])
+    assert list(body) == ["text"] and "acme" in body["text"] and "80%" in body["text"]
+
+
+def test_cli_budget_changes_reach_the_running_server(server):
+    """`tally budgets` writes the same file from another process; the server picks it up within a second or two."""
+    binary = os.environ.get("TALLY_BIN", str(ROOT / ".build" / "debug" / "tally"))
+    w = Workload()
+    w.call(datetime.now(timezone.utc), tenant="acme", cost=2)
+    w.send(server)
+    run = lambda *args: subprocess.run([binary, "budgets", *args, "--db", server.db_path, "--project", "e2e-project"],
+                                       capture_output=True, text=True, timeout=60)
+    out = run("set-plan", "starter", "--daily-usd", "1", "--monthly-usd", "50")
+    assert out.returncode == 0 and "$1.0000/day" in out.stdout, out.stderr
+    assert run("set-plan", "bad", "--daily-usd=-1").returncode != 0
+    assert "no plan named ghost" in run("assign", "acme", "ghost").stderr
+    assert run("assign", "acme", "starter").returncode == 0
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        status, body = api(server, "POST", "budgets/check", {"tenantId": "acme"})
+        if status == 429:
+            break
+        time.sleep(0.2)
+    assert (status, body["reason"], body["plan"]) == (429, "daily_budget", "starter")
+    shown = run("show", "acme").stdout
+    assert "tenant acme" in shown and "today $2.0000 of $1.0000" in shown
