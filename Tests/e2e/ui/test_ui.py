@@ -319,6 +319,10 @@ def test_07c_alerts_page(server, browser):
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#firing tr[data-rule-type="budget_threshold"]'))
     text = browser.find_element(By.ID, "firing").text
     assert "tenant acme" in text and "daily budget" in text and "ops" in text
+    # A webhook's `url` opens the page on its firing.
+    firing_id = browser.find_element(By.CSS_SELECTOR, "#firing tbody tr").get_attribute("data-firing-id")
+    go(browser, "#/alerts?firing=" + firing_id, "#firing tr.selected")
+    assert browser.find_element(By.CSS_SELECTOR, "#firing tr.selected").get_attribute("data-firing-id") == firing_id
     assert legibility_problems(browser) == []
     shot(browser, "10c-alerts")
     assert console_errors(browser) == []
