@@ -85,6 +85,7 @@ public func buildRouter(
     configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
+    router.add(middleware: FormQueryMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: RequestLogMiddleware(logger: logger))
     router.add(

@@ -30,6 +30,10 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             mapped.headers[.retryAfter] = "5"
             response = try mapped.response(from: request, context: context)
             cause = error.description
+        } catch let error as HTTPError where error.status == .notFound {
+            // No route: a JSON body like Langfuse's, so the SDKs raise their NotFoundError instead of a parse error.
+            response = try APIError.notFound("Not found: \(request.method) \(request.uri.path)")
+                .response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             response = try error.response(from: request, context: context)
             cause = "\(error)"

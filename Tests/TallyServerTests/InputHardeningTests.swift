@@ -152,3 +152,42 @@ struct InputHardeningTests {
         #expect(try env.database.rowCounts()["trace"] == 1)
     }
 }
+
+@Suite("Query strings")
+struct FormQueryTests {
+    @Test("a + in a query string is a space (httpx writes spaces so), %2B a plus, and the path keeps its +")
+    func plusIsSpace() async throws {
+        let env = try RouterTests().makeEnv()
+        let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
+        try await env.app.test(.router) { client in
+            let batch = """
+                {"batch":[{"id":"e1","type":"generation-create","timestamp":"2026-11-23T10:00:00Z",
+                  "body":{"id":"g1","traceId":"t1","name":"chat gpt-4o-mini","startTime":"2026-11-23T10:00:00Z"}},
+                 {"id":"e2","type":"generation-create","timestamp":"2026-11-23T10:00:00Z",
+                  "body":{"id":"g2","traceId":"t1","name":"a+b","startTime":"2026-11-23T10:00:00Z"}}]}
+                """
+            _ = try await client.execute(uri: "/api/public/ingestion", method: .post, headers: h, body: ByteBuffer(string: batch))
+            func names(_ query: String) async throws -> [String] {
+                let r = try await client.execute(uri: "/api/public/observations?" + query, method: .get, headers: h)
+                return (try JSONValue.parse(Data(buffer: r.body)).objectValue?["data"]?.arrayValue ?? [])
+                    .compactMap { $0.objectValue?["name"]?.stringValue }
+            }
+            #expect(try await names("name=chat+gpt-4o-mini") == ["chat gpt-4o-mini"])
+            #expect(try await names("name=chat%20gpt-4o-mini") == ["chat gpt-4o-mini"])
+            #expect(try await names("name=a%2Bb") == ["a+b"])
+            #expect(try await names("name=a+b").isEmpty)
+        }
+    }
+
+    @Test("an unknown route answers a JSON 404 with a message")
+    func unknownRoute() async throws {
+        let env = try RouterTests().makeEnv()
+        try await env.app.test(.router) { client in
+            let r = try await client.execute(
+                uri: "/api/public/v9/nothing", method: .get, headers: [.authorization: env.auth])
+            #expect(r.status == .notFound)
+            let body = try JSONValue.parse(Data(buffer: r.body)).objectValue
+            #expect(body?["message"]?.stringValue?.hasPrefix("Not found") == true)
+        }
+    }
+}

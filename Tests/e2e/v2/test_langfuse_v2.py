@@ -350,3 +350,15 @@ def test_spend_by_tenant_feature_and_model_matches_the_hand_calculation(tally):
         assert status == 200, body
         assert {r["tenantId"]: r["sum_totalCost"] for r in body["data"]} == tenants
         assert all(r["count_count"] == 10 for r in body["data"])
+
+
+def test_sdk_reads_with_spaces_in_query_values(tally):
+    """httpx (every Langfuse SDK) writes a space in a query value as `+`: the filter must still match."""
+    lf = client(tally)
+    trace = lf.trace(id=f"trace-{uuid.uuid4().hex}", name="copilot request")
+    trace.generation(id=f"gen-{uuid.uuid4().hex}", name="chat gpt-4o-mini", model="gpt-4o-mini").end()
+    lf.flush()
+    observations = lf.fetch_observations(name="chat gpt-4o-mini").data
+    assert [o.name for o in observations] == ["chat gpt-4o-mini"]
+    traces = lf.fetch_traces(name="copilot request").data
+    assert [t.name for t in traces] == ["copilot request"]
