@@ -1,3 +1,5 @@
+import Foundation
+
 /// The valid range of every number Tally stores or sums. The bounds sit far above any real LLM call (the largest
 /// context windows are ~10^7 tokens, the dearest single calls ~10^3 USD) and far enough below Int64 that every
 /// per-observation figure, and every sum a rollup or query makes of them, fits with room to spare. A value outside
@@ -92,5 +94,21 @@ extension Int64 {
     public func addingSaturating(_ other: Int64) -> Int64 {
         let (sum, overflow) = addingReportingOverflow(other)
         return overflow ? (other > 0 ? .max : .min) : sum
+    }
+}
+
+extension NumericLimits {
+    /// The sum of USD amounts as their decimal spellings add up (`0.000115 + 0.00023` is `0.000345`, where binary
+    /// floating point gives `0.00034500000000000004`): each value is read as its shortest round-trip decimal, summed
+    /// exactly, and the result read back as the nearest Double. For a cost total the client did not give.
+    public static func decimalSum(_ values: some Sequence<Double>) -> Double {
+        var total = Decimal()
+        for v in values {
+            guard let d = Decimal(string: String(v), locale: Locale(identifier: "en_US_POSIX")) else {
+                return values.reduce(0, +)
+            }
+            total += d
+        }
+        return Double(NSDecimalNumber(decimal: total).stringValue) ?? values.reduce(0, +)
     }
 }

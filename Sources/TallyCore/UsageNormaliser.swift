@@ -67,7 +67,7 @@ public enum UsageNormaliser {
         try checkKeyCount(units.count, "usage")
         if !units.isEmpty, units["total"] == nil { units["total"] = try sum(units.values, "usage") }
         if !costs.isEmpty, costs["total"] == nil {
-            costs["total"] = costs.values.reduce(0, +)
+            costs["total"] = NumericLimits.decimalSum(costs.values)
         }
         if let total = costs["total"], total > NumericLimits.maxCostUSD {
             throw IngestionError.invalid(

@@ -124,3 +124,16 @@ struct NormalisationTests {
         }
     }
 }
+
+@Suite("Exact cost totals")
+struct DecimalSumTests {
+    @Test("a total the client did not give is the decimal sum of its cost keys, not the binary one")
+    func decimalSum() {
+        #expect(0.000115 + 0.00023 != 0.000345)  // what binary addition gives
+        #expect(NumericLimits.decimalSum([0.000115, 0.00023]) == 0.000345)
+        #expect(NumericLimits.decimalSum([0.1, 0.2]) == 0.3)
+        #expect(NumericLimits.decimalSum([1e-05, 2.5e-07]) == 0.00001025)
+        #expect(NumericLimits.decimalSum([]) == 0)
+        #expect(NumericLimits.decimalSum([999_999.999999, 0.000001]) == 1_000_000)
+    }
+}

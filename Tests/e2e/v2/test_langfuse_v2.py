@@ -362,3 +362,16 @@ def test_sdk_reads_with_spaces_in_query_values(tally):
     assert [o.name for o in observations] == ["chat gpt-4o-mini"]
     traces = lf.fetch_traces(name="copilot request").data
     assert [t.name for t in traces] == ["copilot request"]
+
+
+def test_cost_details_without_total_sum_exactly(tally):
+    """A client's cost keys without a total add up as decimals: 0.000115 + 0.00023 is 0.000345, not 0.00034500000000000004."""
+    lf = client(tally)
+    gen_id = f"gen-{uuid.uuid4().hex}"
+    lf.trace(id=f"trace-{uuid.uuid4().hex}").generation(
+        id=gen_id, model="gpt-4o-mini", usage_details={"input": 1000, "output": 500},
+        cost_details={"input": 0.000115, "output": 0.00023}).end()
+    lf.flush()
+    status, o = tally.get(f"/api/public/observations/{gen_id}")
+    assert status == 200, o
+    assert o["costDetails"]["total"] == 0.000345 and o["calculatedTotalCost"] == 0.000345
