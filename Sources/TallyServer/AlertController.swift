@@ -51,8 +51,7 @@ struct AlertController: Sendable {
 
     @Sendable func createRule(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let body = try await self.body(request)
-        let rule = try BudgetController.input { try AlertInput.rule(id: UUID().uuidString.lowercased(), body) }
+        let rule = try AlertInput.rule(id: UUID().uuidString.lowercased(), try await bodyReader.json(request))
         try await write { try await database.putRule(projectID: project.id, rule) }
         return JSONResponse.make(Self.json(rule), status: .created)
     }
@@ -70,8 +69,7 @@ struct AlertController: Sendable {
     @Sendable func putRule(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let id = try context.pathID("id")
-        let body = try await self.body(request)
-        let rule = try BudgetController.input { try AlertInput.rule(id: id, body) }
+        let rule = try AlertInput.rule(id: id, try await bodyReader.json(request))
         try await write { try await database.putRule(projectID: project.id, rule) }
         return JSONResponse.make(Self.json(rule))
     }
@@ -92,8 +90,7 @@ struct AlertController: Sendable {
 
     @Sendable func createChannel(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let body = try await self.body(request)
-        let input = try BudgetController.input { try AlertInput.channel(body) }
+        let input = try AlertInput.channel(try await bodyReader.json(request))
         var channel: AlertChannel?
         try await write { channel = try await database.createChannel(projectID: project.id, input) }
         return JSONResponse.make(channel.map(Self.json) ?? .null, status: .created)
@@ -106,15 +103,6 @@ struct AlertController: Sendable {
             throw APIError.notFound("Alert channel \(id) not found")
         }
         return JSONResponse.make(["message": "Alert channel deleted"])
-    }
-
-    func body(_ request: Request) async throws -> JSONValue {
-        let data = try await bodyReader.read(request)
-        do {
-            return try JSONValue.parse(data)
-        } catch {
-            throw APIError.invalid("body: not valid JSON")
-        }
     }
 
     /// Runs an alert write, turning a name conflict or a missing channel into a 400.

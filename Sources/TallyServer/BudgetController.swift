@@ -49,7 +49,7 @@ struct BudgetController: Sendable {
     @Sendable func putPlan(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let name = try Self.name(context, "name")
-        let limits = try await Self.input { try BudgetInput.limits(try await body(request)) }
+        let limits = try BudgetInput.limits(try await bodyReader.json(request))
         let plan = BudgetPlan(name: name, limits: limits)
         try await database.putPlan(projectID: project.id, plan)
         return JSONResponse.make(Self.json(plan))
@@ -76,7 +76,7 @@ struct BudgetController: Sendable {
     @Sendable func putTenantBudget(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let tenant = try Self.name(context, "tenantId")
-        let budget = try await Self.input { try BudgetInput.tenantBudget(tenant: tenant, try await body(request)) }
+        let budget = try BudgetInput.tenantBudget(tenant: tenant, try await bodyReader.json(request))
         try await Self.writing { try await database.putTenantBudget(projectID: project.id, budget) }
         return JSONResponse.make(Self.json(database.budgetStatus(projectID: project.id, tenant: tenant)))
     }
@@ -99,7 +99,7 @@ struct BudgetController: Sendable {
     @Sendable func putThrottle(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let tenant = try Self.name(context, "tenantId")
-        let throttle = try await Self.input { try BudgetInput.throttle(tenant: tenant, try await body(request)) }
+        let throttle = try BudgetInput.throttle(tenant: tenant, try await bodyReader.json(request))
         try await database.putThrottle(projectID: project.id, throttle)
         return JSONResponse.make(Self.json(database.budgetStatus(projectID: project.id, tenant: tenant)))
     }
@@ -122,7 +122,7 @@ struct BudgetController: Sendable {
 
     @Sendable func putSettings(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let settings = try await Self.input { try BudgetInput.settings(try await body(request)) }
+        let settings = try BudgetInput.settings(try await bodyReader.json(request))
         try await Self.writing {
             try await database.setBudgetSettings(
                 projectID: project.id, defaultPlan: settings.defaultPlan,
@@ -168,7 +168,7 @@ struct BudgetController: Sendable {
     /// 200 `{"allowed": true, …}` or 429 `{"allowed": false, "reason", "retryAfterSeconds", …}` with `Retry-After`.
     @Sendable func check(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let input = try await Self.input { try BudgetInput.check(try await body(request)) }
+        let input = try BudgetInput.check(try await bodyReader.json(request))
         let (verdict, status) = database.checkBudget(
             projectID: project.id, tenant: input.tenant, feature: input.feature, estimateNanos: input.estimateNanos,
             holdID: input.holdID)
@@ -197,7 +197,7 @@ struct BudgetController: Sendable {
     @Sendable func putSwitch(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let feature = try Self.name(context, "feature")
-        let s = try await Self.input { try BudgetInput.featureSwitch(feature: feature, try await body(request)) }
+        let s = try BudgetInput.featureSwitch(feature: feature, try await bodyReader.json(request))
         try await database.putSwitch(projectID: project.id, s)
         return JSONResponse.make(Self.json(s, now: .now()))
     }
@@ -207,7 +207,7 @@ struct BudgetController: Sendable {
         let project = try context.requireProject()
         let feature = try Self.name(context, "feature")
         let tenant = try request.uri.queryParameters["tenantId"].map { raw in
-            try Self.input { try BudgetInput.name(String(raw), field: "tenantId") }
+            try BudgetInput.name(String(raw), field: "tenantId")
         }
         guard try await database.deleteSwitch(projectID: project.id, feature: feature, tenant: tenant) else {
             throw APIError.notFound("No switch for feature \(feature)" + (tenant.map { " and tenant \($0)" } ?? ""))
@@ -216,32 +216,6 @@ struct BudgetController: Sendable {
     }
 
     // MARK: Helpers
-
-    func body(_ request: Request) async throws -> JSONValue {
-        let data = try await bodyReader.read(request)
-        do {
-            return try JSONValue.parse(data)
-        } catch {
-            throw APIError.invalid("body: not valid JSON")
-        }
-    }
-
-    /// Runs a parse, turning its `IngestionError` into a 400 naming the field.
-    static func input<T>(_ parse: () async throws -> T) async throws -> T {
-        do {
-            return try await parse()
-        } catch let e as IngestionError {
-            throw APIError.invalid(e.error ?? e.message)
-        }
-    }
-
-    static func input<T>(_ parse: () throws -> T) throws -> T {
-        do {
-            return try parse()
-        } catch let e as IngestionError {
-            throw APIError.invalid(e.error ?? e.message)
-        }
-    }
 
     /// Runs a budget write, turning an unknown plan into a 400.
     static func writing(_ write: () async throws -> Void) async throws {
@@ -253,7 +227,7 @@ struct BudgetController: Sendable {
     }
 
     static func name(_ context: TallyRequestContext, _ parameter: String) throws -> String {
-        try input { try BudgetInput.name(try context.pathID(parameter), field: parameter) }
+        try BudgetInput.name(try context.pathID(parameter), field: parameter)
     }
 
     static func usd(_ nanos: Int64) -> JSONValue { .double(Double(nanos) / 1e9) }

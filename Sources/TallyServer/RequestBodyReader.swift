@@ -3,6 +3,7 @@ import CompressNIO
 import Foundation
 import Hummingbird
 import NIOCore
+import TallyCore
 
 /// Reads a request body with a cap on the bytes received and, for `Content-Encoding: gzip`, a cap on the
 /// decoded size (a gzip bomb stops at the cap). Over a cap → 413; undecodable gzip → 400.
@@ -53,6 +54,16 @@ struct RequestBodyReader: Sendable {
                 body: ["message": .string("Unsupported Content-Encoding \(encoding.prefix(40)); use gzip or none")])
         }
         return Data(buffer: buffer)
+    }
+
+    /// The body (as `read` reads it) parsed as JSON; anything else is a 400 `body: not valid JSON`.
+    func json(_ request: Request) async throws -> JSONValue {
+        let data = try await read(request)
+        do {
+            return try JSONValue.parse(data)
+        } catch {
+            throw APIError.invalid("body: not valid JSON")
+        }
     }
 
     /// A complete gzip member ends with the CRC-32 and the length (mod 2^32) of what it decodes to, both

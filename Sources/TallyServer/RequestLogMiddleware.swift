@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import TallyCore
 import TallyStore
 
 /// The outermost middleware: gives every request an id (the client's `X-Request-Id` when it is a short token,
@@ -25,6 +26,11 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             response = try error.response(from: request, context: context)
             cause = error.diagnostic ?? error.body.objectValue?["error"]?.stringValue
+        } catch let error as IngestionError {
+            // A domain refusal thrown by a handler (a request body that fails validation): its own status, 400 for
+            // invalid input, with the text naming the field.
+            response = try APIError(error).response(from: request, context: context)
+            cause = error.diagnostic ?? error.error
         } catch let error as StoreError {
             var mapped = APIError.unavailable(error.description)
             mapped.headers[.retryAfter] = "5"
