@@ -95,6 +95,9 @@ extension Int64 {
         let (sum, overflow) = addingReportingOverflow(other)
         return overflow ? (other > 0 ? .max : .min) : sum
     }
+
+    /// `self += other`, clamped as `addingSaturating`.
+    public mutating func addSaturating(_ other: Int64) { self = addingSaturating(other) }
 }
 
 extension NumericLimits {

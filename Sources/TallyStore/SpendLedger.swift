@@ -169,13 +169,10 @@ final class SpendLedger: @unchecked Sendable {
         monthStart = start
     }
 
-    /// The month start the ledger keeps days from (for loading).
-    static func loadStart(now: Timestamp) -> Int64 { BudgetPeriod.monthStart(now) }
-
     /// Reads every project's spend per tenant and day from `monthStart` on from the rollups (one range read per
     /// project over its rollup key) and replaces the ledger with it. Runs on the writer's queue.
     func load(_ db: Database, now: Timestamp = .now()) throws {
-        let start = Self.loadStart(now: now)
+        let start = BudgetPeriod.monthStart(now)
         var rows: [Delta] = []
         for project in try String.fetchAll(db, sql: "SELECT id FROM project") {
             let cursor = try Row.fetchCursor(
@@ -249,8 +246,4 @@ final class SpendObserver: TransactionObserver, @unchecked Sendable {
     }
 
     func databaseDidRollback(_ db: Database) { reported = nil }
-}
-
-extension Int64 {
-    mutating func addSaturating(_ other: Int64) { self = addingSaturating(other) }
 }

@@ -4,8 +4,6 @@ import TallyCore
 /// The numbers each alert rule type decides on, read through the analytics queries (the rollups wherever they
 /// hold the measure; bounded index ranges of recent observations otherwise), then `AlertEvaluator` decides.
 extension TallyDatabase {
-    static let microsPerDay: Int64 = 86_400_000_000
-
     /// The subjects `rule` holds for at `now` (none for a disabled rule).
     public func alertFindings(projectID: String, rule: AlertRule, now: Timestamp = .now()) async throws
         -> [AlertFinding]
@@ -39,9 +37,9 @@ extension TallyDatabase {
     func tenantSpike(_ projectID: String, _ rule: AlertRule, _ now: Timestamp) async throws -> [AlertFinding] {
         let today = BudgetPeriod.dayStart(now)
         let days = rule.integer("baselineDays")
-        let current = try await sums(projectID, [.tenant], [.totalCost], from: today, to: today + Self.microsPerDay)
+        let current = try await sums(projectID, [.tenant], [.totalCost], from: today, to: today + RollupRange.day)
         let before = try await sums(
-            projectID, [.tenant], [.totalCost], from: today - days * Self.microsPerDay, to: today)
+            projectID, [.tenant], [.totalCost], from: today - days * RollupRange.day, to: today)
         return AlertEvaluator.tenantSpike(
             rule, today: Dictionary(current.map { ($0.keys[0] ?? "", $0.totalCostNanos) }) { a, b in a + b },
             baseline: Dictionary(before.map { ($0.keys[0] ?? "", [$0.totalCostNanos]) }) { a, b in a + b },
@@ -49,7 +47,7 @@ extension TallyDatabase {
     }
 
     func featureRegression(_ projectID: String, _ rule: AlertRule, _ now: Timestamp) async throws -> [AlertFinding] {
-        let week = 7 * Self.microsPerDay
+        let week = 7 * RollupRange.day
         let end = now.microseconds
         func window(_ from: Int64, _ to: Int64) async throws -> [String: AlertEvaluator.FeatureWindow] {
             var q = UnitEconomicsQuery()
@@ -112,7 +110,7 @@ extension TallyDatabase {
         var filter = AnalyticsFilter()
         filter.types = [.generation, .embedding]
         let rows = try await sums(
-            projectID, [.tenant, .type, .model], [.totalTokens], from: end - rule.integer("windowHours") * 3_600_000_000,
+            projectID, [.tenant, .type, .model], [.totalTokens], from: end - rule.integer("windowHours") * RollupRange.hour,
             to: end, filter: filter)
         var embedding: [String: Int64] = [:]
         var generation: [String: Int64] = [:]
@@ -136,12 +134,12 @@ extension TallyDatabase {
         let end = now.microseconds + 1
         let from: Int64
         switch rule.string("window") ?? "24h" {
-        case "1h": from = end - 3_600_000_000
-        case "7d": from = end - 7 * Self.microsPerDay
-        case "30d": from = end - 30 * Self.microsPerDay
+        case "1h": from = end - RollupRange.hour
+        case "7d": from = end - 7 * RollupRange.day
+        case "30d": from = end - 30 * RollupRange.day
         case "today": from = BudgetPeriod.dayStart(now)
         case "month": from = BudgetPeriod.monthStart(now)
-        default: from = end - Self.microsPerDay
+        default: from = end - RollupRange.day
         }
         var filter = AnalyticsFilter()
         for (key, value) in rule.params["filters"]?.objectValue ?? [:] {

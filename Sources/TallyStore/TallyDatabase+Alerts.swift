@@ -203,11 +203,15 @@ extension TallyDatabase {
     public func recordAlertCycle(
         projectID: String, rule: AlertRule, findings: [AlertFinding], baseURL: String, now: Timestamp = .now()
     ) async throws -> (fired: [AlertFiring], resolved: [AlertFiring]) {
+        // Most evaluations change nothing (nothing found, or the same subjects still firing): a read settles that
+        // without taking the writer from ingestion. The write below decides again from what it reads itself.
+        let openSQL = "SELECT id, subject_key FROM alert_firing WHERE project_id = ? AND rule_id = ? AND resolved_at IS NULL"
+        let openKeys = try await writer.read { db in
+            try Row.fetchAll(db, sql: openSQL, arguments: [projectID, rule.id]).map { $0["subject_key"] as String }
+        }
+        if Set(openKeys) == Set(findings.map(\.subjectKey)) { return ([], []) }
         let outcome = try await writer.write { db -> ([String], [String], Bool) in
-            let open = try Row.fetchAll(
-                db,
-                sql: "SELECT id, subject_key FROM alert_firing WHERE project_id = ? AND rule_id = ? AND resolved_at IS NULL",
-                arguments: [projectID, rule.id])
+            let open = try Row.fetchAll(db, sql: openSQL, arguments: [projectID, rule.id])
             let openByKey = Dictionary(open.map { ($0["subject_key"] as String, $0["id"] as String) }) { a, _ in a }
             let channels = try Row.fetchAll(
                 db, sql: "SELECT id, name, type FROM alert_channel WHERE project_id = ?", arguments: [projectID]

@@ -204,10 +204,9 @@ extension TallyDatabase {
     ) async throws -> T {
         let gate = budgetGate
         let (result, policy, before, after) = try await writer.write { db in
-            let revision = "SELECT revision FROM budget_revision"
-            let before = try Int64.fetchOne(db, sql: revision) ?? 0
+            let before = try Self.budgetRevision(db)
             let result = try body(db)
-            let after = try Int64.fetchOne(db, sql: revision) ?? 0
+            let after = try Self.budgetRevision(db)
             return (result, try Self.loadPolicies(db, projectID: projectID)[projectID] ?? BudgetPolicy(), before, after)
         }
         gate.replacePolicy(policy, projectID: projectID, revisions: before...after)
@@ -222,7 +221,7 @@ extension TallyDatabase {
     public func reloadBudgetPolicies(ifChanged: Bool = true) async throws {
         let gate = budgetGate
         try await writer.writeWithoutTransaction { db in
-            let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM budget_revision") ?? 0
+            let revision = try Self.budgetRevision(db)
             if ifChanged, revision == gate.revision { return }
             gate.replacePolicies(try Self.loadPolicies(db), revision: revision)
         }
@@ -239,6 +238,11 @@ extension TallyDatabase {
                 try observer.load(db)
             }
         }
+    }
+
+    /// `budget_revision` (schema 0013): moves with every change to the budget tables, whoever makes it.
+    static func budgetRevision(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT revision FROM budget_revision")) ?? 0
     }
 
     /// Every project's policy, or only `projectID`'s.

@@ -68,8 +68,7 @@ public struct TallyDatabase: Sendable {
             }
             db.add(transactionObserver: observer, extent: .databaseLifetime)
             try observer.load(db)
-            let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM budget_revision") ?? 0
-            gate.replacePolicies(try Self.loadPolicies(db), revision: revision)
+            gate.replacePolicies(try Self.loadPolicies(db), revision: try Self.budgetRevision(db))
         }
         var checkpointConfig = Configuration()
         checkpointConfig.prepareDatabase { db in
