@@ -1,5 +1,5 @@
 // Tally web UI: alerts — what is firing, the rules, the history and each webhook's delivery.
-import { el, when } from "./dom.js";
+import { el, when, rerender } from "./dom.js";
 import { api } from "./api.js";
 
 const subject = (s) => [s.tenantId && "tenant " + s.tenantId, s.feature && "feature " + s.feature].filter(Boolean).join(", ") || "project";
@@ -32,7 +32,7 @@ export async function alertsPage(_arg, params, stale) {
     evaluate.disabled = true;
     const r = await api("/api/tally/v1/alerts/evaluate", { method: "POST" });
     status.textContent = `${r.fired.length} fired, ${r.resolved.length} resolved`;
-    window.dispatchEvent(new HashChangeEvent("hashchange"));
+    rerender();
   } } });
   const ruleTable = el("table", { id: "rules" },
     el("thead", {}, el("tr", {}, ["Rule", "Type", "State", "Parameters", "Channels", "Actions"].map((h) => el("th", { text: h })))),

@@ -1,5 +1,5 @@
 // Tally web UI: budgets — every tenant with limits, its spend against them, throttles and kill switches.
-import { el, tenantLink, usd, int, when } from "./dom.js";
+import { el, tenantLink, usd, int, when, rerender } from "./dom.js";
 import { api } from "./api.js";
 
 /** A spend-vs-limit bar: the share used (spent + held), and the amounts as text. */
@@ -22,7 +22,6 @@ export async function budgetsPage(_arg, _params, stale) {
     api("/api/tally/v1/budgets"), api("/api/tally/v1/plans"), api("/api/tally/v1/settings/budgets"), api("/api/tally/v1/switches"),
   ]);
   if (stale()) return null;
-  const rerender = () => window.dispatchEvent(new HashChangeEvent("hashchange"));
   const lift = (tenant) => el("button", { type: "button", text: "Lift", on: { click: async () => {
     await api("/api/tally/v1/tenants/" + encodeURIComponent(tenant) + "/throttle", { method: "DELETE" });
     rerender();

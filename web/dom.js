@@ -62,3 +62,6 @@ export function query(params) {
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
   return q.toString();
 }
+
+/** Renders the current page again (after a write the page made), through the router as a hash change would. */
+export function rerender() { window.dispatchEvent(new HashChangeEvent("hashchange")); }
