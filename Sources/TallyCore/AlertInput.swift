@@ -12,17 +12,24 @@ public enum AlertInput {
             throw IngestionError.invalid("body.type: required (one of \(allTypes))")
         }
         let channels = try r.stringArray("channels") ?? []
+        guard channels.count <= maxChannels else {
+            throw IngestionError.invalid("body.channels: at most \(maxChannels) channels")
+        }
         for channel in channels { _ = try BudgetInput.name(channel, field: "body.channels") }
         let actions = try (r.raw("actions").map { v -> [JSONValue] in
             guard case .array(let items) = v else { throw r.fail("actions", "an array", v) }
             return items
         } ?? []).enumerated().map { i, item in try action(item, path: "body.actions[\(i)]") }
+        guard actions.count <= maxActions else { throw IngestionError.invalid("body.actions: at most \(maxActions) actions") }
         return AlertRule(
             id: id, name: name, type: type, params: try params(type, r.object("params") ?? [:]), channels: channels,
             actions: actions, enabled: try r.bool("enabled") ?? true)
     }
 
     static let allTypes = AlertRuleType.allCases.map(\.rawValue).joined(separator: "|")
+    /// Channels and actions one rule may name.
+    public static let maxChannels = 20
+    public static let maxActions = 10
 
     /// The type's parameters from `given`, with defaults for the missing ones.
     public static func params(_ type: AlertRuleType, _ given: [String: JSONValue]) throws -> [String: JSONValue] {
@@ -53,9 +60,10 @@ public enum AlertInput {
                     throw IngestionError.invalid(
                         "body.params.filters.\(key): unknown filter (\(AlertThreshold.filters.joined(separator: ", ")))")
                 }
-                guard value.stringValue != nil else {
+                guard let v = value.stringValue else {
                     throw IngestionError.invalid("body.params.filters.\(key): expected a string")
                 }
+                _ = try BudgetInput.name(v, field: "body.params.filters.\(key)")
             }
         }
         return out
@@ -83,6 +91,7 @@ public enum AlertInput {
             guard case .string(let s) = v, !s.isEmpty, s.count <= BudgetInput.maxNameLength,
                 allowed?.contains(s) ?? true
             else { throw r.fail(spec.name, allowed.map { "one of \($0.joined(separator: "|"))" } ?? "a name", v) }
+            _ = try BudgetInput.name(s, field: "body.params.\(spec.name)")
             return v
         case .numbers(let range):
             guard case .array(let items) = v, !items.isEmpty, items.count <= 10,
@@ -91,8 +100,9 @@ public enum AlertInput {
             return .array(items.map { .double($0.doubleValue!) })
         case .strings:
             guard case .array(let items) = v, items.count <= 100, items.allSatisfy({ $0.stringValue != nil }) else {
-                throw r.fail(spec.name, "an array of names", v)
+                throw r.fail(spec.name, "an array of at most 100 names", v)
             }
+            for item in items { _ = try BudgetInput.name(item.stringValue!, field: "body.params.\(spec.name)") }
             return v
         case .object:
             guard case .object = v else { throw r.fail(spec.name, "an object", v) }

@@ -18,7 +18,7 @@ public enum BudgetInput {
         let o = try object(body, allowed: ["plan", "dailyUsd", "monthlyUsd", "requestsPerMinute"])
         let r = FieldReader(o, path: "body")
         return TenantBudget(
-            tenant: try name(tenant, field: "tenantId"), plan: try r.string("plan", maxLength: maxNameLength),
+            tenant: try name(tenant, field: "tenantId"), plan: try r.string("plan").map { try name($0, field: "body.plan") },
             overrides: try limits(r))
     }
 
@@ -27,7 +27,9 @@ public enum BudgetInput {
         defaultPlan: String?, projectMonthlyNanos: Int64?
     ) {
         let r = FieldReader(try object(body, allowed: ["defaultPlan", "projectMonthlyUsd"]), path: "body")
-        return (try r.string("defaultPlan", maxLength: maxNameLength), try nanos(r, "projectMonthlyUsd"))
+        return (
+            try r.string("defaultPlan").map { try name($0, field: "body.defaultPlan") }, try nanos(r, "projectMonthlyUsd")
+        )
     }
 
     /// A check: `{"tenantId" (required), "feature", "estimateUsd", "holdId"}`.
@@ -42,8 +44,8 @@ public enum BudgetInput {
         let r = FieldReader(try object(body, allowed: ["tenantId", "feature", "estimateUsd", "holdId"]), path: "body")
         guard let tenant = try r.string("tenantId") else { throw IngestionError.invalid("body.tenantId: required") }
         return Check(
-            tenant: try name(tenant, field: "tenantId"), feature: try r.string("feature", maxLength: maxNameLength),
-            estimateNanos: try nanos(r, "estimateUsd") ?? 0, holdID: try r.string("holdId", maxLength: maxNameLength))
+            tenant: try name(tenant, field: "tenantId"), feature: try r.string("feature").map { try name($0, field: "body.feature") },
+            estimateNanos: try nanos(r, "estimateUsd") ?? 0, holdID: try r.string("holdId").map { try name($0, field: "body.holdId") })
     }
 
     /// `{"enabled" (required), "tenantId", "reason", "until"}`.
@@ -63,10 +65,12 @@ public enum BudgetInput {
             until: try r.timestamp("until"))
     }
 
-    /// A tenant id, feature or plan name from a path or body: 1…200 characters.
+    /// A tenant id, feature or plan name from a path or body: 1…200 characters, no control characters (the rules of
+    /// `EntityID`).
     public static func name(_ s: String, field: String) throws -> String {
         guard !s.isEmpty else { throw IngestionError.invalid("\(field): must not be empty") }
         guard s.count <= maxNameLength else { throw IngestionError.invalid("\(field): longer than \(maxNameLength) characters") }
+        if let problem = EntityID.problem(s) { throw IngestionError.invalid("\(field): \(problem)") }
         return s
     }
 

@@ -29,6 +29,13 @@ struct AlertEvaluatorTests {
         #expect(refusal { _ = try AlertInput.channel(["name": "c", "type": "webhook", "url": "javascript:alert(1)"]) }
             == "body.url: expected an http:// or https:// URL")
         #expect(try AlertInput.channel(["name": "c", "type": "slack", "url": "https://hooks.slack.com/x"]).type == "slack")
+        let many = JSONValue.array((0...AlertInput.maxChannels).map { .string("c\($0)") })
+        #expect(refusal { _ = try AlertInput.rule(id: "1", ["name": "x", "type": "error_burn", "channels": many]) }
+            == "body.channels: at most 20 channels")
+        #expect(refusal { _ = try AlertInput.params(.threshold, ["metric": "totalCost", "groupBy": "tenant", "value": 5, "filters": ["tenantId": "a\u{0}b"]]) }
+            .hasPrefix("body.params.filters.tenantId: an id must not contain control characters"))
+        #expect(refusal { _ = try AlertInput.params(.featureRegression, ["successScore": "ok\u{7}"]) }
+            .hasPrefix("body.params.successScore: an id must not contain control characters"))
     }
 
     @Test("tenant_spike: today over factor × the baseline mean and at least minUsd; a quiet new tenant does not fire")

@@ -119,6 +119,9 @@ struct BudgetCheckTests {
         #expect(refusal { _ = try BudgetInput.check(["tenantId": ""]) } == "tenantId: must not be empty")
         #expect(refusal { _ = try BudgetInput.check(["tenantId": .string(String(repeating: "x", count: 201))]) }
             == "tenantId: longer than 200 characters")
+        #expect(refusal { _ = try BudgetInput.check(["tenantId": "ac\nme"]) }.hasPrefix("tenantId: an id must not contain control characters"))
+        #expect(refusal { _ = try BudgetInput.check(["tenantId": "a", "feature": .string(String(repeating: "f", count: 201))]) }
+            == "body.feature: longer than 200 characters")
         #expect(refusal { _ = try BudgetInput.featureSwitch(feature: "f", ["enabled": "no"]) }.hasPrefix("body.enabled:"))
         #expect(refusal { _ = try BudgetInput.throttle(tenant: "a", ["until": "tomorrow"]) }.hasPrefix("body.until:"))
         let check = try BudgetInput.check(["tenantId": "acme", "feature": "copilot", "estimateUsd": 0.02, "holdId": "t-1"])
