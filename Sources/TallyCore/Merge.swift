@@ -43,10 +43,63 @@ extension Trace {
         m.content(&t.output, u.output)
         if let v = u.metadata { t.metadata = m.metadata(t.metadata, v) }
         if let tags = u.tags { t.tags = Array(Set(t.tags).union(tags)).sorted() }
-        t.tenant = rules.tenant(metadata: t.metadata, tags: t.tags)
-        t.feature = rules.feature(metadata: t.metadata)
+        // Its own names win; without them the trace keeps what it took from its observations (`adopt`).
+        let own = t.ownAttribution(rules)
+        t.tenant = own.tenant ?? existing?.tenant
+        t.feature = own.feature ?? existing?.feature
         t.eventTime = max(t.eventTime ?? eventTime, eventTime)
         return t
+    }
+}
+
+/// Who a trace belongs to (README "Tenants and features"). A trace's tenant is the one its own metadata or tags name;
+/// a trace that names none takes the one named by its earliest observation (by start time, then id) whose own
+/// metadata names one. Feature likewise, on its own. Every observation of a trace carries the trace's tenant and
+/// feature once the trace has them (`Observation.attribute`), so per-trace and per-observation analytics agree.
+extension Trace {
+    /// The tenant and feature the trace's own metadata and tags name.
+    public func ownAttribution(_ rules: AttributionRules) -> (tenant: String?, feature: String?) {
+        (rules.tenant(metadata: metadata, tags: tags), rules.feature(metadata: metadata))
+    }
+
+    /// Applies an observation that names `named` (its `ownAttribution`) to the trace. A field the trace's own
+    /// metadata leaves open and that no observation has filled yet is taken (`adopted`). `contested`: a field the
+    /// trace took from another observation differs from `named`, so which observation is earliest must be decided
+    /// (`settle`) with all of them at hand.
+    public mutating func adopt(
+        _ named: (tenant: String?, feature: String?), rules: AttributionRules
+    ) -> (adopted: Bool, contested: Bool) {
+        let own = ownAttribution(rules)
+        var adopted = false
+        var contested = false
+        func take(_ field: inout String?, own: String?, named: String?) {
+            guard own == nil, let named else { return }
+            if field == nil {
+                field = named
+                adopted = true
+            } else if field != named {
+                contested = true
+            }
+        }
+        take(&tenant, own: own.tenant, named: named.tenant)
+        take(&feature, own: own.feature, named: named.feature)
+        return (adopted, contested)
+    }
+
+    /// Settles tenant and feature from `observations`, the trace's observations' own attributions ordered by start
+    /// time then id; returns whether either changed.
+    public mutating func settle(
+        from observations: some Sequence<(tenant: String?, feature: String?)>, rules: AttributionRules
+    ) -> Bool {
+        let own = ownAttribution(rules)
+        var earliest: (tenant: String?, feature: String?) = (nil, nil)
+        for named in observations {
+            earliest = (earliest.tenant ?? named.tenant, earliest.feature ?? named.feature)
+            if earliest.tenant != nil, earliest.feature != nil { break }
+        }
+        let settled = (own.tenant ?? earliest.tenant, own.feature ?? earliest.feature)
+        defer { (tenant, feature) = settled }
+        return settled != (tenant, feature)
     }
 }
 

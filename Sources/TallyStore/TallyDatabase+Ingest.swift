@@ -296,6 +296,8 @@ final class IngestSession {
     /// this session's inserts (a trace without a row has no observations: every observation write ensures its
     /// trace and retention deletes both), and written with the new row. Fast path only.
     private var newTraceTotals: [String: TraceTotalsSum] = [:]
+    /// Traces whose observations name different tenants or features (`Trace.adopt`): settled by `finish()`.
+    private var contestedTraces: Set<String> = []
 
     init(
         _ db: Database, projectID: String, rules: AttributionRules, pricing: ProjectPricing, now: Timestamp,
@@ -329,6 +331,7 @@ final class IngestSession {
                 fresh.attribute(trace: known)
                 if try TallyDatabase.insert(fresh, db) {
                     if known == nil { _ = try ensureTrace(for: fresh.observation) }
+                    try adopt(fresh.own, traceID: fresh.observation.traceID)
                     try rollUp(inserted: fresh.observation, totals: fresh.totals)
                     let traceID = fresh.observation.traceID
                     if newTraceTotals[traceID]?.add(fresh.observation, fresh.totals) != true {
@@ -341,8 +344,10 @@ final class IngestSession {
             let existing = try TallyDatabase.fetchObservation(db, projectID: projectID, id: upsert.id)
             // Refusals (IngestionError) come before any state changes, so the fast path can report them alone.
             var merged = try Self.validated(existing, upsert, eventTime: event.timestamp, pricing: pricing)
-            merged.attribute(trace: try ensureTrace(for: merged), rules: rules)
+            let own = merged.ownAttribution(rules)
+            merged.attribute(trace: try ensureTrace(for: merged), own: own)
             try TallyDatabase.write(merged, projectID: projectID, now: now, db)
+            try adopt(own, traceID: merged.traceID)
             if existing == nil { try rollUp(inserted: merged, totals: merged.totals) }
             refreshTotals(of: merged.traceID)
             if let previous = existing?.traceID { refreshTotals(of: previous) }
@@ -387,6 +392,32 @@ final class IngestSession {
         return stored
     }
 
+    /// Applies the attribution rule (`Trace.adopt`) for an observation of `traceID` that names `own`, just stored.
+    private func adopt(_ own: (tenant: String?, feature: String?), traceID: String) throws {
+        guard own.tenant != nil || own.feature != nil, var trace = try trace(traceID) else { return }
+        let (adopted, contested) = trace.adopt(own, rules: rules)
+        if adopted { try put(trace) }
+        if contested { contestedTraces.insert(traceID) }
+    }
+
+    /// Decides the traces whose observations name different tenants or features: the earliest observation that
+    /// names one wins (`Trace.settle`). Reads each such trace's observations' metadata once.
+    private func settleContested() throws {
+        for id in contestedTraces.sorted() {
+            guard var trace = try trace(id) else { continue }
+            let metadata = try String.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT metadata FROM observation WHERE project_id = ? AND trace_id = ? ORDER BY start_time, id"),
+                arguments: [projectID, id])
+            let named = metadata.lazy.map { text in
+                let m = Rows.object(text)
+                return (tenant: self.rules.tenant(metadata: m, tags: []), feature: self.rules.feature(metadata: m))
+            }
+            if trace.settle(from: named, rules: rules) { try put(trace) }
+        }
+        contestedTraces.removeAll()
+    }
+
     /// Marks `traceID`'s totals for the SQL refresh at `finish()` (they are no longer summed in memory).
     private func refreshTotals(of traceID: String) {
         newTraceTotals[traceID] = nil
@@ -419,6 +450,7 @@ final class IngestSession {
     /// Writes the deferred traces and refreshes the totals of every trace whose observations changed. Must run
     /// before the transaction commits.
     func finish() throws {
+        try settleContested()
         try flush()
         for id in touchedTraces.sorted() {
             try TallyDatabase.refreshTraceTotals(db, projectID: projectID, traceID: id)
@@ -455,7 +487,7 @@ struct PreparedObservation: Sendable {
     /// `TallyDatabase.unattributedColumns` of the merged observation (the writer adds tenant and feature).
     let columns: PackedRow
     /// The tenant and feature the observation's own metadata names (`Observation.ownAttribution`).
-    private let own: (tenant: String?, feature: String?)
+    let own: (tenant: String?, feature: String?)
 
     /// nil when the event is not an observation with a trace id, or would be refused as a new observation (the
     /// writer then takes the general path, which reports the refusal). Otherwise takes the content out of `event`.

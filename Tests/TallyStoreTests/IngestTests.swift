@@ -160,6 +160,70 @@ struct IngestTests {
         }
     }
 
+    @Test("a trace naming no tenant takes its earliest observation's, whatever order and requests they arrive in")
+    func traceTakesEarliestObservationTenant() async throws {
+        let t0 = Timestamp(microseconds: 1_795_000_000_000_000)
+        func at(_ seconds: Int64) -> Timestamp { Timestamp(microseconds: t0.microseconds + seconds * 1_000_000) }
+        func observation(_ id: String, seconds: Int64, metadata: JSONValue?) -> IngestionEvent {
+            var o = ObservationUpsert(id: id, type: id == "span" ? .span : .generation, isUpdate: false)
+            o.traceID = "t"
+            o.startTime = at(seconds)
+            o.metadata = metadata
+            if id != "span" { o.usage = ["input": 10, "output": 5] }
+            o.cost = id != "span" ? ["total": 0.25] : nil
+            return IngestionEvent(eventID: id, timestamp: at(seconds), body: .observation(o))
+        }
+        var t = TraceUpsert(id: "t")
+        t.name = "chat"  // names no tenant or feature
+        let events = [
+            observation("span", seconds: 0, metadata: nil),
+            observation("late", seconds: 2, metadata: ["tenantId": "acme", "feature": "search"]),
+            observation("early", seconds: 1, metadata: ["tenantId": "beta"]),
+            IngestionEvent(eventID: "trace", timestamp: at(3), body: .trace(t)),
+        ]
+        // Every order of the four events, in one request or one request each.
+        var orders: [[IngestionEvent]] = [[]]
+        for _ in events.indices {
+            orders = orders.flatMap { prefix in
+                events.filter { e in !prefix.contains { $0.eventID == e.eventID } }.map { prefix + [$0] }
+            }
+        }
+        #expect(orders.count == 24)
+        for (n, order) in orders.enumerated() {
+            let (db, _) = try temporaryDatabase()
+            try db.ensureProject(id: "p", name: "p")
+            if n.isMultiple(of: 2) {
+                _ = try await db.ingest(projectID: "p", events: order)
+            } else {
+                for event in order { _ = try await db.ingest(projectID: "p", events: [event]) }
+            }
+            let label = order.map(\.eventID).joined(separator: ",") + (n.isMultiple(of: 2) ? " (one request)" : "")
+            let (summary, observations, _) = try #require(try await db.trace(projectID: "p", id: "t"))
+            // beta is named by the earliest observation that names a tenant; only "late" names a feature.
+            #expect(summary.trace.tenant == "beta" && summary.trace.feature == "search", "\(label)")
+            #expect(observations.count == 3)
+            for o in observations {
+                #expect(o.tenant == "beta" && o.feature == "search", "\(o.id): \(label)")
+            }
+            try await RollupTests.assertRollupsExact(db)
+            try await RollupTests.assertBreakdownsAgree(db)
+        }
+
+        // The trace's own metadata wins over every observation; a later trace event keeps what it took.
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        _ = try await db.ingest(projectID: "p", events: events)
+        _ = try await db.ingest(projectID: "p", events: [IngestionEvent(eventID: "again", timestamp: at(9), body: .trace(t))])
+        #expect(try await db.trace(projectID: "p", id: "t")?.0.trace.tenant == "beta")
+        var owned = t
+        owned.metadata = ["tenantId": "initech"]
+        _ = try await db.ingest(projectID: "p", events: [IngestionEvent(eventID: "own", timestamp: at(10), body: .trace(owned))])
+        let (summary, observations, _) = try #require(try await db.trace(projectID: "p", id: "t"))
+        #expect(summary.trace.tenant == "initech" && summary.trace.feature == "search")
+        #expect(observations.allSatisfy { $0.tenant == "initech" })
+        try await RollupTests.assertRollupsExact(db)
+    }
+
     @Test("trace list filters: tags (all), user, environment, time range, ordering and paging")
     func traceFilters() async throws {
         let (db, _) = try await seeded()

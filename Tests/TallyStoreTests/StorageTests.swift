@@ -182,6 +182,47 @@ struct StorageTests {
         #expect(try await db.deleteTraces(projectID: "p", ids: ["t0"]) == 1)
         #expect(try db.rowCounts()["trace_tag"] == 2)
     }
+
+    @Test("0015: a stored trace without its own tenant takes its earliest observation's; rollups stay exact")
+    func upgradeGivesTracesObservationTenants() async throws {
+        let (db, path) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        var rng = RollupTests.RNG(state: 3)
+        _ = try await db.ingest(projectID: "p", events: RollupTests.workload(&rng))
+        // Back to what 0014 stored: traces without a tenant of their own, observations with their own (here: one
+        // named per observation, so the earliest must win), and 0015 not yet applied.
+        let expected = try await db.writer.write { db in
+            try db.execute(sql: "UPDATE trace SET tenant = NULL, feature = NULL")
+            try db.execute(sql: "UPDATE observation SET tenant = 'own-' || id, feature = NULL")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = '0015_trace_takes_observation_tenant'")
+            return try [String: String](
+                uniqueKeysWithValues: Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT trace_id, 'own-' || (SELECT id FROM observation o WHERE o.trace_id = x.trace_id
+                            ORDER BY start_time, id LIMIT 1) AS tenant
+                        FROM observation x GROUP BY trace_id
+                        """
+                ).map { ($0["trace_id"], $0["tenant"]) })
+        }
+        #expect(expected.count > 10)
+        let upgraded = try TallyDatabase(path: path)
+        let stored = try await upgraded.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, tenant FROM trace WHERE observation_count > 0")
+        }
+        #expect(stored.count == expected.count)
+        for row in stored { #expect(expected[row["id"] as String] == row["tenant"] as String?) }
+        let mismatched = try await upgraded.writer.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) FROM observation o JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id
+                    WHERE o.tenant IS NOT t.tenant
+                    """)
+        }
+        #expect(mismatched == 0)
+        try await RollupTests.assertRollupsExact(upgraded)
+    }
 }
 
 @Suite("Trace list paging")

@@ -375,3 +375,46 @@ def test_cost_details_without_total_sum_exactly(tally):
     status, o = tally.get(f"/api/public/observations/{gen_id}")
     assert status == 200, o
     assert o["costDetails"]["total"] == 0.000345 and o["calculatedTotalCost"] == 0.000345
+
+
+def test_openai_wrapper_tenant_reaches_the_trace(tally):
+    """langfuse 2.x's OpenAI wrapper puts `metadata` on the generation only: the trace takes its tenant and feature
+    (README "Tenants and features"), so trace filters, unit economics and breakdowns agree."""
+    from fake_openai import CHAT_USAGE, FakeOpenAI
+    from langfuse.openai import openai
+    from langfuse.utils.langfuse_singleton import LangfuseSingleton
+
+    LangfuseSingleton().reset()  # another test's server may have been the singleton's host
+    openai.langfuse_public_key, openai.langfuse_secret_key, openai.langfuse_host = PUBLIC_KEY, SECRET_KEY, tally.url
+    with FakeOpenAI() as fake:
+        client_ = openai.OpenAI(api_key="sk-fake", base_url=fake.url, max_retries=0)
+        for tenant, feature in (("acme", "support-bot"), ("acme", "support-bot"), ("globex", "summarise")):
+            answer = client_.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}],
+                metadata={"tenantId": tenant, "feature": feature})
+            assert answer.choices[0].message.content == "fake answer"
+        streamed = client_.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
+            stream_options={"include_usage": True}, metadata={"tenantId": "globex", "feature": "summarise"})
+        assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == "fake answer"
+        openai.flush_langfuse()
+    LangfuseSingleton().reset()
+
+    status, traces = tally.get("/api/public/traces?tenantId=acme")
+    assert status == 200 and traces["meta"]["totalItems"] == 2, traces
+    assert {o for t in traces["data"] for o in t["observations"]} and all(t["totalCost"] > 0 for t in traces["data"])
+    status, globex = tally.get("/api/public/traces?tenantId=globex")
+    assert globex["meta"]["totalItems"] == 2, globex
+    # Priced from the usage the wrapper reported: 1,000 uncached + 200 cached input and 300 output tokens each.
+    status, gens = tally.get("/api/public/observations?type=GENERATION")
+    assert len(gens["data"]) == 4
+    for g in gens["data"]:
+        assert g["usageDetails"]["input"] + g["usageDetails"].get("input_cached_tokens", 0) == CHAT_USAGE["prompt_tokens"]
+        assert g["usageDetails"]["output"] == CHAT_USAGE["completion_tokens"]
+    status, breakdown = tally.get("/api/tally/v1/breakdown?groupBy=tenant")
+    assert status == 200, breakdown
+    status, units = tally.get("/api/tally/v1/unit-economics?groupBy=tenant")
+    assert status == 200, units
+    by_tenant = {r["tenant"]: r["totalCost"] for r in breakdown["data"]}
+    per_trace = {r["tenant"]: r["totalCost"] for r in units["data"]}
+    assert set(by_tenant) == {"acme", "globex"} and by_tenant == per_trace, (breakdown, units)
