@@ -43,6 +43,20 @@ enum DTO {
         ]
     }
 
+    /// Model parameters as Langfuse answers them: an object whose values are scalars, a nested object or array
+    /// as its JSON text (`{"stream_options": "{\"include_usage\":true}"}`); the SDKs' typed clients refuse
+    /// anything else (langfuse 2.x: `Dict[str, str | int | bool | List[str]]`). Stored as the client sent it.
+    static func modelParameters(_ value: JSONValue?) -> JSONValue {
+        guard case .object(let parameters)? = value else { return value ?? .object([:]) }
+        return .object(
+            parameters.mapValues { v in
+                switch v {
+                case .object, .array: .string(v.serialized())
+                default: v
+                }
+            })
+    }
+
     static func observation(_ o: Observation, projectID: String) -> JSONValue {
         let totals = o.totals
         let usage = o.usage
@@ -51,7 +65,7 @@ enum DTO {
             "startTime": time(o.startTime), "endTime": time(o.endTime),
             "completionStartTime": time(o.completionStartTime), "model": str(o.model),
             "responseModel": str(o.responseModel),
-            "modelParameters": o.modelParameters ?? .object([:]), "input": o.input ?? .null,
+            "modelParameters": modelParameters(o.modelParameters), "input": o.input ?? .null,
             "output": o.output ?? .null, "metadata": .object(o.metadata), "version": str(o.version),
             "level": .string(o.level.rawValue), "statusMessage": str(o.statusMessage),
             "parentObservationId": str(o.parentObservationID), "environment": .string(o.environment),

@@ -142,6 +142,30 @@ struct InputOutputRuleTests {
         return nil
     }
 
+    @Test("OpenInference: the requested model from llm.invocation_parameters, llm.model_name as the response model")
+    func openInferenceRequestedModel() throws {
+        let o = try #require(
+            try observation([
+                "openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini-2024-07-18",
+                "llm.invocation_parameters": #"{"model": "gpt-4o-mini", "stream_options": {"include_usage": true}}"#,
+                "llm.token_count.prompt": 1000, "llm.token_count.prompt_details.audio": 100,
+                "llm.token_count.prompt_details.cache_read": 200, "llm.token_count.completion": 50,
+                "llm.token_count.completion_details.audio": 20,
+            ]))
+        #expect(o.model == "gpt-4o-mini")
+        #expect(o.responseModel == "gpt-4o-mini-2024-07-18")
+        // Audio and cache reads leave the plain input bucket, so no token is priced twice.
+        #expect(
+            o.usage == [
+                "input": 700, "input_audio_tokens": 100, "input_cached_tokens": 200, "output": 30,
+                "output_audio_tokens": 20, "total": 1050,
+            ])
+        // Without invocation parameters (or without their model) llm.model_name is the model, as before.
+        let plain = try #require(
+            try observation(["openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini-2024-07-18"]))
+        #expect(plain.model == "gpt-4o-mini-2024-07-18" && plain.responseModel == nil)
+    }
+
     @Test("Traceloop/OpenLIT flattened gen_ai.prompt.N.* and gen_ai.completion.N.* are rebuilt in index order")
     func traceloop() throws {
         let o = try observation([

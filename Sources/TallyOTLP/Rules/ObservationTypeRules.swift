@@ -25,14 +25,25 @@ enum ObservationTypeRules {
 
 /// Requested and response model, across conventions.
 enum ModelRules {
-    /// The model asked for: Langfuse's own attribute, then the request model of each convention.
+    /// The model asked for: Langfuse's own attribute, then the request model of each convention. OpenInference's
+    /// `llm.model_name` is the model that answered (OpenAI's dated name, `gpt-4o-mini-2024-07-18`); the one asked
+    /// for is `model` in `llm.invocation_parameters`, so that comes first.
     static func requested(_ s: SpanView) -> String? {
-        s.string(Keys.Langfuse.model) ?? s.string(Keys.GenAI.requestModel) ?? s.string(Keys.OpenInference.modelName)
-            ?? s.string(Keys.OpenInference.embeddingModelName) ?? s.string(Keys.model)
+        s.string(Keys.Langfuse.model) ?? s.string(Keys.GenAI.requestModel) ?? invocationModel(s)
+            ?? s.string(Keys.OpenInference.modelName) ?? s.string(Keys.OpenInference.embeddingModelName)
+            ?? s.string(Keys.model)
     }
 
     /// The model that answered, when reported.
     static func response(_ s: SpanView) -> String? {
         s.string(Keys.GenAI.responseModel) ?? s.string(Keys.OpenInference.responseModel)
+            ?? (invocationModel(s) != nil ? s.string(Keys.OpenInference.modelName) : nil)
+    }
+
+    /// `model` of OpenInference's `llm.invocation_parameters` (a JSON object), when a non-empty string.
+    private static func invocationModel(_ s: SpanView) -> String? {
+        guard case .string(let model)? = s.object(Keys.OpenInference.invocationParameters)?["model"], !model.isEmpty
+        else { return nil }
+        return model
     }
 }

@@ -1,7 +1,7 @@
 import TallyCore
 
 /// Token usage from `gen_ai.usage.*` and `llm.token_count.*` (COMPAT §3.5, generic rule): cache reads and cache
-/// writes are subtracted from input, reasoning and audio from output, so the buckets never double count.
+/// writes and audio are subtracted from input, reasoning and audio from output, so the buckets never double count.
 enum UsageRules {
     static let inputKeys = ["prompt_tokens", "input_tokens", "prompt"]
     static let outputKeys = ["completion_tokens", "output_tokens", "completion"]
@@ -19,6 +19,7 @@ enum UsageRules {
         "reasoning.output_tokens", "completion_details.reasoning", "reasoning_tokens", "output_reasoning_tokens",
     ]
     static let audioKeys = ["completion_details.audio", "output_audio_tokens"]
+    static let inputAudioKeys = ["prompt_details.audio", "input_audio_tokens"]
 
     /// Throws, naming the attribute, for a count above `NumericLimits.maxUnits`; every count is range-checked
     /// before the subtractions below, so they cannot overflow.
@@ -45,13 +46,15 @@ enum UsageRules {
         let cacheCreation = take(cacheCreationKeys)
         let reasoning = take(reasoningKeys)
         let audio = take(audioKeys)
-        if let input { out["input"] = max(0, input - (cacheRead ?? 0) - (cacheCreation ?? 0)) }
+        let inputAudio = take(inputAudioKeys)
+        if let input { out["input"] = max(0, input - (cacheRead ?? 0) - (cacheCreation ?? 0) - (inputAudio ?? 0)) }
         if let output { out["output"] = max(0, output - (reasoning ?? 0) - (audio ?? 0)) }
         if let total { out["total"] = total }
         if let cacheRead { out["input_cached_tokens"] = cacheRead }
         if let cacheCreation { out["input_cache_creation"] = cacheCreation }
         if let reasoning { out["output_reasoning_tokens"] = reasoning }
         if let audio { out["output_audio_tokens"] = audio }
+        if let inputAudio { out["input_audio_tokens"] = inputAudio }
         for (key, value) in raw {
             out[key.hasPrefix("details.") ? String(key.dropFirst("details.".count)) : key] = value
         }

@@ -418,3 +418,27 @@ def test_openai_wrapper_tenant_reaches_the_trace(tally):
     by_tenant = {r["tenant"]: r["totalCost"] for r in breakdown["data"]}
     per_trace = {r["tenant"]: r["totalCost"] for r in units["data"]}
     assert set(by_tenant) == {"acme", "globex"} and by_tenant == per_trace, (breakdown, units)
+
+
+def test_nested_model_parameters_read_back_through_the_typed_client(tally):
+    """OpenInference sends `stream_options: {"include_usage": true}`; langfuse 2.x's pydantic models take only scalar
+    (or string list) parameter values, so nested ones come back as JSON text, as Langfuse answers them."""
+    trace_id, gen_id = f"trace-{uuid.uuid4().hex}", f"gen-{uuid.uuid4().hex}"
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    parameters = {"temperature": 0.2, "max_tokens": 256, "stream": True, "stop": ["\n"],
+                  "stream_options": {"include_usage": True}, "tools": [{"type": "function", "name": "f"}]}
+    status, body = tally.request("POST", "/api/public/ingestion", {"batch": [
+        {"id": uuid.uuid4().hex, "type": "trace-create", "timestamp": now, "body": {"id": trace_id, "name": "p"}},
+        {"id": uuid.uuid4().hex, "type": "generation-create", "timestamp": now,
+         "body": {"id": gen_id, "traceId": trace_id, "model": "gpt-4o-mini", "modelParameters": parameters}}]})
+    assert status == 207 and not body["errors"], body
+    lf = client(tally)
+    # The client's own union (str first) turns the float into text; the server sent 0.2.
+    expected = {**parameters, "temperature": "0.2", "stop": '["\\n"]', "stream_options": '{"include_usage":true}',
+                "tools": '[{"name":"f","type":"function"}]'}
+    assert lf.fetch_observation(gen_id).data.model_parameters == expected
+    assert [o.model_parameters for o in lf.fetch_observations(trace_id=trace_id).data] == [expected]
+    assert lf.fetch_trace(trace_id).data.observations[0].model_parameters == expected
+    assert json.loads(expected["tools"]) == parameters["tools"]
+    status, raw = tally.get(f"/api/public/observations/{gen_id}")
+    assert raw["modelParameters"]["temperature"] == 0.2 and raw["modelParameters"]["max_tokens"] == 256

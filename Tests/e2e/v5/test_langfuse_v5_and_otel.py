@@ -204,3 +204,46 @@ def test_exporter_retries_are_idempotent_and_wrong_keys_are_refused(tally):
     nobody = OTLPSpanExporter(endpoint=tally.url + "/v1/traces")
     assert nobody.export(spans) == SpanExportResult.FAILURE
     assert tally.get("/api/public/health", auth=None)[0] == 200
+
+
+def test_openinference_openai_instrumentation(tally):
+    """The real OpenInference OpenAI instrumentor against a fake OpenAI server on loopback: the requested model (from
+    llm.invocation_parameters) is billed, the dated model that answered is the response model, and tenant and
+    feature come from OpenInference's `using_attributes` metadata."""
+    import openai
+    from openinference.instrumentation import using_attributes
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    from fake_openai import CHAT_USAGE, FakeOpenAI, response_model
+
+    provider = otel_provider(tally, Compression.Gzip)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        with FakeOpenAI() as fake:
+            client = openai.OpenAI(api_key="sk-fake", base_url=fake.url, max_retries=0)
+            with using_attributes(metadata={"tenantId": "umbrella", "feature": "triage"}, user_id="user-u"):
+                stream = client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
+                    stream_options={"include_usage": True}, temperature=0.1)
+                assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "fake answer"
+    finally:
+        instrumentor.uninstrument()
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+
+    status, body = tally.get("/api/public/observations?type=GENERATION")
+    assert status == 200 and len(body["data"]) == 1, body
+    g = body["data"][0]
+    assert g["model"] == "gpt-4o-mini" and g["responseModel"] == response_model("gpt-4o-mini")
+    assert g["modelId"] == "gpt-4o-mini" and g["costSource"] == "inferred"
+    cached = CHAT_USAGE["prompt_tokens_details"]["cached_tokens"]
+    assert g["usageDetails"]["input"] == CHAT_USAGE["prompt_tokens"] - cached
+    assert g["usageDetails"]["input_cached_tokens"] == cached
+    assert g["usageDetails"]["output"] == CHAT_USAGE["completion_tokens"]
+    # gpt-4o-mini: 0.15 input, 0.075 cached input, 0.60 output per 1M tokens.
+    assert g["calculatedTotalCost"] == pytest.approx((1000 * 0.15 + 200 * 0.075 + 300 * 0.60) / 1e6, abs=1e-12)
+    assert g["modelParameters"]["stream_options"] == '{"include_usage":true}'
+    assert g["tenant"] == "umbrella" and g["feature"] == "triage"
+    status, traces = tally.get("/api/public/traces?tenantId=umbrella")
+    assert traces["meta"]["totalItems"] == 1 and traces["data"][0]["userId"] == "user-u", traces
