@@ -156,9 +156,10 @@ public enum CostEngine {
 
     static func holds(_ condition: TierCondition, for o: Observation) -> Bool {
         switch condition {
-        case .usage(let pattern, let comparison, let value):
-            let sum = o.usage.filter { $0.key != "total" && PatternCache.shared.matchesAnywhere(pattern, $0.key) }
-                .values.saturatingSum()
+        case .usage(let pattern, let comparison, let value, let caseSensitive):
+            let sum = o.usage.filter {
+                $0.key != "total" && PatternCache.shared.matchesAnywhere(pattern, $0.key, caseSensitive: caseSensitive)
+            }.values.saturatingSum()
             switch comparison {
             case .gt: return sum > value
             case .gte: return sum >= value

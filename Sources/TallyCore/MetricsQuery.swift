@@ -43,6 +43,26 @@ public struct MetricsQuery: Sendable, Hashable {
         public var value: JSONValue
         public var type: String
         public var key: String?
+
+        /// A JSON array of filters (a metrics query's `filters`, or the `filter` parameter of the list routes);
+        /// errors name `field` and the index.
+        public static func list(_ json: JSONValue, field: String) throws(MetricsQueryError) -> [Filter] {
+            guard let list = json.arrayValue else { throw .invalid("\(field): expected a JSON array of filters") }
+            guard list.count <= MetricsQuery.maxFilters else {
+                throw .invalid("\(field): \(list.count) filters; at most \(MetricsQuery.maxFilters) are accepted")
+            }
+            return try list.enumerated().map { (i, f) throws(MetricsQueryError) in
+                guard let o = f.objectValue, let column = o["column"]?.stringValue,
+                    let op = o["operator"]?.stringValue, let type = o["type"]?.stringValue, let value = o["value"]
+                else { throw .invalid("\(field)[\(i)]: expected {column, operator, value, type}") }
+                if let values = value.arrayValue, values.count > MetricsQuery.maxFilterValues {
+                    throw .invalid(
+                        "\(field)[\(i)].value: \(values.count) values; at most \(MetricsQuery.maxFilterValues) are "
+                            + "accepted")
+                }
+                return Filter(column: column, op: op, value: value, type: type, key: o["key"]?.stringValue)
+            }
+        }
     }
 
     public struct Order: Sendable, Hashable {
@@ -106,20 +126,7 @@ public struct MetricsQuery: Sendable, Hashable {
             }
             self.metrics.append(Metric(measure: measure, aggregation: aggregation))
         }
-        let filterList = q["filters"]?.arrayValue ?? []
-        guard filterList.count <= Self.maxFilters else {
-            throw .invalid("query.filters: \(filterList.count) filters; at most \(Self.maxFilters) are accepted")
-        }
-        for (i, f) in filterList.enumerated() {
-            guard let o = f.objectValue, let column = o["column"]?.stringValue, let op = o["operator"]?.stringValue,
-                let type = o["type"]?.stringValue, let value = o["value"]
-            else { throw .invalid("query.filters[\(i)]: expected {column, operator, value, type}") }
-            if let values = value.arrayValue, values.count > Self.maxFilterValues {
-                throw .invalid(
-                    "query.filters[\(i)].value: \(values.count) values; at most \(Self.maxFilterValues) are accepted")
-            }
-            filters.append(Filter(column: column, op: op, value: value, type: type, key: o["key"]?.stringValue))
-        }
+        filters = try Filter.list(q["filters"] ?? .array([]), field: "query.filters")
         if let td = q["timeDimension"], !td.isNull {
             guard let name = td.objectValue?["granularity"]?.stringValue, let g = Granularity(rawValue: name) else {
                 throw .invalid(

@@ -53,8 +53,9 @@ public typealias Picos = Int64
 /// When a pricing tier applies (COMPAT §5.1.3): all of its conditions must hold.
 public enum TierCondition: Sendable, Hashable {
     public enum Comparison: String, Sendable, CaseIterable { case gt, gte, lt, lte, eq, neq }
-    /// The sum of the usage units whose keys match `pattern`, compared to `value`.
-    case usage(pattern: String, comparison: Comparison, value: Int64)
+    /// The sum of the usage units whose keys match `pattern` (found anywhere in the key; case-insensitive unless
+    /// `caseSensitive`), compared to `value`.
+    case usage(pattern: String, comparison: Comparison, value: Int64, caseSensitive: Bool = false)
     /// A top-level model parameter (`service_tier`) or metadata key equal to one of `values`.
     case attribute(source: AttributeSource, key: String, values: [String])
 
@@ -91,6 +92,8 @@ public struct ModelPrice: Sendable, Hashable {
     /// nil for a built-in model.
     public var projectID: String?
     public var source: String?
+    /// When a project model was first stored; for a built-in one, the date its prices were checked (`checkedAt`).
+    public var createdAt: Timestamp?
 
     public init(
         id: String, modelName: String, matchPattern: String, unit: String = "TOKENS", startDate: Timestamp? = nil,
@@ -164,6 +167,7 @@ extension ModelPrice {
             id: id, modelName: o["modelName"]?.stringValue ?? id, matchPattern: pattern,
             unit: o["unit"]?.stringValue ?? "TOKENS", startDate: start, prices: prices, tiers: tiers,
             projectID: projectID, source: o["source"]?.stringValue)
+        createdAt = o["checkedAt"]?.stringValue.flatMap(Timestamp.init(iso8601:))
     }
 
     /// A user-supplied pattern must compile and pass `RegexSafety`; `field` names it in the error.
@@ -208,7 +212,14 @@ extension ModelPrice {
                     "\(context): a usage condition needs operator (gt|gte|lt|lte|eq|neq) and a value within "
                         + "±\(Int64(NumericLimits.maxTierValue))")
             }
-            return .usage(pattern: pattern, comparison: op, value: Int64(v.rounded()))
+            var caseSensitive = false
+            if let v = c["caseSensitive"], !v.isNull {
+                guard case .bool(let flag) = v else {
+                    throw PriceTableError.invalid("\(context): caseSensitive must be true or false")
+                }
+                caseSensitive = flag
+            }
+            return .usage(pattern: pattern, comparison: op, value: Int64(v.rounded()), caseSensitive: caseSensitive)
         }
         guard let source = c["source"]?.stringValue.flatMap(TierCondition.AttributeSource.init(rawValue:)),
             let key = c["key"]?.stringValue, let values = c["values"]?.arrayValue?.compactMap(\.stringValue)
@@ -244,9 +255,10 @@ extension ModelPrice {
 extension TierCondition {
     public var json: JSONValue {
         switch self {
-        case .usage(let pattern, let comparison, let value):
+        case .usage(let pattern, let comparison, let value, let caseSensitive):
             return [
                 "usageDetailPattern": .string(pattern), "operator": .string(comparison.rawValue), "value": .int(value),
+                "caseSensitive": .bool(caseSensitive),
             ]
         case .attribute(let source, let key, let values):
             return [
@@ -264,14 +276,15 @@ public final class PatternCache: @unchecked Sendable {
     private var compiled: [String: NSRegularExpression?] = [:]
 
     /// The compiled pattern, or nil if it is not a valid expression. A leading `(?i)` is honoured; matching is
-    /// always case-insensitive for model names.
-    public func regex(_ pattern: String) -> NSRegularExpression? {
+    /// case-insensitive (always for model names) unless `caseSensitive`.
+    public func regex(_ pattern: String, caseSensitive: Bool = false) -> NSRegularExpression? {
+        let key = caseSensitive ? "\u{0}" + pattern : pattern  // a NUL never starts a stored pattern
         lock.lock()
         defer { lock.unlock() }
-        if let hit = compiled[pattern] { return hit }
+        if let hit = compiled[key] { return hit }
         if compiled.count >= 20_000 { compiled.removeAll() }  // bounded: patterns come from stored models
-        let regex = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive])
-        compiled[pattern] = regex
+        let regex = try? NSRegularExpression(pattern: pattern, options: caseSensitive ? [] : [.caseInsensitive])
+        compiled[key] = regex
         return regex
     }
 
@@ -288,8 +301,9 @@ public final class PatternCache: @unchecked Sendable {
     }
 
     /// True when `pattern` is found anywhere in `text`.
-    public func matchesAnywhere(_ pattern: String, _ text: String) -> Bool {
-        guard text.utf8.count <= Self.maxSubjectLength, let regex = regex(pattern) else { return false }
+    public func matchesAnywhere(_ pattern: String, _ text: String, caseSensitive: Bool = false) -> Bool {
+        guard text.utf8.count <= Self.maxSubjectLength, let regex = regex(pattern, caseSensitive: caseSensitive)
+        else { return false }
         return regex.firstMatch(in: text, options: [], range: NSRange(text.startIndex..., in: text)) != nil
     }
 }

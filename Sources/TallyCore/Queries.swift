@@ -88,8 +88,39 @@ public struct ObservationQuery: Sendable, Hashable {
     public var fromStartTime: Timestamp?
     public var toStartTime: Timestamp?
     public var version: String?
+    /// `GET /v2/observations` only: the trace's session; root observations only (true) or children only (false);
+    /// Langfuse's `filter` conditions (the metrics query's shape) on the columns of `ObservationWithTrace`.
+    public var sessionID: String?
+    public var isRoot: Bool?
+    public var filters: [MetricsQuery.Filter] = []
 
     public init() {}
+}
+
+/// An observation with the fields of its trace that `GET /v2/observations` answers next to it.
+public struct ObservationWithTrace: Sendable, Hashable {
+    public var observation: Observation
+    public var traceName: String?
+    public var userID: String?
+    public var sessionID: String?
+    public var release: String?
+    public var tags: [String]
+    public var bookmarked: Bool
+    public var isPublic: Bool
+
+    public init(
+        observation: Observation, traceName: String?, userID: String?, sessionID: String?, release: String?,
+        tags: [String], bookmarked: Bool, isPublic: Bool
+    ) {
+        self.observation = observation
+        self.traceName = traceName
+        self.userID = userID
+        self.sessionID = sessionID
+        self.release = release
+        self.tags = tags
+        self.bookmarked = bookmarked
+        self.isPublic = isPublic
+    }
 }
 
 /// Filters of `GET /api/public/sessions`.
@@ -138,6 +169,18 @@ public struct ScoreQuery: Sendable, Hashable {
     public var observationIDs: [String] = []
     public var sessionIDs: [String] = []
     public var datasetRunIDs: [String] = []
+    /// `GET /v3/scores` lists (any of each); `valueMin`/`valueMax` bound numeric values (inclusive); `valueText`
+    /// matches a numeric value equal to it or a string value; `authorUserIDs` match nothing (Tally stores no
+    /// author).
+    public var names: [String] = []
+    public var sources: [String] = []
+    public var dataTypes: [String] = []
+    public var configIDs: [String] = []
+    public var queueIDs: [String] = []
+    public var authorUserIDs: [String] = []
+    public var valueMin: Double?
+    public var valueMax: Double?
+    public var valueText: String?
 
     public init() {}
 }
@@ -190,14 +233,14 @@ public struct TraceListQuery: Sendable, Hashable {
     public var offset = 0
     public var limit = 50
     /// Keyset paging: the page after this position of the same query and sort (offset is then 0).
-    public var after: TraceListCursor?
+    public var after: ListCursor?
 
     public init() {}
 }
 
-/// A position in a sorted trace list: the sort key of the last row shown and its trace id. Opaque to clients:
-/// `token` is base64url of a small JSON array; `init(token:)` is nil for anything it did not make.
-public struct TraceListCursor: Sendable, Hashable {
+/// A position in a sorted list (traces, observations, scores): the sort key of the last row shown and its id.
+/// Opaque to clients: `token` is base64url of a small JSON array; `init(token:)` is nil for anything it did not make.
+public struct ListCursor: Sendable, Hashable {
     /// µs for time sorts, nano-USD, µs or tokens for the totals sorts, the name (or "") for name.
     public var key: JSONValue
     public var id: String

@@ -91,6 +91,119 @@ enum DTO {
         ]
     }
 
+    /// A USD-per-unit price as a decimal string (`"0.00000015"`), exact to the pico-USD the price table holds.
+    static func decimalPrice(_ usd: Double?) -> JSONValue {
+        guard let usd, usd.isFinite, usd >= 0, usd < 1e6 else { return .null }
+        let picos = ModelPrice.picos(usd: usd)
+        let whole = picos / 1_000_000_000_000
+        var fraction = String(picos % 1_000_000_000_000)
+        fraction = String(repeating: "0", count: 12 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return .string(fraction.isEmpty ? "\(whole)" : "\(whole).\(fraction)")
+    }
+
+    /// Input or output as `GET /v2/observations` answers it: raw text (a string as it is, anything else as its
+    /// JSON text), as Langfuse's v4 lists do.
+    static func rawText(_ value: JSONValue?) -> JSONValue {
+        switch value {
+        case nil, .null?: .null
+        case .string(let s)?: .string(s)
+        case let v?: .string(v.serialized())
+        }
+    }
+
+    /// Metadata as `GET /v2/observations` answers it: a value whose text exceeds 200 characters is cut to its
+    /// first 200 (as a string) unless its key is in `expand`.
+    static func listMetadata(_ metadata: [String: JSONValue], expand: Set<String>) -> JSONValue {
+        .object(
+            Dictionary(
+                uniqueKeysWithValues: metadata.map { key, value in
+                    guard !expand.contains(key) else { return (key, value) }
+                    let text: String
+                    if case .string(let s) = value { text = s } else { text = value.serialized() }
+                    guard text.count > 200 else { return (key, value) }
+                    return (key, .string(String(text.prefix(200))))
+                }))
+    }
+
+    /// One item of `GET /v2/observations` with the field groups asked for (COMPAT §4.3). The values are those of
+    /// the v1 item; `modelId` and the prices (decimal strings) are always present, null unless `model` is asked.
+    static func observationV2(
+        _ ow: ObservationWithTrace, projectID: String, groups: Set<CursorListController.FieldGroup>,
+        expandMetadata: Set<String>
+    ) -> JSONValue {
+        let o = ow.observation
+        guard case .object(let full) = observation(o, projectID: projectID) else { return .null }
+        var out: [String: JSONValue] = [
+            "modelId": .null, "inputPrice": .null, "outputPrice": .null, "totalPrice": .null,
+        ]
+        func copy(_ keys: String...) { for k in keys { out[k] = full[k] ?? .null } }
+        for group in groups {
+            switch group {
+            case .core: copy("id", "traceId", "startTime", "endTime", "projectId", "parentObservationId", "type")
+            case .basic:
+                copy("name", "level", "statusMessage", "version", "environment", "tenant", "feature")
+                out["bookmarked"] = .bool(ow.bookmarked)
+                out["public"] = .bool(ow.isPublic)
+                out["userId"] = str(ow.userID)
+                out["sessionId"] = str(ow.sessionID)
+                out["isRootObservation"] = .bool(o.parentObservationID == nil)
+            case .time: copy("completionStartTime", "createdAt", "updatedAt")
+            case .io:
+                out["input"] = rawText(o.input)
+                out["output"] = rawText(o.output)
+            case .metadata: out["metadata"] = listMetadata(o.metadata, expand: expandMetadata)
+            case .model:
+                copy("model", "responseModel", "modelParameters", "modelId")
+                out["providedModelName"] = str(o.model)
+                out["internalModelId"] = str(o.pricedModelID)
+                out["inputPrice"] = decimalPrice(o.unitPrices["input"])
+                out["outputPrice"] = decimalPrice(o.unitPrices["output"])
+                out["totalPrice"] = decimalPrice(o.unitPrices["total"])
+            case .usage:
+                copy("usageDetails", "costDetails", "usagePricingTierName", "costSource")
+                out["totalCost"] = full["calculatedTotalCost"] ?? .null
+            case .prompt: copy("promptId", "promptName", "promptVersion")
+            case .metrics: copy("latency", "timeToFirstToken")
+            case .traceContext:
+                out["traceName"] = str(ow.traceName)
+                out["tags"] = .array(ow.tags.map { .string($0) })
+                out["release"] = str(ow.release)
+            }
+        }
+        return .object(out)
+    }
+
+    /// One item of `GET /v3/scores`: `value` typed by data type, and the subject it scores.
+    static func scoreV3(_ s: Score, projectID: String) -> JSONValue {
+        let value: JSONValue
+        switch s.dataType {
+        case .numeric: value = .double(s.value ?? 0)
+        case .boolean: value = .bool((s.value ?? 0) != 0)
+        case .categorical, .text, .correction: value = .string(s.stringValue ?? s.value.map { String($0) } ?? "")
+        }
+        let subject: JSONValue
+        if let id = s.observationID {
+            subject = ["kind": "observation", "id": .string(id), "traceId": str(s.traceID)]
+        } else if let id = s.traceID {
+            subject = ["kind": "trace", "id": .string(id)]
+        } else if let id = s.sessionID {
+            subject = ["kind": "session", "id": .string(id)]
+        } else if let id = s.datasetRunID {
+            subject = ["kind": "experiment", "id": .string(id)]
+        } else {
+            subject = .null
+        }
+        return [
+            "id": .string(s.id), "projectId": .string(projectID), "name": .string(s.name),
+            "source": .string(s.source.rawValue), "timestamp": time(s.timestamp),
+            "environment": .string(s.environment), "createdAt": time(s.createdAt ?? s.timestamp),
+            "updatedAt": time(s.updatedAt ?? s.timestamp), "comment": str(s.comment), "configId": str(s.configID),
+            "metadata": s.metadata ?? .object([:]), "authorUserId": .null, "queueId": str(s.queueID),
+            "dataType": .string(s.dataType.rawValue), "value": value, "subject": subject,
+        ]
+    }
+
     static func score(_ s: Score, projectID: String) -> JSONValue {
         var out: [String: JSONValue] = [
             "id": .string(s.id), "projectId": .string(projectID), "traceId": str(s.traceID),

@@ -11,4 +11,6 @@ extension HTTPField.Name {
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
     /// Sent by the web UI on its writes (see `AuthMiddleware`).
     static let tallyUI = HTTPField.Name("X-Tally-UI")!
+    /// Sent by every Langfuse SDK's API client (`2.60.10`, `3.15.0`, `5.0.4`).
+    static let langfuseSDKVersion = HTTPField.Name("X-Langfuse-Sdk-Version")!
 }

@@ -12,6 +12,7 @@ struct ModelsController: Sendable {
         group.get("models", use: list)
         group.get("models/:id", use: get)
         group.post("models", use: create)
+        group.put("models/:id", use: upsert)
         group.delete("models/:id", use: delete)
         tally.get("settings/pricing", use: getSettings)
         tally.put("settings/pricing", use: putSettings)
@@ -28,7 +29,8 @@ struct ModelsController: Sendable {
         let page = try QueryReader(request).page()
         let models = try await all(projectID: project.id)
         let items = Array(models.dropFirst(page.offset).prefix(page.limit))
-        return DTO.list(Paged(items: items, totalItems: models.count, page: page)) { Self.dto($0) }
+        let shape = TierShape(request)
+        return DTO.list(Paged(items: items, totalItems: models.count, page: page)) { Self.dto($0, shape) }
     }
 
     @Sendable func get(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -37,23 +39,41 @@ struct ModelsController: Sendable {
         guard let model = try await all(projectID: project.id).first(where: { $0.id == id }) else {
             throw APIError.notFound("Model not found")
         }
-        return JSONResponse.make(Self.dto(model))
+        return JSONResponse.make(Self.dto(model, TierShape(request)))
     }
 
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        try await save(request, context: context, id: nil)
+    }
+
+    /// `PUT /models/{id}`: creates or replaces the project model with that id (the langfuse 5.x SDK's `upsert`).
+    /// A built-in model's id is refused: built-in prices are overridden by a project model of another id.
+    @Sendable func upsert(_ request: Request, context: TallyRequestContext) async throws -> Response {
+        let id = try context.pathID("id")
+        if BuiltinPrices.models.contains(where: { $0.id == id }) {
+            throw APIError.invalid(
+                "\(id) is a built-in model and cannot be modified; create a project model with another id that "
+                    + "matches the same names to override its prices")
+        }
+        return try await save(request, context: context, id: id)
+    }
+
+    /// Stores the model of the request's body; `id` (from the path) wins over the body's.
+    func save(_ request: Request, context: TallyRequestContext, id: String?) async throws -> Response {
         let project = try context.requireProject()
         let body = try await bodyReader.read(request)
-        guard case .object(let o)? = try? JSONValue.parse(body) else {
+        guard case .object(var o)? = try? JSONValue.parse(body) else {
             throw APIError.invalid("expected a JSON object")
         }
+        if let id { o["id"] = .string(id) }
         let model: ModelPrice
         do {
             model = try ModelPrice(json: try Self.definition(from: o), projectID: project.id)
         } catch let e as PriceTableError {
             throw APIError.invalid(e.description)
         }
-        try await database.saveModel(projectID: project.id, model)
-        return JSONResponse.make(Self.dto(model))
+        return JSONResponse.make(
+            Self.dto(try await database.saveModel(projectID: project.id, model), TierShape(request)))
     }
 
     @Sendable func delete(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -109,8 +129,24 @@ struct ModelsController: Sendable {
         return .object(out)
     }
 
+    /// How pricing tiers are answered. Langfuse's current Model schema (langfuse 4.x and 5.x SDKs) has two condition
+    /// shapes: usage `{usageDetailPattern, operator, value, caseSensitive}` and attribute `{source, key, operator:
+    /// "in", values}` (the `service_tier` tiers). The 2.x and 3.x SDKs' schema knows the usage shape only and
+    /// refuses a whole page that holds another, so for a client that names itself one of them
+    /// (`X-Langfuse-Sdk-Version` below 4) tiers with an attribute condition move from `pricingTiers` to
+    /// `attributePricingTiers` (same shape), which those clients ignore. Every other client gets Langfuse's shape.
+    struct TierShape {
+        let attributeConditions: Bool
+
+        init(_ request: Request) {
+            let version = request.headers[.langfuseSDKVersion] ?? ""
+            let major = Int(version.prefix { $0.isNumber })
+            attributeConditions = major.map { $0 >= 4 } ?? true
+        }
+    }
+
     /// Langfuse's Model shape plus Tally's `prices` per key.
-    static func dto(_ m: ModelPrice) -> JSONValue {
+    static func dto(_ m: ModelPrice, _ shape: TierShape) -> JSONValue {
         func usd(_ key: PriceKey) -> JSONValue { m.prices[key].map { .double(Double($0) / 1e12) } ?? .null }
         let prices = JSONValue.object(
             Dictionary(
@@ -122,22 +158,32 @@ struct ModelsController: Sendable {
                 "prices": m.json.objectValue?["prices"] ?? [:],
             ]
         ]
+        var attributeTiers: [JSONValue] = []
         for tier in m.tiers {
-            tiers.append([
+            let usageOnly = tier.conditions.allSatisfy { if case .usage = $0 { true } else { false } }
+            let answer: JSONValue = [
                 "id": .string("\(m.id)-\(tier.priority)"), "name": .string(tier.name), "isDefault": false,
                 "priority": .int(Int64(tier.priority)), "conditions": .array(tier.conditions.map(\.json)),
                 "prices": .object(
                     Dictionary(
                         uniqueKeysWithValues: tier.prices.map { ($0.key.rawValue, .double(Double($0.value) / 1e12)) })),
-            ])
+            ]
+            if usageOnly || shape.attributeConditions {
+                tiers.append(answer)
+            } else {
+                attributeTiers.append(answer)
+            }
         }
-        return [
+        var out: [String: JSONValue] = [
             "id": .string(m.id), "modelName": .string(m.modelName), "matchPattern": .string(m.matchPattern),
             "startDate": m.startDate.map { .string($0.iso8601) } ?? .null, "unit": .string(m.unit),
             "inputPrice": usd(.input), "outputPrice": usd(.output), "totalPrice": usd(.total), "tokenizerId": .null,
-            "tokenizerConfig": .null, "isLangfuseManaged": .bool(m.isBuiltin), "createdAt": .null, "prices": prices,
+            "tokenizerConfig": .null, "isLangfuseManaged": .bool(m.isBuiltin),
+            "createdAt": .string((m.createdAt ?? Timestamp(microseconds: 0)).iso8601), "prices": prices,
             "pricingTiers": .array(tiers), "source": m.source.map { .string($0) } ?? .null,
         ]
+        if !attributeTiers.isEmpty { out["attributePricingTiers"] = .array(attributeTiers) }
+        return .object(out)
     }
 
     @Sendable func getSettings(_ request: Request, context: TallyRequestContext) async throws -> Response {

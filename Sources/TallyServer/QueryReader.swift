@@ -62,6 +62,16 @@ struct QueryReader {
         return v
     }
 
+    /// `true` or `false`; anything else is a 400.
+    func bool(_ name: String) throws -> Bool? {
+        guard let raw = string(name) else { return nil }
+        switch raw.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw APIError.invalid("\(name): expected true or false, got \"\(raw.prefix(40))\"")
+        }
+    }
+
     func timestamp(_ name: String) throws -> Timestamp? {
         guard let raw = string(name) else { return nil }
         guard let t = Timestamp(iso8601: raw) else {

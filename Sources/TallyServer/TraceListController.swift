@@ -40,7 +40,7 @@ struct TraceListController: Sendable {
         q.limit = try r.int("limit", in: 1...200) ?? 50
         q.offset = try r.int("offset", in: 0...1_000_000) ?? 0
         if let token = r.string("cursor") {
-            guard let cursor = TraceListCursor(token: token) else {
+            guard let cursor = ListCursor(token: token) else {
                 throw APIError.invalid("cursor: not a cursor this list returned (nextCursor)")
             }
             guard q.offset == 0 else { throw APIError.invalid("cursor and offset exclude each other") }

@@ -15,6 +15,11 @@ enum Rows {
         jsonValue(text)?.objectValue ?? [:]
     }
 
+    /// A JSON array of strings (non-strings skipped); empty for anything else.
+    static func strings(_ text: String?) -> [String] {
+        (jsonValue(text)?.arrayValue ?? []).compactMap(\.stringValue)
+    }
+
     static func time(_ v: Int64?) -> Timestamp? { v.map(Timestamp.init(microseconds:)) }
 
     static func usage(_ text: String?) -> UsageDetails {
@@ -63,7 +68,7 @@ extension Trace {
         input = StoredContent.decode(row["input"])
         output = StoredContent.decode(row["output"])
         metadata = Rows.object(row["metadata"])
-        tags = (Rows.jsonValue(row["tags"])?.arrayValue ?? []).compactMap(\.stringValue)
+        tags = Rows.strings(row["tags"])
         isPublic = row["public"]
         bookmarked = row["bookmarked"]
         externalID = row["external_id"]

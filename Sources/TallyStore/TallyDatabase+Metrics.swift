@@ -56,6 +56,21 @@ struct MetricsView {
             ),
         ])
 
+    /// The columns Langfuse's observation lists filter on (`filter` of `GET /v2/observations`): the observations
+    /// view's, plus the per-row ones a list can compare (costs in USD, latency in s).
+    static let observationList: MetricsView = {
+        var view = observations
+        view.filterOnly.merge(
+            [
+                "endTime": "o.end_time", "statusMessage": "o.status_message", "model": "o.model",
+                "inputTokens": "o.input_tokens", "outputTokens": "o.output_tokens", "totalTokens": "o.total_tokens",
+                "inputCost": "(o.input_cost_nanos / 1e9)", "outputCost": "(o.output_cost_nanos / 1e9)",
+                "totalCost": "(o.total_cost_nanos / 1e9)", "latency": "((o.end_time - o.start_time) / 1e6)",
+                "timeToFirstToken": "((o.completion_start_time - o.start_time) / 1e6)",
+            ], uniquingKeysWith: { old, _ in old })
+        return view
+    }()
+
     static let traces = MetricsView(
         from: "trace t", projectColumn: "t.project_id", time: "t.timestamp", traceID: "t.id",
         dimensions: [

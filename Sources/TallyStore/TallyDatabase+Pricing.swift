@@ -31,12 +31,16 @@ extension TallyDatabase {
     }
 
     static func projectModels(_ db: Database, projectID: String) throws -> [ModelPrice] {
-        try String.fetchAll(
-            db.cachedStatement(sql: "SELECT definition FROM model WHERE project_id = ? ORDER BY created_at"),
+        try Row.fetchAll(
+            db.cachedStatement(
+                sql: "SELECT definition, created_at FROM model WHERE project_id = ? ORDER BY created_at"),
             arguments: [projectID]
-        ).compactMap { text in
-            guard let json = try? JSONValue.parse(text) else { return nil }
-            return try? ModelPrice(json: json, projectID: projectID)
+        ).compactMap { row in
+            guard let json = try? JSONValue.parse(row["definition"] as String),
+                var model = try? ModelPrice(json: json, projectID: projectID)
+            else { return nil }
+            model.createdAt = Timestamp(microseconds: row["created_at"])
+            return model
         }
     }
 
@@ -63,19 +67,25 @@ extension TallyDatabase {
 
     /// Stores a project model (same id replaces). New prices apply to observations ingested from now on;
     /// `recomputeCosts` re-prices stored ones.
-    public func saveModel(projectID: String, _ model: ModelPrice) async throws {
+    /// Returns the model as stored: `createdAt` is when its id was first stored (a replacement keeps it).
+    public func saveModel(projectID: String, _ model: ModelPrice) async throws -> ModelPrice {
         defer { pricingCache.invalidate(projectID) }
-        try await writer.write { db in
-            try db.execute(
+        let created = try await writer.write { db in
+            try Int64.fetchOne(
+                db,
                 sql: """
                     INSERT INTO model (project_id, id, model_name, definition, created_at) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (project_id, id) DO UPDATE SET model_name = excluded.model_name,
                         definition = excluded.definition
+                    RETURNING created_at
                     """,
                 arguments: [
                     projectID, model.id, model.modelName, model.json.serialized(), Timestamp.now().microseconds,
                 ])
         }
+        var stored = model
+        stored.createdAt = created.map(Timestamp.init(microseconds:))
+        return stored
     }
 
     @discardableResult

@@ -184,29 +184,101 @@ extension TallyDatabase {
 
     // MARK: Observations
 
-    public func observations(projectID: String, query q: ObservationQuery) async throws -> Paged<Observation> {
+    /// The WHERE clause of an observation list over `observation o` (`joined`: joined with its `trace t`).
+    static func observationFilter(projectID: String, _ q: ObservationQuery, joined: Bool) throws -> SQLFilter {
         var f = SQLFilter()
         f.add("o.project_id = ?", [projectID])
         if let v = q.name { f.add("o.name = ?", [v]) }
         if let v = q.type { f.add("o.type = ?", [v.rawValue]) }
         if let v = q.traceID { f.add("o.trace_id = ?", [v]) }
         if let v = q.level { f.add("o.level = ?", [v.rawValue]) }
-        if let v = q.parentObservationID { f.add("o.parent_observation_id = ?", [v]) }
+        if let v = q.parentObservationID {
+            // An empty id asks for observations without a parent, as Langfuse's v2 list reads it.
+            f.add(v.isEmpty ? "o.parent_observation_id IS NULL" : "o.parent_observation_id = ?", v.isEmpty ? [] : [v])
+        }
+        if let v = q.isRoot { f.add(v ? "o.parent_observation_id IS NULL" : "o.parent_observation_id IS NOT NULL") }
         if let v = q.fromStartTime { f.add("o.start_time >= ?", [v.microseconds]) }
         if let v = q.toStartTime { f.add("o.start_time < ?", [v.microseconds]) }
         if let v = q.version { f.add("o.version = ?", [v]) }
-        if let v = q.userID {
+        for (column, value) in [("user_id", q.userID), ("session_id", q.sessionID)] {
+            guard let value else { continue }
             f.add(
-                "EXISTS (SELECT 1 FROM trace t WHERE t.project_id = o.project_id AND t.id = o.trace_id AND t.user_id = ?)",
-                [v])
+                joined
+                    ? "t.\(column) = ?"
+                    : "EXISTS (SELECT 1 FROM trace t WHERE t.project_id = o.project_id AND t.id = o.trace_id AND t.\(column) = ?)",
+                [value])
         }
         f.any("o.environment", q.environments)
-        let filter = f
+        if !q.filters.isEmpty {
+            guard joined else { throw AnalyticsError.invalid("filter is answered by GET /api/public/v2/observations") }
+            for (i, condition) in q.filters.enumerated() {
+                try addMetricsFilter(condition, index: i, view: .observationList, projectID: projectID, to: &f)
+            }
+        }
+        return f
+    }
+
+    public func observations(projectID: String, query q: ObservationQuery) async throws -> Paged<Observation> {
+        let filter = try Self.observationFilter(projectID: projectID, q, joined: false)
         return try await boundedRead { db in
             let (items, total) = try filter.page(
                 db, columns: "o.*", from: "observation o", order: "o.start_time DESC, o.id", page: q.page,
                 map: Observation.init(row:))
             return Paged(items: items, totalItems: total, page: q.page)
+        }
+    }
+
+    /// Up to `limit` observations with their trace's fields, newest first (start time, then id, both descending),
+    /// after `cursor` (the last item of the previous page: its start time in µs and its id). A read of the page
+    /// costs what the first page's does.
+    public func observationsAfter(
+        projectID: String, query q: ObservationQuery, cursor: ListCursor?, limit: Int
+    ) async throws -> [ObservationWithTrace] {
+        var filter = try Self.observationFilter(projectID: projectID, q, joined: true)
+        if let cursor {
+            guard case .int(let start) = cursor.key else {
+                throw AnalyticsError.invalid("cursor: not an observation list's")
+            }
+            filter.add("(o.start_time < ? OR (o.start_time = ? AND o.id < ?))", [start, start, cursor.id])
+        }
+        let where_ = filter
+        return try await boundedRead { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT o.*, t.name AS t_name, t.user_id AS t_user_id, t.session_id AS t_session_id,
+                        t.release AS t_release, t.tags AS t_tags, t.bookmarked AS t_bookmarked, t.public AS t_public
+                    FROM observation o JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id
+                    WHERE \(where_.sql) ORDER BY o.start_time DESC, o.id DESC LIMIT ?
+                    """, arguments: where_.arguments + [limit]
+            ).map { row in
+                ObservationWithTrace(
+                    observation: Observation(row: row), traceName: row["t_name"], userID: row["t_user_id"],
+                    sessionID: row["t_session_id"], release: row["t_release"],
+                    tags: Rows.strings(row["t_tags"]), bookmarked: row["t_bookmarked"], isPublic: row["t_public"])
+            }
+        }
+    }
+
+    /// Up to `limit` scores, newest first (timestamp, then id, both descending), after `cursor` (the last item of
+    /// the previous page: its timestamp in µs and its id).
+    public func scoresAfter(
+        projectID: String, query q: ScoreQuery, cursor: ListCursor?, limit: Int
+    ) async throws -> [Score] {
+        var filter = Self.scoreFilter(projectID: projectID, q)
+        if let cursor {
+            guard case .int(let time) = cursor.key else { throw AnalyticsError.invalid("cursor: not a score list's") }
+            filter.add("(s.timestamp < ? OR (s.timestamp = ? AND s.id < ?))", [time, time, cursor.id])
+        }
+        let where_ = filter
+        return try await boundedRead { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.* FROM score s LEFT JOIN trace t ON t.project_id = s.project_id AND t.id = s.trace_id
+                    WHERE \(where_.sql) ORDER BY s.timestamp DESC, s.id DESC LIMIT ?
+                    """, arguments: where_.arguments + [limit]
+            ).map(Score.init(row:))
         }
     }
 
@@ -247,7 +319,8 @@ extension TallyDatabase {
 
     // MARK: Scores
 
-    public func scores(projectID: String, query q: ScoreQuery) async throws -> Paged<ScoreWithTrace> {
+    /// The WHERE clause of a score list over `score s LEFT JOIN trace t`.
+    static func scoreFilter(projectID: String, _ q: ScoreQuery) -> SQLFilter {
         var f = SQLFilter()
         f.add("s.project_id = ?", [projectID])
         if let v = q.userID { f.add("t.user_id = ?", [v]) }
@@ -268,8 +341,27 @@ extension TallyDatabase {
         f.any("s.observation_id", q.observationIDs)
         f.any("s.session_id", q.sessionIDs)
         f.any("s.dataset_run_id", q.datasetRunIDs)
+        f.any("s.name", q.names)
+        f.any("s.source", q.sources)
+        f.any("s.data_type", q.dataTypes)
+        f.any("s.config_id", q.configIDs)
+        f.any("s.queue_id", q.queueIDs)
+        if !q.authorUserIDs.isEmpty { f.add("0") }
+        if let v = q.valueMin { f.add("s.data_type = 'NUMERIC' AND s.value >= ?", [v]) }
+        if let v = q.valueMax { f.add("s.data_type = 'NUMERIC' AND s.value <= ?", [v]) }
+        if let v = q.valueText {
+            if let number = Double(v), number.isFinite {
+                f.add("(s.value = ? OR s.string_value = ?)", [number, v])
+            } else {
+                f.add("s.string_value = ?", [v])
+            }
+        }
+        return f
+    }
+
+    public func scores(projectID: String, query q: ScoreQuery) async throws -> Paged<ScoreWithTrace> {
         let from = "score s LEFT JOIN trace t ON t.project_id = s.project_id AND t.id = s.trace_id"
-        let filter = f
+        let filter = Self.scoreFilter(projectID: projectID, q)
         return try await boundedRead { db in
             let (items, total) = try filter.page(
                 db,

@@ -28,7 +28,7 @@ extension TallyDatabase {
     /// A page of traces for `q` (limit + 1 fetched to tell whether more follow), newest first by default, and the
     /// cursor of the page after it (nil on the last page).
     public func traceList(projectID: String, query q: TraceListQuery) async throws -> (
-        rows: [TraceListRow], hasMore: Bool, next: TraceListCursor?
+        rows: [TraceListRow], hasMore: Bool, next: ListCursor?
     ) {
         var f = SQLFilter()
         f.add("t.project_id = ?", [projectID])
@@ -103,7 +103,7 @@ extension TallyDatabase {
             let rows = fetched.prefix(limit).map {
                 TraceListRow(trace: Trace(row: $0), totals: TraceTotals(traceRow: $0))
             }
-            var next: TraceListCursor?
+            var next: ListCursor?
             if fetched.count > limit, let last = fetched.prefix(limit).last {
                 let key: DatabaseValue = last["sort_key"]
                 let value: JSONValue
@@ -112,7 +112,7 @@ extension TallyDatabase {
                 case .string(let v): value = .string(v)
                 default: value = .string("")
                 }
-                next = TraceListCursor(key: value, id: last["sort_id"])
+                next = ListCursor(key: value, id: last["sort_id"])
             }
             return (rows, fetched.count > limit, next)
         }

@@ -126,4 +126,80 @@ struct ModelsRouterTests {
             }
         }
     }
+    @Test("models answer createdAt and Langfuse's tier conditions; 2.x/3.x SDKs get attribute tiers apart; PUT upserts")
+    func langfuseModelShape() async throws {
+        let env = try router.makeEnv()
+        let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
+        try await env.app.test(.router) { client throws in
+            func model(_ id: String, sdk: String? = nil) async throws -> [String: JSONValue] {
+                var headers = h
+                if let sdk { headers[.langfuseSDKVersion] = sdk }
+                let r = try await client.execute(uri: "/api/public/models/\(id)", method: .get, headers: headers)
+                #expect(r.status == .ok)
+                return try #require(try json(r).objectValue)
+            }
+            // A built-in model: createdAt is the date its prices were checked; its service_tier tier is an attribute
+            // condition, answered as such to Langfuse 4+/5 clients and to clients that name no SDK.
+            let gpt4o = try await model("gpt-4o")
+            #expect(gpt4o["createdAt"]?.stringValue.flatMap(Timestamp.init(iso8601:)) != nil)
+            let tiers = try #require(gpt4o["pricingTiers"]?.arrayValue)
+            #expect(tiers.count == 2)
+            #expect(
+                tiers[1].objectValue?["conditions"]
+                    == [
+                        ["source": "model_parameters", "key": "service_tier", "operator": "in", "values": ["priority"]]
+                    ])
+            #expect(try await model("gpt-4o", sdk: "5.0.4")["pricingTiers"]?.arrayValue?.count == 2)
+            // langfuse 3.x's schema knows usage conditions only: the tier moves aside.
+            let forV3 = try await model("gpt-4o", sdk: "3.15.0")
+            #expect(forV3["pricingTiers"]?.arrayValue?.count == 1)
+            #expect(forV3["attributePricingTiers"]?.arrayValue?.first?.objectValue?["name"] == "Priority")
+
+            // A usage-conditioned tier keeps its shape for every client, caseSensitive included.
+            let body = """
+                {"modelName":"long-ctx","matchPattern":"(?i)^long-ctx$","unit":"TOKENS","pricingTiers":[
+                  {"name":"Standard","isDefault":true,"priority":0,"conditions":[],"prices":{"input":0.000001}},
+                  {"name":"Large","isDefault":false,"priority":1,"prices":{"input":0.000002},
+                   "conditions":[{"usageDetailPattern":"^Input","operator":"gt","value":200000,"caseSensitive":true}]}]}
+                """
+            let created = try await client.execute(
+                uri: "/api/public/models/long-ctx-1", method: .put, headers: h, body: ByteBuffer(string: body))
+            #expect(created.status == .ok)
+            let stored = try #require(try json(created).objectValue)
+            #expect(stored["id"] == "long-ctx-1")
+            let createdAt = try #require(stored["createdAt"]?.stringValue.flatMap(Timestamp.init(iso8601:)))
+            #expect(abs(createdAt.microseconds - Timestamp.now().microseconds) < 60_000_000)
+            let condition: JSONValue = [
+                "usageDetailPattern": "^Input", "operator": "gt", "value": 200000, "caseSensitive": true,
+            ]
+            #expect(stored["pricingTiers"]?.arrayValue?.last?.objectValue?["conditions"] == [condition])
+            #expect(try await model("long-ctx-1", sdk: "3.15.0")["pricingTiers"]?.arrayValue?.count == 2)
+            // A second PUT replaces the prices and keeps the first createdAt.
+            let replaced = try await client.execute(
+                uri: "/api/public/models/long-ctx-1", method: .put, headers: h,
+                body: ByteBuffer(
+                    string:
+                        #"{"modelName":"long-ctx","matchPattern":"(?i)^long-ctx$","unit":"TOKENS","inputPrice":0.000003}"#
+                ))
+            #expect(try json(replaced).objectValue?["createdAt"] == stored["createdAt"])
+            #expect(try json(replaced).objectValue?["inputPrice"] == 0.000003)
+            // caseSensitive: "^Input" does not match the usage key "input", so the default tier prices.
+            _ = try await client.execute(
+                uri: "/api/public/models/long-ctx-1", method: .put, headers: h, body: ByteBuffer(string: body))
+            _ = try await client.execute(
+                uri: "/api/public/ingestion", method: .post, headers: h,
+                body: ByteBuffer(string: generation("g-long", model: "long-ctx", input: 300_000, output: 0)))
+            let priced = try #require(try await env.database.observation(projectID: "proj-1", id: "g-long"))
+            #expect(priced.pricingTier == nil && priced.cost["total"] == 0.3)
+
+            let builtin = try await client.execute(
+                uri: "/api/public/models/gpt-4o", method: .put, headers: h, body: ByteBuffer(string: body))
+            #expect(builtin.status == .badRequest)
+            let badFlag = try await client.execute(
+                uri: "/api/public/models/x", method: .put, headers: h,
+                body: ByteBuffer(
+                    string: body.replacingOccurrences(of: "\"caseSensitive\":true", with: "\"caseSensitive\":1")))
+            #expect(badFlag.status == .badRequest)
+        }
+    }
 }

@@ -213,11 +213,13 @@ struct IngestTests {
         let (db, _) = try temporaryDatabase()
         try db.ensureProject(id: "p", name: "p")
         _ = try await db.ingest(projectID: "p", events: events)
-        _ = try await db.ingest(projectID: "p", events: [IngestionEvent(eventID: "again", timestamp: at(9), body: .trace(t))])
+        _ = try await db.ingest(
+            projectID: "p", events: [IngestionEvent(eventID: "again", timestamp: at(9), body: .trace(t))])
         #expect(try await db.trace(projectID: "p", id: "t")?.0.trace.tenant == "beta")
         var owned = t
         owned.metadata = ["tenantId": "initech"]
-        _ = try await db.ingest(projectID: "p", events: [IngestionEvent(eventID: "own", timestamp: at(10), body: .trace(owned))])
+        _ = try await db.ingest(
+            projectID: "p", events: [IngestionEvent(eventID: "own", timestamp: at(10), body: .trace(owned))])
         let (summary, observations, _) = try #require(try await db.trace(projectID: "p", id: "t"))
         #expect(summary.trace.tenant == "initech" && summary.trace.feature == "search")
         #expect(observations.allSatisfy { $0.tenant == "initech" })
@@ -262,7 +264,9 @@ struct IngestTests {
             t.isPartial = partial
             return IngestionEvent(eventID: "\(id)-\(seconds)", timestamp: t.timestamp!, body: .trace(t))
         }
-        _ = try await db.ingest(projectID: "p", events: [upsert("late-root", at: 20, partial: true), upsert("middle", at: 15, partial: false)])
+        _ = try await db.ingest(
+            projectID: "p",
+            events: [upsert("late-root", at: 20, partial: true), upsert("middle", at: 15, partial: false)])
         var q = TraceQuery()
         q.tags = ["tenant:acme"]
         #expect(try await db.traces(projectID: "p", query: q).items.map(\.trace.id) == ["late-root", "middle"])

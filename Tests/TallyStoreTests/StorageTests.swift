@@ -67,24 +67,33 @@ struct StorageTests {
         }
         // Each (event time, upsert) arrives in its own request, so every one after the first meets a stored row.
         let sends: [(Timestamp, ObservationUpsert)] = [
-            (t0, upsert {
-                $0.isUpdate = false
-                $0.startTime = t0
-                $0.metadata = ["a": 1, "nested": ["x": 1]]
-                $0.input = "hello"
-                $0.modelParameters = ["temperature": 0.2]
-            }),
-            (at(1), upsert {
-                $0.metadata = ["nested": ["y": 2], "n": 1.5, "tenantId": "acme"]
-                $0.input = .object([:])  // empty: never replaces
-                $0.output = long  // stored compressed
-            }),
+            (
+                t0,
+                upsert {
+                    $0.isUpdate = false
+                    $0.startTime = t0
+                    $0.metadata = ["a": 1, "nested": ["x": 1]]
+                    $0.input = "hello"
+                    $0.modelParameters = ["temperature": 0.2]
+                }
+            ),
+            (
+                at(1),
+                upsert {
+                    $0.metadata = ["nested": ["y": 2], "n": 1.5, "tenantId": "acme"]
+                    $0.input = .object([:])  // empty: never replaces
+                    $0.output = long  // stored compressed
+                }
+            ),
             (at(2), upsert { $0.metadata = "a note" }),  // kept under "metadata"
-            (at(-5), upsert {  // stale: fills only what is missing
-                $0.metadata = ["a": 99, "z": true]
-                $0.input = "stale"
-                $0.statusMessage = "late"
-            }),
+            (
+                at(-5),
+                upsert {  // stale: fills only what is missing
+                    $0.metadata = ["a": 99, "z": true]
+                    $0.input = "stale"
+                    $0.statusMessage = "late"
+                }
+            ),
         ]
         var expected: Observation?
         for (at, u) in sends {
@@ -257,7 +266,7 @@ struct TraceListPagingTests {
                         paged += page.rows.map(\.trace.id)
                         #expect(page.hasMore == (page.next != nil))
                         guard let next = page.next else { break }
-                        q.after = TraceListCursor(token: next.token)
+                        q.after = ListCursor(token: next.token)
                         #expect(q.after == next)
                     }
                     #expect(paged == all, "\(sort) ascending \(ascending) tags \(tags)")
@@ -265,7 +274,7 @@ struct TraceListPagingTests {
                 }
             }
         }
-        #expect(TraceListCursor(token: "not a cursor") == nil)
-        #expect(TraceListCursor(token: "W3t9LCJ4Il0") == nil)  // [{},"x"]: a key of the wrong kind
+        #expect(ListCursor(token: "not a cursor") == nil)
+        #expect(ListCursor(token: "W3t9LCJ4Il0") == nil)  // [{},"x"]: a key of the wrong kind
     }
 }
