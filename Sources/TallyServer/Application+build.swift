@@ -109,6 +109,7 @@ public func buildRouter(
         middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     ReadController(database: database, bodyReader: bodyReader).addRoutes(to: projectAccess)
     CursorListController(database: database).addRoutes(to: projectAccess)
+    PromptsController(database: database, bodyReader: bodyReader).addRoutes(to: projectAccess)
     SessionController(database: database, bodyReader: bodyReader).addRoutes(to: router.group("api/tally/v1"))
     let tallyAPI = router.group("api/tally/v1").add(
         middleware: AuthMiddleware(database: database, allowsScoresAccess: false, allowsSessionWrites: true))
