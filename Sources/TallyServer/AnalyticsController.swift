@@ -155,7 +155,9 @@ struct AnalyticsController: Sendable {
                 "lastSeen": DTO.time(s.lastSeen),
             ]
         }
-        return JSONResponse.make(["data": .array(data)])
+        // The versions' text (or messages) where the prompt is managed here, so a comparison can show what changed.
+        let stored = try await database.promptVersions(projectID: project.id, name: name)
+        return JSONResponse.make(["data": .array(data), "prompts": .array(stored.map(PromptsController.dto))])
     }
 
     /// Langfuse's `GET /api/public/metrics/daily`: per UTC day, traces, observations, cost and usage per model.

@@ -12,9 +12,11 @@ struct PromptsController: Sendable {
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("v2/prompts", use: list)
         group.post("v2/prompts", use: create)
-        group.get("v2/prompts/:name", use: get)
-        group.delete("v2/prompts/:name", use: delete)
-        group.patch("v2/prompts/:name/versions/:version", use: addLabels)
+        // A name may arrive with its slashes encoded (`support%2Fanswer`, the 3.x and 5.x SDKs) or raw
+        // (`support/answer`, the 2.x SDK), so the name is the rest of the path, as in Langfuse's catch-all route.
+        group.get("v2/prompts/**", use: get)
+        group.delete("v2/prompts/**", use: delete)
+        group.patch("v2/prompts/**", use: addLabels)
     }
 
     @Sendable func list(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -69,8 +71,13 @@ struct PromptsController: Sendable {
     /// Body `{"newLabels": [...]}`: the labels join the version's own, leaving every other version.
     @Sendable func addLabels(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let name = try Self.name(context)
-        guard let version = Int(try context.parameters.require("version")), version >= 1 else {
+        // `<name>/versions/<version>`: the last two segments name the version.
+        let segments = context.parameters.getCatchAll()
+        guard segments.count >= 3, segments[segments.count - 2] == "versions" else {
+            throw APIError.notFound("PATCH /api/public/v2/prompts/<name>/versions/<version> updates labels")
+        }
+        let name = try Self.name(segments.dropLast(2))
+        guard let version = Int(segments[segments.count - 1]), version >= 1 else {
             throw APIError.invalid("version: a positive integer")
         }
         let body = try await bodyReader.json(request)
@@ -85,11 +92,17 @@ struct PromptsController: Sendable {
         return JSONResponse.make(Self.dto(prompt))
     }
 
-    /// The percent-decoded name of the path (`%2F` is a folder separator inside the name).
+    /// The prompt name of the path: the segments after `/v2/prompts/`, percent-decoded, joined by `/`.
     static func name(_ context: TallyRequestContext) throws -> String {
-        guard let name = try context.parameters.require("name").removingPercentEncoding else {
+        try name(context.parameters.getCatchAll()[...])
+    }
+
+    static func name(_ segments: ArraySlice<Substring>) throws -> String {
+        let decoded = segments.map { $0.removingPercentEncoding }
+        guard !decoded.isEmpty, !decoded.contains(nil) else {
             throw APIError.invalid("name: not a valid percent-encoded name")
         }
+        let name = decoded.compactMap { $0 }.joined(separator: "/")
         try PromptInput.checkName(name)
         return name
     }

@@ -60,6 +60,16 @@ extension TallyDatabase {
         }
     }
 
+    /// Every stored version of `name`, oldest first.
+    public func promptVersions(projectID: String, name: String) async throws -> [Prompt] {
+        try await writer.read { db in
+            try Int.fetchAll(
+                db, sql: "SELECT version FROM prompt WHERE project_id = ? AND name = ? ORDER BY version",
+                arguments: [projectID, name]
+            ).compactMap { try Self.prompt(db, projectID: projectID, name: name, version: $0) }
+        }
+    }
+
     /// Adds `labels` to one version (moving them from the others; its own labels stay, as Langfuse's PATCH does).
     /// nil when the version does not exist.
     public func addPromptLabels(

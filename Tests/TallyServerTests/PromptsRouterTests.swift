@@ -47,6 +47,10 @@ struct PromptsRouterTests {
             #expect(status == .ok)
             #expect(try await call(.get, "/\(name)").1["labels"] == ["latest", "production", "staging"])
             #expect(try await call(.get, "/\(name)?version=1").1["labels"] == [])
+            // The 2.x SDK sends the folder separator raw: the rest of the path is the name.
+            #expect(try await call(.get, "/support/answer?version=1").1["name"] == "support/answer")
+            #expect(try await call(.patch, "/support/answer/versions/1", #"{"newLabels":["old"]}"#).0 == .ok)
+            #expect(try await call(.get, "/support/answer?label=old").1["version"] == 1)
             // New tags replace the name's on every version.
             _ = try await call(.post, "", #"{"name":"support/answer","prompt":"v3","tags":["cs","new"]}"#)
             #expect(try await call(.get, "/\(name)?version=1").1["tags"] == ["cs", "new"])
@@ -63,7 +67,8 @@ struct PromptsRouterTests {
             let (_, all) = try await call(.get, "?limit=10")
             #expect(all["meta"]?.objectValue?["totalItems"] == 2)
             let support = all["data"]?.arrayValue?.last?.objectValue
-            #expect(support?["versions"] == [1, 2, 3] && support?["labels"] == ["latest", "production", "staging"])
+            #expect(
+                support?["versions"] == [1, 2, 3] && support?["labels"] == ["latest", "old", "production", "staging"])
             #expect(try await call(.get, "?label=staging").1["data"]?.arrayValue?.count == 1)
             #expect(
                 try await call(.get, "?tag=new").1["data"]?.arrayValue?.first?.objectValue?["name"] == "support/answer")

@@ -442,3 +442,48 @@ def test_nested_model_parameters_read_back_through_the_typed_client(tally):
     assert json.loads(expected["tools"]) == parameters["tools"]
     status, raw = tally.get(f"/api/public/observations/{gen_id}")
     assert raw["modelParameters"]["temperature"] == 0.2 and raw["modelParameters"]["max_tokens"] == 256
+
+
+def test_typed_client_reads_everything_and_manages_prompts(tally):
+    """langfuse 2.60.10's own API client (`lf.client`, pydantic v1 models) parses every read route it has; its
+    prompt management works unchanged, and generations linked to a prompt reach the prompt analytics."""
+    from langfuse.api.resources.commons.errors.not_found_error import NotFoundError
+
+    lf = client(tally)
+    lf.create_prompt(name="support/answer", prompt="Answer {{q}}", labels=["production"], config={"temperature": 0})
+    prompt = lf.get_prompt("support/answer")
+    assert prompt.version == 1 and prompt.compile(q="why") == "Answer why"
+    run = uuid.uuid4().hex[:8]
+    for n in range(3):
+        trace = lf.trace(id=f"trace-{run}-{n}", name="req", user_id="u1", session_id=f"sess-{run}",
+                         metadata={"tenantId": "acme"})
+        trace.generation(id=f"gen-{run}-{n}", name="answer", model="gpt-4o-mini", prompt=prompt,
+                         usage={"input": 1000, "output": 100}).end()
+        trace.score(name="quality", value=0.5)
+    lf.flush()
+    api = lf.client
+    assert api.trace.list(limit=50).meta.total_items == 3
+    assert len(api.trace.get(f"trace-{run}-0").observations) == 1
+    gens = api.observations.get_many(type="GENERATION").data
+    assert {(o.prompt_name, o.prompt_version) for o in gens} == {("support/answer", 1)}
+    assert api.sessions.get(f"sess-{run}").id == f"sess-{run}"
+    assert api.score.get(name="quality").meta.total_items == 3
+    assert api.metrics.daily().data[0].count_traces == 3
+    models, page = [], 1
+    while True:
+        batch = api.models.list(page=page, limit=100)
+        models += batch.data
+        if page >= batch.meta.total_pages:
+            break
+        page += 1
+    assert len(models) > 50
+    status, versions = tally.get("/api/tally/v1/prompts/support%2Fanswer/versions")
+    assert status == 200 and [(v["promptVersion"], v["runs"]) for v in versions["data"]] == [(1, 3)], versions
+    assert [p["prompt"] for p in versions["prompts"]] == ["Answer {{q}}"]
+
+    lf.create_prompt(name="support/answer", prompt="Answer {{q}} briefly", labels=["staging"])
+    lf.update_prompt(name="support/answer", version=2, new_labels=["production"])
+    assert lf.get_prompt("support/answer", cache_ttl_seconds=0).version == 2
+    assert [p.versions for p in api.prompts.list().data] == [[1, 2]]
+    with pytest.raises(NotFoundError):
+        lf.get_prompt("no-such-prompt", max_retries=1)  # 2.x: 0 means retry forever (backoff max_tries)

@@ -247,3 +247,90 @@ def test_openinference_openai_instrumentation(tally):
     assert g["tenant"] == "umbrella" and g["feature"] == "triage"
     status, traces = tally.get("/api/public/traces?tenantId=umbrella")
     assert traces["meta"]["totalItems"] == 1 and traces["data"][0]["userId"] == "user-u", traces
+
+
+def test_v5_api_client_reads_everything(tally):
+    """Every read route langfuse 5.0.4's `Langfuse().api` has for observations, scores, metrics, models, prompts,
+    projects and health parses into its own pydantic models; prompts are created, promoted and read by the SDK."""
+    import datetime as dt
+    import json
+
+    from langfuse.api import NotFoundError
+
+    lf = langfuse_client(tally)
+    lf.create_prompt(name="copilot/answer", prompt="Answer {{q}}", labels=["production"], tags=["copilot"],
+                     config={"model": "gpt-4.1-mini"}, commit_message="first")
+    prompt = lf.get_prompt("copilot/answer")
+    assert prompt.version == 1 and prompt.compile(q="x") == "Answer x"
+    ids = []
+    for n in range(5):
+        with lf.start_as_current_observation(as_type="span", name="request") as root:
+            with propagate_attributes(user_id="user-1", session_id="sess-1", metadata={"tenantId": "acme"}):
+                with lf.start_as_current_observation(as_type="generation", name="answer", model="gpt-4.1-mini",
+                                                     prompt=prompt, input=[{"role": "user", "content": f"q{n}"}]) as g:
+                    g.update(output="a", usage_details={"input": 1000, "output": 100})
+                    g.score(name="quality", value=0.5 + n / 10)
+            ids.append(root.trace_id)
+    lf.create_score(name="csat", value="happy", data_type="CATEGORICAL", session_id="sess-1")
+    lf.flush()
+    api = lf.api
+
+    # Observations v2, paged by cursor: ten observations, pages of three, each once, newest first.
+    seen, cursor = [], None
+    for _ in range(10):
+        page = api.observations.get_many(limit=3, cursor=cursor, fields="core,basic,usage,model,prompt,io,metrics")
+        seen += page.data
+        cursor = page.meta.cursor
+        if not cursor:
+            break
+    assert len(seen) == 10 and len({o.id for o in seen}) == 10
+    assert [o.start_time for o in seen] == sorted((o.start_time for o in seen), reverse=True)
+    generations = [o for o in seen if o.type == "GENERATION"]
+    assert len(generations) == 5 and all(o.prompt_name == "copilot/answer" and o.prompt_version == 1
+                                         for o in generations)
+    assert all(o.input_price == "0.0000004" and o.total_cost == pytest.approx(0.00056) for o in generations)
+    assert all(o.user_id == "user-1" and o.session_id == "sess-1" for o in seen)
+    roots = api.observations.get_many(is_root_observation=True, trace_id=ids[0])
+    assert [o.name for o in roots.data] == ["request"]
+    assert len(api.observations.get_many(
+        filter=json.dumps([{"type": "number", "column": "totalCost", "operator": ">", "value": 0}])).data) == 5
+
+    # Scores v3: typed values and subjects.
+    scores = api.scores.get_many(limit=100)
+    assert len(scores.data) == 6
+    csat = next(s for s in scores.data if s.name == "csat")
+    assert csat.value == "happy" and csat.subject.kind == "session" and csat.subject.id == "sess-1"
+    quality = api.scores.get_many(name="quality", value_min=0.75).data
+    assert sorted(s.value for s in quality) == [0.8, 0.9]
+    assert all(s.subject.kind == "observation" for s in quality)
+
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = api.metrics.metrics(query=json.dumps({
+        "view": "observations", "dimensions": [{"field": "promptVersion"}],
+        "metrics": [{"measure": "count", "aggregation": "count"}],
+        "filters": [{"column": "promptName", "operator": "=", "value": "copilot/answer", "type": "string"}],
+        "fromTimestamp": (now - dt.timedelta(hours=1)).isoformat(),
+        "toTimestamp": (now + dt.timedelta(hours=1)).isoformat()})).data
+    assert rows == [{"promptVersion": 1, "count_count": 5}]
+
+    models = api.models.list(limit=100)
+    assert len(models.data) > 50 and all(m.created_at is not None for m in models.data)
+    tiers = next(m for m in models.data if m.id == "gpt-4o").pricing_tiers
+    assert any(c.key == "service_tier" for t in tiers for c in t.conditions)  # attribute conditions, 5.x shape
+    mine = api.models.upsert("negotiated-mini", model_name="gpt-4.1-mini", unit="TOKENS",
+                             match_pattern="(?i)^negotiated-mini$", input_price=0.0000002, output_price=0.0000008)
+    assert mine.id == "negotiated-mini" and mine.created_at is not None
+    assert api.models.get("negotiated-mini").input_price == 0.0000002
+    api.models.delete("negotiated-mini")
+    with pytest.raises(NotFoundError):
+        api.models.get("negotiated-mini")
+
+    lf.create_prompt(name="copilot/answer", prompt="Answer {{q}} briefly", labels=["staging"])
+    lf.update_prompt(name="copilot/answer", version=2, new_labels=["production"])
+    assert lf.get_prompt("copilot/answer", cache_ttl_seconds=0).version == 2
+    listed = api.prompts.list(name="copilot/answer").data
+    assert listed[0].versions == [1, 2] and listed[0].tags == ["copilot"]
+    with pytest.raises(NotFoundError):
+        lf.get_prompt("no-such-prompt", max_retries=0, cache_ttl_seconds=0)
+    assert api.projects.get().data[0].id == "e2e-project"
+    assert api.health.health().status == "OK"
