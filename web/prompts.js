@@ -2,6 +2,22 @@
 import { el, link, hashFor, query, usd, int, ms, when, pct } from "./dom.js";
 import { api } from "./api.js";
 import { lines } from "./charts.js";
+import { diffLines, promptLines } from "./diff.js";
+
+/** Two stored versions' text side by side; changed lines marked (− / +, and by colour). */
+function promptDiff(pa, pb) {
+  if (!pa || !pb) return el("p", { class: "muted", text: "The text of a version shows here when the prompt is managed in Tally (POST /api/public/v2/prompts, or the SDKs' create_prompt)." });
+  const rows = diffLines(promptLines(pa), promptLines(pb));
+  const changed = rows.filter((r) => r.op !== "same").length;
+  const mark = { removed: "−", added: "+", changed: "~", same: "" };
+  const cell = (text, side, op) => el("td", { class: `diff-line diff-${op === "same" ? "same" : side === "a" ? (op === "added" ? "none" : "del") : (op === "removed" ? "none" : "ins")}` },
+    el("span", { class: "diff-mark", "aria-hidden": "true", text: op === "same" || text === undefined ? "" : (side === "a" ? "−" : "+") }), text ?? "");
+  return el("div", {},
+    el("p", { class: "muted", id: "diff-summary", text: changed === 0 ? "Same text and config." : `${changed} line${changed === 1 ? "" : "s"} differ.` }),
+    el("table", { id: "prompt-diff", class: "diff" },
+      el("thead", {}, el("tr", {}, el("th", { text: `v${pa.version}` + (pa.commitMessage ? ` — ${pa.commitMessage}` : "") }), el("th", { text: `v${pb.version}` + (pb.commitMessage ? ` — ${pb.commitMessage}` : "") }))),
+      el("tbody", {}, rows.map((r) => el("tr", { class: "diff-" + r.op, title: r.op === "same" ? undefined : r.op + " " + mark[r.op] }, cell(r.a, "a", r.op), cell(r.b, "b", r.op))))));
+}
 
 export async function promptsPage(_arg, params, stale) {
   const names = await api("/api/tally/v1/breakdown?" + query({ groupBy: "promptName", metrics: "count,totalCost", sort: "-count", limit: 200 }));
@@ -10,15 +26,18 @@ export async function promptsPage(_arg, params, stale) {
   const name = params.name || (list[0] && list[0].promptName);
   const picker = el("select", { id: "prompt-name", "aria-label": "Prompt" }, list.map((r) => el("option", { value: r.promptName, text: `${r.promptName} (${r.count} runs)`, selected: r.promptName === name })));
   picker.addEventListener("change", () => { location.hash = hashFor("prompts", { name: picker.value }); });
-  if (!name) return el("section", {}, el("h1", { text: "Prompt versions" }), el("p", { class: "muted", text: "No generation is linked to a prompt yet." }));
+  if (!name) return el("section", {}, el("h1", { text: "Prompt versions" }), el("p", { class: "muted", text: "No generation is linked to a prompt yet. Link one with prompt= in the SDKs (or promptName and promptVersion on a generation)." }));
   const [versions, overTime] = await Promise.all([
     api(`/api/tally/v1/prompts/${encodeURIComponent(name)}/versions`),
     api("/api/tally/v1/breakdown?" + query({ groupBy: "promptVersion", promptName: name, bucket: "day", metrics: "count,totalCost", limit: 10000 })),
   ]);
   if (stale()) return null;
   const rows = versions.data;
-  const a = Number(params.a || (rows.length > 1 ? rows[rows.length - 2].promptVersion : rows[0]?.promptVersion));
-  const b = Number(params.b || rows[rows.length - 1]?.promptVersion);
+  const stored = new Map((versions.prompts || []).map((p) => [p.version, p]));
+  // Versions with runs and versions stored here but not run yet can both be compared.
+  const all = [...new Set([...rows.map((r) => r.promptVersion), ...stored.keys()])].sort((x, y) => x - y);
+  const a = Number(params.a || (all.length > 1 ? all[all.length - 2] : all[0]));
+  const b = Number(params.b || all[all.length - 1]);
   const scoreNames = [...new Set(rows.flatMap((r) => Object.keys(r.scores)))].sort();
   const metrics = [
     ["Runs", (r) => r.runs, int, 0], ["Cost per run", (r) => r.costPerRun, usd, -1], ["Total cost", (r) => r.totalCost, usd, 0],
@@ -32,7 +51,7 @@ export async function promptsPage(_arg, params, stale) {
       link(hashFor("traces", { promptName: name, promptVersion: r.promptVersion }), "traces"))))),
     el("tbody", {}, metrics.map(([label, get, fmt]) => el("tr", {}, el("th", { text: label }), rows.map((r) => el("td", { class: "num", text: fmt(get(r)) }))))));
   const pick = (key, value) => {
-    const s = el("select", { id: "compare-" + key, "aria-label": "Version " + key.toUpperCase() }, rows.map((r) => el("option", { value: r.promptVersion, text: "v" + r.promptVersion, selected: r.promptVersion === value })));
+    const s = el("select", { id: "compare-" + key, "aria-label": "Version " + key.toUpperCase() }, all.map((v) => el("option", { value: v, text: "v" + v + (rows.some((r) => r.promptVersion === v) ? "" : " (no runs)"), selected: v === value })));
     s.addEventListener("change", () => { location.hash = hashFor("prompts", Object.assign({}, params, { name, [key]: s.value })); });
     return s;
   };
@@ -45,12 +64,13 @@ export async function promptsPage(_arg, params, stale) {
       const cls = change === null || better === 0 || change === 0 ? "" : (change * better > 0 ? "delta-better" : "delta-worse");
       return el("tr", {}, el("th", { text: label }), el("td", { class: "num", text: fmt(va) }), el("td", { class: "num", text: fmt(vb) }),
         el("td", { class: "num " + cls, text: change === null ? "–" : (change > 0 ? "+" : "") + (change * 100).toFixed(1) + "%" }));
-    }))) : el("p", { class: "muted", text: "Pick two versions." });
+    }))) : el("p", { class: "muted", text: "Pick two versions that have runs to compare their figures." });
   const perRun = overTime.data.filter((r) => r.count > 0).map((r) => ({ bucket: r.bucket, series: "v" + r.promptVersion, value: r.totalCost / r.count }));
   return el("section", { "aria-label": "Prompt versions" },
     el("h1", { text: "Prompt versions" }),
     el("div", { class: "card filters" }, el("label", {}, "Prompt", picker)),
-    el("div", { class: "card" }, el("h2", { text: "Side by side" }), el("div", { class: "filters" }, el("label", {}, "A", pick("a", a)), el("label", {}, "B", pick("b", b))), el("div", { class: "table-wrap" }, compare)),
+    el("div", { class: "card" }, el("h2", { text: "Side by side" }), el("div", { class: "filters" }, el("label", {}, "A", pick("a", a)), el("label", {}, "B", pick("b", b))), el("div", { class: "table-wrap" }, compare),
+      el("h3", { text: "What changed" }), el("div", { class: "table-wrap" }, promptDiff(stored.get(a), stored.get(b)))),
     el("div", { class: "card" }, el("h2", { text: "Cost per run by day" }), lines(perRun)),
     el("div", { class: "card table-wrap" }, el("h2", { text: "All versions" }), table),
     el("p", { class: "muted", text: rows.some((r) => !r.latencyExact) ? "Latency percentiles come from the daily histogram (within 1%)." : "" }));

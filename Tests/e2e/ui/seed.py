@@ -25,6 +25,18 @@ COSTS = {"acme-1": 0.00056, "acme-2": 0.00112, "acme-3": 0.0035, "globex-1": 0.0
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 XSS_URL = "javascript:window.__xss=3"
 
+# The two versions of the prompt "answer", created in this order (v1, v2) through the prompt API. v2 changes one
+# line, adds two (one hostile: prompt text is rendered as text) and raises max_tokens.
+PROMPTS = [
+    {"name": "answer", "type": "chat", "commitMessage": "first cut", "config": {"max_tokens": 256},
+     "prompt": [{"role": "system", "content": "You are helpful.\nAnswer in one paragraph."},
+                {"role": "user", "content": "{{question}}"}]},
+    {"name": "answer", "type": "chat", "commitMessage": "cite sources", "labels": ["production"],
+     "config": {"max_tokens": 512},
+     "prompt": [{"role": "system", "content": "You are helpful.\nAnswer in detail.\nCite every source.\n" + XSS},
+                {"role": "user", "content": "{{question}}"}]},
+]
+
 
 def iso(t):
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -24,6 +24,9 @@ def server(tmp_path_factory):
     s.start()
     status, body = s.request("POST", "/api/public/ingestion", seed.batch())
     assert status == 207 and body["errors"] == [], body
+    for prompt in seed.PROMPTS:
+        status, body = s.request("POST", "/api/public/v2/prompts", prompt)
+        assert status == 201, body
     yield s
     s.stop()
 
@@ -177,6 +180,17 @@ def test_04_compare_prompt_versions(server, browser):
     assert browser.find_elements(By.CSS_SELECTOR, ".chart svg circle")
     link = browser.find_element(By.CSS_SELECTOR, "#versions thead a")
     assert "promptName=answer" in link.get_attribute("href")
+    # What changed between the two stored versions, line by line, next to the figures.
+    rows = browser.find_elements(By.CSS_SELECTOR, "#prompt-diff tbody tr")
+    ops = [r.get_attribute("class") for r in rows]
+    texts = [[" ".join(td.text.split()) for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+    assert texts[0] == ["system: You are helpful.", "system: You are helpful."] and ops[0] == "diff-same"
+    assert ops[1] == "diff-changed" and texts[1] == ["− Answer in one paragraph.", "+ Answer in detail."]
+    assert ops[2] == "diff-added" and texts[2][1] == "+ Cite every source."
+    assert texts[3][1] == "+ " + seed.XSS  # shown as text, never run
+    assert ['− "max_tokens": 256', '+ "max_tokens": 512'] in texts
+    assert "lines differ" in browser.find_element(By.ID, "diff-summary").text
+    assert browser.execute_script("return window.__xss") is None
     shot(browser, "06-prompt-versions")
     assert console_errors(browser) == []
 
