@@ -132,6 +132,13 @@ public func buildRouter(
     let bareOTLP = router.group("v1").add(middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     otlp.addRoutes(to: bareOTLP, path: "traces")
 
+    // LangSmith's SDK: `LANGSMITH_ENDPOINT=<Tally>/api/langsmith`, `LANGSMITH_API_KEY=<public>:<secret>`.
+    let langsmith = LangSmithController(database: database, bodyReader: bodyReader, rules: configuration.attribution)
+    langsmith.addRoutes(
+        open: router.group("api/langsmith"),
+        authenticated: router.group("api/langsmith").add(
+            middleware: AuthMiddleware(database: database, allowsScoresAccess: false, acceptsAPIKeyHeader: true)))
+
     if let webRoot = configuration.webRoot {
         router.add(middleware: FileMiddleware(webRoot, searchForIndexHtml: true))
     } else {

@@ -15,17 +15,32 @@ struct AuthMiddleware: RouterMiddleware {
     let database: TallyDatabase
     let allowsScoresAccess: Bool
     var allowsSessionWrites = false
+    /// LangSmith's SDK sends its key as `x-api-key` (no Authorization header): there it is `<public>:<secret>`.
+    var acceptsAPIKeyHeader = false
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         var context = context
+        if acceptsAPIKeyHeader, request.headers[.authorization] == nil, let key = request.headers[.apiKey] {
+            let parts = key.trimmingCharacters(in: .whitespaces).split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw APIError.unauthorized("x-api-key: expected <public key>:<secret key> of a Tally project")
+            }
+            guard let project = try await database.authenticate(publicKey: parts[0], secretKey: parts[1]) else {
+                throw APIError.unauthorized("Invalid credentials. Confirm that you've configured the correct host.")
+            }
+            context.project = project
+            context.access = .project
+            return try await next(request, context)
+        }
         guard let header = request.headers[.authorization], !header.isEmpty else {
             guard let token = SessionController.token(request) else {
                 throw APIError.unauthorized("No authorization header")
             }
-            guard request.method == .get || request.method == .head
-                || (allowsSessionWrites && request.headers[.tallyUI] == "1")
+            guard
+                request.method == .get || request.method == .head
+                    || (allowsSessionWrites && request.headers[.tallyUI] == "1")
             else {
                 throw APIError.forbidden("A browser session is read-only; use API keys to write")
             }

@@ -13,4 +13,6 @@ extension HTTPField.Name {
     static let tallyUI = HTTPField.Name("X-Tally-UI")!
     /// Sent by every Langfuse SDK's API client (`2.60.10`, `3.15.0`, `5.0.4`).
     static let langfuseSDKVersion = HTTPField.Name("X-Langfuse-Sdk-Version")!
+    /// The LangSmith SDK's credential header.
+    static let apiKey = HTTPField.Name("x-api-key")!
 }

@@ -5,8 +5,8 @@ import Hummingbird
 import NIOCore
 import TallyCore
 
-/// Reads a request body with a cap on the bytes received and, for `Content-Encoding: gzip`, a cap on the
-/// decoded size (a gzip bomb stops at the cap). Over a cap → 413; undecodable gzip → 400.
+/// Reads a request body with a cap on the bytes received and, for `Content-Encoding: gzip` (or `zstd`, see `Zstd`),
+/// a cap on the decoded size (a compression bomb stops at the cap). Over a cap → 413; undecodable body → 400.
 struct RequestBodyReader: Sendable {
     /// Bytes accepted on the wire.
     var maxBodyBytes: Int
@@ -48,10 +48,25 @@ struct RequestBodyReader: Sendable {
                     status: .badRequest,
                     body: ["message": "Failed to decompress request body", "error": .string("\(error)")])
             }
+        } else if encoding == "zstd", Zstd.isAvailable {
+            do {
+                guard let decoded = try Zstd.decode(Data(buffer: buffer), maxSize: maxDecodedBytes) else {
+                    throw APIError.tooLarge(maxDecodedBytes)
+                }
+                return decoded
+            } catch let error as Zstd.Failure {
+                throw APIError(
+                    status: .badRequest,
+                    body: ["message": "Failed to decompress request body", "error": .string(error.description)])
+            }
         } else if !encoding.isEmpty, encoding != "identity" {
             throw APIError(
                 status: .unsupportedMediaType,
-                body: ["message": .string("Unsupported Content-Encoding \(encoding.prefix(40)); use gzip or none")])
+                body: [
+                    "message": .string(
+                        "Unsupported Content-Encoding \(encoding.prefix(40)); use gzip"
+                            + (Zstd.isAvailable ? ", zstd" : "") + " or none")
+                ])
         }
         return Data(buffer: buffer)
     }
