@@ -30,6 +30,13 @@ struct SQLFilter: @unchecked Sendable {  // a value built before a read and neve
 
     var sql: String { clauses.isEmpty ? "1" : clauses.joined(separator: " AND ") }
 
+    /// Keyset paging of a list ordered by `time DESC, id DESC`: the rows after `cursor` (its key a µs time).
+    mutating func after(_ cursor: ListCursor?, time: String, id: String) throws {
+        guard let cursor else { return }
+        guard case .int(let t) = cursor.key else { throw AnalyticsError.invalid("cursor: not a cursor of this list") }
+        add("(\(time) < ? OR (\(time) = ? AND \(id) < ?))", [t, t, cursor.id])
+    }
+
     /// One page of `SELECT <columns> FROM <from> WHERE <filter> ORDER BY <order>` plus the total count, counted over
     /// `count` instead when given (a cheaper source selecting the same rows).
     func page<T>(
@@ -235,12 +242,7 @@ extension TallyDatabase {
         projectID: String, query q: ObservationQuery, cursor: ListCursor?, limit: Int
     ) async throws -> [ObservationWithTrace] {
         var filter = try Self.observationFilter(projectID: projectID, q, joined: true)
-        if let cursor {
-            guard case .int(let start) = cursor.key else {
-                throw AnalyticsError.invalid("cursor: not an observation list's")
-            }
-            filter.add("(o.start_time < ? OR (o.start_time = ? AND o.id < ?))", [start, start, cursor.id])
-        }
+        try filter.after(cursor, time: "o.start_time", id: "o.id")
         let where_ = filter
         return try await boundedRead { db in
             try Row.fetchAll(
@@ -266,10 +268,7 @@ extension TallyDatabase {
         projectID: String, query q: ScoreQuery, cursor: ListCursor?, limit: Int
     ) async throws -> [Score] {
         var filter = Self.scoreFilter(projectID: projectID, q)
-        if let cursor {
-            guard case .int(let time) = cursor.key else { throw AnalyticsError.invalid("cursor: not a score list's") }
-            filter.add("(s.timestamp < ? OR (s.timestamp = ? AND s.id < ?))", [time, time, cursor.id])
-        }
+        try filter.after(cursor, time: "s.timestamp", id: "s.id")
         let where_ = filter
         return try await boundedRead { db in
             try Row.fetchAll(

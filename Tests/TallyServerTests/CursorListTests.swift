@@ -40,6 +40,23 @@ struct CursorListTests {
         return #"{"batch":["# + events.joined(separator: ",") + "]}"
     }()
 
+    /// The ids of every page of two, following `meta.cursor` (at most 10 pages); each page answers 200.
+    static func walk(
+        _ get: (String) async throws -> (HTTPResponse.Status, [String: JSONValue]),
+        _ ids: ([String: JSONValue]) -> [String]
+    ) async throws -> [String] {
+        var seen: [String] = []
+        var cursor: String?
+        for _ in 0..<10 {
+            let (status, body) = try await get("limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""))
+            #expect(status == .ok)
+            seen += ids(body)
+            cursor = body["meta"]?.objectValue?["cursor"]?.stringValue
+            if cursor == nil { break }
+        }
+        return seen
+    }
+
     @Test("observations page by cursor newest first, ties by id, with the field groups and filters asked for")
     func observations() async throws {
         let env = try router.makeEnv()
@@ -56,16 +73,7 @@ struct CursorListTests {
                 (body["data"]?.arrayValue ?? []).compactMap { $0.objectValue?["id"]?.stringValue }
             }
             // All pages of two: every observation once, newest first; o4 before o3 (same start, id descending).
-            var seen: [String] = []
-            var cursor: String?
-            for _ in 0..<10 {
-                let (status, body) = try await get("limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""))
-                #expect(status == .ok)
-                seen += ids(body)
-                cursor = body["meta"]?.objectValue?["cursor"]?.stringValue
-                if cursor == nil { break }
-            }
-            #expect(seen == ["o9", "o8", "o7", "o6", "o5", "o4", "o3", "o2", "o1"])
+            #expect(try await Self.walk(get, ids) == ["o9", "o8", "o7", "o6", "o5", "o4", "o3", "o2", "o1"])
 
             // Default groups: core and basic, prices present but null; no io, usage or model.
             let (_, first) = try await get("limit=1")
@@ -142,16 +150,8 @@ struct CursorListTests {
             func ids(_ body: [String: JSONValue]) -> [String] {
                 (body["data"]?.arrayValue ?? []).compactMap { $0.objectValue?["id"]?.stringValue }
             }
-            var seen: [String] = []
-            var cursor: String?
-            for _ in 0..<10 {
-                let (status, body) = try await get("limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""))
-                #expect(status == .ok && body["meta"]?.objectValue?["limit"] == 2)
-                seen += ids(body)
-                cursor = body["meta"]?.objectValue?["cursor"]?.stringValue
-                if cursor == nil { break }
-            }
-            #expect(seen == ["s5", "s4", "s3", "s2", "s1"])
+            #expect(try await Self.walk(get, ids) == ["s5", "s4", "s3", "s2", "s1"])
+            #expect(try await get("limit=2").1["meta"]?.objectValue?["limit"] == 2)
             let (_, all) = try await get("limit=10")
             let byID = Dictionary(
                 uniqueKeysWithValues: (all["data"]?.arrayValue ?? []).compactMap(\.objectValue).map {

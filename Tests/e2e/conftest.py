@@ -104,6 +104,18 @@ class TallyServer:
         return self.request("GET", path, **kw)
 
 
+def every_page(fetch, limit=100):
+    """Every item of a page/limit list read through an SDK's typed client: `fetch(page=, limit=)` → a response
+    with `data` and `meta.total_pages`."""
+    items, page = [], 1
+    while True:
+        batch = fetch(page=page, limit=limit)
+        items += batch.data
+        if page >= batch.meta.total_pages:
+            return items
+        page += 1
+
+
 @pytest.fixture
 def tally(tmp_path):
     server = TallyServer(str(tmp_path / "tally.db"), free_port())

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from langfuse import Langfuse
 
-from conftest import PUBLIC_KEY, SECRET_KEY
+from conftest import PUBLIC_KEY, SECRET_KEY, every_page
 
 TENANTS = {
     # tenant: (user, session, feature, gives cost?)
@@ -469,13 +469,7 @@ def test_typed_client_reads_everything_and_manages_prompts(tally):
     assert api.sessions.get(f"sess-{run}").id == f"sess-{run}"
     assert api.score.get(name="quality").meta.total_items == 3
     assert api.metrics.daily().data[0].count_traces == 3
-    models, page = [], 1
-    while True:
-        batch = api.models.list(page=page, limit=100)
-        models += batch.data
-        if page >= batch.meta.total_pages:
-            break
-        page += 1
+    models = every_page(api.models.list)
     assert len(models) > 50
     status, versions = tally.get("/api/tally/v1/prompts/support%2Fanswer/versions")
     assert status == 200 and [(v["promptVersion"], v["runs"]) for v in versions["data"]] == [(1, 3)], versions

@@ -10,7 +10,7 @@ from langfuse import Langfuse
 from langfuse._client.resource_manager import LangfuseResourceManager
 from langfuse.api.resources.commons.errors.not_found_error import NotFoundError
 
-from conftest import PUBLIC_KEY, SECRET_KEY
+from conftest import PUBLIC_KEY, SECRET_KEY, every_page
 
 TENANTS = {"acme": "support-bot", "globex": "summarise"}
 
@@ -86,13 +86,7 @@ def test_writes_and_reads_everything_back_through_the_typed_client(tally):
                      "sum_totalCost": pytest.approx(4 * 0.00027, abs=1e-12), "count_count": 4}]
 
     # Every model page parses (createdAt, tier conditions in the shape this SDK knows).
-    models, page = [], 1
-    while True:
-        batch = api.models.list(page=page, limit=100)
-        models += batch.data
-        if page >= batch.meta.total_pages:
-            break
-        page += 1
+    models = every_page(api.models.list)
     assert len(models) > 50 and all(m.created_at is not None for m in models)
     assert api.models.get("gpt-4o-mini").model_name == "gpt-4o-mini"
     assert api.projects.get().data[0].id == "e2e-project"
