@@ -34,7 +34,20 @@ struct SQLFilter: @unchecked Sendable {  // a value built before a read and neve
     mutating func after(_ cursor: ListCursor?, time: String, id: String) throws {
         guard let cursor else { return }
         guard case .int(let t) = cursor.key else { throw AnalyticsError.invalid("cursor: not a cursor of this list") }
-        add("(\(time) < ? OR (\(time) = ? AND \(id) < ?))", [t, t, cursor.id])
+        keyset(column: time, ascending: false, key: t, tie: id, tieAscending: false, after: cursor.id)
+    }
+
+    /// The rows strictly after (`key`, `after`) in the order `column` then `tie`. Spelled `column ≥ key AND
+    /// (column > key OR tie > after)` (for an ascending order) rather than `column > key OR (column = key AND …)`:
+    /// with bound parameters SQLite bounds an index range only with the first form; the second scans from the
+    /// start of the index, so a page deep in a list cost what reading every earlier row does.
+    mutating func keyset(
+        column: String, ascending: Bool, key: (any DatabaseValueConvertible)?, tie: String, tieAscending: Bool,
+        after: String
+    ) {
+        let op = ascending ? ">" : "<"
+        add(
+            "\(column) \(op)= ? AND (\(column) \(op) ? OR \(tie) \(tieAscending ? ">" : "<") ?)", [key, key, after])
     }
 
     /// One page of `SELECT <columns> FROM <from> WHERE <filter> ORDER BY <order>` plus the total count, counted over

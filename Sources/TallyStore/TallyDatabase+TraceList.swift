@@ -88,9 +88,9 @@ extension TallyDatabase {
             case .string(let v): key = v
             default: key = nil
             }
-            f.add(
-                "(\(column) \(q.ascending ? ">" : "<") ? OR (\(column) = ? AND \(tieColumn) \(idAscending ? ">" : "<") ?))",
-                [key, key, after.id])
+            f.keyset(
+                column: column, ascending: q.ascending, key: key, tie: tieColumn, tieAscending: idAscending,
+                after: after.id)
         }
         let sql = """
             SELECT t.*, \(column) AS sort_key, \(tieColumn) AS sort_id FROM \(from) WHERE \(f.sql)
