@@ -94,6 +94,8 @@ public struct ModelPrice: Sendable, Hashable {
     public var source: String?
     /// When a project model was first stored; for a built-in one, the date its prices were checked (`checkedAt`).
     public var createdAt: Timestamp?
+    /// Who sells the model (`openai`, `anthropic`, …), when the price file says.
+    public var provider: String?
 
     public init(
         id: String, modelName: String, matchPattern: String, unit: String = "TOKENS", startDate: Timestamp? = nil,
@@ -168,6 +170,7 @@ extension ModelPrice {
             unit: o["unit"]?.stringValue ?? "TOKENS", startDate: start, prices: prices, tiers: tiers,
             projectID: projectID, source: o["source"]?.stringValue)
         createdAt = o["checkedAt"]?.stringValue.flatMap(Timestamp.init(iso8601:))
+        provider = o["provider"]?.stringValue
     }
 
     /// A user-supplied pattern must compile and pass `RegexSafety`; `field` names it in the error.

@@ -269,3 +269,17 @@ public struct ListCursor: Sendable, Hashable {
         self.id = id
     }
 }
+
+/// One model call as the call log writes it: the stored observation, its trace's user, and whether the write that
+/// named it changed an observation stored before (a re-send or an update).
+public struct ModelCall: Sendable, Hashable {
+    public var observation: Observation
+    public var userID: String?
+    public var update: Bool
+
+    public init(observation: Observation, userID: String?, update: Bool) {
+        self.observation = observation
+        self.userID = userID
+        self.update = update
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import TallyCore
 import TallyOTLP
 import TallyStore
@@ -44,6 +45,11 @@ public struct ServerConfiguration: Sendable {
     }
     /// A folder to serve the web UI from instead of the copy compiled into the binary (for UI development).
     public var webRoot: String?
+    /// The structured call log: a file, or `-` for standard output; nil writes none (see `CallLogService`).
+    public var callLog: String?
+    /// Bytes after which the call log rotates, and rotated files kept.
+    public var callLogMaxBytes = 100 * 1_048_576
+    public var callLogKeep = 5
     public var version = TallyVersion.current
 
     public init() {}
@@ -57,8 +63,27 @@ public enum TallyVersion {
 public func buildApplication(
     configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
 ) -> some ApplicationProtocol {
-    let router = buildRouter(configuration: configuration, database: database, logger: logger)
+    let counters = CallLogCounters()
+    let router = buildRouter(configuration: configuration, database: database, logger: logger, callLog: counters)
     let requestTimeout = configuration.requestTimeout
+    var services: [any Service] = [
+        CheckpointService(database: database, limitBytes: configuration.walLimitBytes, logger: logger),
+        RetentionService(
+            database: database, defaultDays: configuration.retentionDays,
+            interval: configuration.retentionInterval, logger: logger),
+        BudgetService(database: database, logger: logger),
+        AlertService(
+            database: database, interval: configuration.alertInterval, baseURL: configuration.baseURL, logger: logger),
+        WebhookDeliveryService(database: database, pollInterval: configuration.deliveryPollInterval, logger: logger),
+    ]
+    if let path = configuration.callLog {
+        services.append(
+            CallLogService(
+                database: database,
+                configuration: .init(
+                    path: path, maxBytes: configuration.callLogMaxBytes, keep: configuration.callLogKeep),
+                counters: counters, logger: logger))
+    }
     return Application(
         router: router,
         server: .http1(
@@ -68,21 +93,18 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port), serverName: "Tally",
             availableConnectionsDelegate: .maximum(configuration.maxConnections, logger: logger)),
-        services: [
-            CheckpointService(database: database, limitBytes: configuration.walLimitBytes, logger: logger),
-            RetentionService(
-                database: database, defaultDays: configuration.retentionDays,
-                interval: configuration.retentionInterval, logger: logger),
-            BudgetService(database: database, logger: logger),
-            AlertService(
-                database: database, interval: configuration.alertInterval, baseURL: configuration.baseURL, logger: logger),
-            WebhookDeliveryService(database: database, pollInterval: configuration.deliveryPollInterval, logger: logger),
-        ],
+        services: services,
         logger: logger)
 }
 
 public func buildRouter(
     configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
+) -> Router<TallyRequestContext> {
+    buildRouter(configuration: configuration, database: database, logger: logger, callLog: CallLogCounters())
+}
+
+func buildRouter(
+    configuration: ServerConfiguration, database: TallyDatabase, logger: Logger, callLog: CallLogCounters
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
     router.add(middleware: FormQueryMiddleware())
@@ -94,7 +116,10 @@ public func buildRouter(
     let bodyReader = RequestBodyReader(
         maxBodyBytes: configuration.maxBodyBytes, maxDecodedBytes: configuration.maxDecodedBytes)
     let api = router.group("api/public")
-    HealthController(database: database, version: configuration.version).addRoutes(to: api)
+    HealthController(
+        database: database, version: configuration.version,
+        callLog: configuration.callLog == nil ? nil : callLog
+    ).addRoutes(to: api)
 
     let ingestion = IngestionController(
         database: database, decoder: LangfuseBatchDecoder(limits: configuration.limits), bodyReader: bodyReader,
@@ -151,6 +176,8 @@ public func buildRouter(
 struct HealthController: Sendable {
     let database: TallyDatabase
     let version: String
+    /// With `--call-log`: lines written and dropped, shown in the answer.
+    var callLog: CallLogCounters?
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("health") { _, _ in await self.status() }
@@ -159,7 +186,11 @@ struct HealthController: Sendable {
 
     func status() async -> Response {
         if await database.isReachable() {
-            return JSONResponse.make(["status": "OK", "version": .string(version)])
+            var body: [String: JSONValue] = ["status": "OK", "version": .string(version)]
+            if let counts = callLog?.snapshot {
+                body["callLog"] = ["written": .int(Int64(counts.written)), "dropped": .int(Int64(counts.dropped))]
+            }
+            return JSONResponse.make(.object(body))
         }
         return JSONResponse.make(
             ["status": "Database unavailable", "version": .string(version)], status: .serviceUnavailable)

@@ -48,6 +48,9 @@ public actor IngestQueue {
     private(set) var requests = 0
     private var draining = false
 
+    /// Told of every observation event that committed (see `CommitFeed`).
+    nonisolated let commitFeed = CommitFeed()
+
     init(writer: DatabasePool, spend: SpendObserver, limits: Limits = Limits()) {
         self.writer = writer
         self.spend = spend
@@ -86,6 +89,7 @@ public actor IngestQueue {
             waiting.removeFirst(take)
             let outcomes = await TallyDatabase.commit(group.map(\.batch), writer: writer, spend: spend)
             releaseHolds(group.map(\.batch), outcomes)
+            commitFeed.publish(group.map(\.batch), outcomes)
             transactions += 1
             requests += group.count
             queuedEvents -= events
@@ -107,6 +111,32 @@ public actor IngestQueue {
                 return p.observation.traceID
             }
             ledger.releaseHolds(projectID: batch.projectID, traceIDs: traceIDs)
+        }
+    }
+}
+
+/// Who wants to know which observations just committed (the call log). The handler runs on the ingest queue right
+/// after each commit, so it must only hand the ids on (it never reads or blocks); nothing is published for a
+/// transaction that did not commit, or for an event refused inside one.
+public final class CommitFeed: @unchecked Sendable {  // `handler` is only touched under `lock`
+    /// Project id and the ids of the observations whose events committed, in event order (an id may repeat).
+    public typealias Handler = @Sendable (_ projectID: String, _ observationIDs: [String]) -> Void
+    private let lock = NSLock()
+    private var handler: Handler?
+
+    public func subscribe(_ handler: @escaping Handler) {
+        lock.withLock { self.handler = handler }
+    }
+
+    func publish(_ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>]) {
+        guard let handler = lock.withLock({ self.handler }) else { return }
+        for (batch, outcome) in zip(batches, outcomes) {
+            guard case .success(let results) = outcome else { continue }
+            let ids = zip(batch.events, results).compactMap { event, result -> String? in
+                guard case .success = result, case .observation(let o) = event.body else { return nil }
+                return o.id
+            }
+            if !ids.isEmpty { handler(batch.projectID, ids) }
         }
     }
 }

@@ -78,6 +78,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The URL people open the UI at, for links in alerts (env TALLY_PUBLIC_URL). Default: http://host:port")
     var publicURL: String?
 
+    @Option(help: "Write one JSON line per model call to this file, or - for stdout (env TALLY_CALL_LOG)")
+    var callLog: String?
+
+    @Option(help: "Rotate the call log past this many MiB (env TALLY_CALL_LOG_MAX_MB). Default: 100")
+    var callLogMaxMb: Int?
+
+    @Option(help: "Rotated call log files kept (env TALLY_CALL_LOG_KEEP). Default: 5")
+    var callLogKeep: Int?
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -109,6 +118,9 @@ struct Serve: AsyncParsableCommand {
         // Tests poll the outbox faster than once a second.
         if let ms = try int(nil, "TALLY_DELIVERY_POLL_MS") { config.deliveryPollInterval = .milliseconds(max(10, ms)) }
         config.publicURL = (publicURL ?? env["TALLY_PUBLIC_URL"]).map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        config.callLog = callLog ?? env["TALLY_CALL_LOG"]
+        if let mb = try int(callLogMaxMb, "TALLY_CALL_LOG_MAX_MB") { config.callLogMaxBytes = max(1, mb) * 1_048_576 }
+        if let keep = try int(callLogKeep, "TALLY_CALL_LOG_KEEP") { config.callLogKeep = max(1, keep) }
 
         var logger = Logger(label: "tally")
         logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info

@@ -481,3 +481,56 @@ def test_typed_client_reads_everything_and_manages_prompts(tally):
     assert [p.versions for p in api.prompts.list().data] == [[1, 2]]
     with pytest.raises(NotFoundError):
         lf.get_prompt("no-such-prompt", max_retries=1)  # 2.x: 0 means retry forever (backoff max_tries)
+
+
+def test_call_log_prints_one_line_per_generation(tmp_path):
+    """`tally serve --call-log -` (here TALLY_CALL_LOG=-): one JSON line per generation after its commit, with the
+    stored tenant, tokens and cost; a re-sent generation is logged again with "update": true."""
+    import time
+
+    from conftest import TallyServer, free_port
+
+    server = TallyServer(str(tmp_path / "calls.db"), free_port(), extra_env={"TALLY_CALL_LOG": "-"})
+    server.start()
+    try:
+        lf = client(server)
+        run_workload(lf, "calllog")
+        status, gens = server.get("/api/public/observations?type=GENERATION&limit=100")
+        assert status == 200 and len(gens["data"]) == 12
+
+        def lines():
+            out = []
+            for raw in server.log_path.read_text().splitlines():
+                if raw.startswith("{") and '"observation_id"' in raw:
+                    out.append(json.loads(raw))
+            return out
+
+        deadline = time.time() + 10
+        while len({l["observation_id"] for l in lines()}) < 12 and time.time() < deadline:
+            time.sleep(0.1)
+        logged = lines()
+        last = {}
+        for line in logged:
+            last[line["observation_id"]] = line
+        assert set(last) == {g["id"] for g in gens["data"]}
+        for g in gens["data"]:
+            line = last[g["id"]]
+            assert line["tenant_id"] == g["tenant"] and line["model"] == g["model"]
+            assert line["cost_usd"] == pytest.approx(g["calculatedTotalCost"] or 0, abs=1e-12) or line["cost_usd"] is None
+            assert line["input_tokens"] == g["promptTokens"] and line["output_tokens"] == g["completionTokens"]
+            assert line["trace_id"] == g["traceId"] and line["outcome"] == "success"
+        status, health = server.get("/api/public/health")
+        assert health["callLog"]["dropped"] == 0 and health["callLog"]["written"] == len(logged)
+        # A re-sent generation: a second line for the same id, marked as an update.
+        before = len(logged)
+        gen_id = gens["data"][0]["id"]
+        trace_id = gens["data"][0]["traceId"]
+        lf.generation(id=gen_id, trace_id=trace_id, name="again", model="gpt-4.1-mini").end()
+        lf.flush()
+        deadline = time.time() + 10
+        while len(lines()) == before and time.time() < deadline:
+            time.sleep(0.1)
+        newest = lines()[-1]
+        assert newest["observation_id"] == gen_id and newest["update"] is True
+    finally:
+        server.stop()
