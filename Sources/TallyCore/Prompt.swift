@@ -224,3 +224,126 @@ public enum PromptInput {
         }
     }
 }
+
+/// Prompt composition (Langfuse's): a text prompt, or a chat message's content, may hold
+/// `@@@langfusePrompt:name=<name>|version=<n>@@@` or `…|label=<label>@@@`, replaced on read by the referenced text
+/// prompt (itself resolved, at most `maxDepth` levels; a cycle is refused).
+public enum PromptComposer {
+    public static let maxDepth = 5
+    static let open = "@@@langfusePrompt:"
+    static let close = "@@@"
+
+    public struct Reference: Sendable, Hashable {
+        public var name: String
+        public var selector: PromptSelector
+    }
+
+    /// The references in `text`, in order, with the ranges of their tags; throws for a malformed tag.
+    static func tags(in text: String) throws(IngestionError) -> [(range: Range<String.Index>, reference: Reference)] {
+        var out: [(Range<String.Index>, Reference)] = []
+        var cursor = text.startIndex
+        while let start = text.range(of: open, range: cursor..<text.endIndex) {
+            guard let end = text.range(of: close, range: start.upperBound..<text.endIndex) else {
+                throw .invalid("prompt: a @@@langfusePrompt: tag is not closed by @@@")
+            }
+            var name: String?
+            var selector: PromptSelector?
+            for pair in text[start.upperBound..<end.lowerBound].split(separator: "|") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { continue }
+                switch kv[0] {
+                case "name": name = kv[1]
+                case "version": selector = Int(kv[1]).map(PromptSelector.version)
+                case "label": selector = .label(kv[1])
+                default: continue
+                }
+            }
+            guard let name, !name.isEmpty, let selector else {
+                throw .invalid("prompt: a @@@langfusePrompt: tag needs name= and version= or label=")
+            }
+            out.append((start.lowerBound..<end.upperBound, Reference(name: name, selector: selector)))
+            cursor = end.upperBound
+        }
+        return out
+    }
+
+    /// Every reference `prompt` makes directly (checked when a version is created).
+    public static func references(_ prompt: JSONValue) throws(IngestionError) -> [Reference] {
+        var out: [Reference] = []
+        for text in texts(prompt) { out += try tags(in: text).map(\.reference) }
+        return out
+    }
+
+    /// `prompt` with every reference replaced by the referenced text; `graph` names what was resolved (nil when
+    /// nothing was). `lookup` reads a stored version (nil: missing).
+    public static func resolve(
+        _ prompt: Prompt, lookup: (String, PromptSelector) async throws -> Prompt?
+    ) async throws -> (prompt: JSONValue, graph: JSONValue?) {
+        var dependencies: [String: [JSONValue]] = [:]
+        func key(_ p: Prompt) -> String { "\(p.name)@\(p.version)" }
+        func expand(_ text: String, in parent: Prompt, path: [String]) async throws -> String {
+            let found = try tags(in: text)
+            guard !found.isEmpty else { return text }
+            guard path.count <= maxDepth else {
+                throw IngestionError.invalid("prompt: references nest deeper than \(maxDepth) levels")
+            }
+            var result = ""
+            var cursor = text.startIndex
+            for (range, reference) in found {
+                guard let child = try await lookup(reference.name, reference.selector) else {
+                    throw IngestionError.invalid(
+                        "prompt: the referenced prompt \(reference.name.prefix(80)) does not exist")
+                }
+                guard case .string(let childText) = child.prompt else {
+                    throw IngestionError.invalid(
+                        "prompt: \(reference.name.prefix(80)) is a chat prompt; only text prompts can be referenced")
+                }
+                guard !path.contains(key(child)) else {
+                    throw IngestionError.invalid("prompt: \(reference.name.prefix(80)) references itself (a cycle)")
+                }
+                dependencies[key(parent), default: []].append(
+                    ["name": .string(child.name), "version": .int(Int64(child.version))])
+                result += text[cursor..<range.lowerBound]
+                result += try await expand(childText, in: child, path: path + [key(child)])
+                cursor = range.upperBound
+            }
+            return result + text[cursor...]
+        }
+        let root = [key(prompt)]
+        let resolved: JSONValue
+        switch prompt.prompt {
+        case .string(let text):
+            resolved = .string(try await expand(text, in: prompt, path: root))
+        case .array(let messages):
+            var out: [JSONValue] = []
+            for message in messages {
+                guard var m = message.objectValue, case .string(let content)? = m["content"] else {
+                    out.append(message)
+                    continue
+                }
+                m["content"] = .string(try await expand(content, in: prompt, path: root))
+                out.append(.object(m))
+            }
+            resolved = .array(out)
+        default:
+            resolved = prompt.prompt
+        }
+        guard !dependencies.isEmpty else { return (resolved, nil) }
+        return (
+            resolved,
+            [
+                "root": ["name": .string(prompt.name), "version": .int(Int64(prompt.version))],
+                "dependencies": .object(dependencies.mapValues { .array($0) }),
+            ]
+        )
+    }
+
+    /// The texts of a prompt that may hold references: a text prompt, or each chat message's content.
+    static func texts(_ prompt: JSONValue) -> [String] {
+        switch prompt {
+        case .string(let s): return [s]
+        case .array(let messages): return messages.compactMap { $0.objectValue?["content"]?.stringValue }
+        default: return []
+        }
+    }
+}

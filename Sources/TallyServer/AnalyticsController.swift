@@ -157,7 +157,7 @@ struct AnalyticsController: Sendable {
         }
         // The versions' text (or messages) where the prompt is managed here, so a comparison can show what changed.
         let stored = try await database.promptVersions(projectID: project.id, name: name)
-        return JSONResponse.make(["data": .array(data), "prompts": .array(stored.map(PromptsController.dto))])
+        return JSONResponse.make(["data": .array(data), "prompts": .array(stored.map { PromptsController.dto($0) })])
     }
 
     /// Langfuse's `GET /api/public/metrics/daily`: per UTC day, traces, observations, cost and usage per model.

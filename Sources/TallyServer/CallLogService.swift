@@ -60,7 +60,8 @@ struct CallLogService: Service {
                     } else {
                         counters.drop(calls.count)
                         if counters.shouldWarn() {
-                            logger.warning("call log not written; lines are dropped", metadata: ["path": "\(configuration.path)"])
+                            logger.warning(
+                                "call log not written; lines are dropped", metadata: ["path": "\(configuration.path)"])
                         }
                     }
                 } catch {

@@ -42,7 +42,18 @@ struct PromptsController: Sendable {
     @Sendable func create(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let body = try await bodyReader.json(request)
-        let prompt = try await database.createPrompt(projectID: project.id, try PromptInput.create(body))
+        let new = try PromptInput.create(body)
+        // References must name existing text prompts when the version is created (as in Langfuse).
+        for reference in try PromptComposer.references(new.prompt) {
+            guard
+                let target = try await database.prompt(projectID: project.id, name: reference.name, reference.selector)
+            else { throw APIError.invalid("prompt: the referenced prompt \(reference.name.prefix(80)) does not exist") }
+            guard case .string = target.prompt else {
+                throw APIError.invalid(
+                    "prompt: \(reference.name.prefix(80)) is a chat prompt; only text prompts can be referenced")
+            }
+        }
+        let prompt = try await database.createPrompt(projectID: project.id, new)
         return JSONResponse.make(Self.dto(prompt), status: .created)
     }
 
@@ -50,11 +61,19 @@ struct PromptsController: Sendable {
     @Sendable func get(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let name = try Self.name(context)
-        let selector = try Self.selector(try QueryReader(request)) ?? .label(PromptInput.production)
+        let r = try QueryReader(request)
+        let selector = try Self.selector(r) ?? .label(PromptInput.production)
         guard let prompt = try await database.prompt(projectID: project.id, name: name, selector) else {
             throw APIError.notFound("Prompt not found: \(name.prefix(200)) (\(Self.describe(selector)))")
         }
-        return JSONResponse.make(Self.dto(prompt))
+        // `resolve=false` answers the stored text with its reference tags.
+        guard try r.bool("resolve") ?? true else { return JSONResponse.make(Self.dto(prompt)) }
+        let (resolved, graph) = try await PromptComposer.resolve(prompt) { name, selector in
+            try await database.prompt(projectID: project.id, name: name, selector)
+        }
+        var answer = prompt
+        answer.prompt = resolved
+        return JSONResponse.make(Self.dto(answer, resolutionGraph: graph))
     }
 
     /// Without `version` or `label` every version of the name goes. 204 when something was deleted.
@@ -125,12 +144,13 @@ struct PromptsController: Sendable {
         }
     }
 
-    static func dto(_ p: Prompt) -> JSONValue {
+    static func dto(_ p: Prompt, resolutionGraph: JSONValue? = nil) -> JSONValue {
         [
             "name": .string(p.name), "version": .int(Int64(p.version)), "type": .string(p.type.rawValue),
             "prompt": p.prompt, "config": p.config, "labels": .array(p.labels.map { .string($0) }),
             "tags": .array(p.tags.map { .string($0) }), "commitMessage": DTO.str(p.commitMessage),
-            "resolutionGraph": .null, "createdAt": DTO.time(p.createdAt), "updatedAt": DTO.time(p.updatedAt),
+            "resolutionGraph": resolutionGraph ?? .null, "createdAt": DTO.time(p.createdAt),
+            "updatedAt": DTO.time(p.updatedAt),
         ]
     }
 }

@@ -101,7 +101,8 @@ public actor IngestQueue {
     }
 
     /// Ends the budget holds of traces whose costed observations just committed (their real cost now counts).
-    private func releaseHolds(_ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>]) {
+    private func releaseHolds(_ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>])
+    {
         let ledger = spend.ledger
         guard ledger.hasHolds else { return }
         for (batch, outcome) in zip(batches, outcomes) {

@@ -87,6 +87,54 @@ struct PromptsRouterTests {
         }
     }
 
+    @Test("references to other text prompts resolve on read (resolve=false keeps the tags); bad references refused")
+    func composition() async throws {
+        let env = try router.makeEnv()
+        let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
+        try await env.app.test(.router) { client throws in
+            func call(_ method: HTTPRequest.Method, _ path: String, _ body: String? = nil) async throws -> (
+                HTTPResponse.Status, [String: JSONValue]
+            ) {
+                let r = try await client.execute(
+                    uri: "/api/public/v2/prompts\(path)", method: method, headers: h,
+                    body: body.map { ByteBuffer(string: $0) })
+                return (r.status, (try? JSONValue.parse(Data(buffer: r.body)))?.objectValue ?? [:])
+            }
+            _ = try await call(.post, "", #"{"name":"tone","prompt":"Be brief.","labels":["production"]}"#)
+            _ = try await call(.post, "", #"{"name":"tone","prompt":"Be very brief."}"#)
+            _ = try await call(
+                .post, "",
+                #"{"name":"intro","prompt":"You are Tally's helper. @@@langfusePrompt:name=tone|label=production@@@","labels":["production"]}"#
+            )
+            let (status, _) = try await call(
+                .post, "",
+                #"{"name":"chat","type":"chat","labels":["production"],"prompt":[{"role":"system","content":"@@@langfusePrompt:name=intro|label=production@@@ Answer {{q}}. @@@langfusePrompt:name=tone|version=2@@@"},{"role":"user","content":"{{q}}"}]}"#
+            )
+            #expect(status == .created)
+            let (_, chat) = try await call(.get, "/chat")
+            #expect(
+                chat["prompt"]?.arrayValue?.first?.objectValue?["content"]
+                    == "You are Tally's helper. Be brief. Answer {{q}}. Be very brief.")
+            let graph = chat["resolutionGraph"]?.objectValue
+            #expect(graph?["root"] == ["name": "chat", "version": 1])
+            #expect(graph?["dependencies"]?.objectValue?["intro@1"] == [["name": "tone", "version": 1]])
+            let (_, raw) = try await call(.get, "/chat?resolve=false")
+            #expect(
+                raw["prompt"]?.arrayValue?.first?.objectValue?["content"]?.stringValue?.hasPrefix("@@@langfusePrompt:")
+                    == true)
+            #expect(raw["resolutionGraph"] == .null)
+            // Missing, chat or malformed references are refused when the version is created.
+            for body in [
+                #"{"name":"x","prompt":"@@@langfusePrompt:name=nope|label=production@@@"}"#,
+                #"{"name":"x","prompt":"@@@langfusePrompt:name=chat|version=1@@@"}"#,
+                #"{"name":"x","prompt":"@@@langfusePrompt:name=tone@@@"}"#,
+                #"{"name":"x","prompt":"@@@langfusePrompt:name=tone|version=1"}"#,
+            ] {
+                #expect(try await call(.post, "", body).0 == .badRequest, "\(body)")
+            }
+        }
+    }
+
     @Test("bad prompt requests are 400s naming the field")
     func refusals() async throws {
         let env = try router.makeEnv()

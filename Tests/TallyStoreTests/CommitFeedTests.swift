@@ -27,12 +27,14 @@ struct CommitFeedTests {
             o.traceID = "t"
             o.model = "gpt-4o-mini"
             o.usage = ["input": input, "output": 10, "input_cached_tokens": 5]
-            return IngestionEvent(eventID: id, timestamp: Timestamp(microseconds: 1_795_000_000_000_000), body: .observation(o))
+            return IngestionEvent(
+                eventID: id, timestamp: Timestamp(microseconds: 1_795_000_000_000_000), body: .observation(o))
         }
         var span = ObservationUpsert(id: "s1", type: .span, isUpdate: false)
         span.traceID = "t"
         let spanEvent = IngestionEvent(eventID: "s1", timestamp: .now(), body: .observation(span))
-        _ = try await db.ingest(projectID: "p", events: [generation("g1", input: 100), spanEvent, generation("bad", input: Int64.max)])
+        _ = try await db.ingest(
+            projectID: "p", events: [generation("g1", input: 100), spanEvent, generation("bad", input: Int64.max)])
         #expect(received.all == [["g1", "s1"]])
         // Only model calls come back, once each, with whether the write changed an existing row.
         let calls = try await db.modelCalls(projectID: "p", ids: ["g1", "s1", "g1", "missing"])
