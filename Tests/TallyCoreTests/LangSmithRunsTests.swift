@@ -155,3 +155,48 @@ struct LangSmithRunsTests {
         }
     }
 }
+
+@Suite("LangSmith bodies under random damage")
+struct LangSmithFuzzTests {
+    /// A deterministic generator, so a failure names a reproducible case.
+    struct RNG {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
+    }
+
+    @Test("cut, flipped and spliced multipart bodies are parsed or refused, never a crash or a hang")
+    func damagedMultipart() throws {
+        let body = try Fixture.data("langsmith/002-POST-runs-multipart.bin")
+        let meta = try JSONValue.parse(Fixture.data("langsmith/002-POST-runs-multipart.request.json"))
+        let boundary = try #require(
+            MultipartForm.boundary(contentType: meta.objectValue?["contentType"]?.stringValue ?? ""))
+        var rng = RNG(state: 42)
+        var parsed = 0
+        var refused = 0
+        for round in 0..<2_000 {
+            var damaged = [UInt8](body)
+            switch round % 4 {
+            case 0: damaged = Array(damaged.prefix(rng.below(damaged.count)))
+            case 1: for _ in 0..<1 + rng.below(8) { damaged[rng.below(damaged.count)] = UInt8(rng.below(256)) }
+            case 2:
+                let a = rng.below(damaged.count)
+                let b = rng.below(damaged.count)
+                damaged = Array(damaged[..<min(a, b)] + damaged[max(a, b)...] + damaged[min(a, b)..<max(a, b)])
+            default: damaged = (0..<rng.below(4_000)).map { _ in UInt8(rng.below(256)) }
+            }
+            do {
+                let parts = try MultipartForm.parts(Data(damaged), boundary: boundary)
+                let runs = try LangSmithRuns.multipart(parts)
+                for run in runs { _ = try? LangSmithRuns.events(run, traceID: "t", receivedAt: .now()) }
+                parsed += 1
+            } catch {
+                refused += 1
+            }
+        }
+        #expect(parsed + refused == 2_000 && refused > 0)
+    }
+}

@@ -172,3 +172,33 @@ struct LangSmithRouterTests {
         return frame
     }
 }
+
+@Suite("zstd decoding under random damage")
+struct ZstdFuzzTests {
+    @Test("flipped, cut and random zstd streams decode or fail cleanly, within the size cap")
+    func damagedStreams() throws {
+        let zstd = try #require(try LangSmithRouterTests.recorded().first { $0.headers[.contentEncoding] == "zstd" })
+        let good = try #require(try Zstd.decode(zstd.body, maxSize: 1 << 20))
+        #expect(good.count == 30_096)
+        var state: UInt64 = 7
+        func next(_ n: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1
+            return Int((state >> 33) % UInt64(max(1, n)))
+        }
+        var failed = 0
+        for round in 0..<500 {
+            var bytes = [UInt8](zstd.body)
+            switch round % 3 {
+            case 0: bytes = Array(bytes.prefix(next(bytes.count)))
+            case 1: for _ in 0..<1 + next(4) { bytes[next(bytes.count)] ^= UInt8(1 + next(255)) }
+            default: bytes = (0..<next(3_000)).map { _ in UInt8(next(256)) }
+            }
+            do {
+                if let out = try Zstd.decode(Data(bytes), maxSize: 40_000) { #expect(out.count <= 40_000) }
+            } catch {
+                failed += 1
+            }
+        }
+        #expect(failed > 0)
+    }
+}
