@@ -20,11 +20,16 @@ function promptDiff(pa, pb) {
 }
 
 export async function promptsPage(_arg, params, stale) {
-  const names = await api("/api/tally/v1/breakdown?" + query({ groupBy: "promptName", metrics: "count,totalCost", sort: "-count", limit: 200 }));
+  const [names, managed] = await Promise.all([
+    api("/api/tally/v1/breakdown?" + query({ groupBy: "promptName", metrics: "count,totalCost", sort: "-count", limit: 200 })),
+    api("/api/public/v2/prompts?" + query({ limit: 100 })),
+  ]);
   if (stale()) return null;
-  const list = names.data.filter((r) => r.promptName);
-  const name = params.name || (list[0] && list[0].promptName);
-  const picker = el("select", { id: "prompt-name", "aria-label": "Prompt" }, list.map((r) => el("option", { value: r.promptName, text: `${r.promptName} (${r.count} runs)`, selected: r.promptName === name })));
+  // Prompts with runs (most used first), then prompts managed here that have not run yet.
+  const runs = new Map(names.data.filter((r) => r.promptName).map((r) => [r.promptName, r.count]));
+  const list = [...runs.keys(), ...managed.data.map((p) => p.name).filter((n) => !runs.has(n))];
+  const name = params.name || list[0];
+  const picker = el("select", { id: "prompt-name", "aria-label": "Prompt" }, list.map((n) => el("option", { value: n, text: `${n} (${runs.get(n) || 0} runs)`, selected: n === name })));
   picker.addEventListener("change", () => { location.hash = hashFor("prompts", { name: picker.value }); });
   if (!name) return el("section", {}, el("h1", { text: "Prompt versions" }), el("p", { class: "muted", text: "No generation is linked to a prompt yet. Link one with prompt= in the SDKs (or promptName and promptVersion on a generation)." }));
   const [versions, overTime] = await Promise.all([
@@ -51,7 +56,8 @@ export async function promptsPage(_arg, params, stale) {
       link(hashFor("traces", { promptName: name, promptVersion: r.promptVersion }), "traces"))))),
     el("tbody", {}, metrics.map(([label, get, fmt]) => el("tr", {}, el("th", { text: label }), rows.map((r) => el("td", { class: "num", text: fmt(get(r)) }))))));
   const pick = (key, value) => {
-    const s = el("select", { id: "compare-" + key, "aria-label": "Version " + key.toUpperCase() }, all.map((v) => el("option", { value: v, text: "v" + v + (rows.some((r) => r.promptVersion === v) ? "" : " (no runs)"), selected: v === value })));
+    const label = (v) => "v" + v + (stored.get(v)?.labels.length ? " · " + stored.get(v).labels.join(", ") : "") + (rows.some((r) => r.promptVersion === v) ? "" : " (no runs)");
+    const s = el("select", { id: "compare-" + key, "aria-label": "Version " + key.toUpperCase() }, all.map((v) => el("option", { value: v, text: label(v), selected: v === value })));
     s.addEventListener("change", () => { location.hash = hashFor("prompts", Object.assign({}, params, { name, [key]: s.value })); });
     return s;
   };

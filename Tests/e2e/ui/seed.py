@@ -35,6 +35,9 @@ PROMPTS = [
      "config": {"max_tokens": 512},
      "prompt": [{"role": "system", "content": "You are helpful.\nAnswer in detail.\nCite every source.\n" + XSS},
                 {"role": "user", "content": "{{question}}"}]},
+    # Managed here but never run yet: it is listed, and its versions can be compared.
+    {"name": "triage", "prompt": "Classify {{ticket}}.", "labels": ["production"]},
+    {"name": "triage", "prompt": "Classify {{ticket}} as bug, question or billing.", "labels": ["staging"]},
 ]
 
 

@@ -192,6 +192,17 @@ def test_04_compare_prompt_versions(server, browser):
     assert "lines differ" in browser.find_element(By.ID, "diff-summary").text
     assert browser.execute_script("return window.__xss") is None
     shot(browser, "06-prompt-versions")
+    # A prompt managed in Tally that has not run yet is listed, labelled, and its versions compared.
+    go(browser, "#/prompts?name=triage", "#prompt-diff")
+    names = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#prompt-name option")]
+    assert names == ["answer (3 runs)", "triage (0 runs)"]
+    versions = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#compare-b option")]
+    assert versions == ["v1 · production (no runs)", "v2 · latest, staging (no runs)"]
+    row = browser.find_element(By.CSS_SELECTOR, "#prompt-diff tbody tr")
+    assert row.get_attribute("class") == "diff-changed"
+    # The mark (− / +) then the line, whatever the spacing the browser reports between them.
+    assert [(td.text[:1], " ".join(td.text[1:].split())) for td in row.find_elements(By.TAG_NAME, "td")] == [
+        ("−", "Classify {{ticket}}."), ("+", "Classify {{ticket}} as bug, question or billing.")]
     assert console_errors(browser) == []
 
 
