@@ -153,11 +153,13 @@ public struct ScoreQuery: Sendable, Hashable {
 
     public var page = PageRequest()
     public var userID: String?
-    public var name: String?
-    public var dataType: ScoreDataType?
-    public var source: ScoreSource?
-    public var configID: String?
-    public var queueID: String?
+    /// Each list matches any of its values (v1 and v2 give at most one name, data type, source, config and queue;
+    /// v3 comma lists).
+    public var names: [String] = []
+    public var dataTypes: [ScoreDataType] = []
+    public var sources: [ScoreSource] = []
+    public var configIDs: [String] = []
+    public var queueIDs: [String] = []
     public var traceTags: [String] = []
     public var environments: [String] = []
     public var from: Timestamp?
@@ -169,14 +171,8 @@ public struct ScoreQuery: Sendable, Hashable {
     public var observationIDs: [String] = []
     public var sessionIDs: [String] = []
     public var datasetRunIDs: [String] = []
-    /// `GET /v3/scores` lists (any of each); `valueMin`/`valueMax` bound numeric values (inclusive); `valueText`
-    /// matches a numeric value equal to it or a string value; `authorUserIDs` match nothing (Tally stores no
-    /// author).
-    public var names: [String] = []
-    public var sources: [String] = []
-    public var dataTypes: [String] = []
-    public var configIDs: [String] = []
-    public var queueIDs: [String] = []
+    /// `GET /v3/scores` only: `valueMin`/`valueMax` bound numeric values (inclusive); `valueText` matches a
+    /// numeric value equal to it or a string value; `authorUserIDs` match nothing (Tally stores no author).
     public var authorUserIDs: [String] = []
     public var valueMin: Double?
     public var valueMax: Double?

@@ -23,14 +23,10 @@ struct AuthMiddleware: RouterMiddleware {
     {
         var context = context
         if acceptsAPIKeyHeader, request.headers[.authorization] == nil, let key = request.headers[.apiKey] {
-            let parts = key.trimmingCharacters(in: .whitespaces).split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            guard let (publicKey, secretKey) = Self.keyPair(key.trimmingCharacters(in: .whitespaces)) else {
                 throw APIError.unauthorized("x-api-key: expected <public key>:<secret key> of a Tally project")
             }
-            guard let project = try await database.authenticate(publicKey: parts[0], secretKey: parts[1]) else {
-                throw APIError.unauthorized("Invalid credentials. Confirm that you've configured the correct host.")
-            }
-            context.project = project
+            context.project = try await authenticate(publicKey: publicKey, secretKey: secretKey)
             context.access = .project
             return try await next(request, context)
         }
@@ -58,17 +54,9 @@ struct AuthMiddleware: RouterMiddleware {
         switch scheme.lowercased() {
         case "basic":
             guard let decoded = Data(base64Encoded: credentials).flatMap({ String(data: $0, encoding: .utf8) }),
-                let colon = decoded.firstIndex(of: ":")
+                let (publicKey, secretKey) = Self.keyPair(decoded)
             else { throw APIError.unauthorized("Invalid authorization header") }
-            let publicKey = String(decoded[..<colon])
-            let secretKey = String(decoded[decoded.index(after: colon)...])
-            guard !publicKey.isEmpty, !secretKey.isEmpty else {
-                throw APIError.unauthorized("Invalid authorization header")
-            }
-            guard let project = try await database.authenticate(publicKey: publicKey, secretKey: secretKey) else {
-                throw APIError.unauthorized("Invalid credentials. Confirm that you've configured the correct host.")
-            }
-            context.project = project
+            context.project = try await authenticate(publicKey: publicKey, secretKey: secretKey)
             context.access = .project
         case "bearer":
             guard !credentials.isEmpty else { throw APIError.unauthorized("Invalid authorization header") }
@@ -84,6 +72,22 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError.unauthorized("Invalid authorization header")
         }
         return try await next(request, context)
+    }
+
+    /// `<public key>:<secret key>` split at the first colon; nil unless both are non-empty.
+    static func keyPair(_ text: String) -> (publicKey: String, secretKey: String)? {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let publicKey = String(text[..<colon])
+        let secretKey = String(text[text.index(after: colon)...])
+        return publicKey.isEmpty || secretKey.isEmpty ? nil : (publicKey, secretKey)
+    }
+
+    /// The project of a key pair; a 401 for a wrong pair.
+    func authenticate(publicKey: String, secretKey: String) async throws -> Project {
+        guard let project = try await database.authenticate(publicKey: publicKey, secretKey: secretKey) else {
+            throw APIError.unauthorized("Invalid credentials. Confirm that you've configured the correct host.")
+        }
+        return project
     }
 
     /// True unless the browser says the request comes from another origin: an `Origin` header (or, without it,

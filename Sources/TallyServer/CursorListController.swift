@@ -65,8 +65,8 @@ struct CursorListController: Sendable {
         var q = ScoreQuery()
         q.scoreIDs = try r.list("id")
         q.names = try r.list("name")
-        q.sources = try Self.checked(r.list("source"), "source", ScoreSource.allCases.map(\.rawValue))
-        q.dataTypes = try Self.checked(r.list("dataType"), "dataType", ScoreDataType.allCases.map(\.rawValue))
+        q.sources = try r.enumList("source", ScoreSource.self)
+        q.dataTypes = try r.enumList("dataType", ScoreDataType.self)
         q.environments = try r.list("environment")
         q.configIDs = try r.list("configId")
         q.queueIDs = try r.list("queueId")
@@ -129,12 +129,5 @@ struct CursorListController: Sendable {
         } catch {
             throw APIError.invalid(error.description)
         }
-    }
-
-    static func checked(_ values: [String], _ name: String, _ allowed: [String]) throws -> [String] {
-        for v in values where !allowed.contains(v) {
-            throw APIError.invalid("\(name): \"\(v.prefix(40))\" is not one of \(allowed.joined(separator: ", "))")
-        }
-        return values
     }
 }

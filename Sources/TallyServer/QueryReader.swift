@@ -89,6 +89,18 @@ struct QueryReader {
         return e
     }
 
+    /// A comma-separated list (`list`) of `E`'s raw values; an unknown one is a 400 naming the allowed ones.
+    func enumList<E: RawRepresentable & CaseIterable>(_ name: String, _: E.Type) throws -> [E]
+    where E.RawValue == String {
+        try list(name).map { raw in
+            guard let e = E(rawValue: raw) else {
+                throw APIError.invalid(
+                    "\(name): \"\(raw.prefix(40))\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return e
+        }
+    }
+
     func page() throws -> PageRequest {
         PageRequest(
             page: try int("page", in: 1...1_000_000) ?? 1,

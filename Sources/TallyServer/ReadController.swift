@@ -154,11 +154,11 @@ struct ReadController: Sendable {
         var q = ScoreQuery()
         q.page = try r.page()
         q.userID = r.string("userId")
-        q.name = r.string("name")
-        q.dataType = try r.enumValue("dataType", ScoreDataType.self)
-        q.source = try r.enumValue("source", ScoreSource.self)
-        q.configID = r.string("configId")
-        q.queueID = r.string("queueId")
+        q.names = r.string("name").map { [$0] } ?? []
+        q.dataTypes = try r.enumValue("dataType", ScoreDataType.self).map { [$0] } ?? []
+        q.sources = try r.enumValue("source", ScoreSource.self).map { [$0] } ?? []
+        q.configIDs = r.string("configId").map { [$0] } ?? []
+        q.queueIDs = r.string("queueId").map { [$0] } ?? []
         q.traceTags = try r.all("traceTags")
         q.environments = try r.all("environment")
         q.from = try r.timestamp("fromTimestamp")

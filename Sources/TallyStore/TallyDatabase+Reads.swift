@@ -336,11 +336,6 @@ extension TallyDatabase {
         var f = SQLFilter()
         f.add("s.project_id = ?", [projectID])
         if let v = q.userID { f.add("t.user_id = ?", [v]) }
-        if let v = q.name { f.add("s.name = ?", [v]) }
-        if let v = q.dataType { f.add("s.data_type = ?", [v.rawValue]) }
-        if let v = q.source { f.add("s.source = ?", [v.rawValue]) }
-        if let v = q.configID { f.add("s.config_id = ?", [v]) }
-        if let v = q.queueID { f.add("s.queue_id = ?", [v]) }
         if let v = q.from { f.add("s.timestamp >= ?", [v.microseconds]) }
         if let v = q.to { f.add("s.timestamp < ?", [v.microseconds]) }
         if let v = q.value { f.add("s.value \(q.comparison == .ne ? "<>" : q.comparison.rawValue) ?", [v]) }
@@ -354,8 +349,8 @@ extension TallyDatabase {
         f.any("s.session_id", q.sessionIDs)
         f.any("s.dataset_run_id", q.datasetRunIDs)
         f.any("s.name", q.names)
-        f.any("s.source", q.sources)
-        f.any("s.data_type", q.dataTypes)
+        f.any("s.source", q.sources.map(\.rawValue))
+        f.any("s.data_type", q.dataTypes.map(\.rawValue))
         f.any("s.config_id", q.configIDs)
         f.any("s.queue_id", q.queueIDs)
         if !q.authorUserIDs.isEmpty { f.add("0") }

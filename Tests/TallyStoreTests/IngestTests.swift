@@ -293,7 +293,7 @@ struct IngestTests {
     func scores() async throws {
         let (db, _) = try await seeded()
         var q = ScoreQuery()
-        q.name = "helpfulness"
+        q.names = ["helpfulness"]
         let page = try await db.scores(projectID: "p1", query: q)
         #expect(page.items.count == 1)
         #expect(page.items[0].score.value == 0.9)
