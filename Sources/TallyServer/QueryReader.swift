@@ -95,7 +95,8 @@ struct QueryReader {
         try list(name).map { raw in
             guard let e = E(rawValue: raw) else {
                 throw APIError.invalid(
-                    "\(name): \"\(raw.prefix(40))\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+                    "\(name): \"\(raw.prefix(40))\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             return e
         }
