@@ -193,7 +193,9 @@ def test_04_compare_prompt_versions(server, browser):
     assert browser.execute_script("return window.__xss") is None
     shot(browser, "06-prompt-versions")
     # A prompt managed in Tally that has not run yet is listed, labelled, and its versions compared.
+    # The previous page's #prompt-diff is on screen until the new one renders: wait for triage's own diff.
     go(browser, "#/prompts?name=triage", "#prompt-diff")
+    wait(browser, lambda d: "Classify" in d.find_element(By.ID, "prompt-diff").text, message="triage's diff")
     names = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#prompt-name option")]
     assert names == ["answer (3 runs)", "triage (0 runs)"]
     versions = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#compare-b option")]
