@@ -11,7 +11,7 @@ public enum PriceKey: String, Sendable, CaseIterable, Codable {
     case audioInput = "audio_input"
     case audioOutput = "audio_output"
 
-    static let aliases: [String: PriceKey] = [
+    public static let aliases: [String: PriceKey] = [
         "input": .input, "input_tokens": .input, "prompt_tokens": .input, "prompt": .input,
         "prompt_token_count": .input, "promptTokenCount": .input, "input_text_tokens": .input,
         "output": .output, "output_tokens": .output, "completion_tokens": .output, "completion": .output,

@@ -22,6 +22,16 @@ struct RollupAccumulator {
 
     /// n, errors, input/output/total tokens, input/output/total cost (nano-USD).
     private var sums: [Key: [Int64]] = [:]
+    /// The model calls' contribution to `rollup_metric` and `rollup_metric_latency` (schema 0017), upserted directly
+    /// by `stage` (these counters do not go through `rollup_delta`).
+    private var metrics: [LLMMetrics.SeriesKey: LLMMetrics.Sums] = [:]
+    /// Per latency series and bucket: calls and their summed duration (s).
+    private var latency: [LatencyRow: (n: Int64, seconds: Double)] = [:]
+
+    struct LatencyRow: Hashable {
+        var key: LLMMetrics.LatencyKey
+        var bucket: Int
+    }
 
     /// Adds one stored observation (`totals` are `o.totals`). Throws when a sum would leave Int64 (the transaction then fails and is retried
     /// event by event, where the trigger path reports the event that broke the range).
@@ -31,22 +41,54 @@ struct RollupAccumulator {
             day: start / 86_400_000_000 * 86_400_000_000, hour: start / 3_600_000_000 * 3_600_000_000,
             environment: o.environment, tenant: o.tenant ?? "", feature: o.feature ?? "", type: o.type.rawValue,
             model: o.model ?? "", responseModel: o.responseModel ?? "", promptName: o.promptName,
-            promptVersion: o.promptVersion, latencyBucket: o.endTime.map { Self.latencyBucket($0.microseconds - start) })
+            promptVersion: o.promptVersion, latencyBucket: o.endTime.map { Self.latencyBucket($0.microseconds - start) }
+        )
         let values: [Int64] = [
             1, o.level == .error ? 1 : 0, totals.inputTokens, totals.outputTokens, totals.totalTokens,
             totals.inputCost.map(Rows.nanos) ?? 0, totals.outputCost.map(Rows.nanos) ?? 0,
             totals.totalCost.map(Rows.nanos) ?? 0,
         ]
-        guard var current = sums[key] else {
+        if var current = sums[key] {
+            for i in current.indices {
+                let (sum, overflow) = current[i].addingReportingOverflow(values[i])
+                guard !overflow else { throw Self.overflow }
+                current[i] = sum
+            }
+            sums[key] = current
+        } else {
             sums[key] = values
-            return
         }
-        for i in current.indices {
-            let (sum, overflow) = current[i].addingReportingOverflow(values[i])
-            guard !overflow else { throw IngestionError.invalid("a rollup sum would leave the 64-bit range") }
-            current[i] = sum
+        try addMetrics(o, totals: totals)
+    }
+
+    static let overflow = IngestionError.invalid("a rollup sum would leave the 64-bit range")
+
+    /// The observation's contribution to the model-call counters (schema 0017's expressions in Swift).
+    private mutating func addMetrics(_ o: Observation, totals: Observation.Totals) throws {
+        guard o.type == .generation || o.type == .embedding else { return }
+        let outcome: LLMMetrics.Outcome = o.level == .error ? .error : .success
+        func units(_ keys: Set<PriceKey>) -> Int64 {
+            o.usage.filter { PriceKey(usageKey: $0.key).map(keys.contains) ?? false }.values.saturatingSum()
         }
-        sums[key] = current
+        let key = LLMMetrics.SeriesKey(
+            environment: o.environment, tenant: o.tenant ?? "", feature: o.feature ?? "", model: o.model ?? "",
+            outcome: outcome)
+        let sums = LLMMetrics.Sums(
+            requests: 1, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens,
+            cacheReadTokens: units([.cacheRead]), cacheWriteTokens: units([.cacheWrite, .cacheWrite1h]),
+            reasoningTokens: units([.reasoning]), costNanos: totals.totalCost.map(Rows.nanos) ?? 0)
+        do {
+            try metrics[key, default: LLMMetrics.Sums()].add(sums)
+        } catch {
+            throw Self.overflow
+        }
+        guard let end = o.endTime else { return }
+        let micros = end.microseconds - o.startTime.microseconds
+        let row = LatencyRow(
+            key: LLMMetrics.LatencyKey(environment: o.environment, model: o.model ?? "", outcome: outcome),
+            bucket: LLMMetrics.bucket(micros: micros))
+        let current = latency[row] ?? (0, 0)
+        latency[row] = (current.n + 1, current.seconds + Double(max(micros, 0)) / 1e6)
     }
 
     /// The latency histogram bucket of `micros` (schema 0006): ⌊ln(max(ms, 0.001)) / ln 1.02⌋, with the same libm
@@ -66,5 +108,34 @@ struct RollupAccumulator {
             ])
         }
         sums.removeAll()
+        let metric = try db.cachedStatement(
+            sql: """
+                INSERT INTO rollup_metric VALUES (\(SQLFilter.marks(13)))
+                ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
+                    output_tokens = output_tokens + excluded.output_tokens,
+                    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+                    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+                    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+                    cost_nanos = cost_nanos + excluded.cost_nanos
+                """)
+        for (k, v) in metrics {
+            try metric.execute(arguments: [
+                projectID, k.environment, k.tenant, k.feature, k.model, k.outcome == .error, v.requests,
+                v.inputTokens, v.outputTokens, v.cacheReadTokens, v.cacheWriteTokens, v.reasoningTokens, v.costNanos,
+            ])
+        }
+        metrics.removeAll()
+        let histogram = try db.cachedStatement(
+            sql: """
+                INSERT INTO rollup_metric_latency VALUES (\(SQLFilter.marks(7)))
+                ON CONFLICT DO UPDATE SET n = n + excluded.n,
+                    duration_seconds = duration_seconds + excluded.duration_seconds
+                """)
+        for (row, v) in latency {
+            try histogram.execute(arguments: [
+                projectID, row.key.environment, row.key.model, row.key.outcome == .error, row.bucket, v.n, v.seconds,
+            ])
+        }
+        latency.removeAll()
     }
 }
