@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         // Alert webhooks: pooled HTTP/1.1 client on the same NIO event loops as the server, with timeouts.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // Tally's own health series on /metrics (HTTP requests, ingest transactions): live, lock-free counters and
+        // histograms with the exposition format's escaping, instead of hand-kept ones.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // schema/, the built-in price table and web/ are compiled into the binary by the EmbedResources plugin:
@@ -53,6 +56,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 // HMAC-SHA256 signatures of webhook bodies.
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: []
         ),

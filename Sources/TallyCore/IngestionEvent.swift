@@ -7,6 +7,16 @@ public struct IngestionEvent: Sendable, Hashable {
         case score(Score)
         /// Accepted and dropped (`sdk-log`).
         case log
+
+        /// The case name: "trace", "observation", "score" or "log".
+        public var typeName: String {
+            switch self {
+            case .trace: "trace"
+            case .observation: "observation"
+            case .score: "score"
+            case .log: "log"
+            }
+        }
     }
 
     /// The envelope id, echoed in per-event results.

@@ -50,6 +50,8 @@ public struct ServerConfiguration: Sendable {
     /// Bytes after which the call log rotates, and rotated files kept.
     public var callLogMaxBytes = 100 * 1_048_576
     public var callLogKeep = 5
+    /// /metrics: how many tenants, features and models keep their own series (the rest are summed as "other").
+    public var metricsLimits = LLMMetrics.Limits()
     public var version = TallyVersion.current
 
     public init() {}
@@ -64,7 +66,10 @@ public func buildApplication(
     configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
 ) -> some ApplicationProtocol {
     let counters = CallLogCounters()
-    let router = buildRouter(configuration: configuration, database: database, logger: logger, callLog: counters)
+    let metrics = ServerMetrics()
+    metrics.observe(database)
+    let router = buildRouter(
+        configuration: configuration, database: database, logger: logger, callLog: counters, metrics: metrics)
     let requestTimeout = configuration.requestTimeout
     var services: [any Service] = [
         CheckpointService(database: database, limitBytes: configuration.walLimitBytes, logger: logger),
@@ -100,13 +105,17 @@ public func buildApplication(
 public func buildRouter(
     configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
 ) -> Router<TallyRequestContext> {
-    buildRouter(configuration: configuration, database: database, logger: logger, callLog: CallLogCounters())
+    buildRouter(
+        configuration: configuration, database: database, logger: logger, callLog: CallLogCounters(),
+        metrics: ServerMetrics())
 }
 
 func buildRouter(
-    configuration: ServerConfiguration, database: TallyDatabase, logger: Logger, callLog: CallLogCounters
+    configuration: ServerConfiguration, database: TallyDatabase, logger: Logger, callLog: CallLogCounters,
+    metrics: ServerMetrics
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
+    router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
     router.add(middleware: FormQueryMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: RequestLogMiddleware(logger: logger))
@@ -156,6 +165,12 @@ func buildRouter(
     // Exporters configured with a bare OTLP endpoint post to /v1/traces.
     let bareOTLP = router.group("v1").add(middleware: AuthMiddleware(database: database, allowsScoresAccess: false))
     otlp.addRoutes(to: bareOTLP, path: "traces")
+
+    // Prometheus: `GET /metrics` with a project's keys (basic_auth in the scrape config).
+    MetricsController(
+        database: database, server: metrics, callLog: configuration.callLog == nil ? nil : callLog,
+        limits: configuration.metricsLimits
+    ).addRoutes(to: router.group().add(middleware: AuthMiddleware(database: database, allowsScoresAccess: false)))
 
     // LangSmith's SDK: `LANGSMITH_ENDPOINT=<Tally>/api/langsmith`, `LANGSMITH_API_KEY=<public>:<secret>`.
     let langsmith = LangSmithController(database: database, bodyReader: bodyReader, rules: configuration.attribution)

@@ -42,7 +42,7 @@ public actor IngestQueue {
     let limits: Limits
     private var waiting: [Waiter] = []
     /// Events waiting or in the transaction being written.
-    private(set) var queuedEvents = 0
+    public private(set) var queuedEvents = 0
     /// Transactions committed (or tried) and requests they carried, since start.
     private(set) var transactions = 0
     private(set) var requests = 0
@@ -87,9 +87,12 @@ public actor IngestQueue {
             }
             let group = Array(waiting.prefix(take))
             waiting.removeFirst(take)
+            let started = ContinuousClock.now
             let outcomes = await TallyDatabase.commit(group.map(\.batch), writer: writer, spend: spend)
+            let elapsed = ContinuousClock.now - started
             releaseHolds(group.map(\.batch), outcomes)
             commitFeed.publish(group.map(\.batch), outcomes)
+            commitFeed.report(group.map(\.batch), outcomes, duration: elapsed)
             transactions += 1
             requests += group.count
             queuedEvents -= events
@@ -124,9 +127,52 @@ public final class CommitFeed: @unchecked Sendable {  // `handler` is only touch
     public typealias Handler = @Sendable (_ projectID: String, _ observationIDs: [String]) -> Void
     private let lock = NSLock()
     private var handler: Handler?
+    private var reportHandler: ReportHandler?
 
     public func subscribe(_ handler: @escaping Handler) {
         lock.withLock { self.handler = handler }
+    }
+
+    /// One ingest transaction, as health metrics count it. `events` counts per event type (IngestionEvent.Body
+    /// case name: trace, observation, score, log) and result: `stored` (committed), `refused` (the event's own
+    /// error, its neighbours committed) or `failed` (the transaction did not commit; the client was answered 5xx).
+    public struct Report: Sendable {
+        public var requests: Int
+        public var events: [Key: Int]
+        /// The write, from the start of the transaction to its commit (or failure).
+        public var duration: Duration
+
+        public struct Key: Hashable, Sendable {
+            public var type: String
+            public var result: String
+        }
+    }
+
+    public typealias ReportHandler = @Sendable (Report) -> Void
+
+    /// Sets who hears of every transaction (the metrics). Runs on the ingest queue: it must not block.
+    public func subscribeReports(_ handler: @escaping ReportHandler) {
+        lock.withLock { self.reportHandler = handler }
+    }
+
+    func report(
+        _ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>], duration: Duration
+    ) {
+        guard let handler = lock.withLock({ self.reportHandler }) else { return }
+        var report = Report(requests: batches.count, events: [:], duration: duration)
+        for (batch, outcome) in zip(batches, outcomes) {
+            let results = try? outcome.get()
+            for (i, event) in batch.events.enumerated() {
+                let result: String
+                switch results?[i] {
+                case .success?: result = "stored"
+                case .failure?: result = "refused"
+                case nil: result = "failed"
+                }
+                report.events[Report.Key(type: event.body.typeName, result: result), default: 0] += 1
+            }
+        }
+        handler(report)
     }
 
     func publish(_ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>]) {

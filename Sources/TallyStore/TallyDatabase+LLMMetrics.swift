@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import TallyCore
 
@@ -84,4 +85,35 @@ extension TallyDatabase {
                         """))
         }
     }
+}
+
+/// The store's state for health metrics.
+public struct HealthFigures: Sendable {
+    /// Bytes per file: "main" (the database), "wal", "shm"; files that do not exist are left out.
+    public var fileBytes: [String: Int64]
+    /// The project's alert webhook deliveries by status.
+    public var alertDeliveries: [String: Int64]
+}
+
+extension TallyDatabase {
+    public func healthFigures(projectID: String) async throws -> HealthFigures {
+        var files: [String: Int64] = [:]
+        for (name, suffix) in [("main", ""), ("wal", "-wal"), ("shm", "-shm")] {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix)
+            if let size = attributes?[.size] as? NSNumber { files[name] = size.int64Value }
+        }
+        let deliveries = try await writer.read { db in
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT status, count(*) FROM alert_delivery WHERE project_id = ? GROUP BY status"),
+                arguments: [projectID]
+            ).reduce(into: [String: Int64]()) { $0[$1[0]] = $1[1] }
+        }
+        return HealthFigures(fileBytes: files, alertDeliveries: deliveries)
+    }
+}
+
+extension TallyDatabase {
+    /// Events waiting for or in the ingest write.
+    public func queuedEvents() async -> Int { await ingestQueue.queuedEvents }
 }

@@ -87,6 +87,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Rotated call log files kept (env TALLY_CALL_LOG_KEEP). Default: 5")
     var callLogKeep: Int?
 
+    @Option(help: "/metrics: tenants with their own series, the rest summed as \"other\" (env TALLY_METRICS_MAX_TENANTS). Default: 500")
+    var metricsMaxTenants: Int?
+
+    @Option(help: "/metrics: features with their own series (env TALLY_METRICS_MAX_FEATURES). Default: 500")
+    var metricsMaxFeatures: Int?
+
+    @Option(help: "/metrics: models with their own series (env TALLY_METRICS_MAX_MODELS). Default: 200")
+    var metricsMaxModels: Int?
+
+    @Option(help: "Push the model-call metrics as OTLP/HTTP to this URL, e.g. http://collector:4318/v1/metrics (env OTEL_EXPORTER_OTLP_METRICS_ENDPOINT; headers from OTEL_EXPORTER_OTLP_METRICS_HEADERS)")
+    var otlpMetricsEndpoint: String?
+
+    @Option(help: "Seconds between OTLP metrics pushes (env TALLY_OTLP_METRICS_INTERVAL, or OTEL_METRIC_EXPORT_INTERVAL in ms). Default: 60")
+    var otlpMetricsInterval: Int?
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
@@ -121,6 +136,18 @@ struct Serve: AsyncParsableCommand {
         config.callLog = callLog ?? env["TALLY_CALL_LOG"]
         if let mb = try int(callLogMaxMb, "TALLY_CALL_LOG_MAX_MB") { config.callLogMaxBytes = max(1, mb) * 1_048_576 }
         if let keep = try int(callLogKeep, "TALLY_CALL_LOG_KEEP") { config.callLogKeep = max(1, keep) }
+        if let n = try int(metricsMaxTenants, "TALLY_METRICS_MAX_TENANTS") { config.metricsLimits.tenants = max(0, n) }
+        if let n = try int(metricsMaxFeatures, "TALLY_METRICS_MAX_FEATURES") { config.metricsLimits.features = max(0, n) }
+        if let n = try int(metricsMaxModels, "TALLY_METRICS_MAX_MODELS") { config.metricsLimits.models = max(0, n) }
+        if let url = otlpMetricsEndpoint ?? env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], !url.isEmpty {
+            config.otlpMetrics = OTLPMetricsConfiguration(
+                endpoint: url, headers: try OTLPMetricsConfiguration.headers(env["OTEL_EXPORTER_OTLP_METRICS_HEADERS"]))
+            if let s = try seconds(otlpMetricsInterval, "TALLY_OTLP_METRICS_INTERVAL") {
+                config.otlpMetrics?.interval = .seconds(s)
+            } else if let ms = try int(nil, "OTEL_METRIC_EXPORT_INTERVAL") {
+                config.otlpMetrics?.interval = .milliseconds(max(100, ms))
+            }
+        }
 
         var logger = Logger(label: "tally")
         logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
@@ -249,6 +276,21 @@ struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a consistent copy of the database while the server runs (SQLite's online backup).")
     @Option(help: "The copy to write; it must not exist yet") var to: String
+    @Option(help: "/metrics: tenants with their own series, the rest summed as \"other\" (env TALLY_METRICS_MAX_TENANTS). Default: 500")
+    var metricsMaxTenants: Int?
+
+    @Option(help: "/metrics: features with their own series (env TALLY_METRICS_MAX_FEATURES). Default: 500")
+    var metricsMaxFeatures: Int?
+
+    @Option(help: "/metrics: models with their own series (env TALLY_METRICS_MAX_MODELS). Default: 200")
+    var metricsMaxModels: Int?
+
+    @Option(help: "Push the model-call metrics as OTLP/HTTP to this URL, e.g. http://collector:4318/v1/metrics (env OTEL_EXPORTER_OTLP_METRICS_ENDPOINT; headers from OTEL_EXPORTER_OTLP_METRICS_HEADERS)")
+    var otlpMetricsEndpoint: String?
+
+    @Option(help: "Seconds between OTLP metrics pushes (env TALLY_OTLP_METRICS_INTERVAL, or OTEL_METRIC_EXPORT_INTERVAL in ms). Default: 60")
+    var otlpMetricsInterval: Int?
+
     @OptionGroup var store: StoreOptions
 
     func run() async throws {

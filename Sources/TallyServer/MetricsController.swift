@@ -1,0 +1,119 @@
+import Foundation
+import Hummingbird
+import TallyCore
+import TallyStore
+
+/// `GET /metrics`: the authenticated project's model-call counters (read from the store at each scrape, so a
+/// restart neither loses nor doubles them) and Tally's health, in the Prometheus text format or OpenMetrics.
+struct MetricsController: Sendable {
+    let database: TallyDatabase
+    let server: ServerMetrics
+    let callLog: CallLogCounters?
+    let limits: LLMMetrics.Limits
+
+    func addRoutes(to group: RouterGroup<TallyRequestContext>) {
+        group.get("metrics") { request, context in
+            let project = try context.requireProject()
+            let format = Exposition.Format.negotiate(accept: request.headers[.accept])
+            let body = try await exposition(projectID: project.id, format: format)
+            return Response(
+                status: .ok, headers: [.contentType: format.contentType, .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        }
+    }
+
+    func exposition(projectID: String, format: Exposition.Format) async throws -> [UInt8] {
+        var out = Exposition(format: format)
+        try await Self.write(database.llmMetrics(projectID: projectID, limits: limits, now: .now()), into: &out)
+        try await writeHealth(projectID: projectID, into: &out)
+        out.append(registryText: server.registry.emitToString())
+        out.finish()
+        return out.bytes
+    }
+
+    /// The model-call families, series in a stable order.
+    static func write(_ m: LLMMetrics, into out: inout Exposition) {
+        let keys = m.series.keys.sorted {
+            ($0.environment, $0.tenant, $0.feature, $0.model, $0.outcome.rawValue)
+                < ($1.environment, $1.tenant, $1.feature, $1.model, $1.outcome.rawValue)
+        }
+        out.family("llm_requests", .counter, help: "Model calls (generations and embeddings), by the model requested.")
+        for k in keys {
+            out.sample("llm_requests_total", labels(k), m.series[k]!.requests)
+        }
+        out.family(
+            "llm_tokens", .counter,
+            help:
+                "Tokens of model calls by token_type: input and output as in Tally's analytics; cache_read, cache_write and reasoning are parts of them.")
+        for k in keys {
+            let sums = m.series[k]!
+            for (type, tokens) in sums.tokensByType {
+                out.sample(
+                    "llm_tokens_total",
+                    [
+                        "environment": k.environment, "tenant_id": k.tenant, "feature": k.feature, "model": k.model,
+                        "outcome": k.outcome.rawValue, "token_type": type,
+                    ], tokens)
+            }
+        }
+        out.family("llm_cost_usd", .counter, help: "Cost of model calls in USD (given by the client, else inferred).")
+        for k in keys {
+            out.sample("llm_cost_usd_total", labels(k), nanos: m.series[k]!.costNanos)
+        }
+        out.family(
+            "llm_request_duration_seconds", .histogram,
+            help: "Duration of model calls (end minus start), by the model requested and outcome.")
+        let latencyKeys = m.latency.keys.sorted {
+            ($0.environment, $0.model, $0.outcome.rawValue) < ($1.environment, $1.model, $1.outcome.rawValue)
+        }
+        for k in latencyKeys {
+            let h = m.latency[k]!
+            out.histogram(
+                "llm_request_duration_seconds",
+                ["environment": k.environment, "model": k.model, "outcome": k.outcome.rawValue],
+                bounds: LLMMetrics.durationBounds, counts: h.counts, sum: h.sumSeconds)
+        }
+    }
+
+    static func labels(_ k: LLMMetrics.SeriesKey) -> KeyValuePairs<String, String> {
+        [
+            "environment": k.environment, "tenant_id": k.tenant, "feature": k.feature, "model": k.model,
+            "outcome": k.outcome.rawValue,
+        ]
+    }
+
+    /// The store's and the process's state at this scrape.
+    private func writeHealth(projectID: String, into out: inout Exposition) async throws {
+        let health = try await database.healthFigures(projectID: projectID)
+        out.family("tally_ingest_queue_events", .gauge, help: "Events waiting for or in the ingest write.")
+        out.sample("tally_ingest_queue_events", [:], Int64(await database.queuedEvents()))
+        out.family("tally_database_bytes", .gauge, help: "Size of the SQLite database files.")
+        for (file, bytes) in health.fileBytes.sorted(by: { $0.key < $1.key }) {
+            out.sample("tally_database_bytes", ["file": file], bytes)
+        }
+        out.family(
+            "tally_alert_deliveries", .gauge,
+            help: "This project's alert webhook deliveries by status (pending, delivered, failed).")
+        for status in ["pending", "delivered", "failed"] {
+            out.sample("tally_alert_deliveries", ["status": status], health.alertDeliveries[status] ?? 0)
+        }
+        let log = callLog?.snapshot ?? (written: 0, dropped: 0)
+        out.family(
+            "tally_call_log_lines", .counter,
+            help: "Call log lines written, and dropped (log unwritable or its queue full; ingestion goes on).")
+        out.sample("tally_call_log_lines_total", ["result": "written"], Int64(log.written))
+        out.sample("tally_call_log_lines_total", ["result": "dropped"], Int64(log.dropped))
+        if let rss = Self.residentBytes() {
+            out.family("process_resident_memory_bytes", .gauge, help: "Resident memory of the Tally process.")
+            out.sample("process_resident_memory_bytes", [:], rss)
+        }
+    }
+
+    /// Resident set size from /proc/self/statm (Linux); nil elsewhere.
+    static func residentBytes() -> Int64? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int64(fields[1]) else { return nil }
+        return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
