@@ -134,6 +134,21 @@ public struct LLMMetrics: Sendable, Equatable {
         self.latency = latency
     }
 
+    /// The series keys in a stable order (environment, tenant, feature, model, outcome), for expositions.
+    public var sortedSeriesKeys: [SeriesKey] {
+        series.keys.sorted {
+            ($0.environment, $0.tenant, $0.feature, $0.model, $0.outcome.rawValue)
+                < ($1.environment, $1.tenant, $1.feature, $1.model, $1.outcome.rawValue)
+        }
+    }
+
+    /// The latency keys in a stable order (environment, model, outcome).
+    public var sortedLatencyKeys: [LatencyKey] {
+        latency.keys.sorted {
+            ($0.environment, $0.model, $0.outcome.rawValue) < ($1.environment, $1.model, $1.outcome.rawValue)
+        }
+    }
+
     /// Cardinality limits: how many tenants, features and models keep their own series.
     public struct Limits: Sendable, Equatable {
         public var tenants: Int

@@ -52,6 +52,8 @@ public struct ServerConfiguration: Sendable {
     public var callLogKeep = 5
     /// /metrics: how many tenants, features and models keep their own series (the rest are summed as "other").
     public var metricsLimits = LLMMetrics.Limits()
+    /// Push the model-call metrics as OTLP/HTTP; nil pushes nothing.
+    public var otlpMetrics: OTLPMetricsConfiguration?
     public var version = TallyVersion.current
 
     public init() {}
@@ -81,6 +83,12 @@ public func buildApplication(
             database: database, interval: configuration.alertInterval, baseURL: configuration.baseURL, logger: logger),
         WebhookDeliveryService(database: database, pollInterval: configuration.deliveryPollInterval, logger: logger),
     ]
+    if let push = configuration.otlpMetrics {
+        services.append(
+            OTLPMetricsService(
+                database: database, configuration: push, limits: configuration.metricsLimits, logger: logger,
+                counters: metrics.pushes))
+    }
     if let path = configuration.callLog {
         services.append(
             CallLogService(

@@ -76,22 +76,28 @@ struct CallLogService: Service {
     }
 }
 
-/// Lines written and dropped since start (shown by the health route until the metrics endpoint exists).
+/// Lines written and dropped since start (on /metrics and the health route).
 final class CallLogCounters: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
     private var written = 0
     private var dropped = 0
-    private var lastWarning = Date.distantPast
+    let warnings = WarningThrottle()
 
     func wrote(_ n: Int) { lock.withLock { written += n } }
     func drop(_ n: Int) { lock.withLock { dropped += n } }
     var snapshot: (written: Int, dropped: Int) { lock.withLock { (written, dropped) } }
+    func shouldWarn() -> Bool { warnings.allow() }
+}
 
-    /// At most one warning a minute.
-    func shouldWarn() -> Bool {
+/// Lets a repeated warning through at most once a minute (a failing log or receiver must not flood the log).
+final class WarningThrottle: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var last = Date.distantPast
+
+    func allow() -> Bool {
         lock.withLock {
-            guard Date().timeIntervalSince(lastWarning) > 60 else { return false }
-            lastWarning = Date()
+            guard Date().timeIntervalSince(last) > 60 else { return false }
+            last = Date()
             return true
         }
     }

@@ -33,10 +33,7 @@ struct MetricsController: Sendable {
 
     /// The model-call families, series in a stable order.
     static func write(_ m: LLMMetrics, into out: inout Exposition) {
-        let keys = m.series.keys.sorted {
-            ($0.environment, $0.tenant, $0.feature, $0.model, $0.outcome.rawValue)
-                < ($1.environment, $1.tenant, $1.feature, $1.model, $1.outcome.rawValue)
-        }
+        let keys = m.sortedSeriesKeys
         out.family("llm_requests", .counter, help: "Model calls (generations and embeddings), by the model requested.")
         for k in keys {
             out.sample("llm_requests_total", labels(k), m.series[k]!.requests)
@@ -44,7 +41,8 @@ struct MetricsController: Sendable {
         out.family(
             "llm_tokens", .counter,
             help:
-                "Tokens of model calls by token_type: input and output as in Tally's analytics; cache_read, cache_write and reasoning are parts of them.")
+                "Tokens of model calls by token_type: input and output as in Tally's analytics; cache_read, cache_write and reasoning are parts of them."
+        )
         for k in keys {
             let sums = m.series[k]!
             for (type, tokens) in sums.tokensByType {
@@ -63,10 +61,7 @@ struct MetricsController: Sendable {
         out.family(
             "llm_request_duration_seconds", .histogram,
             help: "Duration of model calls (end minus start), by the model requested and outcome.")
-        let latencyKeys = m.latency.keys.sorted {
-            ($0.environment, $0.model, $0.outcome.rawValue) < ($1.environment, $1.model, $1.outcome.rawValue)
-        }
-        for k in latencyKeys {
+        for k in m.sortedLatencyKeys {
             let h = m.latency[k]!
             out.histogram(
                 "llm_request_duration_seconds",
@@ -103,6 +98,12 @@ struct MetricsController: Sendable {
             help: "Call log lines written, and dropped (log unwritable or its queue full; ingestion goes on).")
         out.sample("tally_call_log_lines_total", ["result": "written"], Int64(log.written))
         out.sample("tally_call_log_lines_total", ["result": "dropped"], Int64(log.dropped))
+        let pushes = server.pushes.snapshot
+        out.family(
+            "tally_otlp_metrics_pushes", .counter, help: "OTLP metrics pushes answered 2xx (succeeded) or not (failed)."
+        )
+        out.sample("tally_otlp_metrics_pushes_total", ["result": "succeeded"], Int64(pushes.succeeded))
+        out.sample("tally_otlp_metrics_pushes_total", ["result": "failed"], Int64(pushes.failed))
         if let rss = Self.residentBytes() {
             out.family("process_resident_memory_bytes", .gauge, help: "Resident memory of the Tally process.")
             out.sample("process_resident_memory_bytes", [:], rss)

@@ -9,6 +9,8 @@ import TallyStore
 /// /metrics: they carry no tenant data.
 final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
+    /// OTLP metrics pushes (with `--otlp-metrics-endpoint`).
+    let pushes = PushCounters()
     private let transactionSeconds: ValueHistogram
     private let transactions: Counter
 
@@ -32,7 +34,8 @@ final class ServerMetrics: Sendable {
             for (key, count) in report.events {
                 registry.makeCounter(
                     name: "tally_ingest_events_total", labels: [("type", key.type), ("result", key.result)],
-                    help: "Ingested events (Langfuse events, OTLP spans, LangSmith runs) by type and result: stored, refused (invalid, its neighbours stored) or failed (the write failed; the client got a 5xx)."
+                    help:
+                        "Ingested events (Langfuse events, OTLP spans, LangSmith runs) by type and result: stored, refused (invalid, its neighbours stored) or failed (the write failed; the client got a 5xx)."
                 ).increment(by: Int64(count))
             }
         }
@@ -42,7 +45,8 @@ final class ServerMetrics: Sendable {
     func request(route: String, method: String, status: Int, duration: Duration) {
         let labels = [("route", route), ("method", method), ("status", String(status))]
         registry.makeCounter(
-            name: "tally_http_requests_total", labels: labels, help: "HTTP requests answered, by route, method and status."
+            name: "tally_http_requests_total", labels: labels,
+            help: "HTTP requests answered, by route, method and status."
         ).increment()
         registry.makeValueHistogram(
             name: "tally_http_request_duration_seconds", labels: [("route", route)], buckets: Self.durationBuckets,

@@ -33,7 +33,9 @@ struct MetricsRouterTests {
             guard line.hasPrefix(name + "{") || line.hasPrefix(name + " "),
                 let space = line.lastIndex(of: " ")
             else { return nil }
-            return (String(line[line.startIndex..<space].dropFirst(name.count)), String(line[line.index(after: space)...]))
+            return (
+                String(line[line.startIndex..<space].dropFirst(name.count)), String(line[line.index(after: space)...])
+            )
         }
     }
 
@@ -45,9 +47,10 @@ struct MetricsRouterTests {
         let otherAuth = "Basic " + Data("\(other.publicKey):\(other.secretKey)".utf8).base64EncodedString()
         try await env.app.test(.router) { client in
             let weird = "acme \"quoted\"\nnext\\line é"
-            for (i, (tenant, level, cost)) in [(weird, "DEFAULT", 0.1), (weird, "ERROR", 0.2), ("beta", "DEFAULT", 0.000000007)]
-                .enumerated()
-            {
+            for (i, (tenant, level, cost)) in [
+                (weird, "DEFAULT", 0.1), (weird, "ERROR", 0.2), ("beta", "DEFAULT", 0.000000007),
+            ]
+            .enumerated() {
                 let r = try await client.execute(
                     uri: "/api/public/ingestion", method: .post,
                     headers: [.authorization: env.auth, .contentType: "application/json"],
@@ -71,7 +74,9 @@ struct MetricsRouterTests {
                 })
             let cost = Self.samples(text, "llm_cost_usd_total").map(\.value).sorted()
             #expect(cost == ["0.000000007", "0.1", "0.2"])
-            let cacheRead = Self.samples(text, "llm_tokens_total").filter { $0.labels.contains(#"token_type="cache_read""#) }
+            let cacheRead = Self.samples(text, "llm_tokens_total").filter {
+                $0.labels.contains(#"token_type="cache_read""#)
+            }
             #expect(cacheRead.map(\.value) == ["40", "40", "40"])
             let buckets = Self.samples(text, "llm_request_duration_seconds_bucket")
                 .filter { $0.labels.contains(#"outcome="success""#) }
@@ -101,7 +106,9 @@ struct MetricsRouterTests {
                 #expect(Self.samples(String(buffer: r.body), "llm_requests_total").isEmpty)
             }
             let wrong = "Basic " + Data("pk-lf-test:nope".utf8).base64EncodedString()
-            #expect(try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: wrong]).status == .unauthorized)
+            #expect(
+                try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: wrong]).status
+                    == .unauthorized)
             #expect(try await client.execute(uri: "/metrics", method: .get).status == .unauthorized)
         }
     }
