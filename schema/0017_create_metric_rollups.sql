@@ -57,17 +57,19 @@ BEGIN
     INSERT INTO rollup_metric SELECT OLD.project_id, OLD.environment, coalesce(OLD.tenant, ''),
         coalesce(OLD.feature, ''), coalesce(OLD.model, ''), OLD.level = 'ERROR', -1,
         -OLD.input_tokens, -OLD.output_tokens,
-        -(SELECT coalesce(sum(value), 0) FROM json_each(OLD.usage_details)
-        WHERE key IN ('cache_read', 'cache_read_input_tokens', 'input_cached_tokens', 'input_cache_read',
-            'cached_tokens', 'input_cached', 'cached_content_token_count', 'cachedContentTokenCount')),
-        -(SELECT coalesce(sum(value), 0) FROM json_each(OLD.usage_details)
-        WHERE key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
-            'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h')),
-        -(SELECT coalesce(sum(value), 0) FROM json_each(OLD.usage_details)
-        WHERE key IN ('reasoning', 'reasoning_tokens', 'output_reasoning_tokens', 'output_reasoning',
-            'thoughts_token_count', 'thoughtsTokenCount')),
+        -coalesce(sum(CASE WHEN u.key IN ('cache_read', 'cache_read_input_tokens',
+            'input_cached_tokens', 'input_cache_read', 'cached_tokens', 'input_cached', 'cached_content_token_count',
+            'cachedContentTokenCount')
+            THEN u.value END), 0),
+        -coalesce(sum(CASE WHEN u.key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
+            'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h')
+            THEN u.value END), 0),
+        -coalesce(sum(CASE WHEN u.key IN ('reasoning', 'reasoning_tokens', 'output_reasoning_tokens', 'output_reasoning',
+            'thoughts_token_count', 'thoughtsTokenCount')
+            THEN u.value END), 0),
         -coalesce(OLD.total_cost_nanos, 0)
-    WHERE OLD.type IN ('GENERATION', 'EMBEDDING')
+    FROM (SELECT 1 AS one) LEFT JOIN json_each(OLD.usage_details) AS u
+    WHERE OLD.type IN ('GENERATION', 'EMBEDDING') GROUP BY one
     ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
         output_tokens = output_tokens + excluded.output_tokens,
         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
@@ -84,17 +86,19 @@ BEGIN
     INSERT INTO rollup_metric SELECT NEW.project_id, NEW.environment, coalesce(NEW.tenant, ''),
         coalesce(NEW.feature, ''), coalesce(NEW.model, ''), NEW.level = 'ERROR', 1,
         NEW.input_tokens, NEW.output_tokens,
-        (SELECT coalesce(sum(value), 0) FROM json_each(NEW.usage_details)
-        WHERE key IN ('cache_read', 'cache_read_input_tokens', 'input_cached_tokens', 'input_cache_read',
-            'cached_tokens', 'input_cached', 'cached_content_token_count', 'cachedContentTokenCount')),
-        (SELECT coalesce(sum(value), 0) FROM json_each(NEW.usage_details)
-        WHERE key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
-            'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h')),
-        (SELECT coalesce(sum(value), 0) FROM json_each(NEW.usage_details)
-        WHERE key IN ('reasoning', 'reasoning_tokens', 'output_reasoning_tokens', 'output_reasoning',
-            'thoughts_token_count', 'thoughtsTokenCount')),
+        coalesce(sum(CASE WHEN u.key IN ('cache_read', 'cache_read_input_tokens',
+            'input_cached_tokens', 'input_cache_read', 'cached_tokens', 'input_cached', 'cached_content_token_count',
+            'cachedContentTokenCount')
+            THEN u.value END), 0),
+        coalesce(sum(CASE WHEN u.key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
+            'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h')
+            THEN u.value END), 0),
+        coalesce(sum(CASE WHEN u.key IN ('reasoning', 'reasoning_tokens', 'output_reasoning_tokens', 'output_reasoning',
+            'thoughts_token_count', 'thoughtsTokenCount')
+            THEN u.value END), 0),
         coalesce(NEW.total_cost_nanos, 0)
-    WHERE NEW.type IN ('GENERATION', 'EMBEDDING')
+    FROM (SELECT 1 AS one) LEFT JOIN json_each(NEW.usage_details) AS u
+    WHERE NEW.type IN ('GENERATION', 'EMBEDDING') GROUP BY one
     ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
         output_tokens = output_tokens + excluded.output_tokens,
         cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
@@ -114,8 +118,9 @@ END;
 INSERT INTO rollup_metric SELECT o.project_id, o.environment, coalesce(o.tenant, ''), coalesce(o.feature, ''),
     coalesce(o.model, ''), o.level = 'ERROR', count(*), sum(o.input_tokens), sum(o.output_tokens),
     sum((SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details)
-        WHERE key IN ('cache_read', 'cache_read_input_tokens', 'input_cached_tokens', 'input_cache_read',
-            'cached_tokens', 'input_cached', 'cached_content_token_count', 'cachedContentTokenCount'))),
+        WHERE key IN ('cache_read', 'cache_read_input_tokens',
+            'input_cached_tokens', 'input_cache_read', 'cached_tokens', 'input_cached', 'cached_content_token_count',
+            'cachedContentTokenCount'))),
     sum((SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details)
         WHERE key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
             'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h'))),

@@ -41,8 +41,10 @@ final class ServerMetrics: Sendable {
         }
     }
 
-    /// Counts one answered request. `route` is the matched route's pattern, so ids in paths do not make series.
+    /// Counts one answered request. `route` is the matched route's pattern, so ids in paths do not make series;
+    /// a method outside the standard ones counts as "other" (a client cannot add series at will).
     func request(route: String, method: String, status: Int, duration: Duration) {
+        let method = Self.methods.contains(method) ? method : "other"
         let labels = [("route", route), ("method", method), ("status", String(status))]
         registry.makeCounter(
             name: "tally_http_requests_total", labels: labels,
@@ -53,6 +55,8 @@ final class ServerMetrics: Sendable {
             help: "Time to answer HTTP requests (reading the body and handling it), by route."
         ).record(Self.seconds(duration))
     }
+
+    static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18

@@ -133,6 +133,41 @@ struct MetricsRouterTests {
         }
     }
 
+    @Test("OTEL_EXPORTER_OTLP_METRICS_HEADERS: k=v pairs, percent-decoded; a pair without = is refused")
+    func pushHeaders() throws {
+        let parsed = try OTLPMetricsConfiguration.headers("x-api-key=secret%20one, x-team = llm ,dd-api-key=a%3Db")
+        #expect(parsed.map(\.0) == ["x-api-key", "x-team", "dd-api-key"])
+        #expect(parsed.map(\.1) == ["secret one", "llm", "a=b"])
+        #expect(try OTLPMetricsConfiguration.headers(nil).isEmpty)
+        #expect(try OTLPMetricsConfiguration.headers("  ").isEmpty)
+        #expect(throws: OTLPMetricsConfigurationError.self) { try OTLPMetricsConfiguration.headers("novalue") }
+        #expect(throws: OTLPMetricsConfigurationError.self) { try OTLPMetricsConfiguration.headers("=v") }
+    }
+
+    @Test("request counts are by route pattern and standard method: ids and odd methods add no series")
+    func boundedHealthLabels() async throws {
+        let env = try router.makeEnv()
+        try await env.app.test(.router) { client in
+            for i in 0..<5 {
+                _ = try await client.execute(
+                    uri: "/api/public/traces/trace-\(i)", method: .get, headers: [.authorization: env.auth])
+                _ = try await client.execute(
+                    uri: "/api/public/traces/trace-\(i)", method: .init("BREW\(i)")!, headers: [.authorization: env.auth])
+            }
+            let text = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: env.auth]) {
+                String(buffer: $0.body)
+            }
+            let lines = Self.samples(text, "tally_http_requests_total")
+            #expect(
+                lines.contains {
+                    $0.labels == #"{route="/api/public/traces/{traceId}",method="GET",status="404"}"# && $0.value == "5"
+                })
+            #expect(lines.contains { $0.labels.contains(#"method="other""#) && $0.value == "5" })
+            #expect(!lines.contains { $0.labels.contains("trace-") })
+            #expect(!text.contains("BREW"))
+        }
+    }
+
     @Test("Accept negotiation and exact decimals")
     func exposition() {
         #expect(Exposition.Format.negotiate(accept: nil) == .prometheus)
