@@ -45,6 +45,71 @@ CREATE TABLE rollup_metric_latency (
     PRIMARY KEY (project_id, environment, model, error, bucket)
 ) STRICT, WITHOUT ROWID;
 
+-- Staged contributions, as rollup_delta stages the analytics rollups' (schema 0010): while rollup_control.deferred is
+-- 1 (inside an ingest transaction) the update trigger only appends two rows per changed model call here (the old
+-- values with n = -1 and measures negated, the new with n = 1), and the store folds them grouped before its commit
+-- (RollupDeltas.apply: the two upserts below, then DELETE). For every other writer (deferred = 0) the apply trigger
+-- folds each row at once. Empty outside a transaction. duration_micros: end - start, NULL without an end.
+CREATE TABLE metric_delta (
+    n               INTEGER NOT NULL,
+    project_id      TEXT NOT NULL,
+    environment     TEXT NOT NULL,
+    tenant          TEXT NOT NULL,
+    feature         TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    error           INTEGER NOT NULL,
+    input_tokens    INTEGER NOT NULL,
+    output_tokens   INTEGER NOT NULL,
+    usage_details   TEXT NOT NULL,
+    cost_nanos      INTEGER NOT NULL,
+    duration_micros INTEGER
+) STRICT;
+
+-- metric_delta summed per rollup_metric key: the token classes from each row's usage keys (the lists are the
+-- aliases PriceKey maps onto cache_read, cache_write and cache_write_1h, and reasoning; TallyStoreTests checks they
+-- agree with the Swift side).
+CREATE VIEW metric_delta_sums AS
+SELECT project_id, environment, tenant, feature, model, error, sum(n) AS n, sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(n * (SELECT coalesce(sum(value), 0) FROM json_each(usage_details)
+        WHERE key IN ('cache_read', 'cache_read_input_tokens', 'input_cached_tokens', 'input_cache_read',
+            'cached_tokens', 'input_cached', 'cached_content_token_count', 'cachedContentTokenCount')))
+        AS cache_read_tokens,
+    sum(n * (SELECT coalesce(sum(value), 0) FROM json_each(usage_details)
+        WHERE key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
+            'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h')))
+        AS cache_write_tokens,
+    sum(n * (SELECT coalesce(sum(value), 0) FROM json_each(usage_details)
+        WHERE key IN ('reasoning', 'reasoning_tokens', 'output_reasoning_tokens', 'output_reasoning',
+            'thoughts_token_count', 'thoughtsTokenCount')))
+        AS reasoning_tokens,
+    sum(cost_nanos) AS cost_nanos
+FROM metric_delta GROUP BY project_id, environment, tenant, feature, model, error;
+
+-- metric_delta's durations per rollup_metric_latency key: bucket = how many bounds (µs) lie below the duration.
+CREATE VIEW metric_delta_latency AS
+SELECT project_id, environment, model, error, bucket, sum(n) AS n,
+    sum(n * max(duration_micros, 0) / 1e6) AS duration_seconds
+FROM (SELECT *, (SELECT count(*) FROM json_each('[100000, 250000, 500000, 1000000, 2000000, 5000000,
+        10000000, 20000000, 30000000, 60000000, 120000000, 300000000]') WHERE value < duration_micros) AS bucket
+    FROM metric_delta WHERE duration_micros IS NOT NULL)
+GROUP BY project_id, environment, model, error, bucket;
+
+CREATE TRIGGER metric_delta_apply AFTER INSERT ON metric_delta
+WHEN (SELECT deferred FROM rollup_control WHERE id = 1) = 0
+BEGIN
+    INSERT INTO rollup_metric SELECT * FROM metric_delta_sums WHERE true
+    ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+        cost_nanos = cost_nanos + excluded.cost_nanos;
+    INSERT INTO rollup_metric_latency SELECT * FROM metric_delta_latency WHERE true
+    ON CONFLICT DO UPDATE SET n = n + excluded.n, duration_seconds = duration_seconds + excluded.duration_seconds;
+    DELETE FROM metric_delta;
+END;
+
 -- Only when a column these sums read changed, and only for model calls (before or after the change).
 CREATE TRIGGER observation_metric_update AFTER UPDATE ON observation
 WHEN (OLD.type IN ('GENERATION', 'EMBEDDING') OR NEW.type IN ('GENERATION', 'EMBEDDING'))
@@ -54,84 +119,30 @@ WHEN (OLD.type IN ('GENERATION', 'EMBEDDING') OR NEW.type IN ('GENERATION', 'EMB
         OR OLD.output_tokens IS NOT NEW.output_tokens OR OLD.total_cost_nanos IS NOT NEW.total_cost_nanos
         OR OLD.start_time IS NOT NEW.start_time OR OLD.end_time IS NOT NEW.end_time)
 BEGIN
-    INSERT INTO rollup_metric SELECT OLD.project_id, OLD.environment, coalesce(OLD.tenant, ''),
-        coalesce(OLD.feature, ''), coalesce(OLD.model, ''), OLD.level = 'ERROR', -1,
-        -OLD.input_tokens, -OLD.output_tokens,
-        -coalesce(sum(CASE WHEN u.key IN ('cache_read', 'cache_read_input_tokens',
-            'input_cached_tokens', 'input_cache_read', 'cached_tokens', 'input_cached', 'cached_content_token_count',
-            'cachedContentTokenCount')
-            THEN u.value END), 0),
-        -coalesce(sum(CASE WHEN u.key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
-            'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h')
-            THEN u.value END), 0),
-        -coalesce(sum(CASE WHEN u.key IN ('reasoning', 'reasoning_tokens', 'output_reasoning_tokens', 'output_reasoning',
-            'thoughts_token_count', 'thoughtsTokenCount')
-            THEN u.value END), 0),
-        -coalesce(OLD.total_cost_nanos, 0)
-    FROM (SELECT 1 AS one) LEFT JOIN json_each(OLD.usage_details) AS u
-    WHERE OLD.type IN ('GENERATION', 'EMBEDDING') GROUP BY one
-    ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-        reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-        cost_nanos = cost_nanos + excluded.cost_nanos;
-    INSERT INTO rollup_metric_latency SELECT OLD.project_id, OLD.environment, coalesce(OLD.model, ''),
-        OLD.level = 'ERROR',
-        (SELECT count(*) FROM json_each('[100000, 250000, 500000, 1000000, 2000000, 5000000, 10000000, 20000000,
-            30000000, 60000000, 120000000, 300000000]') WHERE value < OLD.end_time - OLD.start_time),
-        -1, -max(OLD.end_time - OLD.start_time, 0) / 1e6
-    WHERE OLD.type IN ('GENERATION', 'EMBEDDING') AND OLD.end_time IS NOT NULL
-    ON CONFLICT DO UPDATE SET n = n + excluded.n, duration_seconds = duration_seconds + excluded.duration_seconds;
-    INSERT INTO rollup_metric SELECT NEW.project_id, NEW.environment, coalesce(NEW.tenant, ''),
-        coalesce(NEW.feature, ''), coalesce(NEW.model, ''), NEW.level = 'ERROR', 1,
-        NEW.input_tokens, NEW.output_tokens,
-        coalesce(sum(CASE WHEN u.key IN ('cache_read', 'cache_read_input_tokens',
-            'input_cached_tokens', 'input_cache_read', 'cached_tokens', 'input_cached', 'cached_content_token_count',
-            'cachedContentTokenCount')
-            THEN u.value END), 0),
-        coalesce(sum(CASE WHEN u.key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
-            'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h')
-            THEN u.value END), 0),
-        coalesce(sum(CASE WHEN u.key IN ('reasoning', 'reasoning_tokens', 'output_reasoning_tokens', 'output_reasoning',
-            'thoughts_token_count', 'thoughtsTokenCount')
-            THEN u.value END), 0),
-        coalesce(NEW.total_cost_nanos, 0)
-    FROM (SELECT 1 AS one) LEFT JOIN json_each(NEW.usage_details) AS u
-    WHERE NEW.type IN ('GENERATION', 'EMBEDDING') GROUP BY one
-    ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
-        output_tokens = output_tokens + excluded.output_tokens,
-        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-        reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-        cost_nanos = cost_nanos + excluded.cost_nanos;
-    INSERT INTO rollup_metric_latency SELECT NEW.project_id, NEW.environment, coalesce(NEW.model, ''),
-        NEW.level = 'ERROR',
-        (SELECT count(*) FROM json_each('[100000, 250000, 500000, 1000000, 2000000, 5000000, 10000000, 20000000,
-            30000000, 60000000, 120000000, 300000000]') WHERE value < NEW.end_time - NEW.start_time),
-        1, max(NEW.end_time - NEW.start_time, 0) / 1e6
-    WHERE NEW.type IN ('GENERATION', 'EMBEDDING') AND NEW.end_time IS NOT NULL
-    ON CONFLICT DO UPDATE SET n = n + excluded.n, duration_seconds = duration_seconds + excluded.duration_seconds;
+    INSERT INTO metric_delta SELECT -1, OLD.project_id, OLD.environment, coalesce(OLD.tenant, ''),
+        coalesce(OLD.feature, ''), coalesce(OLD.model, ''), OLD.level = 'ERROR', -OLD.input_tokens, -OLD.output_tokens,
+        OLD.usage_details, -coalesce(OLD.total_cost_nanos, 0), OLD.end_time - OLD.start_time
+    WHERE OLD.type IN ('GENERATION', 'EMBEDDING');
+    INSERT INTO metric_delta SELECT 1, NEW.project_id, NEW.environment, coalesce(NEW.tenant, ''),
+        coalesce(NEW.feature, ''), coalesce(NEW.model, ''), NEW.level = 'ERROR', NEW.input_tokens, NEW.output_tokens,
+        NEW.usage_details, coalesce(NEW.total_cost_nanos, 0), NEW.end_time - NEW.start_time
+    WHERE NEW.type IN ('GENERATION', 'EMBEDDING');
 END;
 
--- The model calls already stored.
-INSERT INTO rollup_metric SELECT o.project_id, o.environment, coalesce(o.tenant, ''), coalesce(o.feature, ''),
-    coalesce(o.model, ''), o.level = 'ERROR', count(*), sum(o.input_tokens), sum(o.output_tokens),
-    sum((SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details)
-        WHERE key IN ('cache_read', 'cache_read_input_tokens',
-            'input_cached_tokens', 'input_cache_read', 'cached_tokens', 'input_cached', 'cached_content_token_count',
-            'cachedContentTokenCount'))),
-    sum((SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details)
-        WHERE key IN ('cache_write', 'cache_creation_input_tokens', 'input_cache_creation',
-            'input_cache_creation_5m', 'input_cache_write', 'cache_write_1h', 'input_cache_creation_1h'))),
-    sum((SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details)
-        WHERE key IN ('reasoning', 'reasoning_tokens', 'output_reasoning_tokens', 'output_reasoning',
-            'thoughts_token_count', 'thoughtsTokenCount'))),
-    sum(coalesce(o.total_cost_nanos, 0))
-FROM observation o WHERE o.type IN ('GENERATION', 'EMBEDDING') GROUP BY 1, 2, 3, 4, 5, 6;
-
-INSERT INTO rollup_metric_latency SELECT o.project_id, o.environment, coalesce(o.model, ''), o.level = 'ERROR',
-    (SELECT count(*) FROM json_each('[100000, 250000, 500000, 1000000, 2000000, 5000000, 10000000, 20000000,
-            30000000, 60000000, 120000000, 300000000]') WHERE value < o.end_time - o.start_time),
-    count(*), sum(max(o.end_time - o.start_time, 0) / 1e6)
-FROM observation o WHERE o.type IN ('GENERATION', 'EMBEDDING') AND o.end_time IS NOT NULL GROUP BY 1, 2, 3, 4, 5;
+-- The model calls already stored: staged (deferred, so the apply trigger waits) and folded at once.
+UPDATE rollup_control SET deferred = 1 WHERE id = 1;
+INSERT INTO metric_delta SELECT 1, project_id, environment, coalesce(tenant, ''), coalesce(feature, ''),
+    coalesce(model, ''), level = 'ERROR', input_tokens, output_tokens, usage_details, coalesce(total_cost_nanos, 0),
+    end_time - start_time
+FROM observation WHERE type IN ('GENERATION', 'EMBEDDING');
+INSERT INTO rollup_metric SELECT * FROM metric_delta_sums WHERE true
+ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+        cost_nanos = cost_nanos + excluded.cost_nanos;
+INSERT INTO rollup_metric_latency SELECT * FROM metric_delta_latency WHERE true
+ON CONFLICT DO UPDATE SET n = n + excluded.n, duration_seconds = duration_seconds + excluded.duration_seconds;
+DELETE FROM metric_delta;
+UPDATE rollup_control SET deferred = 0 WHERE id = 1;

@@ -109,15 +109,7 @@ struct RollupAccumulator {
         }
         sums.removeAll()
         let metric = try db.cachedStatement(
-            sql: """
-                INSERT INTO rollup_metric VALUES (\(SQLFilter.marks(13)))
-                ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
-                    output_tokens = output_tokens + excluded.output_tokens,
-                    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-                    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-                    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-                    cost_nanos = cost_nanos + excluded.cost_nanos
-                """)
+            sql: "INSERT INTO rollup_metric VALUES (\(SQLFilter.marks(13))) \(RollupDeltas.metricUpsert)")
         for (k, v) in metrics {
             try metric.execute(arguments: [
                 projectID, k.environment, k.tenant, k.feature, k.model, k.outcome == .error, v.requests,
@@ -126,11 +118,7 @@ struct RollupAccumulator {
         }
         metrics.removeAll()
         let histogram = try db.cachedStatement(
-            sql: """
-                INSERT INTO rollup_metric_latency VALUES (\(SQLFilter.marks(7)))
-                ON CONFLICT DO UPDATE SET n = n + excluded.n,
-                    duration_seconds = duration_seconds + excluded.duration_seconds
-                """)
+            sql: "INSERT INTO rollup_metric_latency VALUES (\(SQLFilter.marks(7))) \(RollupDeltas.latencyUpsert)")
         for (row, v) in latency {
             try histogram.execute(arguments: [
                 projectID, row.key.environment, row.key.model, row.key.outcome == .error, row.bucket, v.n, v.seconds,

@@ -109,7 +109,7 @@ enum RollupDeltas {
 
     /// Applies and clears the staged deltas and ends the deferral. Must run before the transaction commits.
     static func apply(_ db: Database) throws {
-        for sql in statements { try db.cachedStatement(sql: sql).execute() }
+        for sql in statements + metricStatements { try db.cachedStatement(sql: sql).execute() }
         try db.cachedStatement(sql: "DELETE FROM rollup_delta").execute()
         try db.cachedStatement(sql: "UPDATE rollup_control SET deferred = 0 WHERE id = 1").execute()
     }
@@ -130,6 +130,25 @@ enum RollupDeltas {
             ON CONFLICT DO UPDATE SET \(updates.joined(separator: ", "))
             """
     }
+
+    /// How a model-call counter row (schema 0017) takes a contribution: every measure added.
+    static let metricUpsert = """
+        ON CONFLICT DO UPDATE SET n = n + excluded.n, input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+            cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+            reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, cost_nanos = cost_nanos + excluded.cost_nanos
+        """
+    static let latencyUpsert =
+        "ON CONFLICT DO UPDATE SET n = n + excluded.n, duration_seconds = duration_seconds + excluded.duration_seconds"
+
+    /// The model-call counters' staged deltas (`metric_delta`, summed by its views) folded and cleared: what the
+    /// `metric_delta_apply` trigger does for writers that do not defer.
+    static let metricStatements = [
+        "INSERT INTO rollup_metric SELECT * FROM metric_delta_sums WHERE true \(metricUpsert)",
+        "INSERT INTO rollup_metric_latency SELECT * FROM metric_delta_latency WHERE true \(latencyUpsert)",
+        "DELETE FROM metric_delta",
+    ]
 
     static let statements = [
         upsert(

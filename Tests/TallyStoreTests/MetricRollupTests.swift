@@ -160,4 +160,29 @@ struct MetricRollupTests {
         #expect(Set(oneModel.series.keys.map(\.model)) == ["m2", LLMMetrics.other])
         #expect(total(oneModel) == total(all))
     }
+
+    @Test("0017 on a database with model calls already stored counts them all")
+    func upgrade() async throws {
+        let (db, path) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        var rng = RollupTests.RNG(state: 13)
+        _ = try await db.ingest(projectID: "p", events: RollupTests.workload(&rng))
+        _ = try await db.ingest(projectID: "p", events: RollupTests.updates(&rng))
+        let expected = try await Self.scan(db)
+        #expect(expected.series.count > 10)
+        try await db.writer.write { db in
+            for statement in [
+                "DROP TRIGGER observation_metric_update", "DROP TRIGGER metric_delta_apply",
+                "DROP VIEW metric_delta_sums", "DROP VIEW metric_delta_latency", "DROP TABLE metric_delta",
+                "DROP TABLE rollup_metric", "DROP TABLE rollup_metric_latency",
+                "DELETE FROM grdb_migrations WHERE identifier = '0017_create_metric_rollups'",
+            ] {
+                try db.execute(sql: statement)
+            }
+        }
+        let upgraded = try TallyDatabase(path: path)
+        Self.assertEqual(try await upgraded.llmMetrics(projectID: "p", limits: Self.unlimited, now: Self.now), expected)
+        let deferred = try await upgraded.writer.read { try Int.fetchOne($0, sql: "SELECT deferred FROM rollup_control") }
+        #expect(deferred == 0)
+    }
 }
