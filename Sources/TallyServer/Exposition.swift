@@ -72,10 +72,31 @@ struct Exposition {
         bytes.append(UInt8(ascii: "\n"))
     }
 
-    /// One sample line whose value is `nanos` × 10^-9, written as an exact decimal ("0.000512").
-    mutating func sample(_ name: String, _ labels: KeyValuePairs<String, String>, nanos: Int64) {
-        sampleStart(name, labels)
-        append(Self.decimal(nanos: nanos))
+    /// `labels` rendered once (`key="value",…`, escaped), for a series written in several families.
+    static func render(_ labels: KeyValuePairs<String, String>) -> [UInt8] {
+        var out = Exposition(format: .prometheus)
+        out.bytes.removeAll(keepingCapacity: false)
+        for (i, (key, value)) in labels.enumerated() {
+            if i > 0 { out.bytes.append(UInt8(ascii: ",")) }
+            out.label(key, value)
+        }
+        return out.bytes
+    }
+
+    /// One sample line with labels rendered by `render(_:)`, an optional label after them, and an integer value or
+    /// (`nanos`) the exact decimal of value × 10^-9.
+    mutating func sample(
+        _ name: String, rendered: [UInt8], extra: (String, String)? = nil, _ value: Int64, nanos: Bool = false
+    ) {
+        append(name)
+        bytes.append(UInt8(ascii: "{"))
+        bytes.append(contentsOf: rendered)
+        if let (key, value) = extra {
+            if !rendered.isEmpty { bytes.append(UInt8(ascii: ",")) }
+            label(key, value)
+        }
+        append("} ")
+        append(nanos ? Self.decimal(nanos: value) : String(value))
         bytes.append(UInt8(ascii: "\n"))
     }
 

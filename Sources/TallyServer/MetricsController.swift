@@ -34,29 +34,25 @@ struct MetricsController: Sendable {
     /// The model-call families, series in a stable order.
     static func write(_ m: LLMMetrics, into out: inout Exposition) {
         let keys = m.sortedSeriesKeys
+        let sums = keys.map { m.series[$0]! }
+        let rendered = keys.map { Exposition.render(labels($0)) }
         out.family("llm_requests", .counter, help: "Model calls (generations and embeddings), by the model requested.")
-        for k in keys {
-            out.sample("llm_requests_total", labels(k), m.series[k]!.requests)
+        for i in keys.indices {
+            out.sample("llm_requests_total", rendered: rendered[i], sums[i].requests)
         }
         out.family(
             "llm_tokens", .counter,
             help:
                 "Tokens of model calls by token_type: input and output as in Tally's analytics; cache_read, cache_write and reasoning are parts of them."
         )
-        for k in keys {
-            let sums = m.series[k]!
-            for (type, tokens) in sums.tokensByType {
-                out.sample(
-                    "llm_tokens_total",
-                    [
-                        "environment": k.environment, "tenant_id": k.tenant, "feature": k.feature, "model": k.model,
-                        "outcome": k.outcome.rawValue, "token_type": type,
-                    ], tokens)
+        for i in keys.indices {
+            for (type, tokens) in sums[i].tokensByType {
+                out.sample("llm_tokens_total", rendered: rendered[i], extra: ("token_type", type), tokens)
             }
         }
         out.family("llm_cost_usd", .counter, help: "Cost of model calls in USD (given by the client, else inferred).")
-        for k in keys {
-            out.sample("llm_cost_usd_total", labels(k), nanos: m.series[k]!.costNanos)
+        for i in keys.indices {
+            out.sample("llm_cost_usd_total", rendered: rendered[i], sums[i].costNanos, nanos: true)
         }
         out.family(
             "llm_request_duration_seconds", .histogram,

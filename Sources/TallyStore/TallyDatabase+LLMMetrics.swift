@@ -10,9 +10,9 @@ extension TallyDatabase {
         try await writer.read { db in
             var raw = LLMMetrics()
             // Lifetime spend per tenant, feature and model: the second ranking key (saturating: ranking only).
-            var spend: [WritableKeyPath<LLMMetrics.SeriesKey, String>: [String: Int64]] = [
-                \.tenant: [:], \.feature: [:], \.model: [:],
-            ]
+            var tenantSpend: [String: Int64] = [:]
+            var featureSpend: [String: Int64] = [:]
+            var modelSpend: [String: Int64] = [:]
             let rows = try Row.fetchCursor(
                 db.cachedStatement(
                     sql: """
@@ -28,10 +28,11 @@ extension TallyDatabase {
                     requests: row[5], inputTokens: row[6], outputTokens: row[7], cacheReadTokens: row[8],
                     cacheWriteTokens: row[9], reasoningTokens: row[10], costNanos: row[11])
                 raw.series[key] = sums
-                for path in spend.keys {
-                    let name = key[keyPath: path]
-                    spend[path]![name] = (spend[path]![name] ?? 0).addingSaturating(sums.costNanos)
-                }
+                tenantSpend[key.tenant, default: 0] = tenantSpend[key.tenant, default: 0].addingSaturating(
+                    sums.costNanos)
+                featureSpend[key.feature, default: 0] = featureSpend[key.feature, default: 0].addingSaturating(
+                    sums.costNanos)
+                modelSpend[key.model, default: 0] = modelSpend[key.model, default: 0].addingSaturating(sums.costNanos)
             }
             let latencyRows = try Row.fetchCursor(
                 db.cachedStatement(
@@ -51,11 +52,9 @@ extension TallyDatabase {
             }
             let monthStart = BudgetPeriod.monthStart(now)
             // This month's spend, read only for a dimension over its limit.
-            func kept(_ path: WritableKeyPath<LLMMetrics.SeriesKey, String>, limit: Int, sql: String) throws
-                -> Set<String>
-            {
-                let lifetime = spend[path]!
-                guard lifetime.count - (lifetime[""] == nil ? 0 : 1) > limit else { return Set(lifetime.keys) }
+            /// nil: within the limit, every value keeps its series.
+            func kept(_ lifetime: [String: Int64], limit: Int, sql: String) throws -> Set<String>? {
+                guard lifetime.count - (lifetime[""] == nil ? 0 : 1) > limit else { return nil }
                 var month: [String: Int64] = [:]
                 for row in try Row.fetchAll(db.cachedStatement(sql: sql), arguments: [projectID, monthStart]) {
                     month[row[0]] = row[1]
@@ -64,25 +63,28 @@ extension TallyDatabase {
                     Dictionary(uniqueKeysWithValues: lifetime.map { ($0.key, (month[$0.key] ?? 0, $0.value)) }),
                     limit: limit)
             }
+            let tenants = try kept(
+                tenantSpend, limit: limits.tenants,
+                sql: """
+                    SELECT tenant, sum(total_cost_nanos) FROM rollup_tenant_total_day
+                    WHERE project_id = ? AND day >= ? GROUP BY tenant
+                    """)
+            let features = try kept(
+                featureSpend, limit: limits.features,
+                sql: """
+                    SELECT feature, sum(total_cost_nanos) FROM rollup_tenant_day
+                    WHERE project_id = ? AND day >= ? GROUP BY feature
+                    """)
+            let models = try kept(
+                modelSpend, limit: limits.models,
+                sql: """
+                    SELECT model, sum(total_cost_nanos) FROM rollup_usage_day
+                    WHERE project_id = ? AND day >= ? GROUP BY model
+                    """)
+            guard tenants != nil || features != nil || models != nil else { return raw }
             return try raw.folded(
-                tenants: kept(
-                    \.tenant, limit: limits.tenants,
-                    sql: """
-                        SELECT tenant, sum(total_cost_nanos) FROM rollup_tenant_total_day
-                        WHERE project_id = ? AND day >= ? GROUP BY tenant
-                        """),
-                features: kept(
-                    \.feature, limit: limits.features,
-                    sql: """
-                        SELECT feature, sum(total_cost_nanos) FROM rollup_tenant_day
-                        WHERE project_id = ? AND day >= ? GROUP BY feature
-                        """),
-                models: kept(
-                    \.model, limit: limits.models,
-                    sql: """
-                        SELECT model, sum(total_cost_nanos) FROM rollup_usage_day
-                        WHERE project_id = ? AND day >= ? GROUP BY model
-                        """))
+                tenants: tenants ?? Set(tenantSpend.keys), features: features ?? Set(featureSpend.keys),
+                models: models ?? Set(modelSpend.keys))
         }
     }
 }
