@@ -136,16 +136,21 @@ public struct LLMMetrics: Sendable, Equatable {
 
     /// The series keys in a stable order (environment, tenant, feature, model, outcome), for expositions.
     public var sortedSeriesKeys: [SeriesKey] {
-        series.keys.sorted {
-            ($0.environment, $0.tenant, $0.feature, $0.model, $0.outcome.rawValue)
-                < ($1.environment, $1.tenant, $1.feature, $1.model, $1.outcome.rawValue)
+        series.keys.sorted { a, b in
+            if a.environment != b.environment { return a.environment < b.environment }
+            if a.tenant != b.tenant { return a.tenant < b.tenant }
+            if a.feature != b.feature { return a.feature < b.feature }
+            if a.model != b.model { return a.model < b.model }
+            return a.outcome == .success && b.outcome == .error
         }
     }
 
     /// The latency keys in a stable order (environment, model, outcome).
     public var sortedLatencyKeys: [LatencyKey] {
-        latency.keys.sorted {
-            ($0.environment, $0.model, $0.outcome.rawValue) < ($1.environment, $1.model, $1.outcome.rawValue)
+        latency.keys.sorted { a, b in
+            if a.environment != b.environment { return a.environment < b.environment }
+            if a.model != b.model { return a.model < b.model }
+            return a.outcome == .success && b.outcome == .error
         }
     }
 
@@ -183,6 +188,7 @@ public struct LLMMetrics: Sendable, Equatable {
     {
         func keep(_ value: String, _ set: Set<String>) -> String { set.contains(value) ? value : Self.other }
         var out = LLMMetrics()
+        out.series.reserveCapacity(series.count)
         for (key, sums) in series {
             var k = key
             k.tenant = keep(key.tenant, tenants)
