@@ -161,6 +161,7 @@ func buildRouter(
     RetentionController(database: database, bodyReader: bodyReader, defaultDays: configuration.retentionDays)
         .addRoutes(to: tallyAPI)
     BudgetController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
+    ExportsController(database: database).addRoutes(to: tallyAPI)
     AlertController(database: database, bodyReader: bodyReader, baseURL: configuration.baseURL).addRoutes(to: tallyAPI)
 
     let otlp = OTLPController(
