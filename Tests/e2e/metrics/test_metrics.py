@@ -3,7 +3,9 @@ basic_auth, an OTLP/HTTP metrics receiver on loopback decoding the push with the
 the structured call log, all checked against Tally's own analytics API after a workload sent through the langfuse
 5.0.4 SDK (OTLP) and through the Langfuse batch API."""
 import base64
+import csv
 import http.server
+import io
 import json
 import shutil
 import subprocess
@@ -263,6 +265,20 @@ def test_prometheus_otlp_push_and_call_log_agree_with_the_analytics(stack):
     initech = [line for line in lines if line["tenant_id"] == "initech"]
     assert sorted(line["outcome"] for line in initech) == ["error", "success", "success"]
     assert all(line["latency_ms"] == 750 for line in initech)
+
+    # The billing export (CSV, errors included) carries the same money per tenant, as exact decimals.
+    req = urllib.request.Request(tally.url + "/api/tally/v1/exports/usage?groupBy=tenant&format=csv&includeErrors=true",
+                                 headers={"Authorization": "Basic " + base64.b64encode(f"{PUBLIC_KEY}:{SECRET_KEY}".encode()).decode()})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.headers["Content-Disposition"].startswith('attachment; filename="tally-usage-e2e-project')
+        rows = list(csv.DictReader(io.StringIO(r.read().decode())))
+    exported = {row["tenant"]: row for row in rows}
+    assert set(exported) == set(expected)
+    for tenant, row in expected.items():
+        assert abs(float(exported[tenant]["costUsd"]) - row["totalCost"]) <= 1e-9
+        assert int(exported[tenant]["inputTokens"]) == row["inputTokens"]
+        assert int(exported[tenant]["outputTokens"]) == row["outputTokens"]
+    assert exported["initech"]["errorCalls"] == "1" and exported["initech"]["calls"] == "3"
 
 
 def test_tenants_beyond_the_limit_are_summed_as_other(tmp_path):
