@@ -10,9 +10,9 @@ public enum CallLog {
             o.usage.filter { PriceKey(usageKey: $0.key) == key }.values.saturatingSum()
         }
         func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
-        let provider =
-            ["ls_provider", "provider", "gen_ai.system"].lazy.compactMap { o.metadata[$0]?.stringValue }.first
-            ?? o.pricedModelID.flatMap { BuiltinPrices.providers[$0] }
+        let provider = BuiltinPrices.provider(
+            named: CallLog.providerKeys.lazy.compactMap { o.metadata[$0]?.stringValue }.first,
+            pricedModelID: o.pricedModelID)
         var fields: [String: JSONValue] = [
             "ts": .string(o.startTime.iso8601), "project_id": .string(projectID), "trace_id": .string(o.traceID),
             "observation_id": .string(o.id), "tenant_id": text(o.tenant), "feature": text(o.feature),
@@ -31,8 +31,18 @@ public enum CallLog {
     }
 }
 
+extension CallLog {
+    /// Metadata keys that name a call's provider, first found wins (LangSmith, generic, OpenTelemetry GenAI).
+    public static let providerKeys = ["ls_provider", "provider", "gen_ai.system"]
+}
+
 extension BuiltinPrices {
     /// Provider by built-in model id.
     public static let providers: [String: String] = Dictionary(
         models.compactMap { m in m.provider.map { (m.id, $0) } }, uniquingKeysWith: { a, _ in a })
+
+    /// A call's provider: the one its metadata names, else the provider of the built-in price it was priced with.
+    public static func provider(named: String?, pricedModelID: String?) -> String? {
+        named ?? pricedModelID.flatMap { providers[$0] }
+    }
 }

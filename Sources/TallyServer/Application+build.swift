@@ -162,6 +162,7 @@ func buildRouter(
         .addRoutes(to: tallyAPI)
     BudgetController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
     ExportsController(database: database).addRoutes(to: tallyAPI)
+    ReconcileController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
     AlertController(database: database, bodyReader: bodyReader, baseURL: configuration.baseURL).addRoutes(to: tallyAPI)
 
     let otlp = OTLPController(

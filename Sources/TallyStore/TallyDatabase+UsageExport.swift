@@ -70,3 +70,44 @@ extension TallyDatabase {
         }
     }
 }
+
+extension TallyDatabase {
+    /// Metered model calls in [from, to) per tenant, requested model and provider (errors included: providers bill
+    /// many failures), for reconciling an invoice. The provider is the one the call's metadata names
+    /// (`CallLog.providerKeys`), else the provider of the built-in price it was priced with.
+    public func reconciliationUsage(projectID: String, from: Timestamp, to: Timestamp) async throws
+        -> [Reconciliation.Usage]
+    {
+        let named = CallLog.providerKeys.map { "json_extract(metadata, '$.\"\($0)\"')" }
+        let sql = """
+            SELECT coalesce(tenant, '') AS tenant, coalesce(model, '') AS model, priced_model_id,
+                CAST(coalesce(\(named.joined(separator: ", "))) AS TEXT) AS provider, count(*) AS calls,
+                coalesce(sum(total_cost_nanos), 0) AS cost
+            FROM observation
+            WHERE project_id = ? AND type IN ('GENERATION', 'EMBEDDING') AND start_time >= ? AND start_time < ?
+            GROUP BY 1, 2, 3, 4
+            """
+        let rows = try await boundedRead { db in
+            try Row.fetchAll(db, sql: sql, arguments: [projectID, from.microseconds, to.microseconds]).map { row in
+                Reconciliation.Usage(
+                    tenant: row["tenant"], model: row["model"],
+                    provider: BuiltinPrices.provider(named: row["provider"], pricedModelID: row["priced_model_id"]),
+                    calls: row["calls"], costNanos: row["cost"])
+            }
+        }
+        // Rows that differ only in how the provider was found become one.
+        var merged: [Reconciliation.Usage] = []
+        var index: [String: Int] = [:]
+        for u in rows {
+            let key = [u.tenant, u.model, u.provider ?? "\u{0}"].joined(separator: "\u{1}")
+            if let i = index[key] {
+                merged[i].calls = merged[i].calls.addingSaturating(u.calls)
+                merged[i].costNanos = merged[i].costNanos.addingSaturating(u.costNanos)
+            } else {
+                index[key] = merged.count
+                merged.append(u)
+            }
+        }
+        return merged
+    }
+}

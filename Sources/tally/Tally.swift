@@ -276,21 +276,6 @@ struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a consistent copy of the database while the server runs (SQLite's online backup).")
     @Option(help: "The copy to write; it must not exist yet") var to: String
-    @Option(help: "/metrics: tenants with their own series, the rest summed as \"other\" (env TALLY_METRICS_MAX_TENANTS). Default: 500")
-    var metricsMaxTenants: Int?
-
-    @Option(help: "/metrics: features with their own series (env TALLY_METRICS_MAX_FEATURES). Default: 500")
-    var metricsMaxFeatures: Int?
-
-    @Option(help: "/metrics: models with their own series (env TALLY_METRICS_MAX_MODELS). Default: 200")
-    var metricsMaxModels: Int?
-
-    @Option(help: "Push the model-call metrics as OTLP/HTTP to this URL, e.g. http://collector:4318/v1/metrics (env OTEL_EXPORTER_OTLP_METRICS_ENDPOINT; headers from OTEL_EXPORTER_OTLP_METRICS_HEADERS)")
-    var otlpMetricsEndpoint: String?
-
-    @Option(help: "Seconds between OTLP metrics pushes (env TALLY_OTLP_METRICS_INTERVAL, or OTEL_METRIC_EXPORT_INTERVAL in ms). Default: 60")
-    var otlpMetricsInterval: Int?
-
     @OptionGroup var store: StoreOptions
 
     func run() async throws {
