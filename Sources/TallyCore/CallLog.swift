@@ -6,9 +6,6 @@ public enum CallLog {
     public static func line(_ call: ModelCall, projectID: String) -> String {
         let o = call.observation
         let totals = o.totals
-        func sum(_ key: PriceKey) -> Int64 {
-            o.usage.filter { PriceKey(usageKey: $0.key) == key }.values.saturatingSum()
-        }
         func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
         let provider = BuiltinPrices.provider(
             named: CallLog.providerKeys.lazy.compactMap { o.metadata[$0]?.stringValue }.first,
@@ -20,7 +17,7 @@ public enum CallLog {
             "provider": text(provider), "prompt_name": text(o.promptName),
             "prompt_version": o.promptVersion.map { .int(Int64($0)) } ?? .null,
             "input_tokens": .int(totals.inputTokens), "output_tokens": .int(totals.outputTokens),
-            "cache_read_tokens": .int(sum(.cacheRead)), "reasoning_tokens": .int(sum(.reasoning)),
+            "cache_read_tokens": .int(o.usageUnits([.cacheRead])), "reasoning_tokens": .int(o.usageUnits([.reasoning])),
             "cost_usd": totals.totalCost.map { .double($0) } ?? .null, "cost_source": text(o.costSource),
             "latency_ms": o.endTime.map { .double(Double($0.microseconds - o.startTime.microseconds) / 1000) } ?? .null,
             "outcome": .string(o.level == .error ? "error" : "success"), "environment": .string(o.environment),

@@ -11,6 +11,12 @@ extension Observation {
         public var totalCost: Double?
     }
 
+    /// Units of the usage keys billed under one of `keys` (`PriceKey(usageKey:)`: cached input under `.cacheRead`,
+    /// …), saturating like `totals`.
+    public func usageUnits(_ keys: Set<PriceKey>) -> Int64 {
+        usage.filter { PriceKey(usageKey: $0.key).map(keys.contains) ?? false }.values.saturatingSum()
+    }
+
     /// The cost that is stored and reported: what the client gave, which always wins, else the inferred one.
     public var cost: CostDetails { providedCost.isEmpty ? inferredCost : providedCost }
 

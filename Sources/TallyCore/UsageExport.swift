@@ -59,6 +59,14 @@ extension UsageRow {
             + String(repeating: "0", count: 9 - fraction.count) + fraction
     }
 
+    /// `usd(nanos)` without trailing zeros (nor a bare point): 1_500_000_000 → "1.5", 0 → "0".
+    public static func shortUSD(_ nanos: Int64) -> String {
+        var text = usd(nanos)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
     /// The row as JSON fields: the dimensions by name, `bucket` when bucketed, counts as numbers, money as strings.
     public func object(_ query: UsageExportQuery) -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]

@@ -1,4 +1,5 @@
 import Foundation
+import TallyCore
 
 /// Writes metric families in the Prometheus text format 0.0.4 or OpenMetrics 1.0, for the families whose values
 /// /metrics reads from the store at each scrape (the model-call counters and the store's gauges). The live process
@@ -96,7 +97,7 @@ struct Exposition {
             label(key, value)
         }
         append("} ")
-        append(nanos ? Self.decimal(nanos: value) : String(value))
+        append(nanos ? UsageRow.shortUSD(value) : String(value))
         bytes.append(UInt8(ascii: "\n"))
     }
 
@@ -178,16 +179,5 @@ struct Exposition {
         if v.isNaN { return "NaN" }
         if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
         return "\(v)"
-    }
-
-    /// `nanos` × 10^-9 as a decimal with no trailing zeros: 1_500_000_000 → "1.5", 512_000 → "0.000512".
-    static func decimal(nanos: Int64) -> String {
-        let negative = nanos < 0
-        let magnitude = nanos.magnitude
-        let whole = magnitude / 1_000_000_000
-        var fraction = String(magnitude % 1_000_000_000)
-        fraction = String(repeating: "0", count: 9 - fraction.count) + fraction
-        while fraction.hasSuffix("0") { fraction.removeLast() }
-        return (negative ? "-" : "") + String(whole) + (fraction.isEmpty ? "" : "." + fraction)
     }
 }

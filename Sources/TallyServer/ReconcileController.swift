@@ -113,6 +113,9 @@ struct ReconcileController: Sendable {
                 provider.count <= 200
             else { throw APIError.invalid("lines[\(i)].provider: required, 1–200 characters") }
             let model = line["model"]?.stringValue
+            if let model, model.isEmpty || model.utf8.count > 256 {
+                throw APIError.invalid("lines[\(i)].model: 1–256 bytes when given")
+            }
             guard let usd = line["amountUsd"]?.doubleValue, usd.isFinite, abs(usd) <= maxAmountUSD else {
                 throw APIError.invalid(
                     "lines[\(i)].amountUsd: required, a number of USD within ±\(Int64(maxAmountUSD))")

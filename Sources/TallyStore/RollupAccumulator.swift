@@ -67,16 +67,13 @@ struct RollupAccumulator {
     private mutating func addMetrics(_ o: Observation, totals: Observation.Totals) throws {
         guard o.type == .generation || o.type == .embedding else { return }
         let outcome: LLMMetrics.Outcome = o.level == .error ? .error : .success
-        func units(_ keys: Set<PriceKey>) -> Int64 {
-            o.usage.filter { PriceKey(usageKey: $0.key).map(keys.contains) ?? false }.values.saturatingSum()
-        }
         let key = LLMMetrics.SeriesKey(
             environment: o.environment, tenant: o.tenant ?? "", feature: o.feature ?? "", model: o.model ?? "",
             outcome: outcome)
         let sums = LLMMetrics.Sums(
             requests: 1, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens,
-            cacheReadTokens: units([.cacheRead]), cacheWriteTokens: units([.cacheWrite, .cacheWrite1h]),
-            reasoningTokens: units([.reasoning]), costNanos: totals.totalCost.map(Rows.nanos) ?? 0)
+            cacheReadTokens: o.usageUnits([.cacheRead]), cacheWriteTokens: o.usageUnits([.cacheWrite, .cacheWrite1h]),
+            reasoningTokens: o.usageUnits([.reasoning]), costNanos: totals.totalCost.map(Rows.nanos) ?? 0)
         do {
             try metrics[key, default: LLMMetrics.Sums()].add(sums)
         } catch {

@@ -175,10 +175,10 @@ struct MetricsRouterTests {
         #expect(Exposition.Format.negotiate(accept: "application/openmetrics-text; version=1.0.0") == .openMetrics)
         #expect(
             Exposition.Format.negotiate(accept: "application/openmetrics-text;q=0.2,text/plain;q=0.9") == .prometheus)
-        #expect(Exposition.decimal(nanos: 0) == "0")
-        #expect(Exposition.decimal(nanos: 1_500_000_000) == "1.5")
-        #expect(Exposition.decimal(nanos: 512_000) == "0.000512")
-        #expect(Exposition.decimal(nanos: Int64.max) == "9223372036.854775807")
-        #expect(Exposition.decimal(nanos: Int64.min) == "-9223372036.854775808")
+        #expect(UsageRow.shortUSD(0) == "0")
+        #expect(UsageRow.shortUSD(1_500_000_000) == "1.5")
+        #expect(UsageRow.shortUSD(512_000) == "0.000512")
+        #expect(UsageRow.shortUSD(Int64.max) == "9223372036.854775807")
+        #expect(UsageRow.shortUSD(Int64.min) == "-9223372036.854775808")
     }
 }

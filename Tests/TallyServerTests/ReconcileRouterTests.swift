@@ -93,6 +93,7 @@ struct ReconcileRouterTests {
                 #"{"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "lines": []}"#,
                 #"{"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "lines": [{"provider": "x", "amountUsd": 1e300}]}"#,
                 #"{"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "lines": [{"amountUsd": 1}]}"#,
+                #"{"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "lines": [{"provider": "x", "model": "", "amountUsd": 1}]}"#,
             ] {
                 #expect(try await post("", bad).0 == .badRequest, "\(bad)")
             }
