@@ -4,7 +4,8 @@ public enum AlertInput {
     /// take the type's default (a required one without a default is refused).
     public static func rule(id: String, _ body: JSONValue) throws -> AlertRule {
         let r = FieldReader(
-            try object(body, allowed: ["name", "type", "params", "channels", "actions", "enabled"]), path: "body")
+            try FieldReader.body(body, allowed: ["name", "type", "params", "channels", "actions", "enabled"]),
+            path: "body")
         guard let name = try r.string("name", maxLength: BudgetInput.maxNameLength), !name.isEmpty else {
             throw IngestionError.invalid("body.name: required")
         }
@@ -16,11 +17,14 @@ public enum AlertInput {
             throw IngestionError.invalid("body.channels: at most \(maxChannels) channels")
         }
         for channel in channels { _ = try BudgetInput.name(channel, field: "body.channels") }
-        let actions = try (r.raw("actions").map { v -> [JSONValue] in
-            guard case .array(let items) = v else { throw r.fail("actions", "an array", v) }
-            return items
-        } ?? []).enumerated().map { i, item in try action(item, path: "body.actions[\(i)]") }
-        guard actions.count <= maxActions else { throw IngestionError.invalid("body.actions: at most \(maxActions) actions") }
+        let actions = try
+            (r.raw("actions").map { v -> [JSONValue] in
+                guard case .array(let items) = v else { throw r.fail("actions", "an array", v) }
+                return items
+            } ?? []).enumerated().map { i, item in try action(item, path: "body.actions[\(i)]") }
+        guard actions.count <= maxActions else {
+            throw IngestionError.invalid("body.actions: at most \(maxActions) actions")
+        }
         return AlertRule(
             id: id, name: name, type: type, params: try params(type, r.object("params") ?? [:]), channels: channels,
             actions: actions, enabled: try r.bool("enabled") ?? true)
@@ -58,7 +62,8 @@ public enum AlertInput {
             for (key, value) in filters {
                 guard AlertThreshold.filters.contains(key) else {
                     throw IngestionError.invalid(
-                        "body.params.filters.\(key): unknown filter (\(AlertThreshold.filters.joined(separator: ", ")))")
+                        "body.params.filters.\(key): unknown filter (\(AlertThreshold.filters.joined(separator: ", ")))"
+                    )
                 }
                 guard let v = value.stringValue else {
                     throw IngestionError.invalid("body.params.filters.\(key): expected a string")
@@ -120,7 +125,9 @@ public enum AlertInput {
             }
             return .throttleTenant(minutes: minutes)
         case "disable_feature":
-            guard let feature = try r.string("feature") else { throw IngestionError.invalid("\(path).feature: required") }
+            guard let feature = try r.string("feature") else {
+                throw IngestionError.invalid("\(path).feature: required")
+            }
             return .disableFeature(feature: try BudgetInput.name(feature, field: "\(path).feature"))
         default:
             throw IngestionError.invalid("\(path).type: expected throttle_tenant or disable_feature")
@@ -136,25 +143,14 @@ public enum AlertInput {
     }
 
     public static func channel(_ body: JSONValue) throws -> Channel {
-        let r = FieldReader(try object(body, allowed: ["name", "type", "url", "secret"]), path: "body")
+        let r = FieldReader(try FieldReader.body(body, allowed: ["name", "type", "url", "secret"]), path: "body")
         guard let name = try r.string("name") else { throw IngestionError.invalid("body.name: required") }
         guard let type = try r.string("type"), ["webhook", "slack"].contains(type) else {
             throw IngestionError.invalid("body.type: expected webhook or slack")
         }
-        guard let url = try r.string("url", maxLength: 2_000), let scheme = url.split(separator: ":").first,
-            ["http", "https"].contains(scheme.lowercased()), url.lowercased().hasPrefix("\(scheme.lowercased())://"),
-            url.count > scheme.count + 3
-        else { throw IngestionError.invalid("body.url: expected an http:// or https:// URL") }
+        guard let url = try r.httpURL("url") else { throw IngestionError.invalid("body.url: required") }
         return Channel(
             name: try BudgetInput.name(name, field: "body.name"), type: type, url: url,
             secret: try r.string("secret", maxLength: 1_000))
-    }
-
-    private static func object(_ body: JSONValue, allowed: Set<String>) throws -> [String: JSONValue] {
-        guard case .object(let o) = body else { throw IngestionError.invalid("body: expected a JSON object") }
-        if let unknown = o.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw IngestionError.invalid("body.\(unknown): unknown field (expected \(allowed.sorted().joined(separator: ", ")))")
-        }
-        return o
     }
 }

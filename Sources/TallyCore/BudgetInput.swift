@@ -9,16 +9,17 @@ public enum BudgetInput {
 
     /// `{"dailyUsd", "monthlyUsd", "requestsPerMinute"}`, each optional (absent or null: none).
     public static func limits(_ body: JSONValue) throws -> BudgetLimits {
-        let o = try object(body, allowed: ["dailyUsd", "monthlyUsd", "requestsPerMinute"])
+        let o = try FieldReader.body(body, allowed: ["dailyUsd", "monthlyUsd", "requestsPerMinute"])
         return try limits(FieldReader(o, path: "body"))
     }
 
     /// `{"plan", "dailyUsd", "monthlyUsd", "requestsPerMinute"}`: the plan (absent: the default plan) and overrides.
     public static func tenantBudget(tenant: String, _ body: JSONValue) throws -> TenantBudget {
-        let o = try object(body, allowed: ["plan", "dailyUsd", "monthlyUsd", "requestsPerMinute"])
+        let o = try FieldReader.body(body, allowed: ["plan", "dailyUsd", "monthlyUsd", "requestsPerMinute"])
         let r = FieldReader(o, path: "body")
         return TenantBudget(
-            tenant: try name(tenant, field: "tenantId"), plan: try r.string("plan").map { try name($0, field: "body.plan") },
+            tenant: try name(tenant, field: "tenantId"),
+            plan: try r.string("plan").map { try name($0, field: "body.plan") },
             overrides: try limits(r))
     }
 
@@ -26,9 +27,10 @@ public enum BudgetInput {
     public static func settings(_ body: JSONValue) throws -> (
         defaultPlan: String?, projectMonthlyNanos: Int64?
     ) {
-        let r = FieldReader(try object(body, allowed: ["defaultPlan", "projectMonthlyUsd"]), path: "body")
+        let r = FieldReader(try FieldReader.body(body, allowed: ["defaultPlan", "projectMonthlyUsd"]), path: "body")
         return (
-            try r.string("defaultPlan").map { try name($0, field: "body.defaultPlan") }, try nanos(r, "projectMonthlyUsd")
+            try r.string("defaultPlan").map { try name($0, field: "body.defaultPlan") },
+            try nanos(r, "projectMonthlyUsd")
         )
     }
 
@@ -41,25 +43,30 @@ public enum BudgetInput {
     }
 
     public static func check(_ body: JSONValue) throws -> Check {
-        let r = FieldReader(try object(body, allowed: ["tenantId", "feature", "estimateUsd", "holdId"]), path: "body")
+        let r = FieldReader(
+            try FieldReader.body(body, allowed: ["tenantId", "feature", "estimateUsd", "holdId"]), path: "body")
         guard let tenant = try r.string("tenantId") else { throw IngestionError.invalid("body.tenantId: required") }
         return Check(
-            tenant: try name(tenant, field: "tenantId"), feature: try r.string("feature").map { try name($0, field: "body.feature") },
-            estimateNanos: try nanos(r, "estimateUsd") ?? 0, holdID: try r.string("holdId").map { try name($0, field: "body.holdId") })
+            tenant: try name(tenant, field: "tenantId"),
+            feature: try r.string("feature").map { try name($0, field: "body.feature") },
+            estimateNanos: try nanos(r, "estimateUsd") ?? 0,
+            holdID: try r.string("holdId").map { try name($0, field: "body.holdId") })
     }
 
     /// `{"enabled" (required), "tenantId", "reason", "until"}`.
     public static func featureSwitch(feature: String, _ body: JSONValue) throws -> FeatureSwitch {
-        let r = FieldReader(try object(body, allowed: ["enabled", "tenantId", "reason", "until"]), path: "body")
+        let r = FieldReader(
+            try FieldReader.body(body, allowed: ["enabled", "tenantId", "reason", "until"]), path: "body")
         guard let enabled = try r.bool("enabled") else { throw IngestionError.invalid("body.enabled: required") }
         return FeatureSwitch(
-            feature: try name(feature, field: "feature"), tenant: try r.string("tenantId").map { t in try name(t, field: "tenantId") },
+            feature: try name(feature, field: "feature"),
+            tenant: try r.string("tenantId").map { t in try name(t, field: "tenantId") },
             enabled: enabled, reason: try r.string("reason", maxLength: 1000), until: try r.timestamp("until"))
     }
 
     /// `{"until", "reason"}`.
     public static func throttle(tenant: String, _ body: JSONValue) throws -> TenantThrottle {
-        let r = FieldReader(try object(body, allowed: ["until", "reason"]), path: "body")
+        let r = FieldReader(try FieldReader.body(body, allowed: ["until", "reason"]), path: "body")
         return TenantThrottle(
             tenant: try name(tenant, field: "tenantId"), reason: try r.string("reason", maxLength: 1000),
             until: try r.timestamp("until"))
@@ -69,7 +76,9 @@ public enum BudgetInput {
     /// `EntityID`).
     public static func name(_ s: String, field: String) throws -> String {
         guard !s.isEmpty else { throw IngestionError.invalid("\(field): must not be empty") }
-        guard s.count <= maxNameLength else { throw IngestionError.invalid("\(field): longer than \(maxNameLength) characters") }
+        guard s.count <= maxNameLength else {
+            throw IngestionError.invalid("\(field): longer than \(maxNameLength) characters")
+        }
         if let problem = EntityID.problem(s) { throw IngestionError.invalid("\(field): \(problem)") }
         return s
     }
@@ -86,7 +95,8 @@ public enum BudgetInput {
             perMinute = v
         }
         return BudgetLimits(
-            dailyNanos: try nanos(r, "dailyUsd"), monthlyNanos: try nanos(r, "monthlyUsd"), requestsPerMinute: perMinute)
+            dailyNanos: try nanos(r, "dailyUsd"), monthlyNanos: try nanos(r, "monthlyUsd"), requestsPerMinute: perMinute
+        )
     }
 
     private static func nanos(_ r: FieldReader, _ key: String) throws -> Int64? {
@@ -95,13 +105,5 @@ public enum BudgetInput {
             throw r.fail(key, "a number of USD from 0 to \(Int(maxUSD))", v)
         }
         return usdToNanos(usd)
-    }
-
-    private static func object(_ body: JSONValue, allowed: Set<String>) throws -> [String: JSONValue] {
-        guard case .object(let o) = body else { throw IngestionError.invalid("body: expected a JSON object") }
-        if let unknown = o.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw IngestionError.invalid("body.\(unknown): unknown field (expected \(allowed.sorted().joined(separator: ", ")))")
-        }
-        return o
     }
 }

@@ -9,6 +9,16 @@ struct FieldReader {
         self.path = path
     }
 
+    /// A request body: a JSON object with no field outside `allowed`.
+    static func body(_ body: JSONValue, allowed: Set<String>) throws -> [String: JSONValue] {
+        guard case .object(let o) = body else { throw IngestionError.invalid("body: expected a JSON object") }
+        if let unknown = o.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw IngestionError.invalid(
+                "body.\(unknown): unknown field (expected \(allowed.sorted().joined(separator: ", ")))")
+        }
+        return o
+    }
+
     func has(_ key: String) -> Bool {
         if let v = object[key], !v.isNull { return true }
         return false
@@ -59,6 +69,15 @@ struct FieldReader {
             throw fail(key, "an ISO-8601 date-time", v)
         }
         return t
+    }
+
+    /// An absolute `http://` or `https://` URL of at most 2,000 characters.
+    func httpURL(_ key: String) throws -> String? {
+        guard let url = try string(key, maxLength: 2_000) else { return nil }
+        guard let scheme = url.split(separator: ":").first, ["http", "https"].contains(scheme.lowercased()),
+            url.lowercased().hasPrefix("\(scheme.lowercased())://"), url.count > scheme.count + 3
+        else { throw IngestionError.invalid("\(path).\(key): expected an http:// or https:// URL") }
+        return url
     }
 
     func bool(_ key: String) throws -> Bool? {

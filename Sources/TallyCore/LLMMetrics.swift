@@ -22,17 +22,11 @@ public struct LLMMetrics: Sendable, Equatable {
         }
     }
 
-    /// Sums of one series. Tokens: `input`/`output` are the analytics' input and output tokens; `cacheRead`,
-    /// `cacheWrite` and `reasoning` are parts of them (cached and cache-creation input, reasoning output).
+    /// Sums of one series: the calls and their `UsageFigures` (whose fields read through, `sums.costNanos`).
+    @dynamicMemberLookup
     public struct Sums: Sendable, Equatable {
         public var requests: Int64 = 0
-        public var inputTokens: Int64 = 0
-        public var outputTokens: Int64 = 0
-        public var cacheReadTokens: Int64 = 0
-        public var cacheWriteTokens: Int64 = 0
-        public var reasoningTokens: Int64 = 0
-        /// Total cost in nano-USD.
-        public var costNanos: Int64 = 0
+        public var figures = UsageFigures()
 
         public init() {}
 
@@ -41,19 +35,22 @@ public struct LLMMetrics: Sendable, Equatable {
             cacheWriteTokens: Int64, reasoningTokens: Int64, costNanos: Int64
         ) {
             self.requests = requests
-            self.inputTokens = inputTokens
-            self.outputTokens = outputTokens
-            self.cacheReadTokens = cacheReadTokens
-            self.cacheWriteTokens = cacheWriteTokens
-            self.reasoningTokens = reasoningTokens
-            self.costNanos = costNanos
+            figures = UsageFigures(
+                inputTokens: inputTokens, outputTokens: outputTokens, cacheReadTokens: cacheReadTokens,
+                cacheWriteTokens: cacheWriteTokens, reasoningTokens: reasoningTokens, costNanos: costNanos)
+        }
+
+        public subscript(dynamicMember path: WritableKeyPath<UsageFigures, Int64>) -> Int64 {
+            get { figures[keyPath: path] }
+            set { figures[keyPath: path] = newValue }
         }
 
         /// The token counts by `token_type` label value, in exposition order.
         public var tokensByType: [(type: String, tokens: Int64)] {
             [
-                ("input", inputTokens), ("output", outputTokens), ("cache_read", cacheReadTokens),
-                ("cache_write", cacheWriteTokens), ("reasoning", reasoningTokens),
+                ("input", figures.inputTokens), ("output", figures.outputTokens),
+                ("cache_read", figures.cacheReadTokens), ("cache_write", figures.cacheWriteTokens),
+                ("reasoning", figures.reasoningTokens),
             ]
         }
 

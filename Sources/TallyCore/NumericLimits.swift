@@ -96,6 +96,12 @@ extension Int64 {
         return overflow ? (other > 0 ? .max : .min) : sum
     }
 
+    /// `self - other`, clamped to Int64's range instead of trapping.
+    public func subtractingSaturating(_ other: Int64) -> Int64 {
+        let (difference, overflow) = subtractingReportingOverflow(other)
+        return overflow ? (other < 0 ? .max : .min) : difference
+    }
+
     /// `self += other`, clamped as `addingSaturating`.
     public mutating func addSaturating(_ other: Int64) { self = addingSaturating(other) }
 }

@@ -15,26 +15,27 @@ public struct UsageExportQuery: Sendable, Hashable {
     public init() {}
 }
 
-/// One group of the export. Tokens as the analytics count them (`input`/`output`; cache and reasoning are parts of
-/// them); the billable figures follow `includeErrors`.
+/// One group of the export: its billable calls and their `UsageFigures` (whose fields read through,
+/// `row.costNanos`), which follow `includeErrors`.
+@dynamicMemberLookup
 public struct UsageRow: Sendable, Hashable {
     /// The group's dimension values, in the query's order (nil: none named).
     public var keys: [String?]
     /// The bucket's name (`2026-11-30`, `2026-11`, …), nil without a bucket.
     public var bucket: String?
     public var calls: Int64 = 0
-    public var inputTokens: Int64 = 0
-    public var outputTokens: Int64 = 0
-    public var cacheReadTokens: Int64 = 0
-    public var cacheWriteTokens: Int64 = 0
-    public var reasoningTokens: Int64 = 0
-    public var costNanos: Int64 = 0
+    public var figures = UsageFigures()
     public var errorCalls: Int64 = 0
     public var errorCostNanos: Int64 = 0
 
     public init(keys: [String?], bucket: String?) {
         self.keys = keys
         self.bucket = bucket
+    }
+
+    public subscript(dynamicMember path: WritableKeyPath<UsageFigures, Int64>) -> Int64 {
+        get { figures[keyPath: path] }
+        set { figures[keyPath: path] = newValue }
     }
 }
 

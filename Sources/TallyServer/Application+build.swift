@@ -82,6 +82,7 @@ public func buildApplication(
         AlertService(
             database: database, interval: configuration.alertInterval, baseURL: configuration.baseURL, logger: logger),
         WebhookDeliveryService(database: database, pollInterval: configuration.deliveryPollInterval, logger: logger),
+        ExportPushService(database: database, pollInterval: configuration.deliveryPollInterval, logger: logger),
     ]
     if let push = configuration.otlpMetrics {
         services.append(
@@ -162,6 +163,7 @@ func buildRouter(
         .addRoutes(to: tallyAPI)
     BudgetController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
     ExportsController(database: database).addRoutes(to: tallyAPI)
+    ExportSinkController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
     ReconcileController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
     AlertController(database: database, bodyReader: bodyReader, baseURL: configuration.baseURL).addRoutes(to: tallyAPI)
 

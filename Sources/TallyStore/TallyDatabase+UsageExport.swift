@@ -17,14 +17,7 @@ extension TallyDatabase {
             joinTrace = joinTrace || part.trace
             joinTag = joinTag || part.tag
         }
-        var split: [String] = []
-        for keys: Set<PriceKey> in [[.cacheRead], [.cacheWrite, .cacheWrite1h], [.reasoning]] {
-            let aliases = PriceKey.aliases.filter { keys.contains($0.value) }.keys.sorted()
-            split.append(
-                "(SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details) WHERE key IN (\(SQLFilter.marks(aliases.count))))"
-            )
-            args += aliases
-        }
+        let split = Self.usageSplitSQL(&args)
         var filter = q.filter
         filter.types =
             filter.types.isEmpty
@@ -72,6 +65,20 @@ extension TallyDatabase {
 }
 
 extension TallyDatabase {
+    /// SQL for an observation `o`'s cache-read, cache-write and reasoning tokens, in that order: the sums of the
+    /// usage keys `PriceKey` maps onto each (the key lists are appended to `args`, so they are the cost engine's own).
+    static func usageSplitSQL(_ args: inout [(any DatabaseValueConvertible)?]) -> [String] {
+        var split: [String] = []
+        for keys: Set<PriceKey> in [[.cacheRead], [.cacheWrite, .cacheWrite1h], [.reasoning]] {
+            let aliases = PriceKey.aliases.filter { keys.contains($0.value) }.keys.sorted()
+            split.append(
+                "(SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details) WHERE key IN (\(SQLFilter.marks(aliases.count))))"
+            )
+            args += aliases
+        }
+        return split
+    }
+
     /// Metered model calls in [from, to) per tenant, requested model and provider (errors included: providers bill
     /// many failures), for reconciling an invoice. The provider is the one the call's metadata names
     /// (`CallLog.providerKeys`), else the provider of the built-in price it was priced with.
