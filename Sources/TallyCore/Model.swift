@@ -48,6 +48,34 @@ public typealias UsageDetails = [String: Int64]
 public typealias CostDetails = [String: Double]
 
 /// A project: the unit of isolation. Every key, trace, observation and score belongs to exactly one.
+/// What a key may reach inside its project. A project key (`full`) reads and writes everything; a read-only key
+/// reads everything; a tenant key reads only its tenant's analytics, exports and traces (and is read-only).
+public struct KeyScope: Sendable, Hashable {
+    /// The one tenant this key may read; nil: every tenant.
+    public var tenant: String?
+    public var readOnly: Bool
+
+    public init(tenant: String? = nil, readOnly: Bool = false) {
+        self.tenant = tenant
+        self.readOnly = readOnly || tenant != nil
+    }
+
+    public static let full = KeyScope()
+
+    /// `{"tenantId"?, "readOnly"?, "note"?}` (a request to create a key); refusals name the field.
+    public static func parse(_ body: JSONValue) throws -> KeyScope {
+        let r = FieldReader(try FieldReader.body(body, allowed: ["tenantId", "readOnly", "note"]), path: "body")
+        let tenant = try r.string("tenantId", maxLength: 1_000)
+        if tenant == "" { throw IngestionError.invalid("body.tenantId: must not be empty") }
+        let readOnly = try r.bool("readOnly")
+        if tenant != nil, readOnly == false {
+            throw IngestionError.invalid("body.readOnly: a tenant key is always read-only")
+        }
+        _ = try r.string("note", maxLength: 500)
+        return KeyScope(tenant: tenant, readOnly: readOnly ?? false)
+    }
+}
+
 public struct Project: Sendable, Hashable {
     public var id: String
     public var name: String

@@ -39,13 +39,14 @@ struct AnalyticsController: Sendable {
         }
     }
 
-    /// Filters shared by every analytics endpoint.
-    static func filter(_ r: QueryReader, request: Request) throws -> AnalyticsFilter {
+    /// Filters shared by every analytics endpoint; a tenant key's own tenant is forced (another one asked for is a
+    /// 403).
+    static func filter(_ r: QueryReader, request: Request, context: TallyRequestContext) throws -> AnalyticsFilter {
         var f = AnalyticsFilter()
         f.from = try r.timestamp("from") ?? r.timestamp("fromTimestamp")
         f.to = try r.timestamp("to") ?? r.timestamp("toTimestamp")
         if let from = f.from, let to = f.to, from >= to { throw APIError.invalid("from must be before to") }
-        f.tenants = try r.list("tenantId") + r.list("tenant")
+        f.tenants = try context.tenants(requested: r.list("tenantId") + r.list("tenant"))
         f.features = try r.list("feature")
         f.tags = try r.all("tags") + r.all("tag")
         f.promptName = r.string("promptName")
@@ -79,7 +80,7 @@ struct AnalyticsController: Sendable {
         let project = try context.requireProject()
         let r = try QueryReader(request)
         var q = BreakdownQuery()
-        q.filter = try Self.filter(r, request: request)
+        q.filter = try Self.filter(r, request: request, context: context)
         q.dimensions = try Self.dimensions(r)
         q.bucket = try r.enumValue("bucket", TimeBucket.self)
         if let sort = r.string("sort") {
@@ -140,7 +141,7 @@ struct AnalyticsController: Sendable {
         let name = try context.pathID("name")
         let r = try QueryReader(request)
         let stats = try await database.promptVersions(
-            projectID: project.id, promptName: name, filter: try Self.filter(r, request: request))
+            projectID: project.id, promptName: name, filter: try Self.filter(r, request: request, context: context))
         let data = stats.map { s -> JSONValue in
             [
                 "promptName": .string(name), "promptVersion": .int(Int64(s.version)), "runs": .int(s.runs),
@@ -166,7 +167,7 @@ struct AnalyticsController: Sendable {
         let r = try QueryReader(request)
         let page = try r.page()
         var q = BreakdownQuery()
-        q.filter = try Self.filter(r, request: request)
+        q.filter = try Self.filter(r, request: request, context: context)
         q.bucket = .day
         q.limit = BreakdownQuery.maxLimit
         q.metrics = [.count, .traces, .inputTokens, .outputTokens, .totalTokens, .totalCost]
@@ -228,12 +229,13 @@ struct AnalyticsController: Sendable {
         return .scoreAtLeast(name: name, min: try r.double("successMin") ?? 1)
     }
 
-    func unitEconomicsRows(_ request: Request, project: Project, bucket: TimeBucket?) async throws -> (
+    func unitEconomicsRows(_ request: Request, context: TallyRequestContext, bucket: TimeBucket?) async throws -> (
         UnitEconomicsQuery, [UnitEconomicsRow]
     ) {
+        let project = try context.requireProject()
         let r = try QueryReader(request)
         var q = UnitEconomicsQuery()
-        q.filter = try Self.filter(r, request: request)
+        q.filter = try Self.filter(r, request: request, context: context)
         q.dimensions = try Self.dimensions(r, allowed: UnitEconomicsQuery.allowedDimensions)
         q.bucket = try bucket ?? r.enumValue("bucket", TimeBucket.self)
         q.success = try Self.success(r)
@@ -267,13 +269,13 @@ struct AnalyticsController: Sendable {
     }
 
     @Sendable func unitEconomics(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let (q, rows) = try await unitEconomicsRows(request, project: try context.requireProject(), bucket: nil)
+        let (q, rows) = try await unitEconomicsRows(request, context: context, bucket: nil)
         return Self.unitEconomicsJSON(q, rows)
     }
 
     /// Dashboard 3: tokens (and cost) per successful action, per day.
     @Sendable func tokensPerSuccess(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        let (q, rows) = try await unitEconomicsRows(request, project: try context.requireProject(), bucket: .day)
+        let (q, rows) = try await unitEconomicsRows(request, context: context, bucket: .day)
         return Self.unitEconomicsJSON(q, rows)
     }
 
@@ -285,7 +287,7 @@ struct AnalyticsController: Sendable {
         let project = try context.requireProject()
         let r = try QueryReader(request)
         var q = BreakdownQuery()
-        q.filter = try Self.filter(r, request: request)
+        q.filter = try Self.filter(r, request: request, context: context)
         // Sums only (no distinct trace count, no percentiles): whole days are read from the daily rollup.
         q.metrics = [.count, .inputTokens, .outputTokens, .totalTokens, .totalCost]
         try edit(&q, r)

@@ -164,6 +164,7 @@ func buildRouter(
     BudgetController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
     ExportsController(database: database).addRoutes(to: tallyAPI)
     ExportSinkController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
+    KeysController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
     ReconcileController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)
     AlertController(database: database, bodyReader: bodyReader, baseURL: configuration.baseURL).addRoutes(to: tallyAPI)
 

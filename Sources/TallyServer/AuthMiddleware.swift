@@ -26,8 +26,9 @@ struct AuthMiddleware: RouterMiddleware {
             guard let (publicKey, secretKey) = Self.keyPair(key.trimmingCharacters(in: .whitespaces)) else {
                 throw APIError.unauthorized("x-api-key: expected <public key>:<secret key> of a Tally project")
             }
-            context.project = try await authenticate(publicKey: publicKey, secretKey: secretKey)
+            (context.project, context.scope) = try await authenticate(publicKey: publicKey, secretKey: secretKey)
             context.access = .project
+            try Self.authorize(request, context)
             return try await next(request, context)
         }
         guard let header = request.headers[.authorization], !header.isEmpty else {
@@ -43,11 +44,12 @@ struct AuthMiddleware: RouterMiddleware {
             guard Self.isSameOrigin(request) else {
                 throw APIError.forbidden("A browser session is accepted only from the Tally UI's own origin")
             }
-            guard let project = try await database.sessionProject(token: token) else {
+            guard let session = try await database.session(token: token) else {
                 throw APIError.unauthorized("Session expired or signed out")
             }
-            context.project = project
+            (context.project, context.scope) = session
             context.access = .project
+            try Self.authorize(request, context)
             return try await next(request, context)
         }
         let (scheme, credentials) = Self.split(header)
@@ -56,8 +58,9 @@ struct AuthMiddleware: RouterMiddleware {
             guard let decoded = Data(base64Encoded: credentials).flatMap({ String(data: $0, encoding: .utf8) }),
                 let (publicKey, secretKey) = Self.keyPair(decoded)
             else { throw APIError.unauthorized("Invalid authorization header") }
-            context.project = try await authenticate(publicKey: publicKey, secretKey: secretKey)
+            (context.project, context.scope) = try await authenticate(publicKey: publicKey, secretKey: secretKey)
             context.access = .project
+            try Self.authorize(request, context)
         case "bearer":
             guard !credentials.isEmpty else { throw APIError.unauthorized("Invalid authorization header") }
             guard let project = try await database.project(publicKey: credentials) else {
@@ -82,12 +85,35 @@ struct AuthMiddleware: RouterMiddleware {
         return publicKey.isEmpty || secretKey.isEmpty ? nil : (publicKey, secretKey)
     }
 
-    /// The project of a key pair; a 401 for a wrong pair.
-    func authenticate(publicKey: String, secretKey: String) async throws -> Project {
-        guard let project = try await database.authenticate(publicKey: publicKey, secretKey: secretKey) else {
+    /// The project and reach of a key pair; a 401 for a wrong pair.
+    func authenticate(publicKey: String, secretKey: String) async throws -> (Project, KeyScope) {
+        guard let key = try await database.authenticatedKey(publicKey: publicKey, secretKey: secretKey) else {
             throw APIError.unauthorized("Invalid credentials. Confirm that you've configured the correct host.")
         }
-        return project
+        return (key.project, key.scope)
+    }
+
+    /// The routes a tenant key may call (GET or HEAD; route patterns as the router spells them). Each scopes its
+    /// answer to the key's tenant (`TallyRequestContext.tenants(requested:)`, or a tenant check on the one trace it
+    /// returns); every other route answers 403, so a route added later is closed to tenant keys until it is scoped.
+    static let tenantRoutes: Set<String> = [
+        "/api/tally/v1/breakdown", "/api/tally/v1/unit-economics", "/api/tally/v1/dashboards/spend-by-feature",
+        "/api/tally/v1/dashboards/top-tenants", "/api/tally/v1/dashboards/tokens-per-success",
+        "/api/tally/v1/dashboards/cost-by-model", "/api/tally/v1/exports/usage", "/api/tally/v1/traces",
+        "/api/public/traces", "/api/public/traces/{traceId}", "/api/public/projects",
+    ]
+
+    /// Refuses (403) what the key's reach does not cover: any write for a read-only key, any route outside
+    /// `tenantRoutes` for a tenant key.
+    static func authorize(_ request: Request, _ context: Context) throws {
+        let reads = request.method == .get || request.method == .head
+        if context.scope.readOnly, !reads {
+            throw APIError.forbidden("This key is read-only")
+        }
+        if let tenant = context.scope.tenant, !tenantRoutes.contains(context.endpointPath ?? "") {
+            throw APIError.forbidden(
+                "This key reads tenant \(tenant)'s spend and traces only; this route is not open to it")
+        }
     }
 
     /// True unless the browser says the request comes from another origin: an `Origin` header (or, without it,

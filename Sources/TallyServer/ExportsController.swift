@@ -18,7 +18,7 @@ struct ExportsController: Sendable {
         let project = try context.requireProject()
         let r = try QueryReader(request)
         var q = UsageExportQuery()
-        q.filter = try AnalyticsController.filter(r, request: request)
+        q.filter = try AnalyticsController.filter(r, request: request, context: context)
         q.dimensions = try AnalyticsController.dimensions(r)
         if q.dimensions.isEmpty { q.dimensions = [.tenant] }
         q.bucket = try r.enumValue("bucket", TimeBucket.self)

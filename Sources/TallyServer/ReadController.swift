@@ -44,7 +44,7 @@ struct ReadController: Sendable {
         q.version = r.string("version")
         q.release = r.string("release")
         q.environments = try r.all("environment")
-        q.tenant = r.string("tenantId")
+        q.tenant = try context.tenant(requested: r.string("tenantId"))
         if let order = r.string("orderBy") {
             let parts = order.split(separator: ".", maxSplits: 1).map(String.init)
             guard let field = TraceQuery.OrderField(rawValue: parts[0]),
@@ -64,9 +64,9 @@ struct ReadController: Sendable {
     @Sendable func trace(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let id = try context.pathID("traceId")
-        guard let (summary, observations, scores) = try await database.trace(projectID: project.id, id: id) else {
-            throw APIError.notFound("Trace not found within authorized project")
-        }
+        guard let (summary, observations, scores) = try await database.trace(projectID: project.id, id: id),
+            context.scope.tenant == nil || summary.trace.tenant == context.scope.tenant
+        else { throw APIError.notFound("Trace not found within authorized project") }
         guard case .object(var out) = DTO.trace(summary, projectID: project.id) else {
             throw APIError.notFound("Trace not found")
         }

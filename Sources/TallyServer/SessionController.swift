@@ -34,8 +34,12 @@ struct SessionController: Sendable {
         "\(cookieName)=\(value); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(maxAge)"
     }
 
-    static func projectJSON(_ p: Project) -> JSONValue {
-        ["signedIn": true, "projectId": .string(p.id), "projectName": .string(p.name)]
+    /// The session as the UI reads it: the project and, for a tenant or read-only key, its reach.
+    static func projectJSON(_ p: Project, _ scope: KeyScope) -> JSONValue {
+        [
+            "signedIn": true, "projectId": .string(p.id), "projectName": .string(p.name),
+            "tenantId": scope.tenant.map(JSONValue.string) ?? .null, "readOnly": .bool(scope.readOnly),
+        ]
     }
 
     @Sendable func signIn(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -54,12 +58,13 @@ struct SessionController: Sendable {
         guard let o = try? JSONValue.parse(body).objectValue, let publicKey = o["publicKey"]?.stringValue,
             let secretKey = o["secretKey"]?.stringValue, !publicKey.isEmpty, !secretKey.isEmpty
         else { throw APIError.invalid("expected {\"publicKey\": …, \"secretKey\": …}") }
-        guard let (token, project) = try await database.openSession(publicKey: publicKey, secretKey: secretKey) else {
+        guard let (token, project, scope) = try await database.openSession(publicKey: publicKey, secretKey: secretKey)
+        else {
             throttle.recordFailure(address)
             throw APIError.unauthorized("Invalid credentials")
         }
         throttle.recordSuccess(address)
-        var response = JSONResponse.make(Self.projectJSON(project))
+        var response = JSONResponse.make(Self.projectJSON(project, scope))
         response.headers[.setCookie] = Self.cookie(token, maxAge: TallyDatabase.sessionLifetimeMicros / 1_000_000)
         response.headers[.cacheControl] = "no-store"
         return response
@@ -67,10 +72,10 @@ struct SessionController: Sendable {
 
     /// 200 either way (`signedIn` false without a live session), so a first visit logs no failed request.
     @Sendable func current(_ request: Request, context: TallyRequestContext) async throws -> Response {
-        guard let token = Self.token(request), let project = try await database.sessionProject(token: token) else {
+        guard let token = Self.token(request), let session = try await database.session(token: token) else {
             return JSONResponse.make(["signedIn": false])
         }
-        return JSONResponse.make(Self.projectJSON(project))
+        return JSONResponse.make(Self.projectJSON(session.project, session.scope))
     }
 
     @Sendable func signOut(_ request: Request, context: TallyRequestContext) async throws -> Response {

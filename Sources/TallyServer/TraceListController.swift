@@ -18,7 +18,7 @@ struct TraceListController: Sendable {
         var q = TraceListQuery()
         q.from = try r.timestamp("from")
         q.to = try r.timestamp("to")
-        q.tenant = r.string("tenantId")
+        q.tenant = try context.tenant(requested: r.string("tenantId"))
         q.tags = try r.all("tags") + r.all("tag")
         q.promptName = r.string("promptName")
         q.promptVersion = try r.int("promptVersion", in: 0...Int(Int32.max))

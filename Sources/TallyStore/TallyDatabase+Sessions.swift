@@ -8,9 +8,12 @@ extension TallyDatabase {
     /// Session lifetime: 12 hours.
     public static let sessionLifetimeMicros: Int64 = 12 * 3_600 * 1_000_000
 
-    /// Checks the key pair and opens a session; returns the token (64 hex characters) and the project.
-    public func openSession(publicKey: String, secretKey: String) async throws -> (token: String, project: Project)? {
-        guard let project = try await authenticate(publicKey: publicKey, secretKey: secretKey) else { return nil }
+    /// Checks the key pair and opens a session; returns the token (64 hex characters), the project and the key's
+    /// reach (the session's own).
+    public func openSession(publicKey: String, secretKey: String) async throws -> (
+        token: String, project: Project, scope: KeyScope
+    )? {
+        guard let key = try await authenticatedKey(publicKey: publicKey, secretKey: secretKey) else { return nil }
         var generator = SystemRandomNumberGenerator()
         let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         let now = Timestamp.now().microseconds
@@ -20,22 +23,22 @@ extension TallyDatabase {
                 sql: "INSERT INTO ui_session (token_hash, public_key, created_at, expires_at) VALUES (?, ?, ?, ?)",
                 arguments: [Self.sessionHash(token), publicKey, now, now + Self.sessionLifetimeMicros])
         }
-        return (token, project)
+        return (token, key.project, key.scope)
     }
 
-    /// The project of a live session (not expired, key not revoked), or nil.
-    public func sessionProject(token: String) async throws -> Project? {
+    /// The project and reach of a live session (not expired, key not revoked), or nil.
+    public func session(token: String) async throws -> (project: Project, scope: KeyScope)? {
         guard token.count == 64 else { return nil }
         let hash = Self.sessionHash(token)
         return try await writer.read { db in
             try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT p.* FROM ui_session s JOIN api_key k ON k.public_key = s.public_key
+                    SELECT k.tenant, k.read_only, p.* FROM ui_session s JOIN api_key k ON k.public_key = s.public_key
                     JOIN project p ON p.id = k.project_id
                     WHERE s.token_hash = ? AND s.expires_at > ? AND k.revoked_at IS NULL
                     """, arguments: [hash, Timestamp.now().microseconds]
-            ).map(Self.project(row:))
+            ).map { (Self.project(row: $0), Self.scope($0)) }
         }
     }
 

@@ -60,7 +60,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most connections served at once (env TALLY_MAX_CONNECTIONS). Default: 4000, below the file limit")
     var maxConnections: Int?
 
-    @Option(help: "Seconds an idle connection (or one with incomplete headers) is kept (env TALLY_IDLE_TIMEOUT). Default: 15")
+    @Option(
+        help:
+            "Seconds an idle connection (or one with incomplete headers) is kept (env TALLY_IDLE_TIMEOUT). Default: 15")
     var idleTimeout: Int?
 
     @Option(help: "Seconds a request body may take to arrive in full (env TALLY_REQUEST_TIMEOUT). Default: 60")
@@ -75,7 +77,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between alert evaluations (env TALLY_ALERT_INTERVAL). Default: 60")
     var alertInterval: Int?
 
-    @Option(help: "The URL people open the UI at, for links in alerts (env TALLY_PUBLIC_URL). Default: http://host:port")
+    @Option(
+        help: "The URL people open the UI at, for links in alerts (env TALLY_PUBLIC_URL). Default: http://host:port")
     var publicURL: String?
 
     @Option(help: "Write one JSON line per model call to this file, or - for stdout (env TALLY_CALL_LOG)")
@@ -87,7 +90,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Rotated call log files kept (env TALLY_CALL_LOG_KEEP). Default: 5")
     var callLogKeep: Int?
 
-    @Option(help: "/metrics: tenants with their own series, the rest summed as \"other\" (env TALLY_METRICS_MAX_TENANTS). Default: 500")
+    @Option(
+        help:
+            "/metrics: tenants with their own series, the rest summed as \"other\" (env TALLY_METRICS_MAX_TENANTS). Default: 500"
+    )
     var metricsMaxTenants: Int?
 
     @Option(help: "/metrics: features with their own series (env TALLY_METRICS_MAX_FEATURES). Default: 500")
@@ -96,10 +102,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "/metrics: models with their own series (env TALLY_METRICS_MAX_MODELS). Default: 200")
     var metricsMaxModels: Int?
 
-    @Option(help: "Push the model-call metrics as OTLP/HTTP to this URL, e.g. http://collector:4318/v1/metrics (env OTEL_EXPORTER_OTLP_METRICS_ENDPOINT; headers from OTEL_EXPORTER_OTLP_METRICS_HEADERS)")
+    @Option(
+        help:
+            "Push the model-call metrics as OTLP/HTTP to this URL, e.g. http://collector:4318/v1/metrics (env OTEL_EXPORTER_OTLP_METRICS_ENDPOINT; headers from OTEL_EXPORTER_OTLP_METRICS_HEADERS)"
+    )
     var otlpMetricsEndpoint: String?
 
-    @Option(help: "Seconds between OTLP metrics pushes (env TALLY_OTLP_METRICS_INTERVAL, or OTEL_METRIC_EXPORT_INTERVAL in ms). Default: 60")
+    @Option(
+        help:
+            "Seconds between OTLP metrics pushes (env TALLY_OTLP_METRICS_INTERVAL, or OTEL_METRIC_EXPORT_INTERVAL in ms). Default: 60"
+    )
     var otlpMetricsInterval: Int?
 
     @OptionGroup var store: StoreOptions
@@ -108,13 +120,15 @@ struct Serve: AsyncParsableCommand {
         // glibc gives each thread that allocates its own arena (up to 8 per core) and keeps their freed memory:
         // two arenas keep the resident size flat under load for a few percent of allocation speed.
         #if os(Linux)
-        _ = glibcMallopt(-8 /* M_ARENA_MAX */, 2)
+            _ = glibcMallopt(-8 /* M_ARENA_MAX */, 2)
         #endif
         let env = ProcessInfo.processInfo.environment
         /// The flag's whole number, else the environment variable's; a malformed number is a usage error.
         func int(_ flag: Int?, _ variable: String) throws -> Int? { try flag ?? env[variable].map(Self.int) }
         /// The same, as a positive number of seconds.
-        func seconds(_ flag: Int?, _ variable: String) throws -> Int64? { try int(flag, variable).map { Int64(max(1, $0)) } }
+        func seconds(_ flag: Int?, _ variable: String) throws -> Int64? {
+            try int(flag, variable).map { Int64(max(1, $0)) }
+        }
         var config = ServerConfiguration()
         config.host = host ?? env["TALLY_HOST"] ?? config.host
         config.port = try int(port, "TALLY_PORT") ?? config.port
@@ -137,7 +151,9 @@ struct Serve: AsyncParsableCommand {
         if let mb = try int(callLogMaxMb, "TALLY_CALL_LOG_MAX_MB") { config.callLogMaxBytes = max(1, mb) * 1_048_576 }
         if let keep = try int(callLogKeep, "TALLY_CALL_LOG_KEEP") { config.callLogKeep = max(1, keep) }
         if let n = try int(metricsMaxTenants, "TALLY_METRICS_MAX_TENANTS") { config.metricsLimits.tenants = max(0, n) }
-        if let n = try int(metricsMaxFeatures, "TALLY_METRICS_MAX_FEATURES") { config.metricsLimits.features = max(0, n) }
+        if let n = try int(metricsMaxFeatures, "TALLY_METRICS_MAX_FEATURES") {
+            config.metricsLimits.features = max(0, n)
+        }
         if let n = try int(metricsMaxModels, "TALLY_METRICS_MAX_MODELS") { config.metricsLimits.models = max(0, n) }
         if let url = otlpMetricsEndpoint ?? env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], !url.isEmpty {
             config.otlpMetrics = OTLPMetricsConfiguration(
@@ -157,7 +173,8 @@ struct Serve: AsyncParsableCommand {
         let app = buildApplication(configuration: config, database: database, logger: logger)
         printBanner(config: config, outcome: outcome)
         logger.info(
-            "serving at most \(config.maxConnections) connections at once (open-file limit \(fileLimit)); more wait in the backlog")
+            "serving at most \(config.maxConnections) connections at once (open-file limit \(fileLimit)); more wait in the backlog"
+        )
         try await app.runService()
     }
 
@@ -203,13 +220,26 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "Project id; created if missing. Default: default") var project: String = "default"
         @Option(help: "Project name when the project is created") var projectName: String?
         @Option(help: "A note stored with the key") var note: String?
+        @Option(help: "Make a key that reads only this tenant's spend and traces (always read-only)") var tenant:
+            String?
+        @Flag(help: "Make a key that can read but not write (ingestion, settings)") var readOnly = false
         @OptionGroup var store: StoreOptions
+
+        func validate() throws {
+            if tenant?.isEmpty == true { throw ValidationError("--tenant must not be empty") }
+        }
 
         func run() async throws {
             let db = try store.open()
             try db.ensureProject(id: project, name: projectName ?? project)
-            guard let key = try db.createKey(projectID: project, note: note) else { return }
+            let scope = KeyScope(tenant: tenant, readOnly: readOnly)
+            guard let key = try db.createKey(projectID: project, note: note, scope: scope) else { return }
             print("project:    \(key.projectID)\npublic key: \(key.publicKey)\nsecret key: \(key.secretKey)")
+            if let tenant = scope.tenant {
+                print("reach:      tenant \(tenant) only, read-only")
+            } else if scope.readOnly {
+                print("reach:      read-only")
+            }
             print("(the secret key is shown once: it is stored hashed)")
         }
     }
@@ -221,7 +251,12 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             for key in try store.open().keys(projectID: project) {
-                let state = key.revokedAt.map { "revoked \($0.iso8601)" } ?? "active"
+                var state = key.revokedAt.map { "revoked \($0.iso8601)" } ?? "active"
+                if let tenant = key.scope.tenant {
+                    state += ", tenant \(tenant)"
+                } else if key.scope.readOnly {
+                    state += ", read-only"
+                }
                 print(
                     "\(key.projectID)\t\(key.publicKey)\t\(key.displaySecret)\tcreated \(key.createdAt.iso8601)\t\(state)\t\(key.note ?? "")"
                 )
@@ -294,7 +329,7 @@ struct Backup: AsyncParsableCommand {
 }
 
 #if os(Linux)
-/// glibc's `mallopt(3)` (malloc.h is not part of the Glibc module).
-@_silgen_name("mallopt")
-func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+    /// glibc's `mallopt(3)` (malloc.h is not part of the Glibc module).
+    @_silgen_name("mallopt")
+    func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 #endif
