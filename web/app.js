@@ -36,18 +36,35 @@ function showSignIn(message) {
     });
     if (!r.ok) { error.textContent = r.status === 401 ? "Those keys are not valid." : "Sign-in failed (" + r.status + ")."; return; }
     signedIn(await r.json());
-    if (!location.hash || location.hash === "#/" || location.hash === "#/signin") location.hash = "#/traces";
+    if (!location.hash || location.hash === "#/" || location.hash === "#/signin") location.hash = home();
     else route();
   });
   main.replaceChildren(form);
   publicKey.focus();
 }
 
+/** The tenant a tenant key's session may read (its own page and traces only), or null for a project session. */
+function ownTenant() { return project && project.tenantId ? project.tenantId : null; }
+
+/** Pages a tenant session may open; the server refuses everything else to such a key anyway. */
+const tenantPages = new Set(["tenant", "traces", "trace"]);
+
 function signedIn(p) {
   project = p;
-  document.getElementById("nav").hidden = false;
+  const nav = document.getElementById("nav");
+  nav.hidden = false;
   document.getElementById("signout").hidden = false;
-  document.getElementById("project").textContent = "Project: " + p.projectName;
+  const tenant = ownTenant();
+  for (const a of nav.querySelectorAll("a:not([data-own-tenant])")) a.hidden = !!tenant && a.dataset.page !== "traces";
+  let own = nav.querySelector("a[data-own-tenant]");
+  if (tenant && !own) {
+    own = el("a", { href: "#/tenant/" + encodeURIComponent(tenant), "data-page": "tenant", "data-own-tenant": "1", text: "Spend" });
+    nav.prepend(own);
+  } else if (!tenant && own) {
+    own.remove();
+  }
+  document.getElementById("project").textContent =
+    "Project: " + p.projectName + (tenant ? " · Tenant: " + tenant : "") + (p.readOnly && !tenant ? " · read-only" : "");
 }
 
 document.getElementById("signout").addEventListener("click", async () => {
@@ -66,15 +83,22 @@ function parseHash() {
 
 let renderToken = 0;
 
+function home() { return ownTenant() ? "#/tenant/" + encodeURIComponent(ownTenant()) : "#/traces"; }
+
 async function route() {
   if (!project) return;
   const { page, arg, params } = parseHash();
+  const tenant = ownTenant();
+  if (tenant && (!tenantPages.has(page) || (page === "tenant" && arg !== tenant))) {
+    location.hash = home();
+    return;
+  }
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page);
   const token = ++renderToken;
   const pages = { traces: tracesPage, trace: tracePage, prompts: promptsPage, dashboards: dashboardsPage, tenants: tenantsPage, tenant: tenantPage, budgets: budgetsPage, alerts: alertsPage };
   const render = pages[page] || tracesPage;
   try {
-    const view = await render(arg, params, () => token !== renderToken);
+    const view = await render(arg, params, () => token !== renderToken, { ownTenant: tenant });
     if (view && token === renderToken) {
       // A filter field keeps focus (and the caret) across the re-render its own input caused.
       const focused = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : null;

@@ -12,7 +12,7 @@ export async function tenantsPage(_arg, params, stale) {
     el("div", { class: "table-wrap" }, tenantSpendTable("tenants", r.data)));
 }
 
-export async function tenantPage(tenant, params, stale) {
+export async function tenantPage(tenant, params, stale, session) {
   const from = rangeStart(params.range || "30d");
   const base = { tenantId: tenant, from, environment: params.environment, limit: 10000 };
   const sums = "count,totalTokens,totalCost";
@@ -30,7 +30,7 @@ export async function tenantPage(tenant, params, stale) {
     el("td", {}, link(hashFor("trace/" + encodeURIComponent(t.id)), when(t.timestamp).slice(5, 16))), el("td", { text: t.name ?? "" }),
     el("td", { class: "num", text: ms(t.latencyMs) }), el("td", { class: "num", text: usd(t.totalCost) }))))));
   return el("section", { "aria-label": "Tenant" },
-    el("p", {}, link("#/tenants", "← Tenants")),
+    session && session.ownTenant ? null : el("p", {}, link("#/tenants", "← Tenants")),
     el("h1", {}, "Tenant ", el("span", { id: "tenant-name", text: tenant })),
     rangeControls("tenant/" + encodeURIComponent(tenant), params, el("span", { class: "muted", id: "tenant-total", text: "Spend: " + usd(total) })),
     el("div", { class: "grid" },

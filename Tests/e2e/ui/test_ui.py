@@ -365,3 +365,39 @@ def test_08_sign_out(server, browser):
     wait(browser, lambda d: d.find_elements(By.ID, "signin"))
     assert not browser.find_elements(By.ID, "traces")
     shot(browser, "11-signed-out")
+
+
+def test_09_tenant_key_sees_its_own_page_only(server, browser):
+    """A customer signs in with a key for tenant acme: the UI opens acme's spend page with acme's figures, the nav
+    offers only that page and acme's traces, and neither another tenant's page nor the project's settings open."""
+    status, key = server.request("POST", "/api/tally/v1/keys", {"tenantId": "acme", "note": "acme's dashboard"})
+    assert status == 201 and key["readOnly"] is True, key
+    browser.get(server.url + "/")
+    wait(browser, lambda d: d.find_elements(By.ID, "signin"))
+    sign_in(browser, server, public=key["publicKey"], secret=key["secretKey"])
+    wait(browser, lambda d: d.find_elements(By.ID, "tenant-recent"))
+    assert "Tenant: acme" in browser.find_element(By.ID, "project").text
+    wait(browser, lambda d: d.find_element(By.ID, "tenant-total").text == "Spend: $0.00518")
+    assert len(rows(browser, "#tenant-recent")) == 3
+    visible = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#nav a") if a.is_displayed()]
+    assert visible == ["Spend", "Traces"], visible
+    assert not browser.find_elements(By.LINK_TEXT, "← Tenants")
+    shot(browser, "12-tenant-key-own-page")
+    # Other pages and another tenant's page lead back to acme's page.
+    for hash_ in ("#/tenants", "#/tenant/initech", "#/budgets", "#/alerts", "#/dashboards", "#/prompts"):
+        browser.execute_script("location.hash = arguments[0]", hash_)
+        wait(browser, lambda d: d.execute_script("return location.hash") == "#/tenant/acme", message=hash_)
+    # The traces page lists acme's traces only, and one opens.
+    go(browser, "#/traces", "#traces")
+    wait(browser, lambda d: len(rows(d)) > 0)
+    tenants = browser.execute_script(
+        "return [...document.querySelectorAll('#traces tbody tr')].map(r => r.innerText)")
+    assert all("initech" not in t and "globex" not in t for t in tenants), tenants
+    # The server refuses what the UI does not offer, whatever the browser asks.
+    for path in ("/api/tally/v1/breakdown?tenantId=initech", "/api/tally/v1/budgets", "/api/public/observations"):
+        status = browser.execute_script(
+            "return fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.status)", path)
+        assert status == 403, path
+    browser.get_log("browser")  # the refused fetches above log errors on purpose
+    browser.find_element(By.ID, "signout").click()
+    wait(browser, lambda d: d.find_elements(By.ID, "signin"))
