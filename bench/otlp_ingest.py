@@ -13,13 +13,18 @@ release binary by default) on a loopback port with a fresh database, then:
 Reports spans/s, server CPU-seconds per 1k spans, peak RSS (VmHWM), database bytes per 1k spans and the ratio to
 the health baseline; with --repeat N, the median of N runs per cell. Loops are bounded; traffic stays on 127.0.0.1.
 
+With --sinks none,lago each cell also runs with a Lago export sink (pushing every second, no settle delay) to a
+loopback receiver that takes every batch: the change-log triggers and the push service run during the ingest, and
+"drain s" is the time from the last acknowledged request until the sink has pushed every generation.
+
 Run with the v5 test venv (it has opentelemetry-proto):
   .venv-e2e-v5/bin/python bench/otlp_ingest.py [--spans 102400] [--clients 4,16] [--spans-per-request 100,512]
-      [--compression gzip,plain] [--protocols otlp,batch] [--repeat 3]
+      [--compression gzip,plain] [--protocols otlp,batch] [--sinks none,lago] [--repeat 3]
 """
 import argparse
 import base64
 import gzip
+import http.server
 import json
 import os
 import random
@@ -28,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -208,7 +214,36 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_cell(args, protocol, clients, per_request, compression, traces):
+class Receiver:
+    """A Lago events endpoint on loopback that takes every batch and counts the events."""
+
+    def __init__(self):
+        self.events = 0
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.events += len(body["events"])
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def run_cell(args, protocol, clients, per_request, compression, traces, sink="none"):
     tmp = tempfile.mkdtemp(prefix="tally-bench-")
     port = free_port()
     env = dict(os.environ, LANGFUSE_INIT_PROJECT_ID="bench", LANGFUSE_INIT_PROJECT_PUBLIC_KEY=PK,
@@ -223,6 +258,15 @@ def run_cell(args, protocol, clients, per_request, compression, traces):
                 break
             except OSError:
                 time.sleep(0.1)
+        receiver = None
+        if sink == "lago":
+            receiver = Receiver()
+            req = urllib.request.Request(
+                base + "/api/tally/v1/exports/sinks/bench", method="PUT",
+                data=json.dumps({"type": "lago", "url": receiver.url, "intervalSeconds": 1, "settleSeconds": 0}).encode())
+            req.add_header("Authorization", AUTH)
+            req.add_header("Content-Type", "application/json")
+            urllib.request.urlopen(req, timeout=10).read()
         per_trace = per_request // SPANS_PER_TRACE
         chunks = [traces[i:i + per_trace] for i in range(0, len(traces), per_trace)]
         if protocol == "otlp":
@@ -260,6 +304,18 @@ def run_cell(args, protocol, clients, per_request, compression, traces):
         stored = json.loads(data)["meta"]["totalItems"]
         if stored != n_spans:
             raise SystemExit(f"{stored} observations stored of {n_spans} acknowledged")
+        t_drain = 0.0
+        if receiver:
+            generations = sum(1 for t in traces for sp in t if sp["kind"] == "generation")
+            for _ in range(12000):
+                if receiver.events >= generations:
+                    break
+                time.sleep(0.01)
+            t_drain = time.perf_counter() - start - t_ingest
+            if receiver.events < generations:
+                raise SystemExit(f"the sink pushed {receiver.events} of {generations} generations")
+            _, _, cpu1 = proc_stats(server.pid)  # the pushes' CPU counts too
+            receiver.close()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -267,7 +323,7 @@ def run_cell(args, protocol, clients, per_request, compression, traces):
     wire = sum(map(len, bodies))
     return {"spans/s": n_spans / t_ingest, "queryable s": t_queryable, "ingest s": t_ingest,
             "cpu s/1k": 1000 * (cpu1 - cpu0) / n_spans, "hwm MB": hwm, "db MB/1k": db_bytes / 1e6 / (n_spans / 1000),
-            "wire B/span": wire / n_spans, "vs health": t_ingest / t_health}
+            "wire B/span": wire / n_spans, "vs health": t_ingest / t_health, "drain s": t_drain}
 
 
 def main():
@@ -277,24 +333,27 @@ def main():
     ap.add_argument("--spans-per-request", default="100,512")
     ap.add_argument("--compression", default="gzip,plain")
     ap.add_argument("--protocols", default="otlp,batch")
+    ap.add_argument("--sinks", default="none", help="none and/or lago (an export sink pushing during the ingest)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--binary", default=os.environ.get("TALLY_BIN", str(ROOT / ".build/release/tally")))
     args = ap.parse_args()
     traces = make_traces(args.spans, seed=7)
     print(f"binary {args.binary}; {len(traces) * SPANS_PER_TRACE} spans per cell; "
           f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    print(f"{'protocol':8} {'clients':>7} {'spans/req':>9} {'comp':>5} {'spans/s':>9} {'cpu s/1k':>9} "
-          f"{'hwm MB':>7} {'db MB/1k':>9} {'B/span':>7} {'queryable s':>11} {'×health':>8}")
+    print(f"{'protocol':8} {'clients':>7} {'spans/req':>9} {'comp':>5} {'sink':>5} {'spans/s':>9} {'cpu s/1k':>9} "
+          f"{'hwm MB':>7} {'db MB/1k':>9} {'B/span':>7} {'queryable s':>11} {'×health':>8} {'drain s':>8}")
     for protocol in args.protocols.split(","):
         for clients in map(int, args.clients.split(",")):
             for per_request in map(int, args.spans_per_request.split(",")):
                 for compression in args.compression.split(","):
-                    runs = [run_cell(args, protocol, clients, per_request, compression, traces)
-                            for _ in range(args.repeat)]
-                    m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                    print(f"{protocol:8} {clients:7} {per_request:9} {compression:>5} {m['spans/s']:9.0f} "
-                          f"{m['cpu s/1k']:9.3f} {m['hwm MB']:7.0f} {m['db MB/1k']:9.2f} {m['wire B/span']:7.0f} "
-                          f"{m['queryable s']:11.2f} {m['vs health']:8.1f}", flush=True)
+                    for sink in args.sinks.split(","):
+                        runs = [run_cell(args, protocol, clients, per_request, compression, traces, sink)
+                                for _ in range(args.repeat)]
+                        m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                        print(f"{protocol:8} {clients:7} {per_request:9} {compression:>5} {sink:>5} "
+                              f"{m['spans/s']:9.0f} {m['cpu s/1k']:9.3f} {m['hwm MB']:7.0f} {m['db MB/1k']:9.2f} "
+                              f"{m['wire B/span']:7.0f} {m['queryable s']:11.2f} {m['vs health']:8.1f} "
+                              f"{m['drain s']:8.2f}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -16,14 +16,16 @@ export async function tenantPage(tenant, params, stale, session) {
   const from = rangeStart(params.range || "30d");
   const base = { tenantId: tenant, from, environment: params.environment, limit: 10000 };
   const sums = "count,totalTokens,totalCost";
-  const [byFeature, byModel, byDay, users, recent, expensive] = await Promise.all([
+  const [byFeature, byModel, byDay, users, recent, expensive, billed] = await Promise.all([
     api("/api/tally/v1/breakdown?" + query(Object.assign({ groupBy: "feature", metrics: sums, sort: "-totalCost" }, base))),
     api("/api/tally/v1/breakdown?" + query(Object.assign({ groupBy: "model", metrics: sums, sort: "-totalCost" }, base))),
     api("/api/tally/v1/breakdown?" + query(Object.assign({ groupBy: "feature", bucket: "day", metrics: sums }, base))),
     api("/api/tally/v1/breakdown?" + query({ groupBy: "userId", tenantId: tenant, from, environment: params.environment, metrics: "count,traces,totalCost", sort: "-totalCost", limit: 10 })),
     api("/api/tally/v1/traces?" + query({ tenantId: tenant, from, environment: params.environment, limit: 10 })),
     api("/api/tally/v1/traces?" + query({ tenantId: tenant, from, environment: params.environment, sort: "-totalCost", limit: 10 })),
+    api("/api/tally/v1/exports/usage?" + query({ groupBy: "tenant", tenantId: tenant, from, environment: params.environment })),
   ]);
+  const savings = billed.data.reduce((s, r) => s + Number(r.cacheSavingsUsd), 0);
   if (stale()) return null;
   const total = byFeature.data.reduce((s, r) => s + r.totalCost, 0);
   const traceTable = (id, rows) => el("div", { class: "table-wrap" }, el("table", { id }, el("tbody", {}, rows.map((t) => el("tr", {},
@@ -32,7 +34,8 @@ export async function tenantPage(tenant, params, stale, session) {
   return el("section", { "aria-label": "Tenant" },
     session && session.ownTenant ? null : el("p", {}, link("#/tenants", "← Tenants")),
     el("h1", {}, "Tenant ", el("span", { id: "tenant-name", text: tenant })),
-    rangeControls("tenant/" + encodeURIComponent(tenant), params, el("span", { class: "muted", id: "tenant-total", text: "Spend: " + usd(total) })),
+    rangeControls("tenant/" + encodeURIComponent(tenant), params, el("span", { class: "muted", id: "tenant-total", text: "Spend: " + usd(total) }),
+      el("span", { class: "muted", id: "tenant-savings", title: "What cached input saved against list prices", text: "Cache saved: " + usd(savings) })),
     el("div", { class: "grid" },
       el("div", { class: "card", id: "tenant-features" }, el("h2", { text: "Spend by feature" }), hbars(byFeature.data.map((r) => ({ label: r.feature, value: r.totalCost })))),
       el("div", { class: "card", id: "tenant-models" }, el("h2", { text: "Spend by model" }), hbars(byModel.data.filter((r) => r.totalCost > 0).map((r) => ({ label: r.model, value: r.totalCost })))),

@@ -1,7 +1,7 @@
 // Tally web UI: controls and tables several pages share.
 import { el, tenantLink, hashFor, usd, int } from "./dom.js";
 
-export function rangeControls(page, params, extra) {
+export function rangeControls(page, params, ...extra) {
   const range = el("select", { id: "range", "aria-label": "Time range" }, ["7d", "30d", "90d", "all"].map((r) => el("option", { value: r, text: r, selected: (params.range || "30d") === r })));
   range.addEventListener("change", () => { location.hash = hashFor(page, Object.assign({}, params, { range: range.value })); });
   const env = el("input", { id: "env", value: params.environment || "", placeholder: "all" });

@@ -144,6 +144,23 @@ public enum CostEngine {
             costNanos: costs, totalNanos: total, modelID: model.id, tierName: tier?.name, unitPrices: unitPrices)
     }
 
+    /// What a cache saved `o`, in nano-USD: its usage priced at list price — cache-read units billed as plain input —
+    /// minus what it cost (`o.cost`), never below 0. Only for calls that read a cache (cache-read units) or say a
+    /// cache answered them (`isCacheHit`); nil otherwise, or when no list price is known for the model.
+    public static func cacheSavings(_ o: Observation, table: PriceTable, priceBy: PriceBy) -> Int64? {
+        let cacheRead = o.usage.filter { PriceKey(usageKey: $0.key) == .cacheRead }
+        guard o.isCacheHit || cacheRead.values.contains(where: { $0 > 0 }) else { return nil }
+        var list = o
+        list.providedCost = [:]
+        for (key, units) in cacheRead {
+            list.usage[key] = nil
+            list.usage["input", default: 0] = list.usage["input", default: 0].addingSaturating(units)
+        }
+        guard let priced = try? price(list, table: table, priceBy: priceBy) else { return nil }
+        let actual = o.totals.totalCost.map { Int64(($0 * 1e9).rounded()) } ?? 0
+        return max(0, priced.totalNanos.subtractingSaturating(actual))
+    }
+
     /// units × picos → nano-USD, half away from zero. Throws when the product leaves Int64 or the cost passes
     /// `NumericLimits.maxCostNanos`; never traps.
     static func nanos(units: Int64, picos: Picos, model: String, key: String) throws(LimitExceeded) -> Int64 {

@@ -60,6 +60,7 @@ public struct BilledValues: Sendable, Equatable {
             "inputTokens": .int(figures.inputTokens), "outputTokens": .int(figures.outputTokens),
             "cacheReadTokens": .int(figures.cacheReadTokens), "cacheWriteTokens": .int(figures.cacheWriteTokens),
             "reasoningTokens": .int(figures.reasoningTokens), "costUsd": .string(UsageRow.usd(figures.costNanos)),
+            "cacheSavingsUsd": .string(UsageRow.usd(figures.cacheSavingsNanos)),
         ]
     }
 }
@@ -133,7 +134,7 @@ public enum ExportPlanner {
                 ["GENERATION", "EMBEDDING"].contains(call.type) && !call.isPlaceholder
                 && (config.includeErrors || !call.isError)
             let subject = config.subject(tenant: call.tenant)
-            let target = billable ? subject.map { values(call, subject: $0) } : nil
+            let target = billable ? subject.map { values(call, subject: $0, cacheBilling: config.cacheBilling) } : nil
             let entry = ledger[call.observationID] ?? LedgerEntry(revision: 0, values: nil)
             func issue(_ kind: ExportIssueKind, cost: Int64 = 0, _ detail: JSONValue?) {
                 plan.issues.append(
@@ -190,10 +191,12 @@ public enum ExportPlanner {
         return plan
     }
 
-    static func values(_ c: BillableCall, subject: String) -> BilledValues {
-        BilledValues(
+    static func values(_ c: BillableCall, subject: String, cacheBilling: CacheBilling) -> BilledValues {
+        var figures = c.figures
+        if cacheBilling == .list { figures.costNanos = figures.costNanos.addingSaturating(figures.cacheSavingsNanos) }
+        return BilledValues(
             subject: subject, model: c.model ?? "", feature: c.feature ?? "", timestamp: c.startTime.microseconds,
-            figures: c.figures)
+            figures: figures)
     }
 
     static func unattributedDetail(_ c: BillableCall) -> JSONValue {
@@ -264,6 +267,7 @@ public struct ExportRequest: Sendable, Equatable {
             "output_tokens": .int(f.outputTokens), "cache_read_tokens": .int(f.cacheReadTokens),
             "cache_write_tokens": .int(f.cacheWriteTokens), "reasoning_tokens": .int(f.reasoningTokens),
             "total_tokens": .int(f.totalTokens), "cost_usd": .string(UsageRow.usd(f.costNanos)),
+            "cache_savings_usd": .string(UsageRow.usd(f.cacheSavingsNanos)),
         ]
         if !v.feature.isEmpty { p["feature"] = .string(v.feature) }
         if let tenant = e.call.tenant, !tenant.isEmpty, !e.id.hasSuffix(":reversal") {

@@ -44,6 +44,8 @@ public struct ExportSinkConfig: Sendable, Equatable {
     public var timeoutSeconds = 10
     /// Bill calls that ended in ERROR too.
     public var includeErrors = false
+    /// What a call that read a cache is billed (`cost_usd`); `cache_savings_usd` is sent either way.
+    public var cacheBilling = CacheBilling.actual
     public var corrections = ExportCorrections.list
 
     public init(type: ExportSinkType, url: String) {
@@ -66,7 +68,8 @@ public struct ExportSinkConfig: Sendable, Equatable {
                 allowed: [
                     "type", "url", "apiKey", "code", "eventType", "subjectMap", "unattributedSubject",
                     "intervalSeconds",
-                    "settleSeconds", "batchSize", "timeoutSeconds", "includeErrors", "corrections", "from",
+                    "settleSeconds", "batchSize", "timeoutSeconds", "includeErrors", "cacheBilling", "corrections",
+                    "from",
                 ]), path: "body")
         guard let type = try r.enumValue("type", ExportSinkType.self) else {
             throw IngestionError.invalid("body.type: required (lago or openmeter)")
@@ -84,7 +87,8 @@ public struct ExportSinkConfig: Sendable, Equatable {
             "subjectMap": .object(subjectMap.mapValues(JSONValue.string)),
             "intervalSeconds": .int(Int64(intervalSeconds)), "settleSeconds": .int(Int64(settleSeconds)),
             "batchSize": .int(Int64(batchSize)), "timeoutSeconds": .int(Int64(timeoutSeconds)),
-            "includeErrors": .bool(includeErrors), "corrections": .string(corrections.rawValue),
+            "includeErrors": .bool(includeErrors), "cacheBilling": .string(cacheBilling.rawValue),
+            "corrections": .string(corrections.rawValue),
             "unattributedSubject": unattributedSubject.map(JSONValue.string) ?? .null,
         ]
         switch type {
@@ -125,6 +129,7 @@ public struct ExportSinkConfig: Sendable, Equatable {
         batchSize = try Self.bounded(r, "batchSize", 1...Self.maxBatchSize) ?? batchSize
         timeoutSeconds = try Self.bounded(r, "timeoutSeconds", 1...120) ?? timeoutSeconds
         includeErrors = try r.bool("includeErrors") ?? includeErrors
+        cacheBilling = try r.enumValue("cacheBilling", CacheBilling.self) ?? cacheBilling
         corrections = try r.enumValue("corrections", ExportCorrections.self) ?? corrections
     }
 

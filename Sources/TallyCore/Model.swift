@@ -167,6 +167,8 @@ public struct Observation: Sendable, Hashable {
     public var pricedModelID: String?
     public var pricingTier: String?
     public var unitPrices: [String: Double] = [:]
+    /// What a cache saved this call, nano-USD (see `CostEngine.cacheSavings`); nil: no cache, or no list price.
+    public var savingsNanos: Int64?
     /// Carried from the trace (or the observation's own metadata when the trace has none).
     public var tenant: String?
     public var feature: String?

@@ -34,6 +34,7 @@ extension Observation {
         pricedModelID = nil
         pricingTier = nil
         unitPrices = [:]
+        defer { savingsNanos = CostEngine.cacheSavings(self, table: table, priceBy: priceBy) }
         guard providedCost.isEmpty, let priced = try CostEngine.price(self, table: table, priceBy: priceBy) else {
             return
         }
@@ -41,6 +42,15 @@ extension Observation {
         pricedModelID = priced.modelID
         pricingTier = priced.tierName
         unitPrices = priced.unitPrices
+    }
+
+    /// True when the call says a cache answered it: `cache_hit` true (a boolean or "true") in its metadata.
+    public var isCacheHit: Bool {
+        switch metadata["cache_hit"] {
+        case .bool(true)?: true
+        case .string(let s)?: s.lowercased() == "true"
+        default: false
+        }
     }
 
     /// Token sums saturate at Int64's bounds instead of trapping; values that passed `NumericLimits` never

@@ -11,6 +11,8 @@ public struct UsageExportQuery: Sendable, Hashable {
     /// Billing rule: calls that ended in ERROR are billed only when true. Either way they are also reported apart
     /// (`errorCalls`, `errorCostNanos`).
     public var includeErrors = false
+    /// What a call that read a cache is billed: what it cost, or its list price (cost + `cacheSavingsNanos`).
+    public var cacheBilling = CacheBilling.actual
 
     public init() {}
 }
@@ -37,6 +39,12 @@ public struct UsageRow: Sendable, Hashable {
         get { figures[keyPath: path] }
         set { figures[keyPath: path] = newValue }
     }
+}
+
+/// What a tenant is charged for a call that read a cache: `actual` (what it cost: the cache's saving is passed on) or
+/// `list` (its list price, as if every cache-read token were fresh input: the saving is kept).
+public enum CacheBilling: String, Sendable, CaseIterable {
+    case actual, list
 }
 
 public enum UsageExportFormat: String, Sendable, CaseIterable {
@@ -82,7 +90,8 @@ extension UsageRow {
         ("calls", { .int($0.calls) }), ("inputTokens", { .int($0.inputTokens) }),
         ("outputTokens", { .int($0.outputTokens) }), ("cacheReadTokens", { .int($0.cacheReadTokens) }),
         ("cacheWriteTokens", { .int($0.cacheWriteTokens) }), ("reasoningTokens", { .int($0.reasoningTokens) }),
-        ("costUsd", { .string(UsageRow.usd($0.costNanos)) }), ("errorCalls", { .int($0.errorCalls) }),
+        ("costUsd", { .string(UsageRow.usd($0.costNanos)) }),
+        ("cacheSavingsUsd", { .string(UsageRow.usd($0.cacheSavingsNanos)) }), ("errorCalls", { .int($0.errorCalls) }),
         ("errorCostUsd", { .string(UsageRow.usd($0.errorCostNanos)) }),
     ]
 

@@ -88,6 +88,7 @@ enum DTO {
             "timeToFirstToken": o.completionStartTime.map { .double(o.startTime.seconds(until: $0)) } ?? .null,
             "projectId": .string(projectID), "createdAt": time(o.createdAt ?? o.startTime),
             "updatedAt": time(o.updatedAt ?? o.startTime), "tenant": str(o.tenant), "feature": str(o.feature),
+            "cacheSavings": o.savingsNanos.map { .double(Double($0) / 1e9) } ?? .null,
         ]
     }
 

@@ -23,6 +23,7 @@ struct ExportsController: Sendable {
         if q.dimensions.isEmpty { q.dimensions = [.tenant] }
         q.bucket = try r.enumValue("bucket", TimeBucket.self)
         q.includeErrors = try r.bool("includeErrors") ?? false
+        q.cacheBilling = try r.enumValue("cacheBilling", CacheBilling.self) ?? .actual
         let format = try r.enumValue("format", UsageExportFormat.self) ?? .json
         let rows = try await database.usageExport(projectID: project.id, query: q)
         var body = ""
@@ -34,7 +35,7 @@ struct ExportsController: Sendable {
                     "groupBy": .array(q.dimensions.map { .string($0.name) }),
                     "bucket": q.bucket.map { .string($0.rawValue) } ?? .null,
                     "from": DTO.time(q.filter.from), "to": DTO.time(q.filter.to),
-                    "includeErrors": .bool(q.includeErrors),
+                    "includeErrors": .bool(q.includeErrors), "cacheBilling": .string(q.cacheBilling.rawValue),
                 ],
             ]).serialized()
         case .jsonl:

@@ -109,6 +109,7 @@ extension Observation {
             pricingTier = row["pricing_tier"]
             unitPrices = Rows.cost(row["unit_prices"])
         }
+        savingsNanos = row["savings_nanos"]
         tenant = row["tenant"]
         feature = row["feature"]
         eventTime = Rows.time(row["event_time"])

@@ -245,7 +245,7 @@ extension TallyDatabase {
         let sql = """
             SELECT o.id, o.trace_id, o.type, o.environment, o.tenant, o.feature, o.model, o.level = 'ERROR' AS err,
                 o.is_placeholder, o.start_time, o.input_tokens, o.output_tokens, \(split[0]) AS crt, \(split[1]) AS cwt,
-                \(split[2]) AS rt, coalesce(o.total_cost_nanos, 0) AS cn
+                \(split[2]) AS rt, coalesce(o.total_cost_nanos, 0) AS cn, coalesce(o.savings_nanos, 0) AS sv
             FROM observation o WHERE o.project_id = ? AND o.id IN (SELECT value FROM json_each(?))
             """
         let splitArguments = StatementArguments(args)
@@ -282,7 +282,8 @@ extension TallyDatabase {
                 c.isPlaceholder = r["is_placeholder"]
                 c.figures = UsageFigures(
                     inputTokens: r["input_tokens"], outputTokens: r["output_tokens"], cacheReadTokens: r["crt"],
-                    cacheWriteTokens: r["cwt"], reasoningTokens: r["rt"], costNanos: r["cn"])
+                    cacheWriteTokens: r["cwt"], reasoningTokens: r["rt"], costNanos: r["cn"], cacheSavingsNanos: r["sv"]
+                )
                 byID[c.observationID] = c
             }
             var ledger: [String: LedgerEntry] = [:]
@@ -302,7 +303,8 @@ extension TallyDatabase {
                         figures: UsageFigures(
                             inputTokens: r["input_tokens"], outputTokens: r["output_tokens"],
                             cacheReadTokens: r["cache_read_tokens"], cacheWriteTokens: r["cache_write_tokens"],
-                            reasoningTokens: r["reasoning_tokens"], costNanos: r["cost_nanos"]))
+                            reasoningTokens: r["reasoning_tokens"], costNanos: r["cost_nanos"],
+                            cacheSavingsNanos: r["cache_savings_nanos"]))
                 ledger[r["observation_id"]] = LedgerEntry(revision: r["revision"], values: values)
             }
             return ExportWork(lastSeq: lastSeq, complete: complete, calls: ids.compactMap { byID[$0] }, ledger: ledger)
@@ -326,20 +328,19 @@ extension TallyDatabase {
                 let f = v?.figures ?? UsageFigures()
                 try db.cachedStatement(
                     sql: """
-                        INSERT INTO export_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO export_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT DO UPDATE SET revision = excluded.revision, subject = excluded.subject,
                             model = excluded.model, feature = excluded.feature, timestamp = excluded.timestamp,
                             input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
                             cache_read_tokens = excluded.cache_read_tokens, cache_write_tokens = excluded.cache_write_tokens,
                             reasoning_tokens = excluded.reasoning_tokens, cost_nanos = excluded.cost_nanos,
-                            pushed_at = excluded.pushed_at
+                            pushed_at = excluded.pushed_at, cache_savings_nanos = excluded.cache_savings_nanos
                         """
                 ).execute(arguments: [
                     sink.projectID, sink.name, p.call.observationID, p.ledger.revision, v?.subject ?? "",
-                    v?.model ?? "",
-                    v?.feature ?? "", v?.timestamp ?? 0, f.inputTokens, f.outputTokens, f.cacheReadTokens,
-                    f.cacheWriteTokens, f.reasoningTokens, f.costNanos,
-                    now.microseconds,
+                    v?.model ?? "", v?.feature ?? "", v?.timestamp ?? 0, f.inputTokens, f.outputTokens,
+                    f.cacheReadTokens, f.cacheWriteTokens, f.reasoningTokens, f.costNanos, now.microseconds,
+                    f.cacheSavingsNanos,
                 ])
                 try db.cachedStatement(
                     sql: "DELETE FROM export_issue WHERE project_id = ? AND sink = ? AND observation_id = ?"

@@ -177,7 +177,7 @@ extension TallyDatabase {
             now.microseconds.databaseValue, now.microseconds.databaseValue, o.costSource.databaseValue,
             o.pricedModelID.databaseValue, o.pricingTier.databaseValue,
             (o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices)).databaseValue,
-            o.eventTime?.microseconds.databaseValue ?? .null,
+            o.eventTime?.microseconds.databaseValue ?? .null, o.savingsNanos.databaseValue,
         ]
     }
 
@@ -198,9 +198,9 @@ extension TallyDatabase {
             status_message, version, environment, prompt_name, prompt_version, usage_details,
             provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
             output_cost_nanos, total_cost_nanos, is_placeholder, created_at, updated_at, cost_source,
-            priced_model_id, pricing_tier, unit_prices, event_time, tenant, feature)
+            priced_model_id, pricing_tier, unit_prices, event_time, savings_nanos, tenant, feature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-            ?, ?, ?, ?, ?)
+            ?, ?, ?, ?, ?, ?)
 
         """
 
@@ -223,7 +223,7 @@ extension TallyDatabase {
             is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
             cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
             pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices,
-            event_time = excluded.event_time
+            event_time = excluded.event_time, savings_nanos = excluded.savings_nanos
         """
 
     /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value. A score event

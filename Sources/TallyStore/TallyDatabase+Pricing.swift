@@ -111,10 +111,10 @@ extension TallyDatabase {
             var changed: [Observation] = []
             while let row = try rows.next() {
                 var o = Observation(row: row)
-                let before = o.cost
+                let before = (o.cost, o.savingsNanos)
                 // A cost past the limit leaves the observation unpriced rather than failing the whole recompute.
                 try? o.applyPricing(pricing.table, priceBy: pricing.priceBy)
-                if o.cost != before { changed.append(o) }
+                if o.cost != before.0 || o.savingsNanos != before.1 { changed.append(o) }
             }
             let now = Timestamp.now()
             for o in changed { try Self.write(o, projectID: projectID, now: now, db) }

@@ -32,7 +32,8 @@ extension TallyDatabase {
             WITH base AS (
                 SELECT \(([Self.bucketKeySQL(q.bucket) + " AS bk"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" }).joined(separator: ", ")),
                     o.level = 'ERROR' AS err, o.input_tokens AS it, o.output_tokens AS ot,
-                    \(split[0]) AS crt, \(split[1]) AS cwt, \(split[2]) AS rt, coalesce(o.total_cost_nanos, 0) AS cn
+                    \(split[0]) AS crt, \(split[1]) AS cwt, \(split[2]) AS rt, coalesce(o.total_cost_nanos, 0)\(q.cacheBilling == .list ? " + coalesce(o.savings_nanos, 0)" : "") AS cn,
+                    coalesce(o.savings_nanos, 0) AS sv
                 FROM observation o\(joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")\(joinTag ? " JOIN trace_tag g INDEXED BY trace_tag_trace ON g.project_id = o.project_id AND g.trace_id = o.trace_id" : "")
                 WHERE \(w.filter.sql)
             )
@@ -40,7 +41,8 @@ extension TallyDatabase {
                 count(*) FILTER (WHERE \(billed)) AS calls, coalesce(sum(it) FILTER (WHERE \(billed)), 0) AS it,
                 coalesce(sum(ot) FILTER (WHERE \(billed)), 0) AS ot, coalesce(sum(crt) FILTER (WHERE \(billed)), 0) AS crt,
                 coalesce(sum(cwt) FILTER (WHERE \(billed)), 0) AS cwt, coalesce(sum(rt) FILTER (WHERE \(billed)), 0) AS rt,
-                coalesce(sum(cn) FILTER (WHERE \(billed)), 0) AS cn, count(*) FILTER (WHERE err) AS ec,
+                coalesce(sum(cn) FILTER (WHERE \(billed)), 0) AS cn, coalesce(sum(sv) FILTER (WHERE \(billed)), 0) AS sv,
+                count(*) FILTER (WHERE err) AS ec,
                 coalesce(sum(cn) FILTER (WHERE err), 0) AS ecn
             FROM base GROUP BY \(keyList) ORDER BY \(keyList)
             """
@@ -56,6 +58,7 @@ extension TallyDatabase {
                 out.cacheWriteTokens = row["cwt"]
                 out.reasoningTokens = row["rt"]
                 out.costNanos = row["cn"]
+                out.cacheSavingsNanos = row["sv"]
                 out.errorCalls = row["ec"]
                 out.errorCostNanos = row["ecn"]
                 return out

@@ -325,6 +325,45 @@ struct CostEngineTests {
         #expect(o == again)
     }
 
+    @Test("cache savings: cache-read tokens priced as fresh input minus the cost; a cache_hit call's whole list price")
+    func cacheSavings() throws {
+        let table = PriceTable()
+        // gpt-4o: input 2.50, cached 1.25, output 10 per 1M. 2,000 cached tokens saved 2,000 × 1.25 µUSD.
+        var cached = observation(
+            Case(label: "", model: "gpt-4o", usage: ["input": 1000, "cache_read_input_tokens": 2000, "output": 100]))
+        try cached.applyPricing(table, priceBy: .requested)
+        #expect(cached.totals.totalCost == 0.006)
+        #expect(cached.savingsNanos == 2_500_000)
+        // The same call with a cost the client gave: list (1000 + 2000) × 2.50 + 100 × 10 = 8,500 µUSD − 7,000.
+        var provided = cached
+        provided.providedCost = ["total": 0.007]
+        try provided.applyPricing(table, priceBy: .requested)
+        #expect(provided.savingsNanos == 1_500_000)
+        // A semantic cache answered (cache_hit, cost 0): the whole list price was saved.
+        var hit = observation(
+            Case(label: "", model: "gpt-4o", usage: ["input": 1000, "output": 100], metadata: ["cache_hit": true]))
+        hit.providedCost = ["total": 0]
+        try hit.applyPricing(table, priceBy: .requested)
+        #expect(hit.savingsNanos == 3_500_000)
+        hit.metadata = ["cache_hit": "TRUE"]
+        try hit.applyPricing(table, priceBy: .requested)
+        #expect(hit.savingsNanos == 3_500_000)
+        // No cache, a cache_hit false, or no list price for the model: no saving.
+        for (model, metadata): (String, [String: JSONValue]) in [
+            ("gpt-4o", [:]), ("gpt-4o", ["cache_hit": false]), ("no-such-model", ["cache_hit": true]),
+        ] {
+            var o = observation(
+                Case(label: "", model: model, usage: ["input": 1000, "output": 100], metadata: metadata))
+            try o.applyPricing(table, priceBy: .requested)
+            #expect(o.savingsNanos == nil, "\(model) \(metadata)")
+        }
+        // A cost above the list price saves nothing (never negative).
+        var dear = hit
+        dear.providedCost = ["total": 1]
+        try dear.applyPricing(table, priceBy: .requested)
+        #expect(dear.savingsNanos == 0)
+    }
+
     @Test("money never drifts: a million one-token costs sum to exactly a million times one")
     func noDrift() throws {
         let one = try CostEngine.nanos(units: 1, picos: 150_000, model: "m", key: "input")  // 0.15 µUSD
@@ -338,8 +377,9 @@ struct CostEngineTests {
             try CostEngine.nanos(units: Int64.max / 2, picos: 1_000_000, model: "m", key: "input")
         }
         // 10^12 units at 1 µUSD each = 10^6 USD: exactly the limit is accepted, one unit more is not.
-        #expect(try CostEngine.nanos(units: 1_000_000_000_000, picos: 1_000_000, model: "m", key: "input")
-            == NumericLimits.maxCostNanos)
+        #expect(
+            try CostEngine.nanos(units: 1_000_000_000_000, picos: 1_000_000, model: "m", key: "input")
+                == NumericLimits.maxCostNanos)
         #expect(throws: CostEngine.LimitExceeded.self) {
             try CostEngine.nanos(units: 1_000_000_000_001, picos: 1_000_000, model: "m", key: "input")
         }

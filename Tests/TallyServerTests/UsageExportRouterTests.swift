@@ -97,9 +97,17 @@ struct UsageExportRouterTests {
             )
             #expect(
                 daily
-                    == "tenant,model,bucket,calls,inputTokens,outputTokens,cacheReadTokens,cacheWriteTokens,reasoningTokens,costUsd,errorCalls,errorCostUsd\r\n"
-                    + "acme,gpt-4o,2026-11-29,1,1300,250,300,0,50,0.000512000,0,0.000000000\r\n"
-                    + "acme,gpt-4o,2026-11-30,1,17,1,0,7,0,0.100000000,0,0.000000000\r\n")
+                    == "tenant,model,bucket,calls,inputTokens,outputTokens,cacheReadTokens,cacheWriteTokens,reasoningTokens,costUsd,cacheSavingsUsd,errorCalls,errorCostUsd\r\n"
+                    + "acme,gpt-4o,2026-11-29,1,1300,250,300,0,50,0.000512000,0.005238000,0,0.000000000\r\n"
+                    + "acme,gpt-4o,2026-11-30,1,17,1,0,7,0,0.100000000,0.000000000,0,0.000000000\r\n")
+
+            // cacheBilling=list charges the cached call its list price: 1,300 input × 2.50/M + 250 output × 10/M.
+            let (_, _, list) = try await get(
+                client, env, "/api/tally/v1/exports/usage?groupBy=tenant&tenantId=acme&cacheBilling=list")
+            let listed = try JSONValue.parse(Data(list.utf8)).objectValue
+            #expect(listed?["data"]?.arrayValue?.first?.objectValue?["costUsd"] == "0.105750000")
+            #expect(listed?["data"]?.arrayValue?.first?.objectValue?["cacheSavingsUsd"] == "0.005238000")
+            #expect(listed?["query"]?.objectValue?["cacheBilling"] == "list")
 
             // CSV: the formula-like tenant id is quoted and defused; the file name carries the range.
             let (_, csvHeaders, csv) = try await get(
@@ -113,6 +121,7 @@ struct UsageExportRouterTests {
             // Bad parameters are 400s naming the parameter.
             #expect(try await get(client, env, "/api/tally/v1/exports/usage?format=xml").0 == .badRequest)
             #expect(try await get(client, env, "/api/tally/v1/exports/usage?bucket=year").0 == .badRequest)
+            #expect(try await get(client, env, "/api/tally/v1/exports/usage?cacheBilling=free").0 == .badRequest)
             #expect(try await get(client, env, "/api/tally/v1/exports/usage?groupBy=colour").0 == .badRequest)
             #expect(
                 try await client.execute(uri: "/api/tally/v1/exports/usage", method: .get).status == .unauthorized)

@@ -272,6 +272,7 @@ def test_06_tenant_page(server, browser):
     wait(browser, lambda d: d.find_element(By.ID, "tenant-total").text == "Spend: $0.00518")
     assert len(rows(browser, "#tenant-recent")) == 3
     assert cells(browser, "#tenant-expensive")[3] == "$0.0035"
+    assert browser.find_element(By.ID, "tenant-savings").text.startswith("Cache saved: $")
     assert "alice" in browser.find_element(By.ID, "tenant-users").text
     assert browser.find_elements(By.CSS_SELECTOR, "#tenant-features svg rect")
     browser.set_window_size(1400, 1000)
