@@ -306,7 +306,7 @@ def run_cell(args, protocol, clients, per_request, compression, traces, sink="no
             raise SystemExit(f"{stored} observations stored of {n_spans} acknowledged")
         t_drain = 0.0
         if receiver:
-            generations = sum(1 for t in traces for sp in t if sp["kind"] == "generation")
+            generations = sum(1 for _, spans in traces for sp in spans if sp["kind"] == "generation")
             for _ in range(12000):
                 if receiver.events >= generations:
                     break
