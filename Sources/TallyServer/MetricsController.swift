@@ -73,6 +73,36 @@ struct MetricsController: Sendable {
         ]
     }
 
+    /// Each export sink of the project: what waits to be pushed and for how long, what was sent, whether the
+    /// receiver is failing, and the calls it could not bill as they are (alert on `tally_export_lag_seconds`).
+    private func writeExportSinks(projectID: String, into out: inout Exposition) async throws {
+        let sinks = try await database.exportSinkStatuses(projectID: projectID)
+        let now = Timestamp.now()
+        out.family("tally_export_pending_changes", .gauge, help: "Billed changes not yet pushed, per export sink.")
+        for s in sinks { out.sample("tally_export_pending_changes", ["sink": s.name], s.pendingChanges) }
+        out.family(
+            "tally_export_lag_seconds", .gauge, help: "Age of the oldest change not yet pushed (0 when none), per sink."
+        )
+        for s in sinks {
+            let lag = s.oldestPendingAt.map { max(0, Double(now.microseconds - $0.microseconds) / 1e6) } ?? 0
+            out.sample("tally_export_lag_seconds", ["sink": s.name], lag)
+        }
+        out.family("tally_export_events", .counter, help: "Usage events the sink's receiver took.")
+        for s in sinks { out.sample("tally_export_events_total", ["sink": s.name], s.eventsSent) }
+        out.family(
+            "tally_export_failed_attempts", .gauge, help: "Failed pushes since the sink's last success (0: healthy).")
+        for s in sinks { out.sample("tally_export_failed_attempts", ["sink": s.name], Int64(s.attempts)) }
+        out.family(
+            "tally_export_issues", .gauge,
+            help: "Calls a sink could not bill as they are, by kind (correction, rejected, unattributed).")
+        for s in sinks {
+            for kind in ExportIssueKind.allCases {
+                out.sample(
+                    "tally_export_issues", ["sink": s.name, "kind": kind.rawValue], s.issueTotals[kind]?.count ?? 0)
+            }
+        }
+    }
+
     /// The store's and the process's state at this scrape.
     private func writeHealth(projectID: String, into out: inout Exposition) async throws {
         let health = try await database.healthFigures(projectID: projectID)
@@ -88,6 +118,7 @@ struct MetricsController: Sendable {
         for status in ["pending", "delivered", "failed"] {
             out.sample("tally_alert_deliveries", ["status": status], health.alertDeliveries[status] ?? 0)
         }
+        try await writeExportSinks(projectID: projectID, into: &out)
         let log = callLog?.snapshot ?? (written: 0, dropped: 0)
         out.family(
             "tally_call_log_lines", .counter,

@@ -266,6 +266,14 @@ struct ExportSinkTests {
             var status = try #require(sink.objectValue?["status"]?.objectValue)
             #expect(status["lastStatus"] == 503 && status["failedAttempts"] == 1)
             #expect(status["pendingChanges"] == 10 && status["eventsSent"] == 0)
+            // /metrics tells an operator the sink is stuck.
+            let scrape = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: env.auth]) {
+                String(buffer: $0.body)
+            }
+            #expect(scrape.contains("tally_export_pending_changes{sink=\"om\"} 10\n"))
+            #expect(scrape.contains("tally_export_failed_attempts{sink=\"om\"} 1\n"))
+            #expect(scrape.contains("tally_export_issues{sink=\"om\",kind=\"rejected\"} 0\n"))
+            #expect(scrape.contains("# TYPE tally_export_lag_seconds gauge"))
             try await Self.pushAll(env.database)
             try await Self.pushAll(env.database)
             (_, sink) = try await Self.call(client, env.auth, .get, "/api/tally/v1/exports/sinks/om")

@@ -7,6 +7,8 @@ import csv
 import http.server
 import io
 import json
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -262,6 +264,13 @@ def test_lago_and_openmeter_totals_equal_the_csv_export_through_outages_and_a_si
             assert len(body) <= 7
             for e in body:
                 assert e["specversion"] == "1.0" and e["source"] == "tally/e2e-project" and e["type"] == "llm.cost"
+        # The sinks' health series pass promtool's checks and say the sinks are drained.
+        status, exposition = raw_get(tally, "/metrics")
+        assert status == 200 and 'tally_export_pending_changes{sink="lago"} 0\n' in exposition
+        promtool = shutil.which("promtool")
+        assert promtool, "promtool (Debian's prometheus package, installed by scripts/test) is needed"
+        checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
         print(f"lago: {len(lago.requests)} requests, {lago.duplicates} duplicate events dropped; "
               f"openmeter: {len(openmeter.requests)} requests, {openmeter.duplicates} duplicates dropped")
     finally:
