@@ -76,6 +76,8 @@ public enum TimeBucket: String, Sendable, CaseIterable {
 public enum Metric: String, Sendable, CaseIterable {
     case count, traces, inputTokens, outputTokens, totalTokens, inputCost, outputCost, totalCost
     case latencyP50, latencyP95, latencyP99, errorRate
+    /// What caches saved (`CostEngine.cacheSavings`), USD; read from `observation` (the rollups do not keep it).
+    case cacheSavings
 }
 
 /// Which observations a query covers. Every filter narrows (AND); list filters match any of their values.
@@ -127,8 +129,10 @@ public struct BreakdownQuery: Sendable, Hashable {
 
     public var needsLatency: Bool { !neededMetrics.isDisjoint(with: [.latencyP50, .latencyP95, .latencyP99]) }
 
-    /// True when every needed measure is a sum (so daily partial sums add up to the answer).
-    public var isAdditive: Bool { neededMetrics.isDisjoint(with: [.traces, .latencyP50, .latencyP95, .latencyP99]) }
+    /// True when every needed measure is a sum the rollups keep (so daily partial sums add up to the answer).
+    public var isAdditive: Bool {
+        neededMetrics.isDisjoint(with: [.traces, .latencyP50, .latencyP95, .latencyP99, .cacheSavings])
+    }
 }
 
 /// One group of a breakdown. Costs in USD (summed exactly as nano-USD), latencies in milliseconds.
@@ -148,6 +152,8 @@ public struct BreakdownRow: Sendable, Hashable {
     public var latencyP95: Double?
     public var latencyP99: Double?
     public var errors: Int64
+    /// nano-USD; 0 unless `cacheSavings` was asked for.
+    public var cacheSavingsNanos: Int64 = 0
 
     public init(
         bucket: String?, keys: [String?], count: Int64, traces: Int64, inputTokens: Int64, outputTokens: Int64,

@@ -129,7 +129,7 @@ struct AnalyticsController: Sendable {
             .outputCost: .double(Double(row.outputCostNanos) / 1e9),
             .totalCost: .double(Double(row.totalCostNanos) / 1e9), .latencyP50: DTO.num(row.latencyP50),
             .latencyP95: DTO.num(row.latencyP95), .latencyP99: DTO.num(row.latencyP99),
-            .errorRate: .double(row.errorRate),
+            .errorRate: .double(row.errorRate), .cacheSavings: .double(Double(row.cacheSavingsNanos) / 1e9),
         ]
         var out: [String: JSONValue] = [:]
         for (metric, value) in all where only.isEmpty || only.contains(metric) { out[metric.rawValue] = value }

@@ -125,12 +125,14 @@ extension TallyDatabase {
         let dimensionCount = q.dimensions.count
         return try await boundedRead { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                BreakdownRow(
+                var out = BreakdownRow(
                     bucket: row["b"], keys: (0..<dimensionCount).map { row["d\($0)"] }, count: row["c"],
                     traces: row["traces"] ?? 0, inputTokens: row["it"] ?? 0, outputTokens: row["ot"] ?? 0,
                     totalTokens: row["tt"] ?? 0, inputCostNanos: row["ic"] ?? 0, outputCostNanos: row["oc"] ?? 0,
                     totalCostNanos: row["tc"] ?? 0, latencyP50: row["p50"], latencyP95: row["p95"],
                     latencyP99: row["p99"], errors: row["errors"] ?? 0)
+                out.cacheSavingsNanos = row["sv"] ?? 0
+                return out
             }
         }
     }
@@ -177,6 +179,7 @@ extension TallyDatabase {
         case .latencyP95: column = "p95"
         case .latencyP99: column = "p99"
         case .errorRate: column = "CAST(errors AS REAL) / c"
+        case .cacheSavings: column = "sv"
         }
         return "ORDER BY \(column) \(q.ascending ? "ASC" : "DESC"), \(natural) LIMIT ?"
     }
@@ -218,14 +221,14 @@ extension TallyDatabase {
             WITH base AS (
                 SELECT \(select), o.trace_id, o.input_tokens, o.output_tokens, o.total_tokens,
                     coalesce(o.input_cost_nanos, 0) AS icn, coalesce(o.output_cost_nanos, 0) AS ocn,
-                    coalesce(o.total_cost_nanos, 0) AS tcn,
+                    coalesce(o.total_cost_nanos, 0) AS tcn, coalesce(o.savings_nanos, 0) AS svn,
                     CASE WHEN o.end_time IS NOT NULL THEN (o.end_time - o.start_time) / 1000.0 END AS latency,
                     (o.level = 'ERROR') AS err
                 FROM \(from) WHERE \(filter.filter.sql)
             )\(percentileCTE), a AS (
                 SELECT \(keyList), count(*) AS c, count(DISTINCT trace_id) AS traces, sum(input_tokens) AS it,
                     sum(output_tokens) AS ot, sum(total_tokens) AS tt, sum(icn) AS ic, sum(ocn) AS oc, sum(tcn) AS tc,
-                    sum(err) AS errors
+                    sum(err) AS errors, sum(svn) AS sv
                 FROM base GROUP BY \(keyList)
             )
             SELECT \(bucketLabelSQL(q.bucket, key: "a.bk")) AS b, a.*,

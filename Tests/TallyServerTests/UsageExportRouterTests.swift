@@ -108,6 +108,12 @@ struct UsageExportRouterTests {
             #expect(listed?["data"]?.arrayValue?.first?.objectValue?["costUsd"] == "0.105750000")
             #expect(listed?["data"]?.arrayValue?.first?.objectValue?["cacheSavingsUsd"] == "0.005238000")
             #expect(listed?["query"]?.objectValue?["cacheBilling"] == "list")
+            // The breakdown shows the saving apart from the spend, summed from the same integers.
+            let (_, _, breakdown) = try await get(
+                client, env, "/api/tally/v1/breakdown?groupBy=tenant&tenantId=acme&metrics=totalCost,cacheSavings")
+            let acme = try JSONValue.parse(Data(breakdown.utf8)).objectValue?["data"]?.arrayValue?.first?.objectValue
+            #expect(acme?["cacheSavings"] == 0.005238 && acme?["totalCost"] == 0.100512)
+            #expect(acme?.count == 3)
 
             // CSV: the formula-like tenant id is quoted and defused; the file name carries the range.
             let (_, csvHeaders, csv) = try await get(
