@@ -112,6 +112,7 @@ extension TallyDatabase {
                         now.microseconds, now.microseconds, now.microseconds,
                     ])
             }
+            try Self.syncExportTriggers(db)
             if let from {
                 // Every sink of the project sees these; each ledger drops what its receiver already holds.
                 try db.execute(
@@ -137,6 +138,7 @@ extension TallyDatabase {
                 sql: "DELETE FROM export_sink WHERE project_id = ? AND name = ?", arguments: [projectID, name])
             let deleted = db.changesCount > 0
             try Self.trimExportChanges(db, projectID: projectID)
+            try Self.syncExportTriggers(db)
             return deleted
         }
     }
@@ -424,6 +426,44 @@ extension TallyDatabase {
             try db.cachedStatement(
                 sql: "DELETE FROM export_issue WHERE project_id = ? AND sink = ? AND kind = ? AND observation_id = ?"
             ).execute(arguments: [sink.projectID, sink.name, change.kind.rawValue, change.observationID])
+        }
+    }
+
+    /// The change-log triggers (schema 0018's definitions): a model call written, or changed in a column an event
+    /// carries, while its project has a sink appends a row to `export_change`.
+    static let exportTriggers = [
+        """
+        CREATE TRIGGER IF NOT EXISTS observation_export_insert AFTER INSERT ON observation
+        WHEN NEW.type IN ('GENERATION', 'EMBEDDING') AND EXISTS (SELECT 1 FROM export_sink WHERE project_id = NEW.project_id)
+        BEGIN
+            INSERT INTO export_change (project_id, observation_id, at)
+            VALUES (NEW.project_id, NEW.id, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER));
+        END
+        """,
+        """
+        CREATE TRIGGER IF NOT EXISTS observation_export_update AFTER UPDATE ON observation
+        WHEN (OLD.type IN ('GENERATION', 'EMBEDDING') OR NEW.type IN ('GENERATION', 'EMBEDDING'))
+            AND (OLD.type IS NOT NEW.type OR OLD.tenant IS NOT NEW.tenant OR OLD.feature IS NOT NEW.feature
+                OR OLD.model IS NOT NEW.model OR OLD.level IS NOT NEW.level OR OLD.usage_details IS NOT NEW.usage_details
+                OR OLD.input_tokens IS NOT NEW.input_tokens OR OLD.output_tokens IS NOT NEW.output_tokens
+                OR OLD.total_cost_nanos IS NOT NEW.total_cost_nanos OR OLD.start_time IS NOT NEW.start_time
+                OR OLD.is_placeholder IS NOT NEW.is_placeholder OR OLD.savings_nanos IS NOT NEW.savings_nanos)
+            AND EXISTS (SELECT 1 FROM export_sink WHERE project_id = NEW.project_id)
+        BEGIN
+            INSERT INTO export_change (project_id, observation_id, at)
+            VALUES (NEW.project_id, NEW.id, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER));
+        END
+        """,
+    ]
+
+    /// Installs the change-log triggers while any export sink exists and drops them otherwise (schema 0021: even
+    /// idle, an insert trigger doubles the cost of every observation insert). In the caller's transaction.
+    static func syncExportTriggers(_ db: Database) throws {
+        if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM export_sink)") == true {
+            for sql in exportTriggers { try db.execute(sql: sql) }
+        } else {
+            try db.execute(sql: "DROP TRIGGER IF EXISTS observation_export_insert")
+            try db.execute(sql: "DROP TRIGGER IF EXISTS observation_export_update")
         }
     }
 

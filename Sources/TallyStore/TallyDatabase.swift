@@ -64,6 +64,7 @@ public struct TallyDatabase: Sendable {
         try writer.writeWithoutTransaction { db in
             try db.inTransaction {
                 try Self.seedAlertRules(db)
+                try Self.syncExportTriggers(db)
                 return .commit
             }
             db.add(transactionObserver: observer, extent: .databaseLifetime)

@@ -32,6 +32,16 @@ struct ExportChangeLogTests {
         }
     }
 
+    func triggers(_ db: TallyDatabase) async throws -> [String] {
+        try await db.writer.read { db in
+            try String.fetchAll(
+                db,
+                sql:
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'observation_export%' ORDER BY name"
+            )
+        }
+    }
+
     @Test("no sink: nothing is logged; a sink: model calls and their billed changes only; trimmed once pushed")
     func logsOnlyWhatSinksNeed() async throws {
         let (db, _) = try temporaryDatabase()
@@ -39,6 +49,7 @@ struct ExportChangeLogTests {
         try db.ensureProject(id: "q", name: "q")
         _ = try await db.ingest(projectID: "p", events: [Self.generation("before", input: 1)])
         #expect(try await changes(db).isEmpty)
+        #expect(try await triggers(db).isEmpty)  // no insert pays for a trigger while no project has a sink
 
         let config = ExportSinkConfig(type: .lago, url: "http://127.0.0.1:9")
         #expect(try await db.putExportSink(projectID: "p", name: "s", config: config, apiKey: nil, from: nil))
@@ -66,7 +77,9 @@ struct ExportChangeLogTests {
             projectID: "p", name: "s", config: config, apiKey: nil, from: Timestamp(microseconds: 0))
         #expect(!replaced)
         #expect(Set(try await changes(db)) == ["before", "g1"])
+        #expect(try await triggers(db) == ["observation_export_insert", "observation_export_update"])
         #expect(try await db.deleteExportSink(projectID: "p", name: "s"))
         #expect(try await changes(db).isEmpty)
+        #expect(try await triggers(db).isEmpty)
     }
 }
