@@ -123,12 +123,8 @@ struct ExportSinkTests {
         """
     }
 
-    static func ingest(_ client: some TestClientProtocol, _ auth: String, _ events: [String]) async throws {
-        let r = try await client.execute(
-            uri: "/api/public/ingestion", method: .post,
-            headers: [.authorization: auth, .contentType: "application/json"],
-            body: ByteBuffer(string: #"{"batch": [\#(events.joined(separator: ","))]}"#))
-        #expect(r.status.code == 207)
+    static func ingest(_ client: some TestClientProtocol, _ env: RouterTests.Env, _ events: [String]) async throws {
+        try await RouterTests.ingest(client, env, batch: #"{"batch": [\#(events.joined(separator: ","))]}"#)
     }
 
     static func call(
@@ -191,7 +187,7 @@ struct ExportSinkTests {
             #expect(created.objectValue?["hasApiKey"] == true && created.objectValue?["apiKey"] == nil)
             #expect(created.objectValue?["url"]?.stringValue == url)
             try await Self.ingest(
-                client, env.auth,
+                client, env,
                 [
                     Self.trace("ta", tenant: "acme"), Self.trace("tb", tenant: "beta"),
                     Self.trace("tn", tenant: nil),
@@ -236,7 +232,7 @@ struct ExportSinkTests {
 
             // The trace of g5 names its tenant later: g5 is pushed and no longer unattributed.
             try await Self.ingest(
-                client, env.auth,
+                client, env,
                 [Self.trace("tn", tenant: "gamma").replacingOccurrences(of: "e-tn", with: "e-tn2")])
             try await Self.pushAll(env.database)
             #expect(await receiver.kept()["g5"]?["external_subscription_id"] == "gamma")
@@ -258,7 +254,7 @@ struct ExportSinkTests {
                 events.append(
                     Self.generation("g\(i)", trace: i % 3 == 0 ? "tb" : "ta", cost: 0.001 * Double(i + 1)))
             }
-            try await Self.ingest(client, env.auth, events)
+            try await Self.ingest(client, env, events)
             // Two requests fail, the third is taken but answered too late (the sink's timeout is 1 s).
             await receiver.play([.status(503), .status(500), .delay(.seconds(2))])
             try await Self.pushAll(env.database)
@@ -313,7 +309,7 @@ struct ExportSinkTests {
                 client, env.auth, .put, "/api/tally/v1/exports/sinks/delta",
                 #"{"type": "openmeter", "url": "\#(url)", "settleSeconds": 0, "corrections": "delta"}"#)
             try await Self.ingest(
-                client, env.auth,
+                client, env,
                 [
                     Self.trace("ta", tenant: "acme"), Self.generation("g1", trace: "ta", cost: 0.5),
                     Self.generation("g2", trace: "ta", cost: 0.2),
@@ -321,7 +317,7 @@ struct ExportSinkTests {
             try await Self.pushAll(env.database)
             // g1's usage and cost grow (a later update); g2 turns out to have failed.
             try await Self.ingest(
-                client, env.auth,
+                client, env,
                 [
                     Self.generation("g1", trace: "ta", cost: 0.8, input: 160, eventID: "e-g1b"),
                     Self.generation("g2", trace: "ta", cost: 0.2, level: "ERROR", eventID: "e-g2b"),
@@ -342,7 +338,7 @@ struct ExportSinkTests {
 
             // The tenant changes: the delta sink reverses acme's event and bills beta.
             try await Self.ingest(
-                client, env.auth, [Self.trace("ta", tenant: "beta").replacingOccurrences(of: "e-ta", with: "e-ta2")]
+                client, env, [Self.trace("ta", tenant: "beta").replacingOccurrences(of: "e-ta", with: "e-ta2")]
             )
             try await Self.pushAll(env.database)
             // The listed sink keeps what it sent (acme 0.5 + 0.2); the delta sink moved 0.8 to beta.
@@ -364,7 +360,7 @@ struct ExportSinkTests {
                 #"{"type": "lago", "url": "\#(url)", "settleSeconds": 0}"#)
             await receiver.refuse(subject: "unknown-customer")
             try await Self.ingest(
-                client, env.auth,
+                client, env,
                 [
                     Self.trace("ta", tenant: "acme"), Self.trace("tx", tenant: "unknown-customer"),
                     Self.generation("g1", trace: "ta", cost: 0.1), Self.generation("g2", trace: "tx", cost: 0.2),

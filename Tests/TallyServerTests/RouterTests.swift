@@ -22,6 +22,14 @@ struct RouterTests {
         let publicKey: String
     }
 
+    /// Posts a Langfuse batch body with the project's keys and expects every event taken (207).
+    static func ingest(_ client: some TestClientProtocol, _ env: Env, batch: String) async throws {
+        let r = try await client.execute(
+            uri: "/api/public/ingestion", method: .post,
+            headers: [.authorization: env.auth, .contentType: "application/json"], body: ByteBuffer(string: batch))
+        #expect(r.status.code == 207)
+    }
+
     func makeEnv(_ edit: (inout ServerConfiguration) -> Void = { _ in }) throws -> Env {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tally-router-\(UUID().uuidString)/t.db"

@@ -89,11 +89,7 @@ struct TenantKeyTests {
         let key = try #require(try env.database.createKey(projectID: "proj-1", scope: KeyScope(tenant: "acme")))
         let acme = Self.basic(key.publicKey, key.secretKey)
         try await env.app.test(.router) { client in
-            let posted = try await client.execute(
-                uri: "/api/public/ingestion", method: .post,
-                headers: [.authorization: env.auth, .contentType: "application/json"],
-                body: ByteBuffer(string: Self.batch))
-            #expect(posted.status.code == 207)
+            try await RouterTests.ingest(client, env, batch: Self.batch)
             for route in Self.getRoutes {
                 let path = String(route.split(separator: "?")[0])
                 let r = try await client.execute(
@@ -167,10 +163,7 @@ struct TenantKeyTests {
         let env = try router.makeEnv()
         let key = try #require(try env.database.createKey(projectID: "proj-1", scope: KeyScope(tenant: "acme")))
         try await env.app.test(.router) { client in
-            _ = try await client.execute(
-                uri: "/api/public/ingestion", method: .post,
-                headers: [.authorization: env.auth, .contentType: "application/json"],
-                body: ByteBuffer(string: Self.batch))
+            try await RouterTests.ingest(client, env, batch: Self.batch)
             let signIn = try await client.execute(
                 uri: "/api/tally/v1/session", method: .post, headers: [.contentType: "application/json"],
                 body: ByteBuffer(string: #"{"publicKey": "\#(key.publicKey)", "secretKey": "\#(key.secretKey)"}"#))
@@ -195,10 +188,7 @@ struct TenantKeyTests {
     func readOnlyAndKeyAPI() async throws {
         let env = try router.makeEnv()
         try await env.app.test(.router) { client in
-            _ = try await client.execute(
-                uri: "/api/public/ingestion", method: .post,
-                headers: [.authorization: env.auth, .contentType: "application/json"],
-                body: ByteBuffer(string: Self.batch))
+            try await RouterTests.ingest(client, env, batch: Self.batch)
             // Project keys create keys; the secret is answered once.
             var r = try await client.execute(
                 uri: "/api/tally/v1/keys", method: .post,

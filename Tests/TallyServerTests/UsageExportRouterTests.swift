@@ -58,11 +58,7 @@ struct UsageExportRouterTests {
     func export() async throws {
         let env = try router.makeEnv()
         try await env.app.test(.router) { client in
-            let posted = try await client.execute(
-                uri: "/api/public/ingestion", method: .post,
-                headers: [.authorization: env.auth, .contentType: "application/json"],
-                body: ByteBuffer(string: Self.batch))
-            #expect(posted.status.code == 207)
+            try await RouterTests.ingest(client, env, batch: Self.batch)
 
             let (status, headers, text) = try await get(client, env, "/api/tally/v1/exports/usage?groupBy=tenant")
             #expect(status == .ok)
