@@ -84,7 +84,7 @@ public enum BudgetInput {
     }
 
     /// USD (a JSON number ≥ 0, at most `maxUSD`) as nano-USD, rounded to the nearest.
-    public static func usdToNanos(_ usd: Double) -> Int64 { Int64((usd * 1e9).rounded()) }
+    public static func usdToNanos(_ usd: Double) -> Int64 { NumericLimits.nanos(usd: usd) }
 
     private static func limits(_ r: FieldReader) throws -> BudgetLimits {
         var perMinute: Int?

@@ -157,7 +157,7 @@ public enum CostEngine {
             list.usage["input", default: 0] = list.usage["input", default: 0].addingSaturating(units)
         }
         guard let priced = try? price(list, table: table, priceBy: priceBy) else { return nil }
-        let actual = o.totals.totalCost.map { Int64(($0 * 1e9).rounded()) } ?? 0
+        let actual = o.totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0
         return max(0, priced.totalNanos.subtractingSaturating(actual))
     }
 

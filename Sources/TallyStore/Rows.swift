@@ -45,14 +45,6 @@ enum Rows {
     static func costJSON(_ c: CostDetails) -> String {
         JSONValue.object(c.mapValues { .double($0) }).serialized()
     }
-
-    /// USD → nano-USD, rounded half away from zero. Exact for every cost with ≤ 9 decimal places. Costs are
-    /// range-checked before a write (`Observation.checkLimits`); anything else is clamped here rather than trapping.
-    static func nanos(_ usd: Double) -> Int64 {
-        let n = (usd * 1e9).rounded()
-        guard n.isFinite else { return n > 0 ? .max : 0 }
-        return Int64(exactly: n) ?? (n > 0 ? .max : .min)
-    }
 }
 
 extension Trace {

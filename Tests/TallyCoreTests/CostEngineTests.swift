@@ -362,6 +362,12 @@ struct CostEngineTests {
         dear.providedCost = ["total": 1]
         try dear.applyPricing(table, priceBy: .requested)
         #expect(dear.savingsNanos == 0)
+        // A cost past any range (refused afterwards by checkLimits) is compared clamped, never trapping.
+        for absurd in [1e300, .infinity, -.infinity, .nan] {
+            dear.providedCost = ["total": absurd]
+            try dear.applyPricing(table, priceBy: .requested)
+            #expect(dear.savingsNanos != nil)
+        }
     }
 
     @Test("money never drifts: a million one-token costs sum to exactly a million times one")
