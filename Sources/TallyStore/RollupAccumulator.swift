@@ -45,7 +45,8 @@ struct RollupAccumulator {
         )
         let values: [Int64] = [
             1, o.level == .error ? 1 : 0, totals.inputTokens, totals.outputTokens, totals.totalTokens,
-            totals.inputCost.map(NumericLimits.nanos(usd:)) ?? 0, totals.outputCost.map(NumericLimits.nanos(usd:)) ?? 0,
+            totals.inputCost.map(NumericLimits.nanos(usd:)) ?? 0,
+            totals.outputCost.map(NumericLimits.nanos(usd:)) ?? 0,
             totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0,
         ]
         if var current = sums[key] {
@@ -73,7 +74,8 @@ struct RollupAccumulator {
         let sums = LLMMetrics.Sums(
             requests: 1, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens,
             cacheReadTokens: o.usageUnits([.cacheRead]), cacheWriteTokens: o.usageUnits([.cacheWrite, .cacheWrite1h]),
-            reasoningTokens: o.usageUnits([.reasoning]), costNanos: totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0)
+            reasoningTokens: o.usageUnits([.reasoning]),
+            costNanos: totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0)
         do {
             try metrics[key, default: LLMMetrics.Sums()].add(sums)
         } catch {

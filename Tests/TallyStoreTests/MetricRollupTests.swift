@@ -35,7 +35,8 @@ struct MetricRollupTests {
                 LLMMetrics.Sums(
                     requests: 1, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens,
                     cacheReadTokens: units([.cacheRead]), cacheWriteTokens: units([.cacheWrite, .cacheWrite1h]),
-                    reasoningTokens: units([.reasoning]), costNanos: totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0))
+                    reasoningTokens: units([.reasoning]),
+                    costNanos: totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0))
             if let end = o.endTime {
                 let micros = end.microseconds - o.startTime.microseconds
                 let lk = LLMMetrics.LatencyKey(environment: o.environment, model: o.model ?? "", outcome: outcome)
