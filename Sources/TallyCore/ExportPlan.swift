@@ -208,15 +208,10 @@ public enum ExportPlanner {
 }
 
 /// The HTTP request that carries a batch of events to a sink's receiver.
-public struct ExportRequest: Sendable, Equatable {
+public struct ExportRequest: Sendable {
     public var url: String
     public var headers: [(String, String)]
     public var body: String
-
-    public static func == (a: ExportRequest, b: ExportRequest) -> Bool {
-        a.url == b.url && a.body == b.body
-            && a.headers.map { "\($0.0): \($0.1)" } == b.headers.map { "\($0.0): \($0.1)" }
-    }
 
     /// Lago: `POST {url}/api/v1/events/batch` with `{"events": [{transaction_id, external_subscription_id, code,
     /// timestamp (unix seconds), properties}]}`. OpenMeter: `POST {url}/api/v1/events` with a JSON array of CloudEvents

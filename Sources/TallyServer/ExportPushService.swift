@@ -124,26 +124,19 @@ struct ExportPushService: Service {
     func send(_ pushes: [ExportPush], sink: ExportSink, client: HTTPClient) async -> Outcome {
         let r = ExportRequest(
             pushes.flatMap(\.events), config: sink.config, apiKey: sink.apiKey, projectID: sink.projectID)
-        var request = HTTPClientRequest(url: r.url)
-        request.method = .POST
-        for (name, value) in r.headers { request.headers.add(name: name, value: value) }
-        request.headers.add(name: "User-Agent", value: "Tally/\(TallyVersion.current)")
-        request.body = .bytes(ByteBuffer(string: r.body))
-        do {
-            let response = try await client.execute(request, timeout: .seconds(Int64(sink.config.timeoutSeconds)))
-            let status = Int(response.status.code)
-            let text = String(buffer: (try? await response.body.collect(upTo: 4_096)) ?? ByteBuffer())
-            if (200..<300).contains(status) { return .taken }
-            let error = "HTTP \(status)" + (text.isEmpty ? "" : ": \(text.prefix(300))")
-            return [400, 413, 422].contains(status)
-                ? .refused(status: status, error: error) : .failed(status: status, error: error)
-        } catch {
-            return .failed(status: nil, error: "\(error)")
-        }
+        let answer = await OutboundPost.send(
+            client, url: r.url, headers: r.headers, body: r.body, timeout: .seconds(Int64(sink.config.timeoutSeconds)),
+            bodyLimit: 4_096)
+        if answer.isSuccess { return .taken }
+        guard let status = answer.status else { return .failed(status: nil, error: answer.error ?? "no answer") }
+        let error = "HTTP \(status)" + (answer.body.isEmpty ? "" : ": \(answer.body.prefix(300))")
+        return [400, 413, 422].contains(status)
+            ? .refused(status: status, error: error) : .failed(status: status, error: error)
     }
 
     /// 5 s × 2^attempts, at most 10 min, from now.
     static func retryAt(attempts: Int, now: Timestamp = .now()) -> Timestamp {
-        Timestamp(microseconds: now.microseconds + min(600_000_000, 5_000_000 << Int64(min(attempts, 20))))
+        Timestamp(
+            microseconds: now.microseconds + OutboundPost.backoffMicros(attempt: attempts, capMicros: 600_000_000))
     }
 }

@@ -79,8 +79,7 @@ struct ExportSinkController: Sendable {
         let time = { (t: Timestamp?) in t.map { JSONValue.string($0.iso8601) } ?? .null }
         o["status"] = [
             "cursor": .int(s.cursor), "pendingChanges": .int(s.pendingChanges),
-            "lagSeconds": .double(
-                s.oldestPendingAt.map { max(0, Double(now.microseconds - $0.microseconds) / 1e6) } ?? 0),
+            "lagSeconds": .double(s.lagSeconds(now: now)),
             "eventsSent": .int(s.eventsSent), "requestsSent": .int(s.requestsSent),
             "lastSuccessAt": time(s.lastSuccessAt), "lastFailureAt": time(s.lastFailureAt),
             "lastError": s.lastError.map(JSONValue.string) ?? .null,

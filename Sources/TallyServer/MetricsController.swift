@@ -83,10 +83,7 @@ struct MetricsController: Sendable {
         out.family(
             "tally_export_lag_seconds", .gauge, help: "Age of the oldest change not yet pushed (0 when none), per sink."
         )
-        for s in sinks {
-            let lag = s.oldestPendingAt.map { max(0, Double(now.microseconds - $0.microseconds) / 1e6) } ?? 0
-            out.sample("tally_export_lag_seconds", ["sink": s.name], lag)
-        }
+        for s in sinks { out.sample("tally_export_lag_seconds", ["sink": s.name], s.lagSeconds(now: now)) }
         out.family("tally_export_events", .counter, help: "Usage events the sink's receiver took.")
         for s in sinks { out.sample("tally_export_events_total", ["sink": s.name], s.eventsSent) }
         out.family(

@@ -46,33 +46,25 @@ struct WebhookDeliveryService: Service {
     }
 
     func send(_ d: PendingDelivery, client: HTTPClient) async throws {
-        var request = HTTPClientRequest(url: d.url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "User-Agent", value: "Tally/\(TallyVersion.current)")
+        var headers = [("Content-Type", "application/json")]
         if d.type == "webhook", let secret = d.secret {
-            request.headers.add(name: "X-Tally-Signature", value: "sha256=" + Self.signature(d.body, secret: secret))
+            headers.append(("X-Tally-Signature", "sha256=" + Self.signature(d.body, secret: secret)))
         }
-        request.body = .bytes(ByteBuffer(string: d.body))
-        var status: Int?
-        var failure: String?
-        do {
-            let response = try await client.execute(request, timeout: timeout)
-            status = Int(response.status.code)
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            if !(200..<300).contains(Int(response.status.code)) { failure = "HTTP \(response.status.code)" }
-        } catch {
-            failure = "\(error)"
-        }
+        let answer = await OutboundPost.send(
+            client, url: d.url, headers: headers, body: d.body, timeout: timeout, bodyLimit: 64 * 1024)
+        let status = answer.status
+        let failure = answer.isSuccess ? nil : (status.map { "HTTP \($0)" } ?? answer.error)
         let now = Timestamp.now()
         if failure == nil {
-            try await database.recordDeliveryAttempt(id: d.id, delivered: true, httpStatus: status, error: nil, retryAt: nil, now: now)
+            try await database.recordDeliveryAttempt(
+                id: d.id, delivered: true, httpStatus: status, error: nil, retryAt: nil, now: now)
             return
         }
         let retry = Timestamp(microseconds: now.microseconds + Self.backoffMicros(attempt: d.attempts))
         let giveUp = retry > d.givesUpAt
         if giveUp {
-            logger.warning("webhook delivery given up after 24 h", metadata: ["delivery": "\(d.id)", "cause": "\(failure ?? "")"])
+            logger.warning(
+                "webhook delivery given up after 24 h", metadata: ["delivery": "\(d.id)", "cause": "\(failure ?? "")"])
         }
         try await database.recordDeliveryAttempt(
             id: d.id, delivered: false, httpStatus: status, error: failure, retryAt: giveUp ? nil : retry, now: now)
@@ -80,7 +72,7 @@ struct WebhookDeliveryService: Service {
 
     /// 5 s × 2^attempt, at most 1 h.
     static func backoffMicros(attempt: Int) -> Int64 {
-        min(3_600_000_000, 5_000_000 << Int64(min(attempt, 20)))
+        OutboundPost.backoffMicros(attempt: attempt, capMicros: 3_600_000_000)
     }
 
     /// Lowercase hex HMAC-SHA256 of `body` keyed with `secret` (what receivers recompute to verify).

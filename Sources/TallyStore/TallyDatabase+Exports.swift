@@ -58,6 +58,11 @@ public struct ExportSinkStatus: Sendable {
     public var issueTotals: [ExportIssueKind: (count: Int64, costNanos: Int64)]
     /// Per kind, the newest first (only when asked for).
     public var issues: [ExportIssueKind: [ExportIssue]]
+
+    /// Seconds since the oldest change not yet pushed was written (0 when none is waiting).
+    public func lagSeconds(now: Timestamp) -> Double {
+        oldestPendingAt.map { max(0, Double(now.microseconds - $0.microseconds) / 1e6) } ?? 0
+    }
 }
 
 extension TallyDatabase {
@@ -153,7 +158,7 @@ extension TallyDatabase {
         }
     }
 
-    public func exportSinkStatuses(projectID: String, now: Timestamp = .now()) async throws -> [ExportSinkStatus] {
+    public func exportSinkStatuses(projectID: String) async throws -> [ExportSinkStatus] {
         try await writer.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM export_sink WHERE project_id = ? ORDER BY name", arguments: [projectID]
@@ -170,10 +175,13 @@ extension TallyDatabase {
         }
     }
 
+    /// The settings stored in a sink row (nil if they do not read back: the row is skipped, not fatal).
+    static func sinkConfig(_ row: Row) -> ExportSinkConfig? {
+        (try? JSONValue.parse(row["config"] as String)).flatMap(ExportSinkConfig.init(json:))
+    }
+
     static func status(_ row: Row, _ db: Database, recent: Int) throws -> ExportSinkStatus? {
-        guard let config = (try? JSONValue.parse(row["config"] as String)).flatMap(ExportSinkConfig.init(json:)) else {
-            return nil
-        }
+        guard let config = sinkConfig(row) else { return nil }
         let project: String = row["project_id"]
         let name: String = row["name"]
         let cursor: Int64 = row["cursor"]
@@ -227,8 +235,7 @@ extension TallyDatabase {
                 db, sql: "SELECT * FROM export_sink WHERE next_push_at <= ? ORDER BY next_push_at",
                 arguments: [now.microseconds]
             ).compactMap { r in
-                guard let config = (try? JSONValue.parse(r["config"] as String)).flatMap(ExportSinkConfig.init(json:))
-                else { return nil }
+                guard let config = Self.sinkConfig(r) else { return nil }
                 return ExportSink(
                     projectID: r["project_id"], name: r["name"], config: config, apiKey: r["api_key"],
                     cursor: r["cursor"], attempts: r["attempts"], updatedAt: r["updated_at"])

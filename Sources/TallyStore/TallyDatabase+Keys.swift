@@ -106,8 +106,9 @@ extension TallyDatabase {
         projectID: String, publicKey: String? = nil, secretKey: String? = nil, note: String? = nil,
         scope: KeyScope = .full
     ) throws -> CreatedKey? {
-        let pk = publicKey ?? "pk-lf-\(UUID().uuidString.lowercased())"
-        let sk = secretKey ?? "sk-lf-\(UUID().uuidString.lowercased())"
+        let generated = Self.generatedPair()
+        let pk = publicKey ?? generated.publicKey
+        let sk = secretKey ?? generated.secretKey
         return try writer.write { db in
             try Self.insertKey(db, projectID: projectID, publicKey: pk, secretKey: sk, note: note, scope: scope)
         }
@@ -115,8 +116,7 @@ extension TallyDatabase {
 
     /// A new generated key pair for `projectID` with `scope` (the project keys' API).
     public func createGeneratedKey(projectID: String, note: String?, scope: KeyScope) async throws -> CreatedKey {
-        let pk = "pk-lf-\(UUID().uuidString.lowercased())"
-        let sk = "sk-lf-\(UUID().uuidString.lowercased())"
+        let (pk, sk) = Self.generatedPair()
         return try await writer.write { db in
             guard
                 let key = try Self.insertKey(
@@ -143,6 +143,11 @@ extension TallyDatabase {
                 arguments: [Timestamp.now().microseconds, publicKey, projectID])
             return db.changesCount > 0
         }
+    }
+
+    /// A fresh `pk-lf-<uuid>` / `sk-lf-<uuid>` pair.
+    static func generatedPair() -> (publicKey: String, secretKey: String) {
+        ("pk-lf-\(UUID().uuidString.lowercased())", "sk-lf-\(UUID().uuidString.lowercased())")
     }
 
     static func insertKey(
