@@ -91,10 +91,7 @@ extension TallyDatabase {
             if let old {
                 let moved = old["type"] != config.type.rawValue || old["url"] != config.url
                 if moved {
-                    for table in ["export_ledger", "export_issue"] {
-                        try db.execute(
-                            sql: "DELETE FROM \(table) WHERE project_id = ? AND sink = ?", arguments: [projectID, name])
-                    }
+                    try Self.forgetReceiver(db, projectID: projectID, sink: name)
                 }
                 try db.execute(
                     sql: """
@@ -135,16 +132,20 @@ extension TallyDatabase {
     /// Deletes a sink with its ledger and issues; false if there was none.
     public func deleteExportSink(projectID: String, name: String) async throws -> Bool {
         try await writer.write { db in
-            for table in ["export_ledger", "export_issue"] {
-                try db.execute(
-                    sql: "DELETE FROM \(table) WHERE project_id = ? AND sink = ?", arguments: [projectID, name])
-            }
+            try Self.forgetReceiver(db, projectID: projectID, sink: name)
             try db.execute(
                 sql: "DELETE FROM export_sink WHERE project_id = ? AND name = ?", arguments: [projectID, name])
             let deleted = db.changesCount > 0
             try Self.trimExportChanges(db, projectID: projectID)
             try Self.syncExportTriggers(db)
             return deleted
+        }
+    }
+
+    /// Deletes what the sink knows of its receiver: the ledger of what it holds and the listed issues.
+    static func forgetReceiver(_ db: Database, projectID: String, sink: String) throws {
+        for table in ["export_ledger", "export_issue"] {
+            try db.execute(sql: "DELETE FROM \(table) WHERE project_id = ? AND sink = ?", arguments: [projectID, sink])
         }
     }
 
