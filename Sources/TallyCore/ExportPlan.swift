@@ -1,7 +1,11 @@
 import Foundation
 
 /// A model call as a sink bills it: the stored observation's billing fields (tokens in units, money in nano-USD).
+/// A shared call (`TenantShares`) is billed as one call per tenant share, with the share's tenant and figures.
 public struct BillableCall: Sendable, Equatable {
+    /// The id the sink bills it by (events, ledger, issues): the observation id, or `<observation id>#<tenant>` for
+    /// one tenant's share of a shared call.
+    public var id: String
     public var observationID: String
     public var traceID: String
     public var type: String
@@ -13,14 +17,24 @@ public struct BillableCall: Sendable, Equatable {
     public var isPlaceholder = false
     public var startTime: Timestamp
     public var figures = UsageFigures()
+    /// Set on a billing id the receiver holds figures for that no longer stands for anything (a call that became
+    /// shared, or a tenant no longer in its shares): what it holds is corrected to nothing.
+    public var withdrawn = false
 
-    public init(observationID: String, traceID: String, type: String, environment: String, startTime: Timestamp) {
+    public init(
+        observationID: String, traceID: String, type: String, environment: String, startTime: Timestamp,
+        shareTenant: String? = nil
+    ) {
+        self.id = shareTenant.map { Self.shareID(observationID, tenant: $0) } ?? observationID
         self.observationID = observationID
         self.traceID = traceID
         self.type = type
         self.environment = environment
         self.startTime = startTime
     }
+
+    /// The billing id of `tenant`'s share of a shared call.
+    public static func shareID(_ observationID: String, tenant: String) -> String { "\(observationID)#\(tenant)" }
 }
 
 /// The figures one receiver holds for one call (or, in an event, the figures it adds: a correction's may be
@@ -132,14 +146,14 @@ public enum ExportPlanner {
         for call in calls {
             let billable =
                 ["GENERATION", "EMBEDDING"].contains(call.type) && !call.isPlaceholder
-                && (config.includeErrors || !call.isError)
+                && (config.includeErrors || !call.isError) && !call.withdrawn
             let subject = config.subject(tenant: call.tenant)
             let target = billable ? subject.map { values(call, subject: $0, cacheBilling: config.cacheBilling) } : nil
-            let entry = ledger[call.observationID] ?? LedgerEntry(revision: 0, values: nil)
+            let entry = ledger[call.id] ?? LedgerEntry(revision: 0, values: nil)
             func issue(_ kind: ExportIssueKind, cost: Int64 = 0, _ detail: JSONValue?) {
                 plan.issues.append(
                     ExportIssueChange(
-                        observationID: call.observationID, traceID: call.traceID, kind: kind, costNanos: cost,
+                        observationID: call.id, traceID: call.traceID, kind: kind, costNanos: cost,
                         detail: detail))
             }
             let unattributed = billable && subject == nil
@@ -152,7 +166,7 @@ public enum ExportPlanner {
             if entry.revision == 0, let target {
                 plan.pushes.append(
                     ExportPush(
-                        call: call, events: [ExportEvent(id: call.observationID, call: call, values: target)],
+                        call: call, events: [ExportEvent(id: call.id, call: call, values: target)],
                         ledger: LedgerEntry(revision: 1, values: target)))
                 continue
             }
@@ -168,7 +182,7 @@ public enum ExportPlanner {
                     ])
             case .delta:
                 let revision = entry.revision + 1
-                let id = "\(call.observationID):r\(revision)"
+                let id = "\(call.id):r\(revision)"
                 var events: [ExportEvent] = []
                 if let old = entry.values, let target, old.sameSeries(target) {
                     events.append(
@@ -269,7 +283,7 @@ public struct ExportRequest: Sendable {
             p["tenant_id"] = .string(tenant)
         }
         if let revision = e.revision {
-            p["correction_of"] = .string(e.call.observationID)
+            p["correction_of"] = .string(e.call.id)
             p["revision"] = .int(Int64(revision))
         }
         return p

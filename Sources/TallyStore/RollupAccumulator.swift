@@ -4,7 +4,8 @@ import TallyCore
 
 /// The rollup contribution of the observations an ingest inserts, summed per rollup key in memory and handed to
 /// `rollup_delta` once per key (schema 0010/0011: there is no insert trigger, the store adds every insert here).
-/// Each expression here is the Swift spelling of the update and delete triggers'.
+/// Each expression here is the Swift spelling of the update and delete triggers'. Shared calls (schema 0022) are not
+/// added here: the store inserts their shares after them and the share insert trigger counts each.
 struct RollupAccumulator {
     struct Key: Hashable {
         var day: Int64

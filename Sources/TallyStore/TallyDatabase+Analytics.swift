@@ -86,7 +86,39 @@ extension TallyDatabase {
         }
     }
 
-    /// WHERE clause over `observation o` (and `trace t` when `trace` is true).
+    /// The observations as reads that count calls use them, as `FROM \(callSource(...)) o`: `observation`'s
+    /// columns plus `n`, the row's count of calls, and `share_cache_read`, `share_cache_write`, `share_reasoning`.
+    /// `perTenant`: a shared call (schema 0022) is one row per tenant share, with the share's tenant, tokens, costs
+    /// and saving, `n` 1 on the share that carries the call and 0 on the others, and the share's token classes
+    /// (NULL on unshared rows: read those from `usage_details`). Otherwise every call is one row as stored (the same
+    /// sums but for the tenant, and no join). SQLite flattens both into the outer query, so its indexes still serve.
+    static func callSource(perTenant: Bool) -> String {
+        guard perTenant else {
+            return "(SELECT *, 1 AS n, NULL AS share_cache_read, NULL AS share_cache_write, NULL AS share_reasoning "
+                + "FROM observation)"
+        }
+        let whole = ["input_tokens", "output_tokens", "total_tokens"]
+        let nullable = ["input_cost_nanos", "output_cost_nanos", "total_cost_nanos", "savings_nanos"]
+        let columns =
+            [
+                "o.project_id", "o.id", "o.trace_id", "o.type", "o.name", "o.start_time", "o.end_time", "o.model",
+                "o.response_model", "o.environment", "o.prompt_name", "o.prompt_version", "o.level", "o.metadata",
+                "o.usage_details", "o.priced_model_id", "o.cost_source", "o.is_placeholder", "o.feature",
+                "coalesce(s.tenant, o.tenant) AS tenant", "coalesce(s.n, 1) AS n",
+                "s.cache_read_tokens AS share_cache_read", "s.cache_write_tokens AS share_cache_write",
+                "s.reasoning_tokens AS share_reasoning",
+            ] + whole.map { "coalesce(s.\($0), o.\($0)) AS \($0)" }
+            + nullable.map { "CASE WHEN s.tenant IS NULL THEN o.\($0) ELSE s.\($0) END AS \($0)" }
+        return "(SELECT \(columns.joined(separator: ", ")) FROM observation o LEFT JOIN observation_share s "
+            + "ON o.shared AND s.project_id = o.project_id AND s.observation_id = o.id)"
+    }
+
+    /// Whether a read grouped by `dimensions` and filtered by `f` needs the calls per tenant share.
+    static func perTenant(_ dimensions: [AnalyticsDimension], _ f: AnalyticsFilter) -> Bool {
+        dimensions.contains(.tenant) || !f.tenants.isEmpty
+    }
+
+    /// WHERE clause over `observation o` or a `callSource` (and `trace t` when `trace` is true).
     static func whereSQL(_ f: AnalyticsFilter, projectID: String) -> (filter: SQLFilter, trace: Bool) {
         var w = SQLFilter()
         w.add("o.project_id = ?", [projectID])
@@ -204,7 +236,7 @@ extension TallyDatabase {
             + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" })
             .joined(separator: ", ")
         let from =
-            "observation o"
+            "\(Self.callSource(perTenant: Self.perTenant(q.dimensions, q.filter))) o"
             + (joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
             + (joinTag
                 ? " JOIN trace_tag g INDEXED BY trace_tag_trace ON g.project_id = o.project_id AND g.trace_id = o.trace_id"
@@ -222,11 +254,12 @@ extension TallyDatabase {
                 SELECT \(select), o.trace_id, o.input_tokens, o.output_tokens, o.total_tokens,
                     coalesce(o.input_cost_nanos, 0) AS icn, coalesce(o.output_cost_nanos, 0) AS ocn,
                     coalesce(o.total_cost_nanos, 0) AS tcn, coalesce(o.savings_nanos, 0) AS svn,
-                    CASE WHEN o.end_time IS NOT NULL THEN (o.end_time - o.start_time) / 1000.0 END AS latency,
-                    (o.level = 'ERROR') AS err
+                    CASE WHEN o.end_time IS NOT NULL AND o.n = 1 THEN (o.end_time - o.start_time) / 1000.0 END
+                        AS latency,
+                    o.n, o.n * (o.level = 'ERROR') AS err
                 FROM \(from) WHERE \(filter.filter.sql)
             )\(percentileCTE), a AS (
-                SELECT \(keyList), count(*) AS c, count(DISTINCT trace_id) AS traces, sum(input_tokens) AS it,
+                SELECT \(keyList), sum(n) AS c, count(DISTINCT trace_id) AS traces, sum(input_tokens) AS it,
                     sum(output_tokens) AS ot, sum(total_tokens) AS tt, sum(icn) AS ic, sum(ocn) AS oc, sum(tcn) AS tc,
                     sum(err) AS errors, sum(svn) AS sv
                 FROM base GROUP BY \(keyList)
@@ -417,18 +450,20 @@ extension TallyDatabase {
                 "SELECT "
                     + select(
                         bucket: bucketKeySQL(q.bucket), dims: dims,
-                        measures: "\(sign)1 AS n, \(sign)(o.level = 'ERROR') AS err, \(sign)o.input_tokens AS it, "
+                        measures: "\(sign)o.n AS n, \(sign)o.n * (o.level = 'ERROR') AS err, \(sign)o.input_tokens AS it, "
                             + "\(sign)o.output_tokens AS ot, \(sign)o.total_tokens AS tt, "
                             + "\(sign)coalesce(o.input_cost_nanos, 0) AS icn, \(sign)coalesce(o.output_cost_nanos, 0) AS ocn, "
                             + "\(sign)coalesce(o.total_cost_nanos, 0) AS tcn")
-                    + " FROM observation o WHERE \(raw.sql)")
+                    + " FROM \(Self.callSource(perTenant: Self.perTenant(q.dimensions, f))) o WHERE \(raw.sql)")
             arguments += raw.arguments
         }
         let sql = """
             WITH base AS (\(parts.joined(separator: " UNION ALL "))), a AS (
                 SELECT \(keyList), sum(n) AS c, sum(it) AS it, sum(ot) AS ot, sum(tt) AS tt, sum(icn) AS ic,
                     sum(ocn) AS oc, sum(tcn) AS tc, sum(err) AS errors
-                FROM base GROUP BY \(keyList) HAVING sum(n) > 0
+                FROM base GROUP BY \(keyList)
+                HAVING sum(n) != 0 OR sum(it) != 0 OR sum(ot) != 0 OR sum(tt) != 0 OR sum(icn) != 0 OR sum(ocn) != 0
+                    OR sum(tcn) != 0
             )
             SELECT \(bucketLabelSQL(q.bucket, key: "a.bk")) AS b, a.* FROM a \(orderSQL(q, keys: keys))
             """

@@ -246,17 +246,22 @@ extension TallyDatabase {
 
     /// Up to `limit` changes after the sink's cursor that are at least `settleSeconds` old (stopping at the first
     /// younger one, so the cursor never passes a change it did not push); nil when there are none. A change to a
-    /// call deleted since is dropped (a deletion does not reverse what a receiver holds).
+    /// call deleted since is dropped (a deletion does not reverse what a receiver holds). A shared call is one call
+    /// per tenant share (`BillableCall.id`); a billing id of a changed call that the receiver holds but that no
+    /// longer stands for anything (the call became shared, or a tenant left its shares) comes back `withdrawn`.
     public func exportWork(_ sink: ExportSink, now: Timestamp = .now(), limit: Int = 1_000) async throws -> ExportWork?
     {
         let settled = now.microseconds - Int64(sink.config.settleSeconds) * 1_000_000
         var args: [(any DatabaseValueConvertible)?] = []
         let split = Self.usageSplitSQL(&args)
         let sql = """
-            SELECT o.id, o.trace_id, o.type, o.environment, o.tenant, o.feature, o.model, o.level = 'ERROR' AS err,
-                o.is_placeholder, o.start_time, o.input_tokens, o.output_tokens, \(split[0]) AS crt, \(split[1]) AS cwt,
-                \(split[2]) AS rt, coalesce(o.total_cost_nanos, 0) AS cn, coalesce(o.savings_nanos, 0) AS sv
-            FROM observation o WHERE o.project_id = ? AND o.id IN (SELECT value FROM json_each(?))
+            SELECT o.id, o.trace_id, o.type, o.environment, o.tenant, o.share_cache_read IS NOT NULL AS share,
+                o.feature, o.model, o.level = 'ERROR' AS err, o.is_placeholder, o.start_time, o.input_tokens,
+                o.output_tokens, coalesce(o.share_cache_read, \(split[0])) AS crt,
+                coalesce(o.share_cache_write, \(split[1])) AS cwt, coalesce(o.share_reasoning, \(split[2])) AS rt,
+                coalesce(o.total_cost_nanos, 0) AS cn, coalesce(o.savings_nanos, 0) AS sv
+            FROM \(Self.callSource(perTenant: true)) o
+            WHERE o.project_id = ? AND o.id IN (SELECT value FROM json_each(?))
             """
         let splitArguments = StatementArguments(args)
         return try await boundedRead { db in
@@ -280,11 +285,12 @@ extension TallyDatabase {
             }
             guard let lastSeq else { return nil }
             let idList = JSONValue.array(ids.map(JSONValue.string)).serialized()
-            var byID: [String: BillableCall] = [:]
+            var byID: [String: [BillableCall]] = [:]
             for r in try Row.fetchAll(db, sql: sql, arguments: splitArguments + [sink.projectID, idList]) {
+                let tenant: String? = r["tenant"]
                 var c = BillableCall(
                     observationID: r["id"], traceID: r["trace_id"], type: r["type"], environment: r["environment"],
-                    startTime: Timestamp(microseconds: r["start_time"]))
+                    startTime: Timestamp(microseconds: r["start_time"]), shareTenant: r["share"] ? tenant : nil)
                 c.tenant = r["tenant"]
                 c.feature = r["feature"]
                 c.model = r["model"]
@@ -294,15 +300,16 @@ extension TallyDatabase {
                     inputTokens: r["input_tokens"], outputTokens: r["output_tokens"], cacheReadTokens: r["crt"],
                     cacheWriteTokens: r["cwt"], reasoningTokens: r["rt"], costNanos: r["cn"], cacheSavingsNanos: r["sv"]
                 )
-                byID[c.observationID] = c
+                byID[c.observationID, default: []].append(c)
             }
             var ledger: [String: LedgerEntry] = [:]
             for r in try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM export_ledger WHERE project_id = ? AND sink = ?
-                    AND observation_id IN (SELECT value FROM json_each(?))
-                    """, arguments: [sink.projectID, sink.name, idList])
+                    SELECT l.* FROM json_each(?) j JOIN export_ledger l ON l.project_id = ? AND l.sink = ?
+                        AND (l.observation_id = j.value
+                            OR (l.observation_id > j.value || '#' AND l.observation_id < j.value || '$'))
+                    """, arguments: [idList, sink.projectID, sink.name])
             {
                 let subject: String = r["subject"]
                 let values =
@@ -317,7 +324,22 @@ extension TallyDatabase {
                             cacheSavingsNanos: r["cache_savings_nanos"]))
                 ledger[r["observation_id"]] = LedgerEntry(revision: r["revision"], values: values)
             }
-            return ExportWork(lastSeq: lastSeq, complete: complete, calls: ids.compactMap { byID[$0] }, ledger: ledger)
+            var calls: [BillableCall] = []
+            for id in ids {
+                guard let current = byID[id], let first = current.first else { continue }
+                calls += current
+                let billed = Set(current.map(\.id))
+                let held = ledger.keys.filter {
+                    ($0 == id || ($0.hasPrefix(id + "#") && !$0.dropFirst(id.count + 1).isEmpty)) && !billed.contains($0)
+                }
+                for key in held.sorted() {
+                    var gone = first
+                    gone.id = key
+                    gone.withdrawn = true
+                    calls.append(gone)
+                }
+            }
+            return ExportWork(lastSeq: lastSeq, complete: complete, calls: calls, ledger: ledger)
         }
     }
 
@@ -347,7 +369,7 @@ extension TallyDatabase {
                             pushed_at = excluded.pushed_at, cache_savings_nanos = excluded.cache_savings_nanos
                         """
                 ).execute(arguments: [
-                    sink.projectID, sink.name, p.call.observationID, p.ledger.revision, v?.subject ?? "",
+                    sink.projectID, sink.name, p.call.id, p.ledger.revision, v?.subject ?? "",
                     v?.model ?? "", v?.feature ?? "", v?.timestamp ?? 0, f.inputTokens, f.outputTokens,
                     f.cacheReadTokens, f.cacheWriteTokens, f.reasoningTokens, f.costNanos, now.microseconds,
                     f.cacheSavingsNanos,
@@ -355,7 +377,7 @@ extension TallyDatabase {
                 try db.cachedStatement(
                     sql: "DELETE FROM export_issue WHERE project_id = ? AND sink = ? AND observation_id = ?"
                 )
-                .execute(arguments: [sink.projectID, sink.name, p.call.observationID])
+                .execute(arguments: [sink.projectID, sink.name, p.call.id])
             }
             return true
         }
@@ -370,7 +392,7 @@ extension TallyDatabase {
             guard try Self.bump(db, sink, "requests_sent = requests_sent + 1", []) else { return }
             try Self.apply(
                 ExportIssueChange(
-                    observationID: push.call.observationID, traceID: push.call.traceID, kind: .rejected,
+                    observationID: push.call.id, traceID: push.call.traceID, kind: .rejected,
                     costNanos: push.events.reduce(0) { $0.addingSaturating($1.values.figures.costNanos) },
                     detail: [
                         "status": .int(Int64(status)), "error": .string(String(error.prefix(500))),
@@ -437,8 +459,10 @@ extension TallyDatabase {
         }
     }
 
-    /// The change-log triggers (schema 0018's definitions): a model call written, or changed in a column an event
-    /// carries, while its project has a sink appends a row to `export_change`.
+    /// The change-log triggers (schema 0018's definitions, and the shares of 0022): a model call written, changed in
+    /// a column an event carries, or given new tenant shares, while its project has a sink appends a row to
+    /// `export_change`.
+    static let exportTriggerNames = ["observation_export_insert", "observation_export_update", "observation_export_share"]
     static let exportTriggers = [
         """
         CREATE TRIGGER IF NOT EXISTS observation_export_insert AFTER INSERT ON observation
@@ -455,11 +479,20 @@ extension TallyDatabase {
                 OR OLD.model IS NOT NEW.model OR OLD.level IS NOT NEW.level OR OLD.usage_details IS NOT NEW.usage_details
                 OR OLD.input_tokens IS NOT NEW.input_tokens OR OLD.output_tokens IS NOT NEW.output_tokens
                 OR OLD.total_cost_nanos IS NOT NEW.total_cost_nanos OR OLD.start_time IS NOT NEW.start_time
-                OR OLD.is_placeholder IS NOT NEW.is_placeholder OR OLD.savings_nanos IS NOT NEW.savings_nanos)
+                OR OLD.is_placeholder IS NOT NEW.is_placeholder OR OLD.savings_nanos IS NOT NEW.savings_nanos
+                OR OLD.shared IS NOT NEW.shared)
             AND EXISTS (SELECT 1 FROM export_sink WHERE project_id = NEW.project_id)
         BEGIN
             INSERT INTO export_change (project_id, observation_id, at)
             VALUES (NEW.project_id, NEW.id, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER));
+        END
+        """,
+        """
+        CREATE TRIGGER IF NOT EXISTS observation_export_share AFTER INSERT ON observation_share
+        WHEN EXISTS (SELECT 1 FROM export_sink WHERE project_id = NEW.project_id)
+        BEGIN
+            INSERT INTO export_change (project_id, observation_id, at)
+            VALUES (NEW.project_id, NEW.observation_id, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER));
         END
         """,
     ]
@@ -467,11 +500,10 @@ extension TallyDatabase {
     /// Installs the change-log triggers while any export sink exists and drops them otherwise (schema 0021: even
     /// idle, an insert trigger doubles the cost of every observation insert). In the caller's transaction.
     static func syncExportTriggers(_ db: Database) throws {
+        // Dropped first either way, so a database whose triggers an older version installed gets these.
+        for name in exportTriggerNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(name)") }
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM export_sink)") == true {
             for sql in exportTriggers { try db.execute(sql: sql) }
-        } else {
-            try db.execute(sql: "DROP TRIGGER IF EXISTS observation_export_insert")
-            try db.execute(sql: "DROP TRIGGER IF EXISTS observation_export_update")
         }
     }
 

@@ -136,10 +136,23 @@ extension TallyDatabase {
         }
     }
 
-    /// Upserts `o` (the row takes every column of `o`).
-    static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws {
+    /// Upserts `o` (the row takes every column of `o`) with its tenant shares (schema 0022); returns whether it is
+    /// shared. Changed shares are replaced around the upsert: the old ones deleted while the row still holds the
+    /// columns they were counted under, the new ones inserted once it holds the new columns (the triggers then move
+    /// exactly what changed).
+    @discardableResult
+    static func write(_ o: Observation, projectID: String, now: Timestamp, _ db: Database) throws -> Bool {
+        let totals = o.totals
+        let shares = Self.shares(of: o, totals: totals)
+        let stored = try storedShares(db, projectID: projectID, observationID: o.id)
+        if shares != stored, !stored.isEmpty { try deleteShares(projectID: projectID, observationID: o.id, db) }
         try db.cachedStatement(sql: upsertObservationSQL).executeBound(
-            PackedRow(observationColumns(o, totals: o.totals, projectID: projectID, now: now)), db: db)
+            PackedRow(observationColumns(o, totals: totals, shared: !shares.isEmpty, projectID: projectID, now: now)),
+            db: db)
+        if shares != stored, !shares.isEmpty {
+            try insertShares(shares, projectID: projectID, observationID: o.id, db)
+        }
+        return !shares.isEmpty
     }
 
     /// Inserts a prepared observation unless a row has its id; returns whether it wrote (a brand-new observation
@@ -152,14 +165,14 @@ extension TallyDatabase {
 
     /// The values of `insertObservationSQL`'s columns, in its order.
     static func observationColumns(
-        _ o: Observation, totals: Observation.Totals, projectID: String, now: Timestamp
+        _ o: Observation, totals: Observation.Totals, shared: Bool, projectID: String, now: Timestamp
     ) -> [DatabaseValue] {
-        unattributedColumns(o, totals: totals, projectID: projectID, now: now) + attributionColumns(o)
+        unattributedColumns(o, totals: totals, shared: shared, projectID: projectID, now: now) + attributionColumns(o)
     }
 
     /// `observationColumns` but the last two, tenant and feature.
     static func unattributedColumns(
-        _ o: Observation, totals: Observation.Totals, projectID: String, now: Timestamp
+        _ o: Observation, totals: Observation.Totals, shared: Bool, projectID: String, now: Timestamp
     ) -> [DatabaseValue] {
         [
             projectID.databaseValue, o.id.databaseValue, o.traceID.databaseValue, o.parentObservationID.databaseValue,
@@ -178,7 +191,7 @@ extension TallyDatabase {
             now.microseconds.databaseValue, now.microseconds.databaseValue, o.costSource.databaseValue,
             o.pricedModelID.databaseValue, o.pricingTier.databaseValue,
             (o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices)).databaseValue,
-            o.eventTime?.microseconds.databaseValue ?? .null, o.savingsNanos.databaseValue,
+            o.eventTime?.microseconds.databaseValue ?? .null, o.savingsNanos.databaseValue, shared.databaseValue,
         ]
     }
 
@@ -199,9 +212,9 @@ extension TallyDatabase {
             status_message, version, environment, prompt_name, prompt_version, usage_details,
             provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
             output_cost_nanos, total_cost_nanos, is_placeholder, created_at, updated_at, cost_source,
-            priced_model_id, pricing_tier, unit_prices, event_time, savings_nanos, tenant, feature)
+            priced_model_id, pricing_tier, unit_prices, event_time, savings_nanos, shared, tenant, feature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-            ?, ?, ?, ?, ?, ?)
+            ?, ?, ?, ?, ?, ?, ?)
 
         """
 
@@ -224,7 +237,7 @@ extension TallyDatabase {
             is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
             cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
             pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices,
-            event_time = excluded.event_time, savings_nanos = excluded.savings_nanos
+            event_time = excluded.event_time, savings_nanos = excluded.savings_nanos, shared = excluded.shared
         """
 
     /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value. A score event
@@ -333,7 +346,13 @@ final class IngestSession {
                 if try TallyDatabase.insert(fresh, db) {
                     if known == nil { _ = try ensureTrace(for: fresh.observation) }
                     try adopt(fresh.own, traceID: fresh.observation.traceID)
-                    try rollUp(inserted: fresh.observation, totals: fresh.totals)
+                    if fresh.shares.isEmpty {
+                        try rollUp(inserted: fresh.observation, totals: fresh.totals)
+                    } else {
+                        // Stored with shared = 1: each share's insert trigger counts it.
+                        try TallyDatabase.insertShares(
+                            fresh.shares, projectID: projectID, observationID: fresh.observation.id, db)
+                    }
                     let traceID = fresh.observation.traceID
                     if newTraceTotals[traceID]?.add(fresh.observation, fresh.totals) != true {
                         refreshTotals(of: traceID)
@@ -347,9 +366,9 @@ final class IngestSession {
             var merged = try Self.validated(existing, upsert, eventTime: event.timestamp, pricing: pricing)
             let own = merged.ownAttribution(rules)
             merged.attribute(trace: try ensureTrace(for: merged), own: own)
-            try TallyDatabase.write(merged, projectID: projectID, now: now, db)
+            let shared = try TallyDatabase.write(merged, projectID: projectID, now: now, db)
             try adopt(own, traceID: merged.traceID)
-            if existing == nil { try rollUp(inserted: merged, totals: merged.totals) }
+            if existing == nil, !shared { try rollUp(inserted: merged, totals: merged.totals) }
             refreshTotals(of: merged.traceID)
             if let previous = existing?.traceID { refreshTotals(of: previous) }
         case .score(var score):
@@ -378,6 +397,7 @@ final class IngestSession {
             throw IngestionError.invalid(error.description)
         }
         try merged.checkLimits()
+        _ = try TenantShares(metadata: merged.metadata)
         return merged
     }
 
@@ -489,6 +509,8 @@ struct PreparedObservation: Sendable {
     let columns: PackedRow
     /// The tenant and feature the observation's own metadata names (`Observation.ownAttribution`).
     let own: (tenant: String?, feature: String?)
+    /// Its tenant shares (empty: not a shared call), stored with it (`TallyDatabase.insertShares`).
+    let shares: [TenantShares.Share]
 
     /// nil when the event is not an observation with a trace id, or would be refused as a new observation (the
     /// writer then takes the general path, which reports the refusal). Otherwise takes the content out of `event`.
@@ -501,7 +523,10 @@ struct PreparedObservation: Sendable {
         else { return nil }
         totals = o.totals
         own = o.ownAttribution(rules)
-        columns = PackedRow(TallyDatabase.unattributedColumns(o, totals: totals, projectID: projectID, now: now))
+        shares = TallyDatabase.shares(of: o, totals: totals)
+        columns = PackedRow(
+            TallyDatabase.unattributedColumns(
+                o, totals: totals, shared: !shares.isEmpty, projectID: projectID, now: now))
         (o.input, o.output, o.modelParameters, o.metadata) = (nil, nil, nil, [:])
         observation = o
         (upsert.input, upsert.output, upsert.modelParameters, upsert.metadata) = (nil, nil, nil, nil)

@@ -18,7 +18,8 @@ extension TallyDatabase {
                     sql: """
                         SELECT environment, tenant, feature, model, error, n, input_tokens, output_tokens,
                             cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_nanos
-                        FROM rollup_metric WHERE project_id = ? AND n != 0
+                        FROM rollup_metric WHERE project_id = ?
+                            AND (n != 0 OR input_tokens != 0 OR output_tokens != 0 OR cost_nanos != 0)
                         """), arguments: [projectID])
             while let row = try rows.next() {
                 let key = LLMMetrics.SeriesKey(

@@ -31,18 +31,19 @@ extension TallyDatabase {
         let sql = """
             WITH base AS (
                 SELECT \(([Self.bucketKeySQL(q.bucket) + " AS bk"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" }).joined(separator: ", ")),
-                    o.level = 'ERROR' AS err, o.input_tokens AS it, o.output_tokens AS ot,
-                    \(split[0]) AS crt, \(split[1]) AS cwt, \(split[2]) AS rt, coalesce(o.total_cost_nanos, 0)\(q.cacheBilling == .list ? " + coalesce(o.savings_nanos, 0)" : "") AS cn,
+                    o.n, o.level = 'ERROR' AS err, o.input_tokens AS it, o.output_tokens AS ot,
+                    coalesce(o.share_cache_read, \(split[0])) AS crt, coalesce(o.share_cache_write, \(split[1])) AS cwt,
+                    coalesce(o.share_reasoning, \(split[2])) AS rt, coalesce(o.total_cost_nanos, 0)\(q.cacheBilling == .list ? " + coalesce(o.savings_nanos, 0)" : "") AS cn,
                     coalesce(o.savings_nanos, 0) AS sv
-                FROM observation o\(joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")\(joinTag ? " JOIN trace_tag g INDEXED BY trace_tag_trace ON g.project_id = o.project_id AND g.trace_id = o.trace_id" : "")
+                FROM \(Self.callSource(perTenant: Self.perTenant(q.dimensions, filter))) o\(joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")\(joinTag ? " JOIN trace_tag g INDEXED BY trace_tag_trace ON g.project_id = o.project_id AND g.trace_id = o.trace_id" : "")
                 WHERE \(w.filter.sql)
             )
             SELECT \(Self.bucketLabelSQL(q.bucket, key: "bk")) AS b, \(keyList),
-                count(*) FILTER (WHERE \(billed)) AS calls, coalesce(sum(it) FILTER (WHERE \(billed)), 0) AS it,
+                coalesce(sum(n) FILTER (WHERE \(billed)), 0) AS calls, coalesce(sum(it) FILTER (WHERE \(billed)), 0) AS it,
                 coalesce(sum(ot) FILTER (WHERE \(billed)), 0) AS ot, coalesce(sum(crt) FILTER (WHERE \(billed)), 0) AS crt,
                 coalesce(sum(cwt) FILTER (WHERE \(billed)), 0) AS cwt, coalesce(sum(rt) FILTER (WHERE \(billed)), 0) AS rt,
                 coalesce(sum(cn) FILTER (WHERE \(billed)), 0) AS cn, coalesce(sum(sv) FILTER (WHERE \(billed)), 0) AS sv,
-                count(*) FILTER (WHERE err) AS ec,
+                coalesce(sum(n) FILTER (WHERE err), 0) AS ec,
                 coalesce(sum(cn) FILTER (WHERE err), 0) AS ecn
             FROM base GROUP BY \(keyList) ORDER BY \(keyList)
             """
@@ -91,9 +92,9 @@ extension TallyDatabase {
         let named = CallLog.providerKeys.map { "json_extract(metadata, '$.\"\($0)\"')" }
         let sql = """
             SELECT coalesce(tenant, '') AS tenant, coalesce(model, '') AS model, priced_model_id,
-                CAST(coalesce(\(named.joined(separator: ", "))) AS TEXT) AS provider, count(*) AS calls,
+                CAST(coalesce(\(named.joined(separator: ", "))) AS TEXT) AS provider, sum(n) AS calls,
                 coalesce(sum(total_cost_nanos), 0) AS cost
-            FROM observation
+            FROM \(Self.callSource(perTenant: true))
             WHERE project_id = ? AND type IN ('GENERATION', 'EMBEDDING') AND start_time >= ? AND start_time < ?
             GROUP BY 1, 2, 3, 4
             """
