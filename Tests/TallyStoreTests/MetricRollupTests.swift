@@ -21,6 +21,11 @@ struct MetricRollupTests {
                 arguments: [projectID]
             ).map(Observation.init(row:))
         }
+        let shares = try await db.writer.read { db in
+            try Dictionary(
+                grouping: Row.fetchAll(db, sql: "SELECT * FROM observation_share WHERE project_id = ?", arguments: [projectID]),
+                by: { $0["observation_id"] as String })
+        }
         var out = LLMMetrics()
         for o in calls {
             let outcome: LLMMetrics.Outcome = o.level == .error ? .error : .success
@@ -31,12 +36,25 @@ struct MetricRollupTests {
             let key = LLMMetrics.SeriesKey(
                 environment: o.environment, tenant: o.tenant ?? "", feature: o.feature ?? "", model: o.model ?? "",
                 outcome: outcome)
-            try out.series[key, default: .init()].add(
-                LLMMetrics.Sums(
-                    requests: 1, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens,
-                    cacheReadTokens: units([.cacheRead]), cacheWriteTokens: units([.cacheWrite, .cacheWrite1h]),
-                    reasoningTokens: units([.reasoning]),
-                    costNanos: totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0))
+            if let parts = shares[o.id] {
+                // A shared call: each share under its tenant.
+                for r in parts {
+                    var k = key
+                    k.tenant = r["tenant"]
+                    try out.series[k, default: .init()].add(
+                        LLMMetrics.Sums(
+                            requests: r["n"], inputTokens: r["input_tokens"], outputTokens: r["output_tokens"],
+                            cacheReadTokens: r["cache_read_tokens"], cacheWriteTokens: r["cache_write_tokens"],
+                            reasoningTokens: r["reasoning_tokens"], costNanos: r["total_cost_nanos"] ?? 0))
+                }
+            } else {
+                try out.series[key, default: .init()].add(
+                    LLMMetrics.Sums(
+                        requests: 1, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens,
+                        cacheReadTokens: units([.cacheRead]), cacheWriteTokens: units([.cacheWrite, .cacheWrite1h]),
+                        reasoningTokens: units([.reasoning]),
+                        costNanos: totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0))
+            }
             if let end = o.endTime {
                 let micros = end.microseconds - o.startTime.microseconds
                 let lk = LLMMetrics.LatencyKey(environment: o.environment, model: o.model ?? "", outcome: outcome)
@@ -169,6 +187,11 @@ struct MetricRollupTests {
         var rng = RollupTests.RNG(state: 13)
         _ = try await db.ingest(projectID: "p", events: RollupTests.workload(&rng))
         _ = try await db.ingest(projectID: "p", events: RollupTests.updates(&rng))
+        // Before 0017 no call was shared (0022 came later): the calls count whole.
+        try await db.writer.write { db in
+            try db.execute(sql: "DELETE FROM observation_share")
+            try db.execute(sql: "UPDATE observation SET shared = 0")
+        }
         let expected = try await Self.scan(db)
         #expect(expected.series.count > 10)
         try await db.writer.write { db in

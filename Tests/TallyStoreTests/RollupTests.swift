@@ -20,7 +20,8 @@ struct RollupTests {
         }
     }
 
-    /// 300 observations over 120 traces and 3 days, half of the traces naming their tenant only later.
+    /// 300 observations over 120 traces and 3 days, half of the traces naming their tenant only later; the third
+    /// observation of every third trace is a call shared by three tenants (`shares`).
     static func workload(_ rng: inout RNG) -> [IngestionEvent] {
         let models = ["gpt-4.1-mini", "gpt-4o", "claude-sonnet-4-5", "unknown-model"]
         var events: [IngestionEvent] = []
@@ -46,6 +47,7 @@ struct RollupTests {
                         o.promptVersion = 1 + rng.int(3)
                     }
                     if rng.int(10) == 0 { o.level = .error }
+                    if k == 2, t % 3 == 1 { o.metadata = ["tenantShares": shares(t)] }
                 }
                 events.append(
                     IngestionEvent(eventID: "oe\(t)-\(k)", timestamp: o.startTime!, body: .observation(o)))
@@ -54,7 +56,21 @@ struct RollupTests {
         return events
     }
 
-    /// Partial updates: errors, new usage, a model change, a move to the next day, and late tenants.
+    static func sharedCalls(_ db: TallyDatabase) throws -> Int {
+        try db.count(sql: "SELECT count(*) FROM observation WHERE shared")
+    }
+
+    /// Tenant shares for trace `t`'s shared call: one tenant of the workload's, a tenant only shared calls name, and
+    /// a third whose weight is sometimes 0 (its share is then empty and not stored).
+    static func shares(_ t: Int, revision: Int = 0) -> JSONValue {
+        [
+            "tenant-\(t % 4)": .int(Int64((t * 37 + revision * 11) % 1_000 + 1)), "pool": 500,
+            "tenant-\((t + 1) % 4)": .int(Int64((t + revision) % 5)),
+        ]
+    }
+
+    /// Partial updates: errors, new usage, a model change, a move to the next day, and late tenants; shared calls
+    /// get new usage (re-split) or new weights, and one unshared call becomes shared.
     static func updates(_ rng: inout RNG) -> [IngestionEvent] {
         var events: [IngestionEvent] = []
         let now = Timestamp(microseconds: day0 + 4 * day)
@@ -74,6 +90,20 @@ struct RollupTests {
             }
             events.append(IngestionEvent(eventID: "up\(t)", timestamp: now, body: .observation(o)))
         }
+        for t in stride(from: 1, to: 120, by: 9) {
+            var o = ObservationUpsert(id: "t\(t)-o2", type: .generation, isUpdate: true)
+            o.traceID = "t\(t)"
+            if t % 2 == 0 {
+                o.usage = ["input": Int64(100 + t), "output": 3]
+            } else {
+                o.metadata = ["tenantShares": shares(t, revision: 1)]
+            }
+            events.append(IngestionEvent(eventID: "share-up\(t)", timestamp: now, body: .observation(o)))
+        }
+        var made = ObservationUpsert(id: "t0-o1", type: .generation, isUpdate: true)
+        made.traceID = "t0"
+        made.metadata = ["tenantShares": ["tenant-0": 1, "tenant-3": 2]]
+        events.append(IngestionEvent(eventID: "made-shared", timestamp: now, body: .observation(made)))
         return events
     }
 
@@ -89,60 +119,68 @@ struct RollupTests {
         }
     }
 
+    /// The observations per tenant share, as the rollups count them (`n`: a share's count of the call).
+    static let calls = TallyDatabase.callSource(perTenant: true)
+    /// Rollup rows that hold anything (a row whose calls all moved away holds zeros; a tenant's minority shares hold
+    /// figures without a count).
+    static let nonEmpty =
+        "n != 0 OR input_tokens != 0 OR output_tokens != 0 OR total_tokens != 0 OR input_cost_nanos != 0 "
+        + "OR output_cost_nanos != 0 OR total_cost_nanos != 0"
+
     static func assertRollupsExact(_ db: TallyDatabase) async throws {
         let day = "start_time / 86400000000 * 86400000000"
         let usage = try await mismatches(
             db,
-            "SELECT * FROM rollup_usage_day WHERE n != 0",
+            "SELECT * FROM rollup_usage_day WHERE \(Self.nonEmpty)",
             """
             SELECT project_id, \(day), environment, coalesce(tenant, ''), coalesce(feature, ''), type,
-                coalesce(model, ''), coalesce(response_model, ''), count(*), sum(level = 'ERROR'), sum(input_tokens),
+                coalesce(model, ''), coalesce(response_model, ''), sum(n), sum(n * (level = 'ERROR')), sum(input_tokens),
                 sum(output_tokens), sum(total_tokens), sum(coalesce(input_cost_nanos, 0)),
                 sum(coalesce(output_cost_nanos, 0)), sum(coalesce(total_cost_nanos, 0))
-            FROM observation GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+            FROM \(Self.calls) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
             """)
         #expect(usage == 0)
         let tenant = try await mismatches(
             db,
-            "SELECT * FROM rollup_tenant_day WHERE n != 0",
+            "SELECT * FROM rollup_tenant_day WHERE \(Self.nonEmpty)",
             """
-            SELECT project_id, \(day), environment, coalesce(tenant, ''), coalesce(feature, ''), count(*),
-                sum(level = 'ERROR'), sum(input_tokens), sum(output_tokens), sum(total_tokens),
+            SELECT project_id, \(day), environment, coalesce(tenant, ''), coalesce(feature, ''), sum(n),
+                sum(n * (level = 'ERROR')), sum(input_tokens), sum(output_tokens), sum(total_tokens),
                 sum(coalesce(input_cost_nanos, 0)), sum(coalesce(output_cost_nanos, 0)),
                 sum(coalesce(total_cost_nanos, 0))
-            FROM observation GROUP BY 1, 2, 3, 4, 5
+            FROM \(Self.calls) GROUP BY 1, 2, 3, 4, 5
             """)
         #expect(tenant == 0)
         let tenantTotal = try await mismatches(
             db,
-            "SELECT * FROM rollup_tenant_total_day WHERE n != 0",
+            "SELECT * FROM rollup_tenant_total_day WHERE \(Self.nonEmpty)",
             """
-            SELECT project_id, \(day), environment, coalesce(tenant, ''), count(*), sum(level = 'ERROR'),
+            SELECT project_id, \(day), environment, coalesce(tenant, ''), sum(n), sum(n * (level = 'ERROR')),
                 sum(input_tokens), sum(output_tokens), sum(total_tokens), sum(coalesce(input_cost_nanos, 0)),
                 sum(coalesce(output_cost_nanos, 0)), sum(coalesce(total_cost_nanos, 0))
-            FROM observation GROUP BY 1, 2, 3, 4
+            FROM \(Self.calls) GROUP BY 1, 2, 3, 4
             """)
         #expect(tenantTotal == 0)
         let hour = try await mismatches(
             db,
-            "SELECT * FROM rollup_tenant_hour WHERE n != 0",
+            "SELECT * FROM rollup_tenant_hour WHERE \(Self.nonEmpty)",
             """
             SELECT project_id, start_time / 3600000000 * 3600000000, environment, coalesce(tenant, ''),
-                coalesce(feature, ''), count(*), sum(level = 'ERROR'), sum(input_tokens), sum(output_tokens),
+                coalesce(feature, ''), sum(n), sum(n * (level = 'ERROR')), sum(input_tokens), sum(output_tokens),
                 sum(total_tokens), sum(coalesce(input_cost_nanos, 0)), sum(coalesce(output_cost_nanos, 0)),
                 sum(coalesce(total_cost_nanos, 0))
-            FROM observation GROUP BY 1, 2, 3, 4, 5
+            FROM \(Self.calls) GROUP BY 1, 2, 3, 4, 5
             """)
         #expect(hour == 0)
         let tenantHour = try await mismatches(
             db,
-            "SELECT * FROM rollup_tenant_total_hour WHERE n != 0",
+            "SELECT * FROM rollup_tenant_total_hour WHERE \(Self.nonEmpty)",
             """
-            SELECT project_id, start_time / 3600000000 * 3600000000, environment, coalesce(tenant, ''), count(*),
-                sum(level = 'ERROR'), sum(input_tokens), sum(output_tokens), sum(total_tokens),
+            SELECT project_id, start_time / 3600000000 * 3600000000, environment, coalesce(tenant, ''), sum(n),
+                sum(n * (level = 'ERROR')), sum(input_tokens), sum(output_tokens), sum(total_tokens),
                 sum(coalesce(input_cost_nanos, 0)), sum(coalesce(output_cost_nanos, 0)),
                 sum(coalesce(total_cost_nanos, 0))
-            FROM observation GROUP BY 1, 2, 3, 4
+            FROM \(Self.calls) GROUP BY 1, 2, 3, 4
             """)
         #expect(tenantHour == 0)
         // Per-trace totals in the trace row equal a fresh aggregation (traces without observations hold zeros).
@@ -167,12 +205,12 @@ struct RollupTests {
         #expect(deferred == 0)
         let prompt = try await mismatches(
             db,
-            "SELECT * FROM rollup_prompt_day WHERE n != 0",
+            "SELECT * FROM rollup_prompt_day WHERE \(Self.nonEmpty)",
             """
-            SELECT project_id, prompt_name, prompt_version, \(day), environment, count(*), sum(level = 'ERROR'),
+            SELECT project_id, prompt_name, prompt_version, \(day), environment, sum(n), sum(n * (level = 'ERROR')),
                 sum(input_tokens), sum(output_tokens), sum(total_tokens), sum(coalesce(input_cost_nanos, 0)),
                 sum(coalesce(output_cost_nanos, 0)), sum(coalesce(total_cost_nanos, 0))
-            FROM observation WHERE prompt_name IS NOT NULL GROUP BY 1, 2, 3, 4, 5
+            FROM \(Self.calls) WHERE prompt_name IS NOT NULL GROUP BY 1, 2, 3, 4, 5
             """)
         #expect(prompt == 0)
         let latency = try await mismatches(
@@ -180,10 +218,26 @@ struct RollupTests {
             "SELECT * FROM rollup_prompt_latency_day WHERE n != 0",
             """
             SELECT project_id, prompt_name, prompt_version, \(day), environment,
-                CAST(floor(ln(max((end_time - start_time) / 1000.0, 0.001)) / ln(1.02)) AS INTEGER), count(*)
-            FROM observation WHERE prompt_name IS NOT NULL AND end_time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6
+                CAST(floor(ln(max((end_time - start_time) / 1000.0, 0.001)) / ln(1.02)) AS INTEGER), sum(n)
+            FROM \(Self.calls) WHERE prompt_name IS NOT NULL AND end_time IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6
             """)
         #expect(latency == 0)
+        // Every shared call's shares sum to its figures exactly, with one share counting the call; no share is
+        // left without its shared call.
+        let split = try await mismatches(
+            db,
+            """
+            SELECT project_id, id, input_tokens, output_tokens, total_tokens, coalesce(input_cost_nanos, 0),
+                coalesce(output_cost_nanos, 0), coalesce(total_cost_nanos, 0), coalesce(savings_nanos, 0), 1
+            FROM observation WHERE shared
+            """,
+            """
+            SELECT s.project_id, s.observation_id, sum(s.input_tokens), sum(s.output_tokens), sum(s.total_tokens),
+                sum(coalesce(s.input_cost_nanos, 0)), sum(coalesce(s.output_cost_nanos, 0)),
+                sum(coalesce(s.total_cost_nanos, 0)), sum(coalesce(s.savings_nanos, 0)), sum(s.n)
+            FROM observation_share s GROUP BY 1, 2
+            """)
+        #expect(split == 0)
         let leftover = try await db.writer.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM rollup_delta") }
         #expect(leftover == 0)
     }
@@ -258,6 +312,7 @@ struct RollupTests {
         var rng = RNG(state: 7)
         let events = Self.workload(&rng)
         _ = try await db.ingest(projectID: "p", events: events)
+        #expect(try Self.sharedCalls(db) > 10)
         try await Self.assertRollupsExact(db)
         try await Self.assertBreakdownsAgree(db)
         // A re-sent batch changes nothing.
@@ -265,6 +320,7 @@ struct RollupTests {
         try await Self.assertRollupsExact(db)
 
         _ = try await db.ingest(projectID: "p", events: Self.updates(&rng))
+        #expect(try db.count(sql: "SELECT count(*) FROM observation WHERE id = 't0-o1' AND shared") == 1)
         try await Self.assertRollupsExact(db)
         try await Self.assertBreakdownsAgree(db)
 
