@@ -275,3 +275,79 @@ def test_lago_and_openmeter_totals_equal_the_csv_export_through_outages_and_a_si
               f"openmeter: {len(openmeter.requests)} requests, {openmeter.duplicates} duplicates dropped")
     finally:
         tally.stop()
+
+
+def largest_remainder(total, weights):
+    """`total` (int) split in proportion to `weights` (name → int): floors, then one unit each to the largest
+    remainders, ties by name — the rule Tally documents."""
+    names = sorted(weights)
+    whole = sum(weights.values())
+    parts = {n: total * weights[n] // whole for n in names}
+    left = total - sum(parts.values())
+    by_remainder = sorted(names, key=lambda n: (-(total * weights[n] % whole), n))
+    for n in by_remainder[:left]:
+        parts[n] += 1
+    return parts
+
+
+def test_shared_batch_calls_are_billed_pro_rata_to_the_nano_dollar(tmp_path):
+    """Batch calls made for several tenants at once, sent by the langfuse 5.0.4 SDK (observation metadata
+    `tenantShares`) and by the batch API: the export, the breakdown and a Lago receiver split every call's
+    Tally-priced cost exactly as a hand calculation does."""
+    lago = FakeBilling("lago")
+    tally = TallyServer(str(tmp_path / "tally.db"), free_port())
+    tally.start()
+    try:
+        status, body = tally.request("PUT", "/api/tally/v1/exports/sinks/lago", {
+            "type": "lago", "url": lago.url, "intervalSeconds": 1, "settleSeconds": 0})
+        assert status == 201, body
+        LangfuseResourceManager.reset()
+        lf = Langfuse(public_key=PUBLIC_KEY, secret_key=SECRET_KEY, base_url=tally.url, flush_at=50, flush_interval=0.5)
+        expected = {}
+        shares = {"acme": 1200, "beta": 800, "initech": 1}
+        for i in range(7):
+            usage = {"input": 1000 + 37 * i, "output": 101 + i}
+            with lf.start_as_current_observation(as_type="generation", name="nightly-digest", model="gpt-4o-mini") as gen:
+                gen.update(output="ok", usage_details=usage, metadata={"tenantShares": shares, "feature": "digest"})
+            # gpt-4o-mini: $0.15 / M input, $0.60 / M output = 150 and 600 nano-USD per token.
+            for tenant, nanos in largest_remainder(usage["input"] * 150 + usage["output"] * 600, shares).items():
+                expected[tenant] = expected.get(tenant, 0) + nanos
+        lf.flush()
+        lf.shutdown()
+        # The same through the batch API, weights as JSON text (as an OTLP attribute carries them).
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        status, body = tally.request("POST", "/api/public/ingestion", {"batch": [
+            {"id": "sb", "type": "generation-create", "timestamp": now,
+             "body": {"id": "shared-batch", "traceId": "batch-job", "model": "gpt-4o-mini", "startTime": now,
+                      "metadata": {"tenantShares": json.dumps({"beta": 1, "globex": 2}), "feature": "digest"},
+                      "usageDetails": {"input": 333, "output": 7}}},
+            {"id": "sb-bad", "type": "generation-create", "timestamp": now,
+             "body": {"id": "shared-bad", "traceId": "batch-job", "model": "gpt-4o-mini", "startTime": now,
+                      "metadata": {"tenantShares": {"beta": -5}}, "usageDetails": {"input": 1, "output": 1}}}]})
+        assert status == 207 and len(body["errors"]) == 1 and "tenantShares" in body["errors"][0]["error"], body
+        for tenant, nanos in largest_remainder(333 * 150 + 7 * 600, {"beta": 1, "globex": 2}).items():
+            expected[tenant] = expected.get(tenant, 0) + nanos
+
+        def export():
+            status, body = tally.get("/api/tally/v1/exports/usage?groupBy=tenant")
+            assert status == 200, body
+            return {r["tenant"]: r for r in body["data"]}
+
+        wait("8 shared calls stored", lambda: sum(r["calls"] for r in export().values()) == 8)
+        # Each call counts once (for its largest share); a minority tenant has cost without calls.
+        got = {t: Decimal(r["costUsd"]) for t, r in export().items()}
+        want = {t: Decimal(n) / Decimal(10**9) for t, n in expected.items()}
+        assert got == want, (got, want)  # nothing left unattributed either
+        # The rollup-served breakdown says the same, and counts each call once.
+        status, body = tally.get("/api/tally/v1/breakdown?groupBy=tenant&metrics=count,totalCost")
+        counts = {r["tenant"]: r["count"] for r in body["data"]}
+        assert sum(counts.values()) == 8 and counts["acme"] == 7 and counts["globex"] == 1, counts
+
+        # Lago: one event per share, `<observation id>#<tenant>`, per-tenant sums equal to the export.
+        wait("the shares pushed", lambda: sink(tally, "lago")["status"]["pendingChanges"] == 0
+             and len(lago.events) == 7 * 3 + 2)
+        assert all("#" in key for key in lago.events), list(lago.events)
+        assert {t: r["cost"] for t, r in lago.totals().items()} == want
+    finally:
+        tally.stop()
+        lago.close()
