@@ -98,13 +98,17 @@ extension TallyDatabase {
     }
 
     /// Re-prices every observation of the project whose start time is in [from, to) and that has no client-given
-    /// cost, with the current prices and settings, in one transaction. Returns how many observations changed cost.
+    /// cost, with the current prices and settings, in one transaction, and splits calls that name tenant shares but
+    /// were stored before shares were split. Returns how many observations changed (cost, saving or split).
     public func recomputeCosts(projectID: String, from: Timestamp?, to: Timestamp?) async throws -> Int {
         let pricing = try await cachedPricing(projectID: projectID)
         return try await writer.write { db in
             var f = SQLFilter()
             f.add("project_id = ?", [projectID])
-            f.add("provided_cost_details = '{}'")
+            // Calls with a client-given cost only when they may name shares not yet split (schema 0022).
+            f.add(
+                "(provided_cost_details = '{}' OR (NOT shared AND (metadata LIKE '%tenantShares%' "
+                    + "OR metadata LIKE '%tally.tenant_shares%')))")
             if let from { f.add("start_time >= ?", [from.microseconds]) }
             if let to { f.add("start_time < ?", [to.microseconds]) }
             let rows = try Row.fetchCursor(db, sql: "SELECT * FROM observation WHERE \(f.sql)", arguments: f.arguments)
@@ -114,7 +118,9 @@ extension TallyDatabase {
                 let before = (o.cost, o.savingsNanos)
                 // A cost past the limit leaves the observation unpriced rather than failing the whole recompute.
                 try? o.applyPricing(pricing.table, priceBy: pricing.priceBy)
-                if o.cost != before.0 || o.savingsNanos != before.1 { changed.append(o) }
+                // A call stored before shares were split (schema 0022) that names them is split now.
+                let unsplit = !(row["shared"] as Bool) && !Self.shares(of: o, totals: o.totals).isEmpty
+                if o.cost != before.0 || o.savingsNanos != before.1 || unsplit { changed.append(o) }
             }
             let now = Timestamp.now()
             for o in changed { try Self.write(o, projectID: projectID, now: now, db) }

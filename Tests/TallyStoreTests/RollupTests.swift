@@ -333,6 +333,28 @@ struct RollupTests {
         try await Self.assertBreakdownsAgree(db)
     }
 
+    @Test("calls that name shares but were stored unsplit (before 0022) are split by recompute, rollups exact")
+    func recomputeSplitsOldCalls() async throws {
+        let (db, _) = try temporaryDatabase()
+        try db.ensureProject(id: "p", name: "p")
+        var rng = RNG(state: 11)
+        _ = try await db.ingest(projectID: "p", events: Self.workload(&rng))
+        let shared = try Self.sharedCalls(db)
+        #expect(shared > 10)
+        // What 0022 found: the calls stored whole (through the triggers, so the rollups count them whole).
+        try await db.writer.write { db in
+            try db.execute(sql: "DELETE FROM observation_share")
+            try db.execute(sql: "UPDATE observation SET shared = 0")
+        }
+        #expect(try Self.sharedCalls(db) == 0)
+        #expect(try await db.recomputeCosts(projectID: "p", from: nil, to: nil) >= shared)
+        #expect(try Self.sharedCalls(db) == shared)
+        try await Self.assertRollupsExact(db)
+        try await Self.assertBreakdownsAgree(db)
+        // Nothing left to split: a second recompute changes nothing.
+        #expect(try await db.recomputeCosts(projectID: "p", from: nil, to: nil) == 0)
+    }
+
     @Test("group commit: concurrent requests sharing traces and rollup rows, one with a refused event, stay exact")
     func exactUnderGroupCommit() async throws {
         let (db, _) = try temporaryDatabase()
