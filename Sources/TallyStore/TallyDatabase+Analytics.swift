@@ -450,7 +450,8 @@ extension TallyDatabase {
                 "SELECT "
                     + select(
                         bucket: bucketKeySQL(q.bucket), dims: dims,
-                        measures: "\(sign)o.n AS n, \(sign)o.n * (o.level = 'ERROR') AS err, \(sign)o.input_tokens AS it, "
+                        measures:
+                            "\(sign)o.n AS n, \(sign)o.n * (o.level = 'ERROR') AS err, \(sign)o.input_tokens AS it, "
                             + "\(sign)o.output_tokens AS ot, \(sign)o.total_tokens AS tt, "
                             + "\(sign)coalesce(o.input_cost_nanos, 0) AS icn, \(sign)coalesce(o.output_cost_nanos, 0) AS ocn, "
                             + "\(sign)coalesce(o.total_cost_nanos, 0) AS tcn")

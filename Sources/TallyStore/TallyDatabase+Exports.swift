@@ -330,7 +330,8 @@ extension TallyDatabase {
                 calls += current
                 let billed = Set(current.map(\.id))
                 let held = ledger.keys.filter {
-                    ($0 == id || ($0.hasPrefix(id + "#") && !$0.dropFirst(id.count + 1).isEmpty)) && !billed.contains($0)
+                    ($0 == id || ($0.hasPrefix(id + "#") && !$0.dropFirst(id.count + 1).isEmpty))
+                        && !billed.contains($0)
                 }
                 for key in held.sorted() {
                     var gone = first
@@ -462,7 +463,9 @@ extension TallyDatabase {
     /// The change-log triggers (schema 0018's definitions, and the shares of 0022): a model call written, changed in
     /// a column an event carries, or given new tenant shares, while its project has a sink appends a row to
     /// `export_change`.
-    static let exportTriggerNames = ["observation_export_insert", "observation_export_update", "observation_export_share"]
+    static let exportTriggerNames = [
+        "observation_export_insert", "observation_export_update", "observation_export_share",
+    ]
     static let exportTriggers = [
         """
         CREATE TRIGGER IF NOT EXISTS observation_export_insert AFTER INSERT ON observation

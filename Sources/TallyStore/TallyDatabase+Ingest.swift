@@ -28,7 +28,8 @@ extension TallyDatabase {
         let now = Timestamp.now()
         var prepared = [PreparedObservation?](repeating: nil, count: events.count)
         for i in events.indices {
-            prepared[i] = PreparedObservation(&events[i], projectID: projectID, rules: rules, pricing: pricing, now: now)
+            prepared[i] = PreparedObservation(
+                &events[i], projectID: projectID, rules: rules, pricing: pricing, now: now)
         }
         return try await ingestQueue.submit(
             IngestBatch(
@@ -220,25 +221,25 @@ extension TallyDatabase {
 
     static let upsertObservationSQL =
         insertObservationSQL + """
-        ON CONFLICT (project_id, id) DO UPDATE SET trace_id = excluded.trace_id,
-            parent_observation_id = excluded.parent_observation_id, type = excluded.type, name = excluded.name,
-            start_time = excluded.start_time, end_time = excluded.end_time,
-            completion_start_time = excluded.completion_start_time, model = excluded.model,
-            response_model = excluded.response_model,
-            model_parameters = excluded.model_parameters, input = excluded.input, output = excluded.output,
-            metadata = excluded.metadata, level = excluded.level, status_message = excluded.status_message,
-            version = excluded.version, environment = excluded.environment,
-            prompt_name = excluded.prompt_name, prompt_version = excluded.prompt_version,
-            usage_details = excluded.usage_details, provided_cost_details = excluded.provided_cost_details,
-            cost_details = excluded.cost_details, input_tokens = excluded.input_tokens,
-            output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
-            input_cost_nanos = excluded.input_cost_nanos, output_cost_nanos = excluded.output_cost_nanos,
-            total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
-            is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
-            cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
-            pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices,
-            event_time = excluded.event_time, savings_nanos = excluded.savings_nanos, shared = excluded.shared
-        """
+            ON CONFLICT (project_id, id) DO UPDATE SET trace_id = excluded.trace_id,
+                parent_observation_id = excluded.parent_observation_id, type = excluded.type, name = excluded.name,
+                start_time = excluded.start_time, end_time = excluded.end_time,
+                completion_start_time = excluded.completion_start_time, model = excluded.model,
+                response_model = excluded.response_model,
+                model_parameters = excluded.model_parameters, input = excluded.input, output = excluded.output,
+                metadata = excluded.metadata, level = excluded.level, status_message = excluded.status_message,
+                version = excluded.version, environment = excluded.environment,
+                prompt_name = excluded.prompt_name, prompt_version = excluded.prompt_version,
+                usage_details = excluded.usage_details, provided_cost_details = excluded.provided_cost_details,
+                cost_details = excluded.cost_details, input_tokens = excluded.input_tokens,
+                output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens,
+                input_cost_nanos = excluded.input_cost_nanos, output_cost_nanos = excluded.output_cost_nanos,
+                total_cost_nanos = excluded.total_cost_nanos, tenant = excluded.tenant, feature = excluded.feature,
+                is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
+                cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
+                pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices,
+                event_time = excluded.event_time, savings_nanos = excluded.savings_nanos, shared = excluded.shared
+            """
 
     /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value. A score event
     /// older than the stored version's (`eventTime`) changes nothing: a stale re-send never reverts a score.
@@ -428,7 +429,9 @@ final class IngestSession {
             guard var trace = try trace(id) else { continue }
             let metadata = try String.fetchAll(
                 db.cachedStatement(
-                    sql: "SELECT metadata FROM observation WHERE project_id = ? AND trace_id = ? ORDER BY start_time, id"),
+                    sql:
+                        "SELECT metadata FROM observation WHERE project_id = ? AND trace_id = ? ORDER BY start_time, id"
+                ),
                 arguments: [projectID, id])
             let named = metadata.lazy.map { text in
                 let m = Rows.object(text)

@@ -12,8 +12,7 @@ extension TallyDatabase {
     }
 
     /// The stored shares of one call, in tenant order.
-    static func storedShares(_ db: Database, projectID: String, observationID: String) throws -> [TenantShares.Share]
-    {
+    static func storedShares(_ db: Database, projectID: String, observationID: String) throws -> [TenantShares.Share] {
         try Row.fetchAll(
             db.cachedStatement(
                 sql: "SELECT * FROM observation_share WHERE project_id = ? AND observation_id = ? ORDER BY tenant"),

@@ -22,9 +22,10 @@ struct TenantSharesTests {
         #expect(
             try TenantShares(metadata: ["attributes": ["tally.tenant_shares": .string(object.serialized())]])
                 == expected)
-        #expect(try TenantShares(metadata: ["tenantShares": ["a": 0.25, "b": "0.75"]])?.weights.map(\.micros) == [
-            250_000, 750_000,
-        ])
+        #expect(
+            try TenantShares(metadata: ["tenantShares": ["a": 0.25, "b": "0.75"]])?.weights.map(\.micros) == [
+                250_000, 750_000,
+            ])
         #expect(try TenantShares(metadata: [:]) == nil)
         #expect(try TenantShares(metadata: ["tenantShares": .null]) == nil)
     }

@@ -130,7 +130,9 @@ struct SharedCallsTests {
                 uri: "/api/tally/v1/reconcile", method: .post,
                 headers: [.authorization: env.auth, .contentType: "application/json"],
                 body: ByteBuffer(
-                    string: #"{"from": "2026-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z", "lines": [{"provider": "openai", "amountUsd": 1}]}"#)
+                    string:
+                        #"{"from": "2026-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z", "lines": [{"provider": "openai", "amountUsd": 1}]}"#
+                )
             ) { Self.json(String(buffer: $0.body)) }
             let metered = Dictionary(
                 uniqueKeysWithValues: (reconciled["tenants"]?.arrayValue ?? []).compactMap(\.objectValue).map {
@@ -165,7 +167,9 @@ struct SharedCallsTests {
                 uri: "/api/public/ingestion", method: .post,
                 headers: [.authorization: env.auth, .contentType: "application/json"],
                 body: ByteBuffer(
-                    string: #"{"batch": [\#(Self.shared("gb", shares: #"{"acme": 1, "beta": 1, "gamma": 2}"#, at: at, eventID: "e-gb2"))]}"#)
+                    string:
+                        #"{"batch": [\#(Self.shared("gb", shares: #"{"acme": 1, "beta": 1, "gamma": 2}"#, at: at, eventID: "e-gb2"))]}"#
+                )
             ) { #expect($0.status.code == 207) }
             try await ExportSinkTests.pushAll(env.database)
             let (_, again) = try await get("/api/tally/v1/exports/usage?groupBy=tenant")

@@ -23,7 +23,8 @@ struct MetricRollupTests {
         }
         let shares = try await db.writer.read { db in
             try Dictionary(
-                grouping: Row.fetchAll(db, sql: "SELECT * FROM observation_share WHERE project_id = ?", arguments: [projectID]),
+                grouping: Row.fetchAll(
+                    db, sql: "SELECT * FROM observation_share WHERE project_id = ?", arguments: [projectID]),
                 by: { $0["observation_id"] as String })
         }
         var out = LLMMetrics()
@@ -206,7 +207,9 @@ struct MetricRollupTests {
         }
         let upgraded = try TallyDatabase(path: path)
         Self.assertEqual(try await upgraded.llmMetrics(projectID: "p", limits: Self.unlimited, now: Self.now), expected)
-        let deferred = try await upgraded.writer.read { try Int.fetchOne($0, sql: "SELECT deferred FROM rollup_control") }
+        let deferred = try await upgraded.writer.read {
+            try Int.fetchOne($0, sql: "SELECT deferred FROM rollup_control")
+        }
         #expect(deferred == 0)
     }
 }

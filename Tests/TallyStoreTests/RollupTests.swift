@@ -368,7 +368,8 @@ struct RollupTests {
         var refused = ObservationUpsert(id: "bad", type: .generation, isUpdate: false)
         refused.traceID = "t0"
         refused.usage = ["input": Int64.max]
-        let bad = IngestionEvent(eventID: "bad", timestamp: Timestamp(microseconds: Self.day0), body: .observation(refused))
+        let bad = IngestionEvent(
+            eventID: "bad", timestamp: Timestamp(microseconds: Self.day0), body: .observation(refused))
         // A score the schema refuses (two subjects): a database error, so its request is redone event by event in
         // savepoints (the slow path, where rollup deltas are applied one event at a time).
         var twoSubjects = Score(
