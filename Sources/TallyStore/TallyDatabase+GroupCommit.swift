@@ -99,7 +99,7 @@ extension TallyDatabase {
     }
 }
 
-/// Rollup maintenance grouped per transaction (see `schema/0010_group_commit_rollups.sql`): while deferred, the
+/// Rollup maintenance grouped per transaction (see `schema/sqlite/0010_group_commit_rollups.sql`): while deferred, the
 /// observation triggers only stage signed delta rows in `rollup_delta`; `apply` folds them into each rollup with one
 /// upsert per touched rollup row. Exactness is the triggers' own: the same delta rows, summed in SQL.
 enum RollupDeltas {

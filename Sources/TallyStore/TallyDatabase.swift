@@ -4,7 +4,7 @@ import TallyCore
 import TallyResources
 
 /// The one database of a Tally server: a SQLite file in WAL mode behind a GRDB `DatabasePool`.
-/// Opening it applies every pending migration from `schema/`; writes are methods named after their intent, each one
+/// Opening it applies every pending migration from `schema/sqlite/`; writes are methods named after their intent, each one
 /// transaction; a write that returns has been committed with `synchronous=FULL` (durable across a crash).
 public struct TallyDatabase: Sendable {
     let writer: DatabasePool

@@ -19,12 +19,12 @@ struct IngestTests {
         return (db, path)
     }
 
-    @Test("every migration in schema/ is applied")
+    @Test("every migration in schema/sqlite/ is applied, under its file name")
     func migrations() throws {
         let (db, _) = try temporaryDatabase()
         let onDisk = try FileManager.default.contentsOfDirectory(
             atPath: StoreFixture.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
-                "schema"
+                "schema/sqlite"
             ).path
         ).filter { $0.hasSuffix(".sql") }.map { String($0.dropLast(4)) }.sorted()
         #expect(try db.appliedMigrations() == onDisk)
