@@ -35,10 +35,13 @@ let package = Package(
             name: "TallyOTLP",
             dependencies: ["TallyCore", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // The store contract the server talks to: protocols with values in and values out (no SQL, no driver types),
+        // implemented by TallyStore (SQLite).
+        .target(name: "TallyStoreAPI", dependencies: ["TallyCore"]),
         .target(
             name: "TallyStore",
             dependencies: [
-                "TallyCore", "TallyResources", "CZlib",
+                "TallyCore", "TallyStoreAPI", "TallyResources", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API GRDB links, for `Statement.executeBound` on the ingest hot path.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -48,7 +51,7 @@ let package = Package(
         .target(
             name: "TallyServer",
             dependencies: [
-                "TallyCore", "TallyStore", "TallyOTLP", "TallyResources",
+                "TallyCore", "TallyStoreAPI", "TallyStore", "TallyOTLP", "TallyResources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -63,21 +66,21 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "TallyServer", "TallyStore", "TallyCore",
+                "TallyServer", "TallyStoreAPI", "TallyStore", "TallyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "tally-bench",
-            dependencies: ["TallyStore", "TallyCore", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: ["TallyStore", "TallyStoreAPI", "TallyCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(name: "TallyOTLPTests", dependencies: ["TallyOTLP", "TallyCore"]),
-        .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyCore"]),
+        .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyStoreAPI", "TallyCore"]),
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
-                "TallyServer", "TallyStore", "TallyCore",
+                "TallyServer", "TallyStoreAPI", "TallyStore", "TallyCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Alerts under `/api/tally/v1/alerts`: rules (the five cost alerts and the generic threshold), channels (webhook,
 /// Slack), one evaluation on demand, and the firings with their delivery status.

@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Evaluates every project's alert rules every `interval` (from the rollups and in-memory budgets) and records
 /// what fired and resolved, with their pending deliveries, until graceful shutdown.

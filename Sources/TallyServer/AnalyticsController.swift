@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Tally analytics (`/api/tally/v1/...`) and Langfuse's daily metrics. Parameters are validated into a query
 /// value; unknown dimensions, metrics, buckets or malformed dates are a 400 naming what is allowed.

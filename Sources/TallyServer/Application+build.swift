@@ -6,6 +6,7 @@ import ServiceLifecycle
 import TallyCore
 import TallyOTLP
 import TallyStore
+import TallyStoreAPI
 
 /// Everything `tally serve` needs to run, resolved from flags and `TALLY_*` variables by the command line.
 public struct ServerConfiguration: Sendable {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Resolves `Authorization` to a project (COMPAT §1): Basic `public:secret` → full project access;
 /// `Bearer <publicKey>` → scores-only access, accepted only where `allowsScoresAccess` is set. Without the header,

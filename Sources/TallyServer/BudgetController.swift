@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Budgets under `/api/tally/v1`: plans, tenant assignments, settings, kill switches, throttles, and the check
 /// endpoint LLM middleware calls before paying a provider. Money is USD in JSON (nano-USD inside); periods are UTC

@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import TallyStore
+import TallyStoreAPI
 
 /// Keeps the budget check's memory in step with writes made outside this process: every `pollInterval` it reloads
 /// the budget policies if `budget_revision` moved (`tally budgets` from a shell) and the spend ledger if

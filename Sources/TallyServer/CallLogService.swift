@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// `--call-log PATH` (or `-` for stdout): one JSON line per model call (`CallLog.line`) for every generation or
 /// embedding whose write committed, read back after the commit (so a line never describes data that did not

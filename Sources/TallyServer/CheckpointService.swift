@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import TallyStore
+import TallyStoreAPI
 
 /// Moves checkpoint work off the writer and keeps the WAL bounded under any read load: four times a second a
 /// passive checkpoint copies committed frames into the database on its own connection (the writer never waits for

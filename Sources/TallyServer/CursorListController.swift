@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Langfuse's cursor-paged lists (COMPAT §4.3, §4.5): `GET /api/public/v2/observations` (the v4+ SDKs' only way to
 /// read observations) and `GET /api/public/v3/scores`. Newest first; `meta.cursor` is present while more items

@@ -6,6 +6,7 @@ import NIOHTTP1
 import ServiceLifecycle
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Pushes each export sink's new billable calls to its receiver (Lago, OpenMeter). Every `pollInterval` it takes
 /// the sinks that are due; a pass reads the changes after the sink's cursor, plans the events against what the

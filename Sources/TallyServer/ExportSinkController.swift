@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Export sinks under `/api/tally/v1/exports/sinks`: `PUT …/{name}` creates or replaces one (Lago or OpenMeter),
 /// `GET` lists them with their cursor, lag, last error and issues, `GET …/{name}` adds the newest issues of each

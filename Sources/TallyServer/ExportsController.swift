@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// `GET /api/tally/v1/exports/usage`: what a billing system meters, per group and time bucket, as JSON, CSV or
 /// JSON lines (one object per line). Takes the breakdown's filters; `groupBy` (default tenant), `bucket`, `format`

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// `POST /api/public/ingestion` and `POST /api/public/scores`: decode, then the single write path, then answer
 /// only after the commit.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// A project's API keys under `/api/tally/v1/keys` (project keys only: a read-only key cannot write, a tenant key
 /// cannot reach these routes at all). `POST {"tenantId"?, "readOnly"?, "note"?}` creates a pair and answers the

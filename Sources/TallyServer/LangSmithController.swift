@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// The LangSmith SDK's run ingestion under `/api/langsmith` (`LANGSMITH_ENDPOINT=http://host:3000/api/langsmith`,
 /// `LANGSMITH_API_KEY=<public key>:<secret key>`): `GET /info`, `POST /runs/multipart` (plain or zstd),

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// `GET /metrics`: the authenticated project's model-call counters (read from the store at each scrape, so a
 /// restart neither loses nor doubles them) and Tally's health, in the Prometheus text format or OpenMetrics.

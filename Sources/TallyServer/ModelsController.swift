@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// `/api/public/models` (COMPAT §4.7) and Tally's pricing settings and re-pricing under `/api/tally/v1`.
 struct ModelsController: Sendable {

@@ -4,6 +4,7 @@ import SwiftProtobuf
 import TallyCore
 import TallyOTLP
 import TallyStore
+import TallyStoreAPI
 
 /// `POST /api/public/otel/v1/traces` (and `/v1/traces` for exporters given a bare OTLP endpoint): OTLP/HTTP in
 /// protobuf or JSON, optionally gzip. The spans become ingestion events and go through the same write path as

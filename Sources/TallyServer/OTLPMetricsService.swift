@@ -7,6 +7,7 @@ import SwiftProtobuf
 import TallyCore
 import TallyOTLP
 import TallyStore
+import TallyStoreAPI
 
 /// Where and how often the model-call metrics are pushed as OTLP/HTTP (`--otlp-metrics-endpoint`).
 public struct OTLPMetricsConfiguration: Sendable {

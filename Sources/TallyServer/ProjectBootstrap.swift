@@ -1,6 +1,7 @@
 import Foundation
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Headless bootstrap as Langfuse does it (COMPAT §1.5), without the organisation requirement:
 /// `LANGFUSE_INIT_PROJECT_ID` (+ `_NAME`) upserts a project; `LANGFUSE_INIT_PROJECT_PUBLIC_KEY` +

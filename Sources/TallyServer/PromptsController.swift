@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Langfuse's prompt management, `/api/public/v2/prompts` (COMPAT §4.8): what the SDKs' `get_prompt`,
 /// `create_prompt` and `update_prompt` call. A name may hold `/` (folders); in a path it is percent-encoded.

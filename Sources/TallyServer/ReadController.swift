@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// The Langfuse public read API (COMPAT §4): projects, traces, observations, sessions, scores. Every query is
 /// scoped to the authenticated project.

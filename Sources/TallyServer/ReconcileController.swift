@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// `POST /api/tally/v1/reconcile?allocate=direct|activity|weighted&format=json|csv` with a provider's invoice
 /// `{"from", "to", "lines": [{"provider", "model"?, "amountUsd"}]}`: per line what Tally metered for the same scope

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// The outermost middleware: gives every request an id (the client's `X-Request-Id` when it is a short token,
 /// else a random one), returns it in `X-Request-Id`, and is the one place an error becomes a response. Every

@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Deletes traces (with their observations and scores) older than each project's retention, in batches of
 /// `batchSize` traces per transaction with a pause between batches, so ingestion never waits behind one huge

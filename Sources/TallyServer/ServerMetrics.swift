@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Prometheus
 import TallyStore
+import TallyStoreAPI
 
 /// Tally's own health instruments, live for the life of the process (they start at 0 on a restart, as process
 /// metrics do; Prometheus' rate() reads that as a reset): HTTP requests by route, method and status with their

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Web UI sign-in: `POST /api/tally/v1/session {publicKey, secretKey}` sets an HttpOnly, SameSite=Strict cookie
 /// holding an opaque token (the secret never reaches browser storage); `GET` names the session's project; `DELETE`

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// `GET /api/tally/v1/traces`: the UI's trace list (TraceListQuery), one page plus `hasMore` and `nextCursor` (pass
 /// it back as `cursor` for the next page at the cost of the first), no total count.

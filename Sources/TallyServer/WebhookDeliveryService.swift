@@ -7,6 +7,7 @@ import NIOHTTP1
 import ServiceLifecycle
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// Sends the alert outbox: every `pollInterval` it posts each due delivery (`application/json`, webhooks signed
 /// with `X-Tally-Signature: sha256=<hex HMAC-SHA256 of the body with the channel secret>`), marks a 2xx delivered,

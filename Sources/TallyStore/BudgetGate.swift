@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyStoreAPI
 
 /// The budget check, answered from memory: each project's `BudgetPolicy` (a copy of the budget tables, replaced
 /// whenever they change), the `SpendLedger`, and each tenant's requests in the last minute.

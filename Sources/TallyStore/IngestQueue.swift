@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// One request's events on their way to a commit, with what the writer needs to apply them.
 struct IngestBatch: Sendable {

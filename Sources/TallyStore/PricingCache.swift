@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyStoreAPI
 
 /// A project's price table and billing rule, as the write path uses them.
 typealias ProjectPricing = (table: PriceTable, priceBy: PriceBy)

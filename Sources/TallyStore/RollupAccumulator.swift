@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// The rollup contribution of the observations an ingest inserts, summed per rollup key in memory and handed to
 /// `rollup_delta` once per key (schema 0010/0011: there is no insert trigger, the store adds every insert here).

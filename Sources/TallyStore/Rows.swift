@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// Mapping between domain values and SQLite rows. JSON columns hold compact JSON text; times are µs integers.
 enum Rows {

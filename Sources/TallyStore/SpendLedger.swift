@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// Each tenant's spend in the current UTC month, per UTC day, in memory, for the budget check (which must not read
 /// the database), plus the holds checks placed on it.

@@ -2,6 +2,7 @@ import CZlib
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// How large JSON content (input, output, model parameters) is stored: as JSON text, or — above `threshold` bytes
 /// when that saves at least an eighth — as a BLOB holding the text's UTF-8 length (4 bytes, little-endian) and its

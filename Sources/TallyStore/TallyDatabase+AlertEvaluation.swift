@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyStoreAPI
 
 /// The numbers each alert rule type decides on, read through the analytics queries (the rollups wherever they
 /// hold the measure; bounded index ranges of recent observations otherwise), then `AlertEvaluator` decides.

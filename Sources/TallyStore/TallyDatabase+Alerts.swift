@@ -1,50 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
-
-/// A stored channel (the secret is never read back out through the API).
-public struct AlertChannel: Sendable, Equatable {
-    public var id: String
-    public var name: String
-    public var type: String
-    public var url: String
-    public var hasSecret: Bool
-}
-
-/// One firing of a rule for one subject, with its deliveries.
-public struct AlertFiring: Sendable {
-    public struct Delivery: Sendable {
-        public var channel: String
-        public var event: String
-        public var status: String
-        public var attempts: Int
-        public var lastStatus: Int?
-        public var lastError: String?
-        public var deliveredAt: Timestamp?
-    }
-    public var id: String
-    public var ruleID: String
-    public var ruleName: String
-    public var ruleType: String
-    public var subject: JSONValue
-    public var value: Double
-    public var threshold: Double
-    public var message: String
-    public var firedAt: Timestamp
-    public var resolvedAt: Timestamp?
-    public var deliveries: [Delivery]
-}
-
-/// A webhook due to be sent.
-public struct PendingDelivery: Sendable {
-    public var id: Int64
-    public var url: String
-    public var type: String
-    public var secret: String?
-    public var body: String
-    public var attempts: Int
-    public var givesUpAt: Timestamp
-}
+import TallyStoreAPI
 
 /// Alerts: channels, rules, the firings an evaluation records and the outbox of their deliveries (schema 0014).
 extension TallyDatabase {

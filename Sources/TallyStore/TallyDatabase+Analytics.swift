@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// Breakdowns aggregate in SQL (never a Swift loop over rows): dimensions map to whitelisted column expressions,
 /// every value is a bound parameter.
@@ -472,25 +473,6 @@ extension TallyDatabase {
     }
 }
 
-/// One prompt version's figures, side by side with the others of the same prompt name.
-public struct PromptVersionStats: Sendable, Hashable {
-    public var version: Int
-    /// Observations linked to the version.
-    public var runs: Int64
-    public var totalCostNanos: Int64
-    public var inputTokens: Int64
-    public var outputTokens: Int64
-    /// Milliseconds; exact over raw rows, within 1% when read from the latency rollup (see `latencyExact`).
-    public var latencyP50: Double?
-    public var latencyP95: Double?
-    public var latencyExact: Bool
-    public var errors: Int64
-    public var firstSeen: Timestamp
-    public var lastSeen: Timestamp
-    /// Mean numeric value per score name, over scores on the version's observations or their traces.
-    public var scores: [String: Double]
-}
-
 extension TallyDatabase {
     /// Per version of `promptName` (generations linked to it): runs, cost, tokens, latency, errors, scores.
     /// Filtered by time range and environment only, whole days come from the prompt rollups; other filters scan.
@@ -706,15 +688,6 @@ extension TallyDatabase {
                     bucket: row["b"], keys: (0..<dimensionCount).map { row["d\($0)"] }, traces: row["traces"],
                     successes: row["successes"] ?? 0, totalCostNanos: row["cost"] ?? 0, totalTokens: row["tokens"] ?? 0)
             }
-        }
-    }
-}
-
-public enum AnalyticsError: Error, CustomStringConvertible {
-    case invalid(String)
-    public var description: String {
-        switch self {
-        case .invalid(let m): return m
         }
     }
 }

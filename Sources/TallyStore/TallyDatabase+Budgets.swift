@@ -1,18 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
-
-/// A tenant's budget as the API shows it: plan, limits in force, use, and what blocks it.
-public struct BudgetStatus: Sendable {
-    public var tenant: String
-    public var plan: String?
-    public var limits: BudgetLimits
-    public var spend: TenantSpend
-    public var requestsInLastMinute: Int
-    public var throttle: TenantThrottle?
-    /// The switches in force that name this tenant or every tenant.
-    public var switches: [FeatureSwitch]
-}
+import TallyStoreAPI
 
 /// Budgets: the tables of schema 0013 and the in-memory gate the check endpoint reads.
 extension TallyDatabase {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 extension TallyDatabase {
     /// Where committed observation ids are published (`CommitFeed`); the call log subscribes.

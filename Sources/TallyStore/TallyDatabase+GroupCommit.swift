@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// The transactions behind `IngestQueue`.
 extension TallyDatabase {

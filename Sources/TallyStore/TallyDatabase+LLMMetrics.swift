@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 extension TallyDatabase {
     /// The model-call counters of `projectID` (schema 0017), with the tenants, features and models beyond `limits`
@@ -88,14 +89,6 @@ extension TallyDatabase {
                 models: models ?? Set(modelSpend.keys))
         }
     }
-}
-
-/// The store's state for health metrics.
-public struct HealthFigures: Sendable {
-    /// Bytes per file: "main" (the database), "wal", "shm"; files that do not exist are left out.
-    public var fileBytes: [String: Int64]
-    /// The project's alert webhook deliveries by status.
-    public var alertDeliveries: [String: Int64]
 }
 
 extension TallyDatabase {

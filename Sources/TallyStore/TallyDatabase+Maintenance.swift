@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TallyStoreAPI
 
 extension TallyDatabase {
     /// Runs a read with a time limit: past `readTimeout` its statement is interrupted and `StoreError.readTimedOut`

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// Langfuse's metrics query language over Tally's tables: every field and measure maps to a whitelisted SQL
 /// expression per view, every value is a bound parameter, aggregation happens in SQL.

@@ -1,18 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
-
-/// A project's pricing settings (Tally analytics API / CLI).
-public struct PricingSettings: Sendable, Hashable {
-    /// When false, only the project's own models price its observations (Langfuse #12217).
-    public var builtinPrices: Bool
-    public var priceBy: PriceBy
-
-    public init(builtinPrices: Bool = true, priceBy: PriceBy = .requested) {
-        self.builtinPrices = builtinPrices
-        self.priceBy = priceBy
-    }
-}
+import TallyStoreAPI
 
 extension TallyDatabase {
     static func pricing(_ db: Database, projectID: String) throws -> (table: PriceTable, priceBy: PriceBy) {

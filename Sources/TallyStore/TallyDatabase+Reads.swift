@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// A WHERE clause built from parameterised fragments only: values never enter the SQL text.
 struct SQLFilter: @unchecked Sendable {  // a value built before a read and never mutated inside it

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 extension TallyDatabase {
     /// The project's own retention in days (nil: the server default; 0: keep forever).

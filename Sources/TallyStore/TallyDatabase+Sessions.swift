@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// Web UI sessions: a sign-in with API keys yields an opaque token for an HttpOnly cookie.
 extension TallyDatabase {

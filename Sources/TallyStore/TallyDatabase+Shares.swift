@@ -1,5 +1,6 @@
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 /// Shared calls (schema 0022): a call whose metadata names `tenantShares` is stored with `shared = 1` and one
 /// `observation_share` row per tenant; the triggers count its figures through those rows.

@@ -1,25 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
-
-/// The totals of one trace's observations.
-public struct TraceTotals: Sendable {
-    public var observations: Int
-    /// µs from the first observation start to the last end.
-    public var spanMicros: Int64
-    public var inputTokens: Int64
-    public var outputTokens: Int64
-    public var totalTokens: Int64
-    public var totalCostNanos: Int64
-    /// The most severe observation level.
-    public var level: ObservationLevel
-}
-
-/// One row of the UI's trace list: the trace and its observations' totals (nil without observations).
-public struct TraceListRow: Sendable {
-    public var trace: Trace
-    public var totals: TraceTotals?
-}
+import TallyStoreAPI
 
 extension TallyDatabase {
     // Per-trace subqueries name their index (INDEXED BY): without ANALYZE statistics SQLite takes the leading

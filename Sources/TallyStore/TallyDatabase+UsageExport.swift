@@ -1,5 +1,6 @@
 import GRDB
 import TallyCore
+import TallyStoreAPI
 
 extension TallyDatabase {
     /// The billing export of `q`: model calls summed per group and bucket, ordered by bucket then group, scanned

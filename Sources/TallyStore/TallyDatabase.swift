@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyStoreAPI
 import TallyResources
 
 /// The one database of a Tally server: a SQLite file in WAL mode behind a GRDB `DatabasePool`.

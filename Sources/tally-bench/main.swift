@@ -14,6 +14,7 @@ import Foundation
 import GRDB
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 struct SplitMix64 {
     var state: UInt64

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// `tally budgets`: the budget tables from a shell. A running server picks the change up within a second
 /// (`budget_revision`).

@@ -5,6 +5,7 @@ import Logging
 import TallyCore
 import TallyServer
 import TallyStore
+import TallyStoreAPI
 
 @main
 struct Tally: AsyncParsableCommand {

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 import Testing
 
 @testable import TallyServer

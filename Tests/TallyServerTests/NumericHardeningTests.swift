@@ -6,6 +6,7 @@ import SwiftProtobuf
 import TallyCore
 import TallyOTLP
 import TallyStore
+import TallyStoreAPI
 import Testing
 
 @testable import TallyServer

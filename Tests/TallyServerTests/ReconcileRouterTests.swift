@@ -4,6 +4,7 @@ import HummingbirdTesting
 import NIOCore
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 import Testing
 
 @testable import TallyServer

@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyStoreAPI
 import Testing
 
 @testable import TallyStore

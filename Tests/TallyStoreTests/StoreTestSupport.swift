@@ -1,6 +1,7 @@
 import Foundation
 import TallyCore
 import TallyStore
+import TallyStoreAPI
 
 /// A fresh database file in a temporary directory, one per test.
 func temporaryDatabase() throws -> (TallyDatabase, String) {
