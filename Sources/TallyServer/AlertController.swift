@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Alerts under `/api/tally/v1/alerts`: rules (the five cost alerts and the generic threshold), channels (webhook,
 /// Slack), one evaluation on demand, and the firings with their delivery status.
 struct AlertController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
     /// The UI's address, for the `url` in webhook payloads.
     let baseURL: String
@@ -110,9 +109,9 @@ struct AlertController: Sendable {
     func write(_ body: () async throws -> Void) async throws {
         do {
             try await body()
-        } catch TallyDatabase.AlertWriteError.duplicateChannel(let name) {
+        } catch AlertWriteError.duplicateChannel(let name) {
             throw APIError(status: .conflict, body: ["message": .string("A channel named \(name) exists")])
-        } catch TallyDatabase.AlertWriteError.unknownChannel(let name) {
+        } catch AlertWriteError.unknownChannel(let name) {
             throw APIError.invalid("body.channels: no channel named \(name) (create it with POST /api/tally/v1/alerts/channels)")
         }
     }

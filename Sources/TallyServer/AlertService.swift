@@ -1,13 +1,12 @@
 import Logging
 import ServiceLifecycle
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Evaluates every project's alert rules every `interval` (from the rollups and in-memory budgets) and records
 /// what fired and resolved, with their pending deliveries, until graceful shutdown.
 struct AlertService: Service {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let interval: Duration
     let baseURL: String
     let logger: Logger
@@ -15,7 +14,7 @@ struct AlertService: Service {
     func run() async throws {
         while await pauseUnlessShuttingDown(interval) {
             do {
-                for project in try database.projects() {
+                for project in try await database.projects() {
                     let outcome = try await database.evaluateAlerts(projectID: project.id, baseURL: baseURL)
                     for f in outcome.fired {
                         logger.info("alert firing", metadata: ["project": "\(project.id)", "rule": "\(f.ruleName)", "message": "\(f.message)"])

@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Tally analytics (`/api/tally/v1/...`) and Langfuse's daily metrics. Parameters are validated into a query
 /// value; unknown dimensions, metrics, buckets or malformed dates are a 400 naming what is allowed.
 struct AnalyticsController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
 
     func addRoutes(tally: RouterGroup<TallyRequestContext>, public group: RouterGroup<TallyRequestContext>) {
         tally.get("breakdown", use: breakdown)

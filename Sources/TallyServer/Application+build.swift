@@ -5,7 +5,6 @@ import NIOCore
 import ServiceLifecycle
 import TallyCore
 import TallyOTLP
-import TallyStore
 import TallyStoreAPI
 
 /// Everything `tally serve` needs to run, resolved from flags and `TALLY_*` variables by the command line.
@@ -66,7 +65,7 @@ public enum TallyVersion {
 
 /// Builds the whole application: production and tests run exactly this.
 public func buildApplication(
-    configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
+    configuration: ServerConfiguration, database: any TallyStorage, logger: Logger = Logger(label: "tally")
 ) -> some ApplicationProtocol {
     let counters = CallLogCounters()
     let metrics = ServerMetrics()
@@ -113,7 +112,7 @@ public func buildApplication(
 }
 
 public func buildRouter(
-    configuration: ServerConfiguration, database: TallyDatabase, logger: Logger = Logger(label: "tally")
+    configuration: ServerConfiguration, database: any TallyStorage, logger: Logger = Logger(label: "tally")
 ) -> Router<TallyRequestContext> {
     buildRouter(
         configuration: configuration, database: database, logger: logger, callLog: CallLogCounters(),
@@ -121,7 +120,7 @@ public func buildRouter(
 }
 
 func buildRouter(
-    configuration: ServerConfiguration, database: TallyDatabase, logger: Logger, callLog: CallLogCounters,
+    configuration: ServerConfiguration, database: any TallyStorage, logger: Logger, callLog: CallLogCounters,
     metrics: ServerMetrics
 ) -> Router<TallyRequestContext> {
     let router = Router(context: TallyRequestContext.self)
@@ -203,7 +202,7 @@ func buildRouter(
 
 /// `GET /api/public/health` and `/ready`: no auth.
 struct HealthController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let version: String
     /// With `--call-log`: lines written and dropped, shown in the answer.
     var callLog: CallLogCounters?

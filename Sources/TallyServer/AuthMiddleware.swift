@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Resolves `Authorization` to a project (COMPAT §1): Basic `public:secret` → full project access;
@@ -13,7 +12,7 @@ import TallyStoreAPI
 /// cross-origin script may (CORS does not allow it), on top of the `SameSite=Strict` cookie.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = TallyRequestContext
-    let database: TallyDatabase
+    let database: any TallyStorage
     let allowsScoresAccess: Bool
     var allowsSessionWrites = false
     /// LangSmith's SDK sends its key as `x-api-key` (no Authorization header): there it is `<public>:<secret>`.

@@ -1,14 +1,13 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Budgets under `/api/tally/v1`: plans, tenant assignments, settings, kill switches, throttles, and the check
 /// endpoint LLM middleware calls before paying a provider. Money is USD in JSON (nano-USD inside); periods are UTC
 /// days and calendar months.
 struct BudgetController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
 
     func addRoutes(to tally: RouterGroup<TallyRequestContext>) {
@@ -63,7 +62,7 @@ struct BudgetController: Sendable {
             guard try await database.deletePlan(projectID: project.id, name: name) else {
                 throw APIError.notFound("Plan \(name) not found")
             }
-        } catch let TallyDatabase.BudgetWriteError.planInUse(_, tenants, isDefault) {
+        } catch let BudgetWriteError.planInUse(_, tenants, isDefault) {
             let uses = [tenants > 0 ? "assigned to \(tenants) tenant(s)" : nil, isDefault ? "the default plan" : nil]
             throw APIError(
                 status: .conflict,
@@ -222,7 +221,7 @@ struct BudgetController: Sendable {
     static func writing(_ write: () async throws -> Void) async throws {
         do {
             try await write()
-        } catch TallyDatabase.BudgetWriteError.unknownPlan(let name) {
+        } catch BudgetWriteError.unknownPlan(let name) {
             throw APIError.invalid("plan: no plan named \(name) (create it with PUT /api/tally/v1/plans/\(name))")
         }
     }

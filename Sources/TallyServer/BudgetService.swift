@@ -1,6 +1,5 @@
 import Logging
 import ServiceLifecycle
-import TallyStore
 import TallyStoreAPI
 
 /// Keeps the budget check's memory in step with writes made outside this process: every `pollInterval` it reloads
@@ -8,7 +7,7 @@ import TallyStoreAPI
 /// `spend_revision` moved (`tally costs recompute`, a `sqlite3` edit). Writes through this server take effect at
 /// once without it.
 struct BudgetService: Service {
-    let database: TallyDatabase
+    let database: any TallyStorage
     var pollInterval: Duration = .seconds(1)
     let logger: Logger
 

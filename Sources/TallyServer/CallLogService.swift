@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// `--call-log PATH` (or `-` for stdout): one JSON line per model call (`CallLog.line`) for every generation or
@@ -22,14 +21,14 @@ struct CallLogService: Service {
         var bufferedCommits = 10_000
     }
 
-    let database: TallyDatabase
+    let database: any TallyStorage
     let configuration: Configuration
     let logger: Logger
     let counters: CallLogCounters
     private let commits: AsyncStream<(String, [String])>
     private let intake: AsyncStream<(String, [String])>.Continuation
 
-    init(database: TallyDatabase, configuration: Configuration, counters: CallLogCounters, logger: Logger) {
+    init(database: any TallyStorage, configuration: Configuration, counters: CallLogCounters, logger: Logger) {
         self.database = database
         self.configuration = configuration
         self.counters = counters

@@ -1,6 +1,5 @@
 import Logging
 import ServiceLifecycle
-import TallyStore
 import TallyStoreAPI
 
 /// Moves checkpoint work off the writer and keeps the WAL bounded under any read load: four times a second a
@@ -10,7 +9,7 @@ import TallyStoreAPI
 /// hourly (`TallyDatabase.optimize`, bounded work). Runs until graceful shutdown, then checkpoints once more so a
 /// stopped server leaves an empty WAL.
 struct CheckpointService: Service {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let limitBytes: Int
     let logger: Logger
 

@@ -1,14 +1,13 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Langfuse's cursor-paged lists (COMPAT §4.3, §4.5): `GET /api/public/v2/observations` (the v4+ SDKs' only way to
 /// read observations) and `GET /api/public/v3/scores`. Newest first; `meta.cursor` is present while more items
 /// follow and is passed back as `cursor`. A page costs what the first one does (keyset, no count).
 struct CursorListController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("v2/observations", use: observations)

@@ -5,7 +5,6 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Pushes each export sink's new billable calls to its receiver (Lago, OpenMeter). Every `pollInterval` it takes
@@ -19,7 +18,7 @@ import TallyStoreAPI
 /// refuses as invalid (400, 413, 422) is split into single calls, so one bad event never holds its neighbours
 /// back; a refused call is listed as `rejected` and skipped.
 struct ExportPushService: Service {
-    let database: TallyDatabase
+    let database: any TallyStorage
     var pollInterval: Duration = .seconds(1)
     /// Change rows one read takes, and reads one pass makes before other sinks get their turn.
     var changesPerRead = 1_000

@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Export sinks under `/api/tally/v1/exports/sinks`: `PUT …/{name}` creates or replaces one (Lago or OpenMeter),
@@ -9,7 +8,7 @@ import TallyStoreAPI
 /// kind, `POST …/{name}/push` makes it due now, `DELETE …/{name}` removes it with its ledger. The API key is
 /// write-only.
 struct ExportSinkController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
 
     func addRoutes(to tally: RouterGroup<TallyRequestContext>) {

@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// `GET /api/tally/v1/exports/usage`: what a billing system meters, per group and time bucket, as JSON, CSV or
@@ -9,7 +8,7 @@ import TallyStoreAPI
 /// (default json) and `includeErrors` (default false: calls that ended in ERROR are not billed, and are reported
 /// apart either way).
 struct ExportsController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("exports/usage", use: usage)

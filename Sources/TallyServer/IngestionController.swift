@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// `POST /api/public/ingestion` and `POST /api/public/scores`: decode, then the single write path, then answer
 /// only after the commit.
 struct IngestionController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let decoder: LangfuseBatchDecoder
     let bodyReader: RequestBodyReader
     let rules: AttributionRules
@@ -142,7 +141,7 @@ struct IngestionController: Sendable {
     }
 }
 
-extension TallyDatabase {
+extension IngestStore {
     /// The single write path as every protocol's controller calls it: a full group-commit queue or a failed commit
     /// stored nothing and is retryable, so it becomes 503 with `Retry-After` (SDKs and OTLP exporters retry exactly
     /// that).

@@ -1,14 +1,13 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// A project's API keys under `/api/tally/v1/keys` (project keys only: a read-only key cannot write, a tenant key
 /// cannot reach these routes at all). `POST {"tenantId"?, "readOnly"?, "note"?}` creates a pair and answers the
 /// secret once; `GET` lists the keys without secrets; `DELETE …/{publicKey}` revokes one of this project's keys.
 struct KeysController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
 
     func addRoutes(to tally: RouterGroup<TallyRequestContext>) {

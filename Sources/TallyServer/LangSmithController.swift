@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// The LangSmith SDK's run ingestion under `/api/langsmith` (`LANGSMITH_ENDPOINT=http://host:3000/api/langsmith`,
@@ -11,7 +10,7 @@ import TallyStoreAPI
 /// runs refused (the others are stored); 503 when the store could not commit (the SDK retries; upserts are
 /// idempotent).
 struct LangSmithController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
     let rules: AttributionRules
 

@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// `GET /metrics`: the authenticated project's model-call counters (read from the store at each scrape, so a
 /// restart neither loses nor doubles them) and Tally's health, in the Prometheus text format or OpenMetrics.
 struct MetricsController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let server: ServerMetrics
     let callLog: CallLogCounters?
     let limits: LLMMetrics.Limits

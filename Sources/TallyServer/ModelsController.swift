@@ -1,12 +1,11 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// `/api/public/models` (COMPAT §4.7) and Tally's pricing settings and re-pricing under `/api/tally/v1`.
 struct ModelsController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
 
     func addRoutes(public group: RouterGroup<TallyRequestContext>, tally: RouterGroup<TallyRequestContext>) {

@@ -3,7 +3,6 @@ import Hummingbird
 import SwiftProtobuf
 import TallyCore
 import TallyOTLP
-import TallyStore
 import TallyStoreAPI
 
 /// `POST /api/public/otel/v1/traces` (and `/v1/traces` for exporters given a bare OTLP endpoint): OTLP/HTTP in
@@ -12,7 +11,7 @@ import TallyStoreAPI
 /// Rejected spans are reported through `partial_success` (exporters do not retry those); 503 only when the store
 /// could not commit (exporters retry 429/502/503/504).
 struct OTLPController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
     let mapper: OTLPSpanMapper
     let rules: AttributionRules

@@ -6,7 +6,6 @@ import ServiceLifecycle
 import SwiftProtobuf
 import TallyCore
 import TallyOTLP
-import TallyStore
 import TallyStoreAPI
 
 /// Where and how often the model-call metrics are pushed as OTLP/HTTP (`--otlp-metrics-endpoint`).
@@ -49,7 +48,7 @@ public struct OTLPMetricsConfigurationError: Error, CustomStringConvertible {
 /// shutdown. Cumulative values read from the store, so a failed push loses nothing: the next carries the totals.
 /// A receiver that refuses or hangs costs at most `timeout` per push and never touches ingestion.
 struct OTLPMetricsService: Service {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let configuration: OTLPMetricsConfiguration
     let limits: LLMMetrics.Limits
     let logger: Logger
@@ -65,7 +64,7 @@ struct OTLPMetricsService: Service {
 
     func pushOnce() async {
         do {
-            let projects = try database.projects()
+            let projects = try await database.projects()
             var payload: [OTLPMetricsEncoder.ProjectMetrics] = []
             for p in projects {
                 payload.append(

@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Langfuse's prompt management, `/api/public/v2/prompts` (COMPAT §4.8): what the SDKs' `get_prompt`,
 /// `create_prompt` and `update_prompt` call. A name may hold `/` (folders); in a path it is percent-encoded.
 struct PromptsController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {

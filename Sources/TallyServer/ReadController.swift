@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// The Langfuse public read API (COMPAT §4): projects, traces, observations, sessions, scores. Every query is
 /// scoped to the authenticated project.
 struct ReadController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {

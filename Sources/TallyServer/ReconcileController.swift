@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// `POST /api/tally/v1/reconcile?allocate=direct|activity|weighted&format=json|csv` with a provider's invoice
@@ -9,7 +8,7 @@ import TallyStoreAPI
 /// (provider, and model when given, calls in [from, to), errors included), the variance, the spend that names no
 /// tenant, and the invoice allocated to tenants; plus the back-test of direct against activity allocation per tenant.
 struct ReconcileController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {

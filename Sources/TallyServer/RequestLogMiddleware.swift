@@ -2,7 +2,6 @@ import Foundation
 import Hummingbird
 import Logging
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// The outermost middleware: gives every request an id (the client's `X-Request-Id` when it is a short token,

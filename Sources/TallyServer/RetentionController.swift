@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// `GET/PUT /api/tally/v1/settings/retention`: how many days of traces the project keeps. `{"days": N}` with
 /// N ≥ 1 keeps N days, 0 keeps everything, null follows the server's `--retention-days`.
 struct RetentionController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
     let defaultDays: Int?
 

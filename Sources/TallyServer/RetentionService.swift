@@ -1,14 +1,13 @@
 import Logging
 import ServiceLifecycle
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Deletes traces (with their observations and scores) older than each project's retention, in batches of
 /// `batchSize` traces per transaction with a pause between batches, so ingestion never waits behind one huge
 /// delete; then gives freed pages back to the disk. Runs every `interval` until graceful shutdown.
 struct RetentionService: Service {
-    let database: TallyDatabase
+    let database: any TallyStorage
     /// Days kept for projects without their own setting; nil keeps everything.
     let defaultDays: Int?
     let interval: Duration

@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import Prometheus
-import TallyStore
 import TallyStoreAPI
 
 /// Tally's own health instruments, live for the life of the process (they start at 0 on a restart, as process
@@ -28,7 +27,7 @@ final class ServerMetrics: Sendable {
     }
 
     /// Starts counting the database's ingest transactions.
-    func observe(_ database: TallyDatabase) {
+    func observe(_ database: any TallyStorage) {
         database.commitFeed.subscribeReports { [self] report in
             transactions.increment()
             transactionSeconds.record(Self.seconds(report.duration))

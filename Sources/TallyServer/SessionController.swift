@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Web UI sign-in: `POST /api/tally/v1/session {publicKey, secretKey}` sets an HttpOnly, SameSite=Strict cookie
@@ -10,7 +9,7 @@ import TallyStoreAPI
 /// signs out. No Authorization header needed on these three.
 struct SessionController: Sendable {
     static let cookieName = "tally_session"
-    let database: TallyDatabase
+    let database: any TallyStorage
     let bodyReader: RequestBodyReader
     let throttle = SignInThrottle()
 
@@ -66,7 +65,7 @@ struct SessionController: Sendable {
         }
         throttle.recordSuccess(address)
         var response = JSONResponse.make(Self.projectJSON(project, scope))
-        response.headers[.setCookie] = Self.cookie(token, maxAge: TallyDatabase.sessionLifetimeMicros / 1_000_000)
+        response.headers[.setCookie] = Self.cookie(token, maxAge: SessionPolicy.lifetimeMicros / 1_000_000)
         response.headers[.cacheControl] = "no-store"
         return response
     }

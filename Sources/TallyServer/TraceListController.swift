@@ -1,13 +1,12 @@
 import Foundation
 import Hummingbird
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// `GET /api/tally/v1/traces`: the UI's trace list (TraceListQuery), one page plus `hasMore` and `nextCursor` (pass
 /// it back as `cursor` for the next page at the cost of the first), no total count.
 struct TraceListController: Sendable {
-    let database: TallyDatabase
+    let database: any TallyStorage
 
     func addRoutes(to group: RouterGroup<TallyRequestContext>) {
         group.get("traces", use: list)

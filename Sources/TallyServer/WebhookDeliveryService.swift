@@ -6,7 +6,6 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Sends the alert outbox: every `pollInterval` it posts each due delivery (`application/json`, webhooks signed
@@ -16,7 +15,7 @@ import TallyStoreAPI
 /// is sent again: receivers dedupe by the body's `id`). A receiver that refuses or hangs costs at most `timeout` of
 /// this service's time and never touches ingestion or evaluation.
 struct WebhookDeliveryService: Service {
-    let database: TallyDatabase
+    let database: any TallyStorage
     var pollInterval: Duration = .seconds(1)
     var timeout: TimeAmount = .seconds(10)
     /// Deliveries sent at once.

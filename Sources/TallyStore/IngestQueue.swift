@@ -120,46 +120,11 @@ public actor IngestQueue {
     }
 }
 
-/// Who wants to know which observations just committed (the call log). The handler runs on the ingest queue right
-/// after each commit, so it must only hand the ids on (it never reads or blocks); nothing is published for a
-/// transaction that did not commit, or for an event refused inside one.
-public final class CommitFeed: @unchecked Sendable {  // `handler` is only touched under `lock`
-    /// Project id and the ids of the observations whose events committed, in event order (an id may repeat).
-    public typealias Handler = @Sendable (_ projectID: String, _ observationIDs: [String]) -> Void
-    private let lock = NSLock()
-    private var handler: Handler?
-    private var reportHandler: ReportHandler?
-
-    public func subscribe(_ handler: @escaping Handler) {
-        lock.withLock { self.handler = handler }
-    }
-
-    /// One ingest transaction, as health metrics count it. `events` counts per event type (IngestionEvent.Body
-    /// case name: trace, observation, score, log) and result: `stored` (committed), `refused` (the event's own
-    /// error, its neighbours committed) or `failed` (the transaction did not commit; the client was answered 5xx).
-    public struct Report: Sendable {
-        public var requests: Int
-        public var events: [Key: Int]
-        /// The write, from the start of the transaction to its commit (or failure).
-        public var duration: Duration
-
-        public struct Key: Hashable, Sendable {
-            public var type: String
-            public var result: String
-        }
-    }
-
-    public typealias ReportHandler = @Sendable (Report) -> Void
-
-    /// Sets who hears of every transaction (the metrics). Runs on the ingest queue: it must not block.
-    public func subscribeReports(_ handler: @escaping ReportHandler) {
-        lock.withLock { self.reportHandler = handler }
-    }
-
+extension CommitFeed {
     func report(
         _ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>], duration: Duration
     ) {
-        guard let handler = lock.withLock({ self.reportHandler }) else { return }
+        guard hasReportHandler else { return }
         var report = Report(requests: batches.count, events: [:], duration: duration)
         for (batch, outcome) in zip(batches, outcomes) {
             let results = try? outcome.get()
@@ -173,18 +138,18 @@ public final class CommitFeed: @unchecked Sendable {  // `handler` is only touch
                 report.events[Report.Key(type: event.body.typeName, result: result), default: 0] += 1
             }
         }
-        handler(report)
+        deliver(report)
     }
 
     func publish(_ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>]) {
-        guard let handler = lock.withLock({ self.handler }) else { return }
+        guard hasHandler else { return }
         for (batch, outcome) in zip(batches, outcomes) {
             guard case .success(let results) = outcome else { continue }
             let ids = zip(batch.events, results).compactMap { event, result -> String? in
                 guard case .success = result, case .observation(let o) = event.body else { return nil }
                 return o.id
             }
-            if !ids.isEmpty { handler(batch.projectID, ids) }
+            if !ids.isEmpty { deliver(projectID: batch.projectID, observationIDs: ids) }
         }
     }
 }

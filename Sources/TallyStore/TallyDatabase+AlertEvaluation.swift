@@ -177,7 +177,7 @@ extension TallyDatabase {
 extension TallyDatabase {
     /// One evaluation cycle of every rule of the project: findings, then `recordAlertCycle` per rule. A rule whose
     /// evaluation fails is skipped (the others still run) and reported in `failures`.
-    public func evaluateAlerts(projectID: String, baseURL: String, now: Timestamp = .now()) async throws
+    public func evaluateAlerts(projectID: String, baseURL: String, now: Timestamp) async throws
         -> (fired: [AlertFiring], resolved: [AlertFiring], failures: [(rule: String, error: String)])
     {
         var fired: [AlertFiring] = []

@@ -5,14 +5,11 @@ import TallyStoreAPI
 
 /// Alerts: channels, rules, the firings an evaluation records and the outbox of their deliveries (schema 0014).
 extension TallyDatabase {
-    public enum AlertWriteError: Error, Equatable {
-        case duplicateChannel(String)
-        case unknownChannel(String)
-    }
+    public typealias AlertWriteError = TallyStoreAPI.AlertWriteError
 
     // MARK: Channels
 
-    public func createChannel(projectID: String, _ c: AlertInput.Channel, now: Timestamp = .now()) async throws
+    public func createChannel(projectID: String, _ c: AlertInput.Channel, now: Timestamp) async throws
         -> AlertChannel
     {
         let id = UUID().uuidString.lowercased()
@@ -60,7 +57,7 @@ extension TallyDatabase {
     // MARK: Rules
 
     /// Creates (`rule.id` new) or replaces a rule; every channel it names must exist.
-    public func putRule(projectID: String, _ rule: AlertRule, now: Timestamp = .now()) async throws {
+    public func putRule(projectID: String, _ rule: AlertRule, now: Timestamp) async throws {
         try await writer.write { db in
             for name in rule.channels {
                 guard
@@ -101,7 +98,7 @@ extension TallyDatabase {
     }
 
     /// Deletes a rule; its open firings are resolved (without notifications).
-    public func deleteRule(projectID: String, id: String, now: Timestamp = .now()) async throws -> Bool {
+    public func deleteRule(projectID: String, id: String, now: Timestamp) async throws -> Bool {
         try await writer.write { db in
             try db.execute(
                 sql: "UPDATE alert_firing SET resolved_at = ? WHERE project_id = ? AND rule_id = ? AND resolved_at IS NULL",
@@ -302,7 +299,7 @@ extension TallyDatabase {
     // MARK: Reads
 
     /// Open firings first, then the newest `limit` of the history, each with its deliveries.
-    public func firings(projectID: String, limit: Int = 100) async throws -> [AlertFiring] {
+    public func firings(projectID: String, limit: Int) async throws -> [AlertFiring] {
         let ids = try await writer.read { db in
             try String.fetchAll(
                 db,
@@ -356,7 +353,7 @@ extension TallyDatabase {
     // MARK: Outbox
 
     /// Pending deliveries whose next attempt is due, oldest first.
-    public func dueDeliveries(now: Timestamp = .now(), limit: Int = 50) async throws -> [PendingDelivery] {
+    public func dueDeliveries(now: Timestamp, limit: Int) async throws -> [PendingDelivery] {
         try await writer.read { db in
             try Row.fetchAll(
                 db,
@@ -375,7 +372,7 @@ extension TallyDatabase {
 
     /// Records an attempt: delivered, or retried at `retryAt` (nil: given up, status `failed`).
     public func recordDeliveryAttempt(
-        id: Int64, delivered: Bool, httpStatus: Int?, error: String?, retryAt: Timestamp?, now: Timestamp = .now()
+        id: Int64, delivered: Bool, httpStatus: Int?, error: String?, retryAt: Timestamp?, now: Timestamp
     ) async throws {
         try await writer.write { db in
             try db.execute(

@@ -5,19 +5,14 @@ import TallyStoreAPI
 
 /// Budgets: the tables of schema 0013 and the in-memory gate the check endpoint reads.
 extension TallyDatabase {
-    public enum BudgetWriteError: Error, Equatable {
-        /// The named plan does not exist.
-        case unknownPlan(String)
-        /// A plan still assigned (to tenants, or as the default) cannot be deleted.
-        case planInUse(String, tenants: Int, isDefault: Bool)
-    }
+    public typealias BudgetWriteError = TallyStoreAPI.BudgetWriteError
 
     // MARK: Check and status (memory only)
 
     /// Decides a budget check (see `BudgetCheck`); an allowed check counts for the rate limit and places its hold.
     public func checkBudget(
         projectID: String, tenant: String, feature: String?, estimateNanos: Int64, holdID: String?,
-        now: Timestamp = .now()
+        now: Timestamp
     ) -> (BudgetVerdict, BudgetStatus) {
         let (verdict, spend, policy, requests) = budgetGate.check(
             projectID: projectID, tenant: tenant, feature: feature, estimateNanos: estimateNanos, holdID: holdID,
@@ -25,7 +20,7 @@ extension TallyDatabase {
         return (verdict, Self.status(tenant, policy: policy, spend: spend, requests: requests, now: now))
     }
 
-    public func budgetStatus(projectID: String, tenant: String, now: Timestamp = .now()) -> BudgetStatus {
+    public func budgetStatus(projectID: String, tenant: String, now: Timestamp) -> BudgetStatus {
         let policy = budgetGate.policy(projectID: projectID)
         return Self.status(
             tenant, policy: policy, spend: spendLedger.spend(projectID: projectID, tenant: tenant, now: now),
@@ -33,7 +28,7 @@ extension TallyDatabase {
     }
 
     /// Every tenant with a limit in force (assigned, or spending this month under a default plan), or a throttle.
-    public func budgetStatuses(projectID: String, now: Timestamp = .now()) -> [BudgetStatus] {
+    public func budgetStatuses(projectID: String, now: Timestamp) -> [BudgetStatus] {
         let policy = budgetGate.policy(projectID: projectID)
         let spending = spendLedger.tenants(projectID: projectID, now: now)
         let names = Set(spending.keys).union(policy.tenants.keys).union(policy.throttles.keys).subtracting([""])
@@ -48,7 +43,7 @@ extension TallyDatabase {
     public func budgetPolicy(projectID: String) -> BudgetPolicy { budgetGate.policy(projectID: projectID) }
 
     /// The project's committed spend this month over every tenant (and none), nano-USD.
-    public func projectMonthSpend(projectID: String, now: Timestamp = .now()) -> Int64 {
+    public func projectMonthSpend(projectID: String, now: Timestamp) -> Int64 {
         spendLedger.tenants(projectID: projectID, now: now).values.reduce(0) { $0.addingSaturating($1.monthNanos) }
     }
 
@@ -66,7 +61,7 @@ extension TallyDatabase {
 
     // MARK: Writes (each one transaction, then the gate reloads)
 
-    public func putPlan(projectID: String, _ plan: BudgetPlan, now: Timestamp = .now()) async throws {
+    public func putPlan(projectID: String, _ plan: BudgetPlan, now: Timestamp) async throws {
         try await writeBudget(projectID) { db in
             try db.execute(
                 sql: """
@@ -100,7 +95,7 @@ extension TallyDatabase {
         }
     }
 
-    public func putTenantBudget(projectID: String, _ budget: TenantBudget, now: Timestamp = .now()) async throws {
+    public func putTenantBudget(projectID: String, _ budget: TenantBudget, now: Timestamp) async throws {
         try await writeBudget(projectID) { db in
             if let plan = budget.plan { try Self.requirePlan(db, projectID: projectID, plan) }
             try db.execute(
@@ -137,7 +132,7 @@ extension TallyDatabase {
         }
     }
 
-    public func putSwitch(projectID: String, _ s: FeatureSwitch, now: Timestamp = .now()) async throws {
+    public func putSwitch(projectID: String, _ s: FeatureSwitch, now: Timestamp) async throws {
         try await writeBudget(projectID) { db in
             try db.execute(
                 sql: """
@@ -160,7 +155,7 @@ extension TallyDatabase {
         }
     }
 
-    public func putThrottle(projectID: String, _ t: TenantThrottle, now: Timestamp = .now()) async throws {
+    public func putThrottle(projectID: String, _ t: TenantThrottle, now: Timestamp) async throws {
         try await writeBudget(projectID) { db in
             try db.execute(
                 sql: """
@@ -207,7 +202,7 @@ extension TallyDatabase {
     /// Reads every project's budget tables into the gate; with `ifChanged`, only when `budget_revision` moved since
     /// the gate last read it (another process, e.g. `tally budgets`, wrote them). Cheap when nothing changed. Runs on
     /// the writer's queue, so it never applies a snapshot older than a write this process already applied.
-    public func reloadBudgetPolicies(ifChanged: Bool = true) async throws {
+    public func reloadBudgetPolicies(ifChanged: Bool) async throws {
         let gate = budgetGate
         try await writer.writeWithoutTransaction { db in
             let revision = try Self.budgetRevision(db)

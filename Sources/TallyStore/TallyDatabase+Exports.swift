@@ -15,7 +15,7 @@ extension TallyDatabase {
     /// already stored that started at or after `from`. An absent `apiKey` keeps the stored one.
     public func putExportSink(
         projectID: String, name: String, config: ExportSinkConfig, apiKey: String?, from: Timestamp?,
-        now: Timestamp = .now()
+        now: Timestamp
     ) async throws -> Bool {
         try await writer.write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM project WHERE id = ?", arguments: [projectID]) != nil else {
@@ -88,7 +88,7 @@ extension TallyDatabase {
     }
 
     /// Makes the sink due now; false if there is none.
-    public func requestExportPush(projectID: String, name: String, now: Timestamp = .now()) async throws -> Bool {
+    public func requestExportPush(projectID: String, name: String, now: Timestamp) async throws -> Bool {
         try await writer.write { db in
             try db.execute(
                 sql: "UPDATE export_sink SET next_push_at = ? WHERE project_id = ? AND name = ?",
@@ -106,7 +106,7 @@ extension TallyDatabase {
     }
 
     /// One sink with the newest `recent` issues of each kind.
-    public func exportSinkStatus(projectID: String, name: String, recent: Int = 50) async throws -> ExportSinkStatus? {
+    public func exportSinkStatus(projectID: String, name: String, recent: Int) async throws -> ExportSinkStatus? {
         try await writer.read { db in
             try Row.fetchOne(
                 db, sql: "SELECT * FROM export_sink WHERE project_id = ? AND name = ?", arguments: [projectID, name]
@@ -168,7 +168,7 @@ extension TallyDatabase {
     // MARK: The push service's side
 
     /// Sinks whose next push is due, across projects.
-    public func dueExportSinks(now: Timestamp = .now()) async throws -> [ExportSink] {
+    public func dueExportSinks(now: Timestamp) async throws -> [ExportSink] {
         try await writer.read { db in
             try Row.fetchAll(
                 db, sql: "SELECT * FROM export_sink WHERE next_push_at <= ? ORDER BY next_push_at",
@@ -187,7 +187,7 @@ extension TallyDatabase {
     /// call deleted since is dropped (a deletion does not reverse what a receiver holds). A shared call is one call
     /// per tenant share (`BillableCall.id`); a billing id of a changed call that the receiver holds but that no
     /// longer stands for anything (the call became shared, or a tenant left its shares) comes back `withdrawn`.
-    public func exportWork(_ sink: ExportSink, now: Timestamp = .now(), limit: Int = 1_000) async throws -> ExportWork?
+    public func exportWork(_ sink: ExportSink, now: Timestamp, limit: Int) async throws -> ExportWork?
     {
         let settled = now.microseconds - Int64(sink.config.settleSeconds) * 1_000_000
         var args: [(any DatabaseValueConvertible)?] = []
@@ -285,7 +285,7 @@ extension TallyDatabase {
     /// The receiver took `pushes`: their ledger entries hold, their calls' issues are cleared. False (nothing
     /// written) if the sink changed since the pass read it.
     @discardableResult
-    public func recordExportTaken(_ sink: ExportSink, _ pushes: [ExportPush], now: Timestamp = .now()) async throws
+    public func recordExportTaken(_ sink: ExportSink, _ pushes: [ExportPush], now: Timestamp) async throws
         -> Bool
     {
         try await writer.write { db in
@@ -325,7 +325,7 @@ extension TallyDatabase {
     /// The receiver refused `push` for good (400/413/422): the call is listed as rejected and not retried until it
     /// changes again.
     public func recordExportRejected(
-        _ sink: ExportSink, _ push: ExportPush, status: Int, error: String, now: Timestamp = .now()
+        _ sink: ExportSink, _ push: ExportPush, status: Int, error: String, now: Timestamp
     ) async throws {
         try await writer.write { db in
             guard try Self.bump(db, sink, "requests_sent = requests_sent + 1", []) else { return }
@@ -343,7 +343,7 @@ extension TallyDatabase {
     /// A pass pushed everything up to `lastSeq`: the cursor moves there, `issues` are recorded, the next push is
     /// due `intervalSeconds` from now (at once if `more` remains), and changes every sink has passed are deleted.
     public func recordExportPass(
-        _ sink: ExportSink, through lastSeq: Int64?, issues: [ExportIssueChange], more: Bool, now: Timestamp = .now()
+        _ sink: ExportSink, through lastSeq: Int64?, issues: [ExportIssueChange], more: Bool, now: Timestamp
     ) async throws {
         try await writer.write { db in
             let next = more ? now.microseconds : now.microseconds + Int64(sink.config.intervalSeconds) * 1_000_000
@@ -360,7 +360,7 @@ extension TallyDatabase {
 
     /// A pass failed (the receiver was down, slow or refused the key): retried at `retryAt`.
     public func recordExportFailure(
-        _ sink: ExportSink, status: Int?, error: String, retryAt: Timestamp, now: Timestamp = .now()
+        _ sink: ExportSink, status: Int?, error: String, retryAt: Timestamp, now: Timestamp
     ) async throws {
         try await writer.write { db in
             _ = try Self.bump(

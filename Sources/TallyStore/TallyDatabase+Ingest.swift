@@ -18,7 +18,7 @@ extension TallyDatabase {
     /// kept encoded only, as it will be stored; a caller that passes its last reference frees the parsed content
     /// before the request waits for the writer.
     public func ingest(
-        projectID: String, events: consuming [IngestionEvent], rules: AttributionRules = .standard
+        projectID: String, events: consuming [IngestionEvent], rules: AttributionRules
     ) async throws -> [Result<Void, IngestionError>] {
         if events.isEmpty { return [] }
         // Price lookups for the request's model names happen here, before the single writer is taken.

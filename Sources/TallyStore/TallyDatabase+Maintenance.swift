@@ -34,7 +34,7 @@ extension TallyDatabase {
     /// Returns the WAL size before, or nil when nothing was needed. Throws when the checkpoint could not finish
     /// in time (try again later; nothing is lost).
     @discardableResult
-    public func checkpointIfNeeded(limitBytes: Int, wait: Duration = .seconds(5)) async throws -> Int? {
+    public func checkpointIfNeeded(limitBytes: Int, wait: Duration) async throws -> Int? {
         let before = walBytes()
         guard before > limitBytes else { return nil }
         let millis = Int(wait / .milliseconds(1))

@@ -9,7 +9,7 @@ extension TallyDatabase {
     /// Stores `p` as the next version of its name (1 for a new name) and returns it. Its labels move to it from
     /// other versions; given tags replace the name's tags on every version. Throws `IngestionError.invalid` when
     /// the name's latest version has another type (Langfuse refuses that too).
-    public func createPrompt(projectID: String, _ p: NewPrompt, now: Timestamp = .now()) async throws -> Prompt {
+    public func createPrompt(projectID: String, _ p: NewPrompt, now: Timestamp) async throws -> Prompt {
         try await writer.write { db in
             let latest = try Row.fetchOne(
                 db,
@@ -74,7 +74,7 @@ extension TallyDatabase {
     /// Adds `labels` to one version (moving them from the others; its own labels stay, as Langfuse's PATCH does).
     /// nil when the version does not exist.
     public func addPromptLabels(
-        projectID: String, name: String, version: Int, labels: [String], now: Timestamp = .now()
+        projectID: String, name: String, version: Int, labels: [String], now: Timestamp
     ) async throws -> Prompt? {
         try await writer.write { db in
             try db.execute(

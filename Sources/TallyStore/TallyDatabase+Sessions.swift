@@ -7,7 +7,7 @@ import TallyStoreAPI
 /// Web UI sessions: a sign-in with API keys yields an opaque token for an HttpOnly cookie.
 extension TallyDatabase {
     /// Session lifetime: 12 hours.
-    public static let sessionLifetimeMicros: Int64 = 12 * 3_600 * 1_000_000
+    public static let sessionLifetimeMicros = SessionPolicy.lifetimeMicros
 
     /// Checks the key pair and opens a session; returns the token (64 hex characters), the project and the key's
     /// reach (the session's own).

@@ -101,3 +101,8 @@ public struct TallyDatabase: Sendable {
         (try? await writer.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
     }
 }
+
+/// The SQLite store implements the whole contract (`TallyStorage`).
+extension TallyDatabase: IngestStore, ProjectStore, TraceStore, AnalyticsStore, PricingStore, PromptStore, BudgetStore,
+    AlertStore, ExportStore, RetentionStore, MaintenanceStore
+{}

@@ -68,7 +68,7 @@ struct Budgets: AsyncParsableCommand {
                 overrides: try limits.limits())
             do {
                 try await store.open().putTenantBudget(projectID: project, budget)
-            } catch TallyDatabase.BudgetWriteError.unknownPlan(let name) {
+            } catch BudgetWriteError.unknownPlan(let name) {
                 throw ValidationError("no plan named \(name) in project \(project) (create it with set-plan)")
             }
             print("tenant \(budget.tenant) on plan \(plan)")
