@@ -38,10 +38,12 @@ let package = Package(
         // The store contract the server talks to: protocols with values in and values out (no SQL, no driver types),
         // implemented by TallyStore (SQLite).
         .target(name: "TallyStoreAPI", dependencies: ["TallyCore"]),
+        // Key secrets hashed at rest and UI session tokens, the same for every store.
+        .target(name: "TallySecrets", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "TallyStore",
             dependencies: [
-                "TallyCore", "TallyStoreAPI", "TallyResources", "CZlib",
+                "TallyCore", "TallyStoreAPI", "TallySecrets", "TallyResources", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API GRDB links, for `Statement.executeBound` on the ingest hot path.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

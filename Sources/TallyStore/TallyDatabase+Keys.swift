@@ -2,37 +2,8 @@ import Crypto
 import Foundation
 import GRDB
 import TallyCore
+import TallySecrets
 import TallyStoreAPI
-
-/// Secrets are hashed as HMAC-SHA256 keyed by a random per-key salt, compared in constant time.
-enum SecretHasher {
-    /// A salt and hash no secret matches, for unknown public keys.
-    static let decoy: (salt: String, hash: String) = {
-        let decoySalt = salt()
-        return (decoySalt, hash(secret: salt() + salt(), salt: decoySalt))
-    }()
-
-    static func salt() -> String {
-        SymmetricKey(size: .bits128).withUnsafeBytes { Data($0).hex }
-    }
-
-    static func hash(secret: String, salt: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(secret.utf8), using: SymmetricKey(data: Data(salt.utf8)))
-        return Data(mac).hex
-    }
-
-    /// Constant-time in the length of the hash.
-    static func matches(secret: String, salt: String, hash: String) -> Bool {
-        guard let expected = Data(hex: hash) else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(
-            expected, authenticating: Data(secret.utf8), using: SymmetricKey(data: Data(salt.utf8)))
-    }
-
-    static func display(_ secret: String) -> String {
-        guard secret.count > 10 else { return "…" }
-        return "\(secret.prefix(6))...\(secret.suffix(4))"
-    }
-}
 
 extension TallyDatabase {
     /// Creates the project if no project has `id`; an existing project keeps its name.
@@ -115,9 +86,7 @@ extension TallyDatabase {
     }
 
     /// A fresh `pk-lf-<uuid>` / `sk-lf-<uuid>` pair.
-    static func generatedPair() -> (publicKey: String, secretKey: String) {
-        ("pk-lf-\(UUID().uuidString.lowercased())", "sk-lf-\(UUID().uuidString.lowercased())")
-    }
+    static func generatedPair() -> (publicKey: String, secretKey: String) { SecretHasher.generatedPair() }
 
     static func insertKey(
         _ db: Database, projectID: String, publicKey pk: String, secretKey sk: String, note: String?, scope: KeyScope
@@ -220,23 +189,5 @@ extension TallyDatabase {
                     """, arguments: [publicKey]
             ).map(Self.project(row:))
         }
-    }
-}
-
-extension Data {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
-
-    init?(hex: String) {
-        guard hex.count % 2 == 0 else { return nil }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(hex.count / 2)
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let b = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(b)
-            index = next
-        }
-        self.init(bytes)
     }
 }

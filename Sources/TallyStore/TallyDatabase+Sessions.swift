@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import GRDB
 import TallyCore
+import TallySecrets
 import TallyStoreAPI
 
 /// Web UI sessions: a sign-in with API keys yields an opaque token for an HttpOnly cookie.
@@ -51,5 +52,5 @@ extension TallyDatabase {
     }
 
     /// Lookup is by hash: a database reader never holds a usable token.
-    static func sessionHash(_ token: String) -> String { Data(SHA256.hash(data: Data(token.utf8))).hex }
+    static func sessionHash(_ token: String) -> String { SecretHasher.sessionHash(token) }
 }
