@@ -20,6 +20,9 @@ let package = Package(
         // Tally's own health series on /metrics (HTTP requests, ingest transactions): live, lock-free counters and
         // histograms with the exposition format's escaping, instead of hand-kept ones.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // The PostgreSQL store (`--db postgres://…`): a pooled, async client speaking the wire protocol with bound
+        // parameters; no ORM.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // schema/, the built-in price table and web/ are compiled into the binary by the EmbedResources plugin:
@@ -51,6 +54,14 @@ let package = Package(
             ]
         ),
         .target(
+            name: "TallyPostgres",
+            dependencies: [
+                "TallyCore", "TallyStoreAPI", "TallySecrets", "TallyResources",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "TallyServer",
             dependencies: [
                 "TallyCore", "TallyStoreAPI", "TallyStore", "TallyOTLP", "TallyResources",
@@ -78,7 +89,7 @@ let package = Package(
             dependencies: ["TallyStore", "TallyStoreAPI", "TallyCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(name: "TallyOTLPTests", dependencies: ["TallyOTLP", "TallyCore"]),
-        .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyStoreAPI", "TallyCore"]),
+        .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyStoreAPI", "TallyPostgres", "TallyCore"]),
         .testTarget(
             name: "TallyServerTests",
             dependencies: [

@@ -27,6 +27,13 @@ extension IngestStore {
 
 /// Projects, API keys and UI sessions.
 public protocol ProjectStore: Sendable {
+    /// Creates the project if no project has `id`; an existing project keeps its name.
+    @discardableResult func ensureProject(id: String, name: String) async throws -> Project
+    /// Stores a key (generated when `publicKey`/`secretKey` are nil); nil when this project already has that live
+    /// public key; a key of another project moves here with the new secret.
+    @discardableResult func createKey(
+        projectID: String, publicKey: String?, secretKey: String?, note: String?, scope: KeyScope
+    ) async throws -> CreatedKey?
     func projects() async throws -> [Project]
     func project(publicKey: String) async throws -> Project?
     func authenticatedKey(publicKey: String, secretKey: String) async throws -> (project: Project, scope: KeyScope)?

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TallyCore
+import TallyResources
+import TallyStoreAPI
+
+/// The PostgreSQL store: the same contract as the SQLite one (`TallyStorage`, implemented protocol by protocol), for
+/// several stateless collectors on one database. A pooled client (`run()` must be running while it is used);
+/// every value is a bound parameter.
+public final class PostgresStore: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+
+    /// `url`: `postgres://user:password@host:port/database` (`postgresql://` too); `sslmode=disable` (default).
+    public init(url: String, poolSize: Int = 10, logger: Logger = Logger(label: "tally.postgres")) throws {
+        var configuration = try PostgresURL.configuration(url)
+        configuration.options.maximumConnections = poolSize
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// Runs `body` in a transaction (committed when it returns, rolled back when it throws). An error `body` throws
+    /// comes out as itself, not wrapped in the driver's transaction error (which a failed rollback keeps).
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> sending T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger, body)
+        } catch let e as PostgresTransactionError {
+            if e.rollbackError == nil, let cause = e.closureError { throw cause }
+            throw e
+        }
+    }
+
+    /// Runs the connection pool until the calling task is cancelled.
+    public func run() async { await client.run() }
+
+    /// Applies every migration of `schema/postgres/` not yet applied, each in its own transaction, under an advisory
+    /// lock so collectors starting together apply each once. Returns the names applied now.
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        let migrations = try Schema.migrations(for: .postgres)
+        return try await transaction { connection in
+            // Transaction-scoped: released at commit, or when a collector dies mid-migration.
+            try await connection.query("SELECT pg_advisory_xact_lock(7231001)", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS tally_migration (identifier text PRIMARY KEY, applied_at bigint NOT NULL)",
+                logger: logger)
+            var applied = Set<String>()
+            for try await name in try await connection.query("SELECT identifier FROM tally_migration", logger: logger)
+                .decode(String.self)
+            {
+                applied.insert(name)
+            }
+            var now: [String] = []
+            for migration in migrations where !applied.contains(migration.name) {
+                for statement in PostgresURL.statements(migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                let stamp = Timestamp.now().microseconds
+                try await connection.query(
+                    "INSERT INTO tally_migration (identifier, applied_at) VALUES (\(migration.name), \(stamp))",
+                    logger: logger)
+                now.append(migration.name)
+            }
+            return now
+        }
+    }
+
+    /// The migrations recorded as applied, in name order.
+    public func appliedMigrations() async throws -> [String] {
+        var out: [String] = []
+        for try await name in try await client.query(
+            "SELECT identifier FROM tally_migration ORDER BY identifier", logger: logger
+        ).decode(String.self) {
+            out.append(name)
+        }
+        return out
+    }
+}
+
+/// Connection URLs and migration files.
+enum PostgresURL {
+    struct Invalid: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func configuration(_ text: String) throws -> PostgresClient.Configuration {
+        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? ""),
+            let host = url.host, !host.isEmpty
+        else {
+            throw Invalid(description: "not a PostgreSQL URL (postgres://user:password@host:port/database)")
+        }
+        let database = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+        let sslmode = url.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
+        guard sslmode == "disable" else {
+            throw Invalid(description: "sslmode=\(sslmode) is not supported yet; use sslmode=disable")
+        }
+        return PostgresClient.Configuration(
+            host: host, port: url.port ?? 5432, username: url.user ?? "postgres", password: url.password,
+            database: database.isEmpty ? nil : database, tls: .disable)
+    }
+
+    /// A migration file's statements: split at a `;` that ends a line, except inside a `$$` body.
+    static func statements(_ sql: String) -> [String] {
+        var out: [String] = []
+        var current = ""
+        var inBody = false
+        for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
+            let code = line.hasPrefix("--") ? "" : String(line)
+            if code.components(separatedBy: "$$").count % 2 == 0 { inBody.toggle() }
+            current += line + "\n"
+            if !inBody, code.trimmingCharacters(in: .whitespaces).hasSuffix(";") {
+                let statement = current.trimmingCharacters(in: .whitespacesAndNewlines)
+                if !statement.isEmpty { out.append(statement) }
+                current = ""
+            }
+        }
+        let rest = current.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !rest.split(separator: "\n").allSatisfy({ $0.hasPrefix("--") }) { out.append(rest) }
+        return out
+    }
+}
