@@ -160,8 +160,7 @@ extension PostgresStore: ProjectStore {
         token: String, project: Project, scope: KeyScope
     )? {
         guard let key = try await authenticatedKey(publicKey: publicKey, secretKey: secretKey) else { return nil }
-        var generator = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let token = SecretHasher.sessionToken()
         let now = Timestamp.now().microseconds
         let expires = now + SessionPolicy.lifetimeMicros
         let hash = SecretHasher.sessionHash(token)

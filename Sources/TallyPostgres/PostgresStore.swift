@@ -11,13 +11,74 @@ import TallyStoreAPI
 public final class PostgresStore: Sendable {
     let client: PostgresClient
     let logger: Logger
+    /// Where it connects, without the password (for messages).
+    public let endpoint: String
 
     /// `url`: `postgres://user:password@host:port/database` (`postgresql://` too); `sslmode=disable` (default).
-    public init(url: String, poolSize: Int = 10, logger: Logger = Logger(label: "tally.postgres")) throws {
+    /// `poolSize`: connections at most; `statementTimeout`: the server cancels a statement running longer
+    /// (SQLSTATE 57014), so a runaway query cannot hold a connection.
+    public init(
+        url: String, poolSize: Int = 10, statementTimeout: Duration = .seconds(20),
+        logger: Logger = Logger(label: "tally.postgres")
+    ) throws {
         var configuration = try PostgresURL.configuration(url)
-        configuration.options.maximumConnections = poolSize
+        configuration.options.maximumConnections = max(poolSize, 1)
+        configuration.options.additionalStartupParameters = [
+            ("statement_timeout", "\(max(Int(statementTimeout / .milliseconds(1)), 1))ms"),
+            ("application_name", "tally"),
+        ]
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
+        endpoint = PostgresURL.endpoint(url)
+    }
+
+    /// Whether the database answers a trivial query within `timeout`.
+    public func isReachable(timeout: Duration = .seconds(2)) async -> Bool {
+        (try? await ping(timeout: timeout)) != nil
+    }
+
+    /// `SELECT 1`, given up after `timeout` (the pool keeps retrying a connection to a server that is down, and a
+    /// query waits for one: this bounds the wait).
+    func ping(timeout: Duration) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for try await _ in try await self.client.query("SELECT 1", logger: self.logger) {}
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard try await group.next() == true else {
+                throw Unreachable(description: "no answer within \(timeout)")
+            }
+        }
+    }
+
+    /// Waits for the database at start: up to `attempts` tries (each given up after `attemptTimeout`) `delay`
+    /// apart. Throws `Unreachable`, naming the endpoint (never the password) and the last error, when it never
+    /// answers.
+    public func waitUntilReachable(
+        attempts: Int = 30, delay: Duration = .seconds(1), attemptTimeout: Duration = .seconds(5)
+    ) async throws {
+        var last = "no attempt made"
+        for attempt in 1...max(attempts, 1) {
+            do {
+                try await ping(timeout: attemptTimeout)
+                return
+            } catch {
+                last = String(describing: error).prefix(300).description
+                if attempt < attempts { try await Task.sleep(for: delay) }
+            }
+        }
+        throw Unreachable(
+            description: "PostgreSQL at \(endpoint) did not answer after \(max(attempts, 1)) attempts "
+                + "\(delay) apart; last error: \(last)")
+    }
+
+    public struct Unreachable: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Runs `body` in a transaction (committed when it returns, rolled back when it throws). An error `body` throws
@@ -98,6 +159,12 @@ enum PostgresURL {
         return PostgresClient.Configuration(
             host: host, port: url.port ?? 5432, username: url.user ?? "postgres", password: url.password,
             database: database.isEmpty ? nil : database, tls: .disable)
+    }
+
+    /// `host:port/database` of a URL, without user and password.
+    static func endpoint(_ text: String) -> String {
+        guard let url = URLComponents(string: text) else { return "?" }
+        return "\(url.host ?? "?"):\(url.port ?? 5432)\(url.path)"
     }
 
     /// A migration file's statements: split at a `;` that ends a line, except inside a `$$` body.

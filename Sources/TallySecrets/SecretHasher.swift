@@ -35,6 +35,12 @@ public enum SecretHasher {
         ("pk-lf-\(UUID().uuidString.lowercased())", "sk-lf-\(UUID().uuidString.lowercased())")
     }
 
+    /// A new UI session token: 32 random bytes as 64 hex characters.
+    public static func sessionToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
     /// A UI session token as stored: hex SHA-256 (the token itself is never stored).
     public static func sessionHash(_ token: String) -> String { Data(SHA256.hash(data: Data(token.utf8))).hex }
 }

@@ -16,8 +16,7 @@ extension TallyDatabase {
         token: String, project: Project, scope: KeyScope
     )? {
         guard let key = try await authenticatedKey(publicKey: publicKey, secretKey: secretKey) else { return nil }
-        var generator = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let token = SecretHasher.sessionToken()
         let now = Timestamp.now().microseconds
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM ui_session WHERE expires_at < ?", arguments: [now])

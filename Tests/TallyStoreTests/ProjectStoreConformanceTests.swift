@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import PostgresNIO
 import TallyCore
 import TallyStoreAPI
@@ -186,5 +187,57 @@ struct ProjectStoreConformanceTests {
             let (a, b) = try await (first, second)
             #expect(a.isEmpty && b.isEmpty)
         }
+    }
+
+    @Test(
+        "PostgreSQL: the statement timeout cancels a runaway statement; startup waits a bounded time and names the endpoint, never the password; URLs are checked",
+        .enabled(if: Backend.postgresURL != nil))
+    func postgresConnection() async throws {
+        let base = try #require(Backend.postgresURL)
+        let short = try PostgresStore(url: base, poolSize: 1, statementTimeout: .milliseconds(200))
+        try await PostgresHarness.running(short) { store in
+            #expect(await store.isReachable())
+            do {
+                for try await _ in try await store.client.query("SELECT pg_sleep(2)") {}
+                Issue.record("a 2 s statement outlived a 200 ms statement timeout")
+            } catch let error as PSQLError {
+                #expect(error.serverInfo?[.sqlState] == "57014")
+            }
+        }
+        // Nothing listens on this port: three attempts 50 ms apart, then a message without the password.
+        let port = try #require(try await Self.closedPort())
+        let nowhere = try PostgresStore(url: "postgres://tally:hunter2@127.0.0.1:\(port)/tally", poolSize: 1)
+        try await PostgresHarness.running(nowhere) { store in
+            #expect(await store.isReachable(timeout: .milliseconds(500)) == false)
+            let started = ContinuousClock.now
+            do {
+                try await store.waitUntilReachable(
+                    attempts: 3, delay: .milliseconds(50), attemptTimeout: .milliseconds(500))
+                Issue.record("reached a closed port")
+            } catch let error as PostgresStore.Unreachable {
+                #expect(error.description.contains("127.0.0.1:\(port)/tally"))
+                #expect(error.description.contains("3 attempts") && !error.description.contains("hunter2"))
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+        #expect(throws: (any Error).self) { try PostgresStore(url: "mysql://x@127.0.0.1/db") }
+        #expect(throws: (any Error).self) { try PostgresStore(url: "postgres://x@127.0.0.1/db?sslmode=require") }
+    }
+
+    /// A loopback port nobody listens on (bound, then closed).
+    static func closedPort() async throws -> Int? {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        return bound ? Int(UInt16(bigEndian: address.sin_port)) : nil
     }
 }
