@@ -64,7 +64,8 @@ let package = Package(
         .target(
             name: "TallyServer",
             dependencies: [
-                "TallyCore", "TallyStoreAPI", "TallyStore", "TallyOTLP", "TallyResources",
+                // The store contract only: the server never sees SQL or a driver (tally picks the store).
+                "TallyCore", "TallyStoreAPI", "TallyOTLP", "TallyResources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

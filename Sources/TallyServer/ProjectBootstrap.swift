@@ -1,6 +1,5 @@
 import Foundation
 import TallyCore
-import TallyStore
 import TallyStoreAPI
 
 /// Headless bootstrap as Langfuse does it (COMPAT §1.5), without the organisation requirement:
@@ -24,33 +23,37 @@ public enum ProjectBootstrap {
         }
     }
 
-    public static func run(database: TallyDatabase, environment: [String: String]) throws -> Outcome {
+    /// Works on any store (`ProjectStore`): a PostgreSQL store bootstraps alike, and collectors starting together
+    /// end with one project and one provisioned key (the store's upserts decide).
+    public static func run(database: any ProjectStore, environment: [String: String]) async throws -> Outcome {
         let env = environment.filter { !$0.value.isEmpty }
         let project: Project
         var created: CreatedKey?
         if let id = env["LANGFUSE_INIT_PROJECT_ID"] {
-            project = try database.ensureProject(
+            project = try await database.ensureProject(
                 id: id, name: env["LANGFUSE_INIT_PROJECT_NAME"] ?? "Provisioned Project")
             let pk = env["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"]
             let sk = env["LANGFUSE_INIT_PROJECT_SECRET_KEY"]
             guard (pk == nil) == (sk == nil) else { throw BootstrapError.incompleteKeys }
             if let pk, let sk {
-                created = try database.createKey(
-                    projectID: id, publicKey: pk, secretKey: sk, note: "Provisioned API Key")
+                created = try await database.createKey(
+                    projectID: id, publicKey: pk, secretKey: sk, note: "Provisioned API Key", scope: .full)
             }
         } else if env["LANGFUSE_INIT_PROJECT_PUBLIC_KEY"] != nil || env["LANGFUSE_INIT_PROJECT_SECRET_KEY"] != nil {
             throw BootstrapError.incompleteKeys
-        } else if let first = try database.projects().first {
+        } else if let first = try await database.projects().first {
             project = first
         } else {
-            project = try database.ensureProject(id: "default", name: "Default Project")
-            created = try database.createKey(projectID: project.id, note: "created at first start")
+            project = try await database.ensureProject(id: "default", name: "Default Project")
+            created = try await database.createKey(
+                projectID: project.id, publicKey: nil, secretKey: nil, note: "created at first start", scope: .full)
         }
-        if created == nil, try database.keys(projectID: project.id).allSatisfy({ $0.revokedAt != nil }) {
-            created = try database.createKey(
-                projectID: project.id, note: "created because the project had no valid key")
+        if created == nil, try await database.listKeys(projectID: project.id).allSatisfy({ $0.revokedAt != nil }) {
+            created = try await database.createKey(
+                projectID: project.id, publicKey: nil, secretKey: nil,
+                note: "created because the project had no valid key", scope: .full)
         }
-        let keys = try database.keys(projectID: project.id).filter { $0.revokedAt == nil }.map(\.publicKey)
+        let keys = try await database.listKeys(projectID: project.id).filter { $0.revokedAt == nil }.map(\.publicKey)
         return Outcome(project: project, createdKey: created, publicKeys: keys)
     }
 }

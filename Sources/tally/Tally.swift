@@ -170,7 +170,7 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         var database = try store.open()
         if let s = try seconds(readTimeout, "TALLY_READ_TIMEOUT") { database.readTimeout = .seconds(s) }
-        let outcome = try ProjectBootstrap.run(database: database, environment: env)
+        let outcome = try await ProjectBootstrap.run(database: database, environment: env)
         let app = buildApplication(configuration: config, database: database, logger: logger)
         printBanner(config: config, outcome: outcome)
         logger.info(

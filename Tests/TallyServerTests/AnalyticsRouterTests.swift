@@ -74,7 +74,7 @@ struct AnalyticsRouterTests {
     }
 
     func seeded(_ body: @escaping @Sendable (any TestClientProtocol, HTTPFields) async throws -> Void) async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             let r = try await client.execute(

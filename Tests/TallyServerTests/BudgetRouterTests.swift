@@ -45,7 +45,7 @@ struct BudgetRouterTests {
 
     @Test("an over-budget tenant gets 429 daily_budget with Retry-After to UTC midnight; the spend is the breakdown's")
     func dailyBudget() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { raw in
             let c = connect(env, raw)
             #expect(try await c.send(.put, "plans/starter", #"{"dailyUsd": 5, "monthlyUsd": 100}"#).status == .ok)
@@ -95,7 +95,7 @@ struct BudgetRouterTests {
 
     @Test("requestsPerMinute refuses the next check with rate_limit and a Retry-After of at most 60 s")
     func rateLimit() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { raw in
             let c = connect(env, raw)
             _ = try await c.send(.put, "plans/tight", #"{"requestsPerMinute": 3}"#)
@@ -115,7 +115,7 @@ struct BudgetRouterTests {
 
     @Test("a switched-off feature and a throttled tenant are refused; a tenant's own switch wins over the project's")
     func switchesAndThrottles() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { raw in
             let c = connect(env, raw)
             #expect(
@@ -150,7 +150,7 @@ struct BudgetRouterTests {
 
     @Test("holds: of 50 concurrent checks with a $0.10 estimate against $1 left, exactly 10 pass; a costed trace releases its hold")
     func holdsStopABurst() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { raw in
             let c = connect(env, raw)
             _ = try await c.send(.put, "plans/small", #"{"dailyUsd": 1}"#)
@@ -187,7 +187,7 @@ struct BudgetRouterTests {
 
     @Test("bad input is a 400 naming the field; an unknown plan is a 400; a plan in use cannot be deleted")
     func badInput() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { raw in
             let c = connect(env, raw)
             func error(_ r: TestResponse) throws -> String { try json(r)["error"]?.stringValue ?? "" }
@@ -226,7 +226,7 @@ struct BudgetRouterTests {
 
     @Test("projects are isolated: another project's key sees no plans, switches or spend of this one")
     func isolation() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         _ = try env.database.ensureProject(id: "proj-2", name: "Other")
         let other = try #require(try env.database.createKey(projectID: "proj-2"))
         let otherAuth = "Basic " + Data("\(other.publicKey):\(other.secretKey)".utf8).base64EncodedString()
@@ -261,7 +261,7 @@ struct AlertRouterTests {
 
     @Test("projects are isolated: another project sees only its own seed rules, no channels, firings or deliveries")
     func isolation() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         _ = try env.database.ensureProject(id: "proj-2", name: "Other")
         let other = try #require(try env.database.createKey(projectID: "proj-2"))
         let otherAuth = "Basic " + Data("\(other.publicKey):\(other.secretKey)".utf8).base64EncodedString()

@@ -60,7 +60,7 @@ struct CursorListTests {
 
     @Test("observations page by cursor newest first, ties by id, with the field groups and filters asked for")
     func observations() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             let ingest = try await client.execute(
@@ -127,7 +127,7 @@ struct CursorListTests {
 
     @Test("scores page by cursor with typed values, subjects and comma-list filters")
     func scores() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             _ = try await client.execute(

@@ -166,7 +166,7 @@ struct ExportSinkTests {
             @escaping @Sendable (RouterTests.Env, FakeBillingReceiver, String, any TestClientProtocol) async throws ->
             Void
     ) async throws {
-        let env = try env.makeEnv { $0.deliveryPollInterval = .seconds(3_600) }
+        let env = try await env.makeEnv { $0.deliveryPollInterval = .seconds(3_600) }
         let receiver = FakeBillingReceiver()
         let receiverApp = Application(
             router: FakeBillingReceiver.router(receiver), configuration: .init(address: .hostname("127.0.0.1", port: 0))
@@ -383,7 +383,7 @@ struct ExportSinkTests {
 
     @Test("the sink API: validation, 404s, replace keeps the key, delete")
     func api() async throws {
-        let env = try env.makeEnv { $0.deliveryPollInterval = .seconds(3_600) }  // only the test pushes
+        let env = try await env.makeEnv { $0.deliveryPollInterval = .seconds(3_600) }  // only the test pushes
         try await env.app.test(.router) { client in
             let base = "/api/tally/v1/exports/sinks"
             for (body, field) in [

@@ -35,7 +35,7 @@ struct InputHardeningTests {
 
     @Test("993 tags, 150 models, 2,000 query parameters or 60 metrics filters answer 400 naming the limit, not 500")
     func filterCaps() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let tags = (0..<993).map { "tags=t\($0)" }.joined(separator: "&")
         let models = "model=" + (0..<150).map { "m\($0)" }.joined(separator: ",")
         let params = (0..<2_000).map { "p\($0)=1" }.joined(separator: "&")
@@ -65,7 +65,7 @@ struct InputHardeningTests {
 
     @Test("ids with NUL or other control characters, or U+FFFD from a lone surrogate, are refused; neighbours stored")
     func idRules() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             _ = try await ingest(client, env, ["batch": [Self.traceCreate("victim", name: "original")]])
             let hostile: [String] = ["victim\u{0}evil", "tab\there", "bell\u{7}", "c1\u{85}", "lone\u{FFFD}"]
@@ -112,7 +112,7 @@ struct InputHardeningTests {
 
     @Test("every response carries a request id (the client's when it is a token) and the security headers")
     func requestIDAndHeaders() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             try await client.execute(uri: "/api/public/health", method: .get, headers: [.requestID: "abc-123"]) {
                 r throws in
@@ -133,7 +133,7 @@ struct InputHardeningTests {
 
     @Test("a gzip body cut short (no trailer, or mid-stream) is a 400, never stored")
     func truncatedGzip() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let batch: JSONValue = ["batch": [Self.traceCreate("gz", name: "gz")]]
         let full = Data(buffer: try gzip(Data(batch.serialized().utf8)))
         try await env.app.test(.router) { client in
@@ -158,7 +158,7 @@ struct InputHardeningTests {
 struct FormQueryTests {
     @Test("a + in a query string is a space (httpx writes spaces so), %2B a plus, and the path keeps its +")
     func plusIsSpace() async throws {
-        let env = try RouterTests().makeEnv()
+        let env = try await RouterTests().makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client in
             let batch = """
@@ -182,7 +182,7 @@ struct FormQueryTests {
 
     @Test("an unknown route answers a JSON 404 with a message")
     func unknownRoute() async throws {
-        let env = try RouterTests().makeEnv()
+        let env = try await RouterTests().makeEnv()
         try await env.app.test(.router) { client in
             let r = try await client.execute(
                 uri: "/api/public/v9/nothing", method: .get, headers: [.authorization: env.auth])

@@ -35,7 +35,7 @@ struct LangSmithRouterTests {
         "the recorded traffic (zstd multipart, create_run, update_run) lands as three priced, attributed traces; a re-send changes nothing"
     )
     func recordedTraffic() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client throws in
             let info = try await client.execute(uri: "/api/langsmith/info", method: .get)
             let config = try JSONValue.parse(Data(buffer: info.body)).objectValue?["batch_ingest_config"]?.objectValue
@@ -90,7 +90,7 @@ struct LangSmithRouterTests {
 
     @Test("wrong keys, damaged bodies and bombs are refused with a clear status; nothing half-stored")
     func refusals() async throws {
-        let env = try router.makeEnv { $0.maxDecodedBytes = 1_000_000 }
+        let env = try await router.makeEnv { $0.maxDecodedBytes = 1_000_000 }
         try await env.app.test(.router) { client throws in
             let recorded = try Self.recorded()
             let zstdRequest = try #require(recorded.first { $0.headers[.contentEncoding] == "zstd" })

@@ -42,7 +42,7 @@ struct MetricsRouterTests {
 
     @Test("per-project series with escaped labels, exact decimal cost, the histogram, 401 on a wrong key")
     func scrape() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         _ = try env.database.ensureProject(id: "proj-2", name: "Other")
         let other = try #require(try env.database.createKey(projectID: "proj-2"))
         let otherAuth = "Basic " + Data("\(other.publicKey):\(other.secretKey)".utf8).base64EncodedString()
@@ -116,7 +116,7 @@ struct MetricsRouterTests {
 
     @Test("with --metrics-max-tenants 1 the other tenants are summed as other; totals unchanged")
     func folding() async throws {
-        let env = try router.makeEnv { $0.metricsLimits = LLMMetrics.Limits(tenants: 1, features: 500, models: 200) }
+        let env = try await router.makeEnv { $0.metricsLimits = LLMMetrics.Limits(tenants: 1, features: 500, models: 200) }
         try await env.app.test(.router) { client in
             for (i, (tenant, cost)) in [("a", 0.5), ("b", 0.25), ("c", 0.125)].enumerated() {
                 _ = try await client.execute(
@@ -147,7 +147,7 @@ struct MetricsRouterTests {
 
     @Test("request counts are by route pattern and standard method: ids and odd methods add no series")
     func boundedHealthLabels() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             for i in 0..<5 {
                 _ = try await client.execute(

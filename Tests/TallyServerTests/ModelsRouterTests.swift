@@ -25,7 +25,7 @@ struct ModelsRouterTests {
 
     @Test("a project model overrides the built-in price, and re-pricing applies a price change to stored observations")
     func overrideAndRecompute() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             // Built-in gpt-4.1-mini: 1000 × 0.40/M + 100 × 1.60/M = 0.00056.
@@ -80,7 +80,7 @@ struct ModelsRouterTests {
         "switching built-in prices off leaves unknown-to-the-project models unpriced; priceBy response bills the executed model"
     )
     func settings() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             let off = try await client.execute(
@@ -102,7 +102,7 @@ struct ModelsRouterTests {
 
     @Test("bad model definitions are refused with a clear message")
     func badModels() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             for (body, fragment) in [
@@ -129,7 +129,7 @@ struct ModelsRouterTests {
     }
     @Test("models answer createdAt and Langfuse's tier conditions; 2.x/3.x SDKs get attribute tiers apart; PUT upserts")
     func langfuseModelShape() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             func model(_ id: String, sdk: String? = nil) async throws -> [String: JSONValue] {

@@ -60,7 +60,7 @@ struct NumericHardeningTests {
 
     @Test("each reported overflow input is one 400 naming the field; its neighbour is stored; reads still answer")
     func reportedInputs() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             for (index, input) in Self.reported.enumerated() {
                 let r = try await client.execute(
@@ -87,7 +87,7 @@ struct NumericHardeningTests {
 
     @Test("usage at Int64.max cannot poison a tenant: later generations of that tenant/model/day are stored")
     func noPoisonedTenant() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             let poison = try await client.execute(
                 uri: "/api/public/ingestion", method: .post,
@@ -120,7 +120,7 @@ struct NumericHardeningTests {
 
     @Test("numeric fuzz: every numeric field × edge values never traps, never answers 5xx, never stores a bad row")
     func fuzz() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let values: [JSONValue] = [
             0, 1, -1, 0.5, -0.0, 1e10, 1e12, .int(NumericLimits.maxUnits + 1), 9.2e18, .int(Int64.max), .int(Int64.min),
             1e300, 1.7976931348623157e308, -1e308, 5e-324, "9223372036854775808", "18446744073709551615", "-5", "1e3",
@@ -180,7 +180,7 @@ struct NumericHardeningTests {
 
     @Test("OTLP: cost 1e10, llm.cost.total 1e12, cache counts at Int64.max are rejected spans; the rest are stored")
     func otlpSpans() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         func attribute(_ key: String, _ set: (inout OTLPAnyValue) -> Void) -> OTLPKeyValue {
             var kv = OTLPKeyValue()
             kv.key = key

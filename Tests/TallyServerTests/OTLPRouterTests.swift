@@ -28,7 +28,7 @@ struct OTLPRouterTests {
     @Test(
         "every capture lands: v5 protobuf+gzip, raw protobuf+gzip, plain protobuf on /v1/traces, OTLP/JSON, a re-send")
     func capturesLand() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             let sends: [(String, String, Bool, String)] = [
                 ("v5-002-traces.pb.gz", "application/x-protobuf", true, "/api/public/otel/v1/traces"),
@@ -97,7 +97,7 @@ struct OTLPRouterTests {
 
     @Test("children first, roots in a later request: the trace ends up exactly as if sent together")
     func childrenBeforeParents() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let whole = try OTLPExportTraceServiceRequest(
             serializedBytes: try Data(contentsOf: Self.otlp.appendingPathComponent("v5-002-traces.pb")))
         func only(_ keep: (OTLPSpan) -> Bool) -> OTLPExportTraceServiceRequest {
@@ -143,7 +143,7 @@ struct OTLPRouterTests {
 
     @Test("the v5 scores array is accepted with 202 and stored")
     func v5Scores() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             let r = try await client.execute(
                 uri: "/api/public/scores", method: .post,
@@ -164,7 +164,7 @@ struct OTLPRouterTests {
 
     @Test("bad exports: 415, 400 for garbage, truncation and logs, 413 for a gzip bomb, 401/403 without Basic auth")
     func badExports() async throws {
-        let env = try router.makeEnv { $0.maxOTLPDecodedBytes = 100_000 }
+        let env = try await router.makeEnv { $0.maxOTLPDecodedBytes = 100_000 }
         try await env.app.test(.router) { client in
             let proto = try Data(contentsOf: Self.otlp.appendingPathComponent("v5-002-traces.pb"))
             #expect(try await post(client, env, body: proto, contentType: "text/plain").status == .unsupportedMediaType)
@@ -212,7 +212,7 @@ struct OTLPRouterTests {
 
     @Test("spans with bad ids are reported through partial_success; the others are stored")
     func partialSuccess() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         var request = OTLPExportTraceServiceRequest()
         var rs = OTLPResourceSpans()
         var ss = OTLPScopeSpans()
@@ -242,7 +242,7 @@ struct OTLPRouterTests {
 
     @Test("10,000 spans in one export are stored in one request")
     func tenThousandSpans() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         var ss = OTLPScopeSpans()
         for i in 0..<10_000 {
             var span = OTLPSpan()

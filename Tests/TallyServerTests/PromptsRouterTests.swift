@@ -17,7 +17,7 @@ struct PromptsRouterTests {
 
     /// Runs `body` against a fresh server; `call(method, path after /api/public/v2/prompts, JSON body or nil)`.
     func withPromptAPI(_ body: @escaping @Sendable (Call) async throws -> Void) async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             try await body { method, path, text in
@@ -135,7 +135,7 @@ struct PromptsRouterTests {
 
     @Test("bad prompt requests are 400s naming the field")
     func refusals() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let h: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
         try await env.app.test(.router) { client throws in
             let bodies = [

@@ -48,7 +48,7 @@ struct ReconcileRouterTests {
 
     @Test("variance per invoice line, unattributed spend, exact allocation per tenant, back-test, CSV, bad input")
     func reconcile() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             try await RouterTests.ingest(client, env, batch: Self.batch)
             func post(_ query: String, _ body: String) async throws -> (HTTPResponse.Status, String) {

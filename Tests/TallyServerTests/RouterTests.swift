@@ -31,12 +31,12 @@ struct RouterTests {
         #expect(r.status.code == 207)
     }
 
-    func makeEnv(_ edit: (inout ServerConfiguration) -> Void = { _ in }) throws -> Env {
+    func makeEnv(_ edit: (inout ServerConfiguration) -> Void = { _ in }) async throws -> Env {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tally-router-\(UUID().uuidString)/t.db"
         ).path
         let database = try TallyDatabase(path: path)
-        let outcome = try ProjectBootstrap.run(
+        let outcome = try await ProjectBootstrap.run(
             database: database,
             environment: [
                 "LANGFUSE_INIT_PROJECT_ID": "proj-1", "LANGFUSE_INIT_PROJECT_PUBLIC_KEY": "pk-lf-test",
@@ -55,7 +55,7 @@ struct RouterTests {
 
     @Test("health needs no key; everything else answers 401 without one, with Langfuse's messages")
     func auth() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         try await env.app.test(.router) { client in
             try await client.execute(uri: "/api/public/health", method: .get) { r throws in
                 #expect(r.status == .ok)
@@ -92,7 +92,7 @@ struct RouterTests {
 
     @Test("the v2 capture ingests with 207 and reads back through traces and observations")
     func ingestAndRead() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         try await env.app.test(.router) { client in
             for file in ["002", "003"] {
                 let body = try Data(
@@ -180,7 +180,7 @@ struct RouterTests {
 
     @Test("bad bodies: malformed JSON 400, oversize 413, gzip decoded, bad gzip 400, gzip bomb 413")
     func badBodies() async throws {
-        let env = try makeEnv {
+        let env = try await makeEnv {
             $0.maxBodyBytes = 2_000; $0.maxDecodedBytes = 10_000
         }
         try await env.app.test(.router) { client in
@@ -224,7 +224,7 @@ struct RouterTests {
 
     @Test("public-key (Bearer) access stores scores and refuses everything else per event")
     func bearerScoresOnly() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         try await env.app.test(.router) { client in
             let body = """
                 {"batch":[{"id":"e1","type":"trace-create","timestamp":"2026-01-01T00:00:00Z","body":{"id":"t"}},
@@ -245,7 +245,7 @@ struct RouterTests {
 
     @Test("POST /scores: one object → {id}; the v5 array → 202 Accepted, or 207 with per-item errors")
     func postScores() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         try await env.app.test(.router) { client in
             let headers: HTTPFields = [.authorization: env.auth, .contentType: "application/json"]
             try await client.execute(

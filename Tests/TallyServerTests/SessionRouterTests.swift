@@ -22,7 +22,7 @@ struct SessionRouterTests {
 
     @Test("sign-in sets an HttpOnly SameSite cookie that reads, writes only Tally's API with X-Tally-UI, and ends on sign-out or key revocation")
     func lifecycle() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             #expect(try await Self.signIn(client, secret: "wrong").status == .unauthorized)
             let r = try await Self.signIn(client)
@@ -103,7 +103,7 @@ struct SessionRouterTests {
 
     @Test("ten failed sign-ins from one address lock it out for the window: 429 with Retry-After, right keys too")
     func failedSignInsAreThrottled() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             for _ in 0..<10 { #expect(try await Self.signIn(client, secret: "guess").status == .unauthorized) }
             let locked = try await Self.signIn(client)
@@ -121,7 +121,7 @@ struct SessionRouterTests {
 
     @Test("a cookie session or a sign-in from another origin is refused (403), whatever CORS says")
     func crossOriginRefused() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             let evil = try await client.execute(
                 uri: "/api/tally/v1/session", method: .post,

@@ -194,7 +194,7 @@ struct SharedCallsTests {
 
     @Test("OTLP: the tally.tenant_shares attribute splits a span's call")
     func otlpAttribute() async throws {
-        let env = try RouterTests().makeEnv()
+        let env = try await RouterTests().makeEnv()
         try await env.app.test(.router) { client in
             let start = Timestamp.now().microseconds * 1_000 - 60_000_000_000
             let body = """

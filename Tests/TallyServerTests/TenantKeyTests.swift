@@ -86,7 +86,7 @@ struct TenantKeyTests {
 
     @Test("a tenant key reads its own tenant on the open routes, 403 everywhere else; nothing of beta leaks")
     func tenantKeyLeaksNothing() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let key = try #require(try env.database.createKey(projectID: "proj-1", scope: KeyScope(tenant: "acme")))
         let acme = Self.basic(key.publicKey, key.secretKey)
         try await env.app.test(.router) { client in
@@ -161,7 +161,7 @@ struct TenantKeyTests {
 
     @Test("a UI session signed in with a tenant key has the key's reach and says so")
     func tenantSession() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         let key = try #require(try env.database.createKey(projectID: "proj-1", scope: KeyScope(tenant: "acme")))
         try await env.app.test(.router) { client in
             try await RouterTests.ingest(client, env, batch: Self.batch)
@@ -187,7 +187,7 @@ struct TenantKeyTests {
 
     @Test("a read-only project key reads every tenant and writes nothing; keys are managed over the API")
     func readOnlyAndKeyAPI() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             try await RouterTests.ingest(client, env, batch: Self.batch)
             // Project keys create keys; the secret is answered once.

@@ -57,7 +57,7 @@ struct UsageExportRouterTests {
 
     @Test("JSON, CSV and JSON lines: exact decimal money, errors apart unless included, safe CSV cells")
     func export() async throws {
-        let env = try router.makeEnv()
+        let env = try await router.makeEnv()
         try await env.app.test(.router) { client in
             try await RouterTests.ingest(client, env, batch: Self.batch)
 
