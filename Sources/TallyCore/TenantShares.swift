@@ -6,8 +6,14 @@
 /// Weights: numbers in 0…10^12, kept to 6 decimal places; at least one above 0; at most `maxTenants` tenants, each
 /// named by a non-empty string of at most `maxTenantLength` characters. A tenant with weight 0 gets nothing.
 public struct TenantShares: Sendable, Hashable {
-    /// Tenants in name order with their weights in millionths.
-    public private(set) var weights: [(tenant: String, micros: UInt64)]
+    /// One tenant's weight, in millionths.
+    public struct Weight: Sendable, Hashable {
+        public var tenant: String
+        public var micros: UInt64
+    }
+
+    /// Tenants in name order with their weights.
+    public private(set) var weights: [Weight]
 
     public static let maxTenants = 1_000
     public static let maxTenantLength = 256
@@ -39,7 +45,7 @@ public struct TenantShares: Sendable, Hashable {
         }
         guard !object.isEmpty else { throw Self.invalid("names no tenant") }
         guard object.count <= Self.maxTenants else { throw Self.invalid("names more than \(Self.maxTenants) tenants") }
-        var weights: [(tenant: String, micros: UInt64)] = []
+        var weights: [Weight] = []
         for (tenant, raw) in object.sorted(by: { $0.key < $1.key }) {
             guard !tenant.isEmpty, tenant.count <= Self.maxTenantLength else {
                 throw Self.invalid("has a tenant name that is empty or longer than \(Self.maxTenantLength) characters")
@@ -54,7 +60,7 @@ public struct TenantShares: Sendable, Hashable {
             guard weight.isFinite, weight >= 0, weight <= Self.maxWeight else {
                 throw Self.invalid("gives \(tenant.debugDescription) a weight outside 0…1000000000000")
             }
-            weights.append((tenant, UInt64((weight * 1e6).rounded())))
+            weights.append(Weight(tenant: tenant, micros: UInt64((weight * 1e6).rounded())))
         }
         guard weights.contains(where: { $0.micros > 0 }) else { throw Self.invalid("gives every tenant weight 0") }
         self.weights = weights
@@ -62,22 +68,11 @@ public struct TenantShares: Sendable, Hashable {
 
     /// Shares from tenant → weight (millionths) pairs; for tests and callers that already hold numbers.
     public init(micros: [String: UInt64]) {
-        weights = micros.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        weights = micros.sorted { $0.key < $1.key }.map { Weight(tenant: $0.key, micros: $0.value) }
     }
 
     static func invalid(_ problem: String) -> IngestionError {
         .invalid("metadata.\(metadataKey) (or attribute \(attributeKey)) \(problem)")
-    }
-
-    public static func == (a: TenantShares, b: TenantShares) -> Bool {
-        a.weights.elementsEqual(b.weights) { $0.tenant == $1.tenant && $0.micros == $1.micros }
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        for w in weights {
-            hasher.combine(w.tenant)
-            hasher.combine(w.micros)
-        }
     }
 
     /// `total` (≥ 0) split in proportion to the weights by the largest-remainder method: each tenant gets

@@ -15,6 +15,15 @@ extension PostgresStore: ProjectStore {
         Project(id: c.0, name: c.1, organizationID: c.2, organizationName: c.3, createdAt: Timestamp(microseconds: c.4))
     }
 
+    /// The projects `query` selects; its columns must be `projectColumns`.
+    func fetchProjects(_ query: PostgresQuery) async throws -> [Project] {
+        var out: [Project] = []
+        for try await c in try await client.query(query, logger: logger).decode(ProjectColumns.self) {
+            out.append(Self.project(c))
+        }
+        return out
+    }
+
     /// Creates the project if no project has `id`; an existing project keeps its name.
     @discardableResult
     public func ensureProject(id: String, name: String) async throws -> Project {
@@ -22,37 +31,25 @@ extension PostgresStore: ProjectStore {
         try await client.query(
             "INSERT INTO project (id, name, created_at) VALUES (\(id), \(name), \(now)) ON CONFLICT (id) DO NOTHING",
             logger: logger)
-        for try await c in try await client.query(
-            "SELECT p.id, p.name, p.organization_id, p.organization_name, p.created_at FROM project p WHERE p.id = \(id)",
-            logger: logger
-        ).decode(ProjectColumns.self) {
-            return Self.project(c)
-        }
-        throw KeyError.projectNotFound(id)
+        guard
+            let project = try await fetchProjects(
+                "SELECT \(unescaped: Self.projectColumns) FROM project p WHERE p.id = \(id)"
+            ).first
+        else { throw KeyError.projectNotFound(id) }
+        return project
     }
 
     public func projects() async throws -> [Project] {
-        var out: [Project] = []
-        for try await c in try await client.query(
-            "SELECT p.id, p.name, p.organization_id, p.organization_name, p.created_at FROM project p ORDER BY p.created_at, p.id",
-            logger: logger
-        ).decode(ProjectColumns.self) {
-            out.append(Self.project(c))
-        }
-        return out
+        try await fetchProjects("SELECT \(unescaped: Self.projectColumns) FROM project p ORDER BY p.created_at, p.id")
     }
 
     public func project(publicKey: String) async throws -> Project? {
-        for try await c in try await client.query(
+        try await fetchProjects(
             """
-            SELECT p.id, p.name, p.organization_id, p.organization_name, p.created_at FROM api_key k
-            JOIN project p ON p.id = k.project_id
+            SELECT \(unescaped: Self.projectColumns) FROM api_key k JOIN project p ON p.id = k.project_id
             WHERE k.public_key = \(publicKey) AND k.revoked_at IS NULL AND NOT k.read_only AND k.tenant IS NULL
-            """, logger: logger
-        ).decode(ProjectColumns.self) {
-            return Self.project(c)
-        }
-        return nil
+            """
+        ).first
     }
 
     /// As `TallyDatabase.createKey`: given keys are stored verbatim; an existing live key of this project is left

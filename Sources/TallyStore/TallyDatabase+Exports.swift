@@ -187,16 +187,14 @@ extension TallyDatabase {
     /// call deleted since is dropped (a deletion does not reverse what a receiver holds). A shared call is one call
     /// per tenant share (`BillableCall.id`); a billing id of a changed call that the receiver holds but that no
     /// longer stands for anything (the call became shared, or a tenant left its shares) comes back `withdrawn`.
-    public func exportWork(_ sink: ExportSink, now: Timestamp, limit: Int) async throws -> ExportWork?
-    {
+    public func exportWork(_ sink: ExportSink, now: Timestamp, limit: Int) async throws -> ExportWork? {
         let settled = now.microseconds - Int64(sink.config.settleSeconds) * 1_000_000
         var args: [(any DatabaseValueConvertible)?] = []
         let split = Self.usageSplitSQL(&args)
         let sql = """
             SELECT o.id, o.trace_id, o.type, o.environment, o.tenant, o.share_cache_read IS NOT NULL AS share,
                 o.feature, o.model, o.level = 'ERROR' AS err, o.is_placeholder, o.start_time, o.input_tokens,
-                o.output_tokens, coalesce(o.share_cache_read, \(split[0])) AS crt,
-                coalesce(o.share_cache_write, \(split[1])) AS cwt, coalesce(o.share_reasoning, \(split[2])) AS rt,
+                o.output_tokens, \(split[0]) AS crt, \(split[1]) AS cwt, \(split[2]) AS rt,
                 coalesce(o.total_cost_nanos, 0) AS cn, coalesce(o.savings_nanos, 0) AS sv
             FROM \(Self.callSource(perTenant: true)) o
             WHERE o.project_id = ? AND o.id IN (SELECT value FROM json_each(?))
@@ -241,10 +239,14 @@ extension TallyDatabase {
                 byID[c.observationID, default: []].append(c)
             }
             var ledger: [String: LedgerEntry] = [:]
+            // Per changed observation, the billing ids the receiver holds for it: its own id, or its shares'
+            // (`<id>#<tenant>`).
+            var held: [String: [String]] = [:]
             for r in try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT l.* FROM json_each(?) j JOIN export_ledger l ON l.project_id = ? AND l.sink = ?
+                    SELECT j.value AS held_for, l.* FROM json_each(?) j
+                    JOIN export_ledger l ON l.project_id = ? AND l.sink = ?
                         AND (l.observation_id = j.value
                             OR (l.observation_id > j.value || '#' AND l.observation_id < j.value || '$'))
                     """, arguments: [idList, sink.projectID, sink.name])
@@ -260,18 +262,16 @@ extension TallyDatabase {
                             cacheReadTokens: r["cache_read_tokens"], cacheWriteTokens: r["cache_write_tokens"],
                             reasoningTokens: r["reasoning_tokens"], costNanos: r["cost_nanos"],
                             cacheSavingsNanos: r["cache_savings_nanos"]))
-                ledger[r["observation_id"]] = LedgerEntry(revision: r["revision"], values: values)
+                let key: String = r["observation_id"]
+                ledger[key] = LedgerEntry(revision: r["revision"], values: values)
+                held[r["held_for"], default: []].append(key)
             }
             var calls: [BillableCall] = []
             for id in ids {
                 guard let current = byID[id], let first = current.first else { continue }
                 calls += current
                 let billed = Set(current.map(\.id))
-                let held = ledger.keys.filter {
-                    ($0 == id || ($0.hasPrefix(id + "#") && !$0.dropFirst(id.count + 1).isEmpty))
-                        && !billed.contains($0)
-                }
-                for key in held.sorted() {
+                for key in (held[id] ?? []).sorted() where !billed.contains(key) {
                     var gone = first
                     gone.id = key
                     gone.withdrawn = true

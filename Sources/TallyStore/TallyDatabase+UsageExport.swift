@@ -33,8 +33,7 @@ extension TallyDatabase {
             WITH base AS (
                 SELECT \(([Self.bucketKeySQL(q.bucket) + " AS bk"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" }).joined(separator: ", ")),
                     o.n, o.level = 'ERROR' AS err, o.input_tokens AS it, o.output_tokens AS ot,
-                    coalesce(o.share_cache_read, \(split[0])) AS crt, coalesce(o.share_cache_write, \(split[1])) AS cwt,
-                    coalesce(o.share_reasoning, \(split[2])) AS rt, coalesce(o.total_cost_nanos, 0)\(q.cacheBilling == .list ? " + coalesce(o.savings_nanos, 0)" : "") AS cn,
+                    \(split[0]) AS crt, \(split[1]) AS cwt, \(split[2]) AS rt, coalesce(o.total_cost_nanos, 0)\(q.cacheBilling == .list ? " + coalesce(o.savings_nanos, 0)" : "") AS cn,
                     coalesce(o.savings_nanos, 0) AS sv
                 FROM \(Self.callSource(perTenant: Self.perTenant(q.dimensions, filter))) o\(joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")\(joinTag ? " JOIN trace_tag g INDEXED BY trace_tag_trace ON g.project_id = o.project_id AND g.trace_id = o.trace_id" : "")
                 WHERE \(w.filter.sql)
@@ -70,15 +69,19 @@ extension TallyDatabase {
 }
 
 extension TallyDatabase {
-    /// SQL for an observation `o`'s cache-read, cache-write and reasoning tokens, in that order: the sums of the
-    /// usage keys `PriceKey` maps onto each (the key lists are appended to `args`, so they are the cost engine's own).
+    /// SQL for the cache-read, cache-write and reasoning tokens of a row `o` of a `callSource`, in that order: a
+    /// share's own (`share_cache_read`, …), else the sums of the call's usage keys `PriceKey` maps onto each (the key
+    /// lists are appended to `args`, so they are the cost engine's own).
     static func usageSplitSQL(_ args: inout [(any DatabaseValueConvertible)?]) -> [String] {
         var split: [String] = []
-        for keys: Set<PriceKey> in [[.cacheRead], [.cacheWrite, .cacheWrite1h], [.reasoning]] {
+        for (keys, share): (Set<PriceKey>, String) in [
+            ([.cacheRead], "share_cache_read"), ([.cacheWrite, .cacheWrite1h], "share_cache_write"),
+            ([.reasoning], "share_reasoning"),
+        ] {
             let aliases = PriceKey.aliases.filter { keys.contains($0.value) }.keys.sorted()
             split.append(
-                "(SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details) WHERE key IN (\(SQLFilter.marks(aliases.count))))"
-            )
+                "coalesce(o.\(share), (SELECT coalesce(sum(value), 0) FROM json_each(o.usage_details) "
+                    + "WHERE key IN (\(SQLFilter.marks(aliases.count)))))")
             args += aliases
         }
         return split
