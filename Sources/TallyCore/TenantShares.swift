@@ -4,7 +4,8 @@
 /// figure of the call is then split between those tenants in proportion, exactly (`split`).
 ///
 /// Weights: numbers in 0…10^12, kept to 6 decimal places; at least one above 0; at most `maxTenants` tenants, each
-/// named by a non-empty string of at most `maxTenantLength` characters. A tenant with weight 0 gets nothing.
+/// named by a non-empty string of at most `maxTenantLength` characters without control characters (`EntityID`). A
+/// tenant with weight 0 gets nothing.
 public struct TenantShares: Sendable, Hashable {
     /// One tenant's weight, in millionths.
     public struct Weight: Sendable, Hashable {
@@ -49,6 +50,10 @@ public struct TenantShares: Sendable, Hashable {
         for (tenant, raw) in object.sorted(by: { $0.key < $1.key }) {
             guard !tenant.isEmpty, tenant.count <= Self.maxTenantLength else {
                 throw Self.invalid("has a tenant name that is empty or longer than \(Self.maxTenantLength) characters")
+            }
+            // Tenant names become rollup keys, metric labels and billing subjects: the client-id rule applies.
+            if let problem = EntityID.problem(tenant) {
+                throw Self.invalid("has a tenant name that is not valid: \(problem)")
             }
             let weight: Double
             switch raw {

@@ -39,6 +39,7 @@ struct TenantSharesTests {
             (["acme": -1], "outside"), (["acme": 1e13], "outside"), (["acme": "lots"], "not a number"),
             (["acme": true], "not a number"), (["acme": 0, "beta": 0], "weight 0"), (["": 3], "tenant name"),
             (.object([String(repeating: "x", count: 257): 1]), "tenant name"), (.object(many), "more than 1000"),
+            (.object(["ac\u{0}me": 1]), "control characters"), (.object(["beta\u{1B}[31m": 1]), "control characters"),
         ]
         for (value, phrase) in cases {
             do {
