@@ -1,3 +1,5 @@
+import Foundation
+
 /// The merge rules (COMPAT §2.8) that fold an upsert into the stored entity. Pure functions: the store reads the
 /// current row, calls these, and writes the result, so every protocol gets identical semantics.
 ///
@@ -195,5 +197,45 @@ struct MergePolicy {
             ? JSONValue.object(overlay).deepMerged(with: .object(base))
             : JSONValue.object(base).deepMerged(with: .object(overlay))
         return merged.objectValue ?? base
+    }
+}
+
+extension Observation {
+    /// What a store writes for an observation event: `upsert` merged into `existing` (nil: a new id), priced with
+    /// `prices` and range-checked (`checkLimits`, tenant shares). Throws `IngestionError` (invalid) when the event
+    /// must be refused; nothing is changed then.
+    public static func stored(
+        merging upsert: ObservationUpsert, into existing: Observation?, eventTime: Timestamp, prices: PriceTable,
+        priceBy: PriceBy
+    ) throws(IngestionError) -> Observation {
+        var merged = merge(existing, upsert, eventTime: eventTime, newTraceID: { UUID().uuidString.lowercased() })
+        do {
+            try merged.applyPricing(prices, priceBy: priceBy)
+        } catch {
+            throw .invalid(error.description)
+        }
+        try merged.checkLimits()
+        _ = try TenantShares(metadata: merged.metadata)
+        return merged
+    }
+
+    /// The tenant shares the observation is stored with (empty: not a shared call). Metadata that names shares
+    /// wrongly is refused when the event arrives (`stored(merging:...)`); a row stored before that check counts as
+    /// unshared.
+    public func storedShares(totals: Totals) -> [TenantShares.Share] {
+        guard let shares = try? TenantShares(metadata: metadata) else { return [] }
+        return shares.shares(of: self, totals: totals)
+    }
+}
+
+extension ObservationLevel {
+    /// Severity as a trace's `max_level` stores it: DEBUG 0, DEFAULT 1, WARNING 2, ERROR 3.
+    public var rank: Int64 {
+        switch self {
+        case .debug: 0
+        case .default: 1
+        case .warning: 2
+        case .error: 3
+        }
     }
 }

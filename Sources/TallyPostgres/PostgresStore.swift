@@ -13,6 +13,11 @@ public final class PostgresStore: Sendable {
     let logger: Logger
     /// Where it connects, without the password (for messages).
     public let endpoint: String
+    public let commitFeed = CommitFeed()
+    let pricingCache = PostgresPricingCache()
+    let partitions = PartitionCache()
+    /// Events of requests being written now (`queuedEvents`).
+    let inFlight = InFlightCounter()
 
     /// `url`: `postgres://user:password@host:port/database` (`postgresql://` too); `sslmode=disable` (default).
     /// `poolSize`: connections at most; `statementTimeout`: the server cancels a statement running longer

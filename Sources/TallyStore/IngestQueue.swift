@@ -124,32 +124,13 @@ extension CommitFeed {
     func report(
         _ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>], duration: Duration
     ) {
-        guard hasReportHandler else { return }
-        var report = Report(requests: batches.count, events: [:], duration: duration)
-        for (batch, outcome) in zip(batches, outcomes) {
-            let results = try? outcome.get()
-            for (i, event) in batch.events.enumerated() {
-                let result: String
-                switch results?[i] {
-                case .success?: result = "stored"
-                case .failure?: result = "refused"
-                case nil: result = "failed"
-                }
-                report.events[Report.Key(type: event.body.typeName, result: result), default: 0] += 1
-            }
-        }
-        deliver(report)
+        report(zip(batches, outcomes).map { ($0.events, try? $1.get()) }, duration: duration)
     }
 
     func publish(_ batches: [IngestBatch], _ outcomes: [Result<[Result<Void, IngestionError>], any Error>]) {
-        guard hasHandler else { return }
         for (batch, outcome) in zip(batches, outcomes) {
             guard case .success(let results) = outcome else { continue }
-            let ids = zip(batch.events, results).compactMap { event, result -> String? in
-                guard case .success = result, case .observation(let o) = event.body else { return nil }
-                return o.id
-            }
-            if !ids.isEmpty { deliver(projectID: batch.projectID, observationIDs: ids) }
+            publish(projectID: batch.projectID, events: batch.events, results: results)
         }
     }
 }

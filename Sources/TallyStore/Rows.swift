@@ -3,50 +3,8 @@ import GRDB
 import TallyCore
 import TallyStoreAPI
 
-/// Mapping between domain values and SQLite rows. JSON columns hold compact JSON text; times are µs integers.
-enum Rows {
-    static func json(_ v: JSONValue?) -> String? { v?.serialized() }
-
-    static func jsonValue(_ text: String?) -> JSONValue? {
-        guard let text else { return nil }
-        return try? JSONValue.parse(text)
-    }
-
-    static func object(_ text: String?) -> [String: JSONValue] {
-        jsonValue(text)?.objectValue ?? [:]
-    }
-
-    /// A JSON array of strings (non-strings skipped); empty for anything else.
-    static func strings(_ text: String?) -> [String] {
-        (jsonValue(text)?.arrayValue ?? []).compactMap(\.stringValue)
-    }
-
-    static func time(_ v: Int64?) -> Timestamp? { v.map(Timestamp.init(microseconds:)) }
-
-    static func usage(_ text: String?) -> UsageDetails {
-        var out: UsageDetails = [:]
-        for (k, v) in object(text) {
-            if case .int(let i) = v { out[k] = i }
-        }
-        return out
-    }
-
-    static func cost(_ text: String?) -> CostDetails {
-        var out: CostDetails = [:]
-        for (k, v) in object(text) {
-            if let d = v.doubleValue { out[k] = d }
-        }
-        return out
-    }
-
-    static func usageJSON(_ u: UsageDetails) -> String {
-        JSONValue.object(u.mapValues { .int($0) }).serialized()
-    }
-
-    static func costJSON(_ c: CostDetails) -> String {
-        JSONValue.object(c.mapValues { .double($0) }).serialized()
-    }
-}
+/// The JSON columns' mapping, shared with the PostgreSQL store (TallyStoreAPI).
+typealias Rows = StoredJSON
 
 extension Trace {
     init(row: Row) {

@@ -54,11 +54,7 @@ extension TallyDatabase {
     }
 
     /// An observation level as its severity rank (`ObservationLevel.rank`) in SQL.
-    static func levelRankSQL(_ column: String) -> String {
-        "CASE \(column) "
-            + ObservationLevel.allCases.map { "WHEN '\($0.rawValue)' THEN \($0.rank) " }.joined()
-            + "ELSE 0 END"
-    }
+    static func levelRankSQL(_ column: String) -> String { SharedSQL.levelRank(column) }
 
     static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
         try fetchTraceRow(db, projectID: projectID, id: id).map(Trace.init(row:))
@@ -387,20 +383,13 @@ final class IngestSession {
         if !deferTraceWrites { try rollups.stage(projectID: projectID, db) }
     }
 
-    /// `upsert` merged into `existing`, priced and range-checked; throws `IngestionError` when refused.
+    /// `upsert` merged into `existing`, priced and range-checked (`Observation.stored`); throws `IngestionError`
+    /// when refused.
     static func validated(
         _ existing: Observation?, _ upsert: ObservationUpsert, eventTime: Timestamp, pricing: ProjectPricing
     ) throws -> Observation {
-        var merged = Observation.merge(
-            existing, upsert, eventTime: eventTime, newTraceID: { UUID().uuidString.lowercased() })
-        do {
-            try merged.applyPricing(pricing.table, priceBy: pricing.priceBy)
-        } catch {
-            throw IngestionError.invalid(error.description)
-        }
-        try merged.checkLimits()
-        _ = try TenantShares(metadata: merged.metadata)
-        return merged
+        try Observation.stored(
+            merging: upsert, into: existing, eventTime: eventTime, prices: pricing.table, priceBy: pricing.priceBy)
     }
 
     /// The cached trace state, to restore when an event's savepoint rolls back.
@@ -606,17 +595,5 @@ struct TraceTotalsSum {
         guard count > 0 else { return [0, 0, 0, 0, 0, 0, 1].map(\.databaseValue) }
         return [count, inputTokens, outputTokens, totalTokens, costNanos, lastEnd - firstStart, maxLevel]
             .map(\.databaseValue)
-    }
-}
-
-extension ObservationLevel {
-    /// Severity as the trace's `max_level` stores it: DEBUG 0, DEFAULT 1, WARNING 2, ERROR 3.
-    var rank: Int64 {
-        switch self {
-        case .debug: 0
-        case .default: 1
-        case .warning: 2
-        case .error: 3
-        }
     }
 }

@@ -29,26 +29,19 @@ struct SQLFilter: @unchecked Sendable {  // a value built before a read and neve
         add(columns.count == 1 ? clause : "(\(clause))", Array(repeating: values, count: columns.count).flatMap { $0 })
     }
 
-    var sql: String { clauses.isEmpty ? "1" : clauses.joined(separator: " AND ") }
-
-    /// Keyset paging of a list ordered by `time DESC, id DESC`: the rows after `cursor` (its key a µs time).
-    mutating func after(_ cursor: ListCursor?, time: String, id: String) throws {
-        guard let cursor else { return }
-        guard case .int(let t) = cursor.key else { throw AnalyticsError.invalid("cursor: not a cursor of this list") }
-        keyset(column: time, ascending: false, key: t, tie: id, tieAscending: false, after: cursor.id)
+    /// Adds shared conditions (TallyStoreAPI), their `?` bound in order.
+    mutating func add(_ conditions: SQLConditions) {
+        clauses += conditions.clauses
+        for v in conditions.values { _ = arguments.append(contentsOf: [v.databaseValue]) }
     }
 
-    /// The rows strictly after (`key`, `after`) in the order `column` then `tie`. Spelled `column ≥ key AND
-    /// (column > key OR tie > after)` (for an ascending order) rather than `column > key OR (column = key AND …)`:
-    /// with bound parameters SQLite bounds an index range only with the first form; the second scans from the
-    /// start of the index, so a page deep in a list cost what reading every earlier row does.
-    mutating func keyset(
-        column: String, ascending: Bool, key: (any DatabaseValueConvertible)?, tie: String, tieAscending: Bool,
-        after: String
-    ) {
-        let op = ascending ? ">" : "<"
-        add(
-            "\(column) \(op)= ? AND (\(column) \(op) ? OR \(tie) \(tieAscending ? ">" : "<") ?)", [key, key, after])
+    var sql: String { clauses.isEmpty ? "1" : clauses.joined(separator: " AND ") }
+
+    /// Keyset paging of a list ordered by `time DESC, id DESC` (`SQLConditions.after`).
+    mutating func after(_ cursor: ListCursor?, time: String, id: String) throws {
+        var c = SQLConditions()
+        try c.after(cursor, time: time, id: id)
+        add(c)
     }
 
     /// One page of `SELECT <columns> FROM <from> WHERE <filter> ORDER BY <order>` plus the total count, counted over
@@ -94,33 +87,14 @@ extension TallyDatabase {
 
     public func traces(projectID: String, query q: TraceQuery) async throws -> Paged<TraceSummary> {
         var f = SQLFilter()
-        if let v = q.userID { f.add("t.user_id = ?", [v]) }
-        if let v = q.name { f.add("t.name = ?", [v]) }
-        if let v = q.sessionID { f.add("t.session_id = ?", [v]) }
-        if let v = q.from { f.add("t.timestamp >= ?", [v.microseconds]) }
-        if let v = q.to { f.add("t.timestamp < ?", [v.microseconds]) }
-        if let v = q.version { f.add("t.version = ?", [v]) }
-        if let v = q.release { f.add("t.release = ?", [v]) }
-        if let v = q.tenant { f.add("t.tenant = ?", [v]) }
-        f.any("t.environment", q.environments)
+        f.add(ReadFilters.trace(q))
         // Tags alone: the count reads the tag index only (the trace rows are not needed to count them).
         let tagsOnly = f.clauses.isEmpty && !q.tags.isEmpty
         f.add("t.project_id = ?", [projectID])
         let (from, timestamp, id) = Self.traceSource(tags: q.tags, projectID: projectID, filter: &f)
         var countFilter = SQLFilter()
         if tagsOnly { _ = Self.traceSource(tags: q.tags, projectID: projectID, filter: &countFilter) }
-        let column: String
-        switch q.orderField {
-        case .id: column = "t.id"
-        case .timestamp: column = timestamp
-        case .name: column = "t.name"
-        case .userId: column = "t.user_id"
-        case .release: column = "t.release"
-        case .version: column = "t.version"
-        case .public: column = "t.public"
-        case .bookmarked: column = "t.bookmarked"
-        case .sessionId: column = "t.session_id"
-        }
+        let column = ReadFilters.traceOrderColumn(q.orderField, timestamp: timestamp)
         let direction = q.orderDirection == .asc ? "ASC" : "DESC"
         let order =
             q.orderField == .timestamp
@@ -183,11 +157,9 @@ extension TallyDatabase {
             scoreIDs[row["trace_id"], default: []].append(row["id"])
         }
         return zip(traces, rows).map { t, row in
-            let totals = TraceTotals(traceRow: row)
-            return TraceSummary(
+            TraceSummary(
                 trace: t, observationIDs: observationIDs[t.id] ?? [], scoreIDs: scoreIDs[t.id] ?? [],
-                latency: Double(totals?.spanMicros ?? 0) / 1_000_000,
-                totalCost: Double(totals?.totalCostNanos ?? 0) / 1e9)
+                totals: TraceTotals(traceRow: row))
         }
     }
 
@@ -208,28 +180,7 @@ extension TallyDatabase {
     /// The WHERE clause of an observation list over `observation o` (`joined`: joined with its `trace t`).
     static func observationFilter(projectID: String, _ q: ObservationQuery, joined: Bool) throws -> SQLFilter {
         var f = SQLFilter()
-        f.add("o.project_id = ?", [projectID])
-        if let v = q.name { f.add("o.name = ?", [v]) }
-        if let v = q.type { f.add("o.type = ?", [v.rawValue]) }
-        if let v = q.traceID { f.add("o.trace_id = ?", [v]) }
-        if let v = q.level { f.add("o.level = ?", [v.rawValue]) }
-        if let v = q.parentObservationID {
-            // An empty id asks for observations without a parent, as Langfuse's v2 list reads it.
-            f.add(v.isEmpty ? "o.parent_observation_id IS NULL" : "o.parent_observation_id = ?", v.isEmpty ? [] : [v])
-        }
-        if let v = q.isRoot { f.add(v ? "o.parent_observation_id IS NULL" : "o.parent_observation_id IS NOT NULL") }
-        if let v = q.fromStartTime { f.add("o.start_time >= ?", [v.microseconds]) }
-        if let v = q.toStartTime { f.add("o.start_time < ?", [v.microseconds]) }
-        if let v = q.version { f.add("o.version = ?", [v]) }
-        for (column, value) in [("user_id", q.userID), ("session_id", q.sessionID)] {
-            guard let value else { continue }
-            f.add(
-                joined
-                    ? "t.\(column) = ?"
-                    : "EXISTS (SELECT 1 FROM trace t WHERE t.project_id = o.project_id AND t.id = o.trace_id AND t.\(column) = ?)",
-                [value])
-        }
-        f.any("o.environment", q.environments)
+        f.add(ReadFilters.observation(projectID: projectID, q, joined: joined))
         if !q.filters.isEmpty {
             guard joined else { throw AnalyticsError.invalid("filter is answered by GET /api/public/v2/observations") }
             for (i, condition) in q.filters.enumerated() {
@@ -303,10 +254,7 @@ extension TallyDatabase {
 
     public func sessions(projectID: String, query q: SessionQuery) async throws -> Paged<Session> {
         var f = SQLFilter()
-        f.add("project_id = ?", [projectID])
-        if let v = q.from { f.add("created_at >= ?", [v.microseconds]) }
-        if let v = q.to { f.add("created_at < ?", [v.microseconds]) }
-        f.any("environment", q.environments)
+        f.add(ReadFilters.session(projectID: projectID, q))
         let filter = f
         return try await writer.read { db in
             let (items, total) = try filter.page(
@@ -335,35 +283,7 @@ extension TallyDatabase {
     /// The WHERE clause of a score list over `score s LEFT JOIN trace t`.
     static func scoreFilter(projectID: String, _ q: ScoreQuery) -> SQLFilter {
         var f = SQLFilter()
-        f.add("s.project_id = ?", [projectID])
-        if let v = q.userID { f.add("t.user_id = ?", [v]) }
-        if let v = q.from { f.add("s.timestamp >= ?", [v.microseconds]) }
-        if let v = q.to { f.add("s.timestamp < ?", [v.microseconds]) }
-        if let v = q.value { f.add("s.value \(q.comparison == .ne ? "<>" : q.comparison.rawValue) ?", [v]) }
-        for tag in Set(q.traceTags).sorted() {
-            f.add("s.trace_id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
-        }
-        f.any("s.environment", q.environments)
-        f.any("s.id", q.scoreIDs)
-        f.any("s.trace_id", q.traceIDs)
-        f.any("s.observation_id", q.observationIDs)
-        f.any("s.session_id", q.sessionIDs)
-        f.any("s.dataset_run_id", q.datasetRunIDs)
-        f.any("s.name", q.names)
-        f.any("s.source", q.sources.map(\.rawValue))
-        f.any("s.data_type", q.dataTypes.map(\.rawValue))
-        f.any("s.config_id", q.configIDs)
-        f.any("s.queue_id", q.queueIDs)
-        if !q.authorUserIDs.isEmpty { f.add("0") }
-        if let v = q.valueMin { f.add("s.data_type = 'NUMERIC' AND s.value >= ?", [v]) }
-        if let v = q.valueMax { f.add("s.data_type = 'NUMERIC' AND s.value <= ?", [v]) }
-        if let v = q.valueText {
-            if let number = Double(v), number.isFinite {
-                f.add("(s.value = ? OR s.string_value = ?)", [number, v])
-            } else {
-                f.add("s.string_value = ?", [v])
-            }
-        }
+        f.add(ReadFilters.score(projectID: projectID, q))
         return f
     }
 
@@ -418,5 +338,16 @@ extension TraceTotals {
             observations: count, spanMicros: row["duration_micros"], inputTokens: row["input_tokens"],
             outputTokens: row["output_tokens"], totalTokens: row["total_tokens"],
             totalCostNanos: row["total_cost_nanos"], level: levels[min(3, max(0, row["max_level"] as Int))])
+    }
+}
+
+extension SQLValue {
+    var databaseValue: DatabaseValue {
+        switch self {
+        case .text(let v): v.databaseValue
+        case .int(let v): v.databaseValue
+        case .double(let v): v.databaseValue
+        case .bool(let v): v.databaseValue
+        }
     }
 }

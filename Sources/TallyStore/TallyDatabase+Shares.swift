@@ -8,8 +8,7 @@ extension TallyDatabase {
     /// The shares `o` is stored with (empty: not shared). Metadata that names shares wrongly was refused when the
     /// event arrived (`IngestSession.validated`); a row stored before that check counts as unshared.
     static func shares(of o: Observation, totals: Observation.Totals) -> [TenantShares.Share] {
-        guard let shares = try? TenantShares(metadata: o.metadata) else { return [] }
-        return shares.shares(of: o, totals: totals)
+        o.storedShares(totals: totals)
     }
 
     /// The stored shares of one call, in tenant order.

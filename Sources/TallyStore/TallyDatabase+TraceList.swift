@@ -13,50 +13,9 @@ extension TallyDatabase {
         rows: [TraceListRow], hasMore: Bool, next: ListCursor?
     ) {
         var f = SQLFilter()
-        f.add("t.project_id = ?", [projectID])
-        if let v = q.from { f.add("t.timestamp >= ?", [v.microseconds]) }
-        if let v = q.to { f.add("t.timestamp < ?", [v.microseconds]) }
-        if let v = q.tenant { f.add("t.tenant = ?", [v]) }
-        if let v = q.userID { f.add("t.user_id = ?", [v]) }
-        if let v = q.sessionID { f.add("t.session_id = ?", [v]) }
-        f.any("t.environment", q.environments)
-        if let v = q.nameContains, !v.isEmpty {
-            let escaped = v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-                .replacingOccurrences(of: "_", with: "\\_")
-            f.add("t.name LIKE ? ESCAPE '\\'", ["%\(escaped)%"])
-        }
-        if let name = q.promptName {
-            // Driven from the (project, prompt, version, start) index: the prompt's traces, not every trace.
-            if let version = q.promptVersion {
-                f.add(
-                    "t.id IN (SELECT trace_id FROM observation WHERE project_id = ? AND prompt_name = ? AND prompt_version = ?)",
-                    [projectID, name, version])
-            } else {
-                f.add(
-                    "t.id IN (SELECT trace_id FROM observation WHERE project_id = ? AND prompt_name = ?)",
-                    [projectID, name])
-            }
-        }
-        if let v = q.model {
-            f.add(
-                "EXISTS (SELECT 1 FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id AND x.trace_id = t.id AND (x.model = ? OR x.response_model = ?))",
-                [v, v])
-        }
-        if let v = q.level {
-            f.add(
-                "EXISTS (SELECT 1 FROM observation x INDEXED BY observation_trace WHERE x.project_id = t.project_id AND x.trace_id = t.id AND x.level = ?)",
-                [v.rawValue])
-        }
+        f.add(ReadFilters.traceList(projectID: projectID, q, perTrace: "observation x INDEXED BY observation_trace"))
         let (from, timestamp, id) = Self.traceSource(tags: q.tags, projectID: projectID, filter: &f)
-        // The per-trace totals are columns of the trace row, each with an index for the unfiltered list.
-        let column: String
-        switch q.sort {
-        case .timestamp: column = timestamp
-        case .name: column = "coalesce(t.name, '')"
-        case .totalCost: column = "t.total_cost_nanos"
-        case .latency: column = "t.duration_micros"
-        case .totalTokens: column = "t.total_tokens"
-        }
+        let column = ReadFilters.traceListSortColumn(q.sort, timestamp: timestamp)
         let direction = q.ascending ? "ASC" : "DESC"
         // Ties by id, ascending under time descending (the order of the tag index, which carries the trace id).
         let idAscending = q.sort == .timestamp ? !q.ascending : q.ascending
@@ -64,15 +23,11 @@ extension TallyDatabase {
         let tiebreak = "\(tieColumn) \(idAscending ? "ASC" : "DESC")"
         if let after = q.after {
             // The rows strictly after the cursor in this order.
-            let key: (any DatabaseValueConvertible)?
-            switch after.key {
-            case .int(let v): key = v
-            case .string(let v): key = v
-            default: key = nil
-            }
-            f.keyset(
-                column: column, ascending: q.ascending, key: key, tie: tieColumn, tieAscending: idAscending,
-                after: after.id)
+            var keyset = SQLConditions()
+            keyset.keyset(
+                column: column, ascending: q.ascending, key: SQLValue(cursorKey: after.key), tie: tieColumn,
+                tieAscending: idAscending, after: after.id)
+            f.add(keyset)
         }
         let sql = """
             SELECT t.*, \(column) AS sort_key, \(tieColumn) AS sort_id FROM \(from) WHERE \(f.sql)

@@ -1,4 +1,5 @@
 import Foundation
+import TallyCore
 
 /// Who wants to know which observations just committed (the call log). The handler runs on the ingest queue right
 /// after each commit, so it must only hand the ids on (it never reads or blocks); nothing is published for a
@@ -62,4 +63,37 @@ public final class CommitFeed: @unchecked Sendable {  // `handler` is only touch
     }
 
     public init() {}
+}
+
+extension CommitFeed {
+    /// Reports one transaction that applied `requests` (each request's events and their results, nil when the
+    /// transaction did not commit) in `duration`.
+    public func report(
+        _ requests: [(events: [IngestionEvent], results: [Result<Void, IngestionError>]?)], duration: Duration
+    ) {
+        guard hasReportHandler else { return }
+        var report = Report(requests: requests.count, events: [:], duration: duration)
+        for (events, results) in requests {
+            for (i, event) in events.enumerated() {
+                let result: String
+                switch results?[i] {
+                case .success?: result = "stored"
+                case .failure?: result = "refused"
+                case nil: result = "failed"
+                }
+                report.events[Report.Key(type: event.body.typeName, result: result), default: 0] += 1
+            }
+        }
+        deliver(report)
+    }
+
+    /// Hands the ids of the observations among `events` that committed (`results`, in the same order) on.
+    public func publish(projectID: String, events: [IngestionEvent], results: [Result<Void, IngestionError>]) {
+        guard hasHandler else { return }
+        let ids = zip(events, results).compactMap { event, result -> String? in
+            guard case .success = result, case .observation(let o) = event.body else { return nil }
+            return o.id
+        }
+        if !ids.isEmpty { deliver(projectID: projectID, observationIDs: ids) }
+    }
 }

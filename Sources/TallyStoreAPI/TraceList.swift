@@ -36,3 +36,12 @@ public struct TraceListRow: Sendable {
         self.totals = totals
     }
 }
+
+extension TraceSummary {
+    /// A summary whose latency (s) and cost (USD) come from the trace's stored totals (nil: no observations).
+    public init(trace: Trace, observationIDs: [String], scoreIDs: [String], totals: TraceTotals?) {
+        self.init(
+            trace: trace, observationIDs: observationIDs, scoreIDs: scoreIDs,
+            latency: Double(totals?.spanMicros ?? 0) / 1_000_000, totalCost: Double(totals?.totalCostNanos ?? 0) / 1e9)
+    }
+}

@@ -19,7 +19,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     static var available: [Backend] { postgresURL == nil ? [.sqlite] : allCases }
 
     /// Runs `body` with a fresh, empty, migrated store of this backend (PostgreSQL: a new database, dropped after).
-    func withStore(_ body: @Sendable (any TallyStoreAPI.ProjectStore) async throws -> Void) async throws {
+    func withStore(_ body: @Sendable (any StoreUnderTest) async throws -> Void) async throws {
         switch self {
         case .sqlite:
             let (db, _) = try temporaryDatabase()
@@ -30,14 +30,41 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 }
 
+/// The store protocols both backends implement so far (the conformance suites run against these).
+typealias StoreUnderTest = TallyStoreAPI.ProjectStore & IngestStore & TraceStore
+
+extension Backend {
+    /// Row counts of the data tables of `store`, whichever backend it is.
+    static func rowCounts(_ store: any StoreUnderTest) async throws -> [String: Int] {
+        let tables = ["trace", "observation", "score", "session", "trace_tag"]
+        if let db = store as? TallyDatabase { return try db.rowCounts() }
+        let pg = try #require(store as? PostgresStore)
+        var out: [String: Int] = [:]
+        for table in tables {
+            for try await n in try await pg.client.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"))
+                .decode(Int.self)
+            {
+                out[table] = n
+            }
+        }
+        return out
+    }
+}
+
 /// A throwaway database per test on the server `TALLY_TEST_POSTGRES_URL` names.
 enum PostgresHarness {
     static func withDatabase(_ body: @Sendable (PostgresStore) async throws -> Void) async throws {
+        try await withDatabase { store, _ in try await body(store) }
+    }
+
+    /// As `withDatabase`, also handing over the database's URL (a second collector connects with it).
+    static func withDatabase(_ body: @Sendable (PostgresStore, String) async throws -> Void) async throws {
         let base = try #require(Backend.postgresURL)
         let name = "tally_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
         var url = URLComponents(string: base)!
         url.path = "/\(name)"
-        let store = try PostgresStore(url: url.string!, poolSize: 4)
+        let databaseURL = url.string!
+        let store = try PostgresStore(url: databaseURL, poolSize: 4)
         // A client runs once: the admin connection stays up for the create and the drop.
         try await running(try PostgresStore(url: base, poolSize: 1)) { admin in
             try await admin.client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
@@ -45,7 +72,7 @@ enum PostgresHarness {
             do {
                 try await running(store) { store in
                     try await store.migrate()
-                    try await body(store)
+                    try await body(store, databaseURL)
                 }
                 outcome = .success(())
             } catch {

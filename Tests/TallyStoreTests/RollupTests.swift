@@ -253,7 +253,7 @@ struct RollupTests {
     }
 
     /// Breakdowns answered from the rollup equal the same breakdowns over raw rows, for aligned and unaligned ranges.
-    static func assertBreakdownsAgree(_ db: TallyDatabase) async throws {
+    static func assertBreakdownsAgree(_ db: TallyDatabase, projectID: String = "p") async throws {
         let hour: Int64 = 3_600_000_000
         let ranges: [(Int64?, Int64?)] = [
             (nil, nil), (day0, day0 + 3 * day), (day0 + hour, day0 + 2 * day + 2 * hour),
@@ -280,10 +280,10 @@ struct RollupTests {
                     q.metrics = [.count, .inputTokens, .outputTokens, .totalTokens, .inputCost, .totalCost, .errorRate]
                     q.sort = .totalCost
                     q.limit = 10_000
-                    if TallyDatabase.rollupBreakdownSQL(q, projectID: "p") != nil { covered += 1 }
+                    if TallyDatabase.rollupBreakdownSQL(q, projectID: projectID) != nil { covered += 1 }
                     // (A range no rollup covers is scanned on both sides, with distinct-trace counts: drop them.)
-                    let fast = withoutTraces(try await db.breakdown(projectID: "p", query: q))
-                    let raw = withoutTraces(try await db.breakdown(projectID: "p", query: q, rollups: false))
+                    let fast = withoutTraces(try await db.breakdown(projectID: projectID, query: q))
+                    let raw = withoutTraces(try await db.breakdown(projectID: projectID, query: q, rollups: false))
                     #expect(
                         fast == raw,
                         "dims \(dims.map(\.name)) bucket \(String(describing: bucket)) \(String(describing: from))–\(String(describing: to))"
@@ -302,8 +302,8 @@ struct RollupTests {
         filtered.filter.types = [.generation]
         filtered.filter.from = Timestamp(microseconds: day0 + 5)
         #expect(
-            try await db.breakdown(projectID: "p", query: filtered)
-                == withoutTraces(db.breakdown(projectID: "p", query: filtered, rollups: false)))
+            try await db.breakdown(projectID: projectID, query: filtered)
+                == withoutTraces(db.breakdown(projectID: projectID, query: filtered, rollups: false)))
     }
 
     @Test("rollups stay exact through creates, partial updates, late tenants, recompute and deletes")
