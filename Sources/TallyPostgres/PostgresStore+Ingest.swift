@@ -9,8 +9,8 @@ import TallyStoreAPI
 /// transaction, creates first and each by timestamp (`IngestionEvent.applicationOrder`); when this returns,
 /// everything reported as success is committed; applying the same events again leaves the same state.
 ///
-/// Concurrency: the transaction first takes a transaction-scoped advisory lock on every trace and observation id the
-/// request names, in one sorted order, then reads those rows, merges in memory with the domain rules (TallyCore) and
+/// Concurrency: the transaction first locks every trace and observation id the request names (`EntityLocks`), in
+/// one sorted order, then reads those rows, merges in memory with the domain rules (TallyCore) and
 /// writes the results. A second request (on this collector or another) naming one of those ids waits until the first
 /// commits and then merges over its result, so concurrent upserts of one trace merge exactly as sequential ones
 /// would. Ids learnt after the first locks (the trace of a stored observation an update names without its trace id)
@@ -196,16 +196,11 @@ final class IngestPass {
 
     // MARK: Locks and reads
 
-    /// Takes the advisory locks of these ids, in ascending key order (every writer takes them in that order).
+    /// Locks these ids until the transaction ends (`EntityLocks`).
     private func lock(traces: Set<String>, observations: Set<String>) async throws {
-        let keys = Array(
-            Set(
-                traces.map { AdvisoryKey.of("trace", projectID, $0) }
-                    + observations.map { AdvisoryKey.of("observation", projectID, $0) })
-        ).sorted()
-        guard !keys.isEmpty else { return }
-        try await connection.query(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(\(keys)::bigint[]) AS k", logger: logger)
+        try await EntityLocks.lock(
+            traces.map { EntityLocks.key("trace", projectID, $0) }
+                + observations.map { EntityLocks.key("observation", projectID, $0) }, connection, logger: logger)
     }
 
     private func loadTraces(_ ids: Set<String>) async throws {
@@ -493,10 +488,12 @@ final class IngestPass {
     }
 }
 
-/// Advisory lock keys: a stable 64-bit hash (FNV-1a) of kind, project and id. Two ids that collide only serialise
-/// their writers.
-enum AdvisoryKey {
-    static func of(_ kind: String, _ projectID: String, _ id: String) -> Int64 {
+/// Per-entity write locks held until the end of the transaction (schema/postgres 0002, `ingest_lock`): the key of
+/// each entity is inserted and deleted again at once; another transaction inserting the same key waits for this one
+/// to end. Keys are taken in ascending order by every writer, so two writers never wait for each other in a cycle.
+enum EntityLocks {
+    /// A stable 64-bit hash (FNV-1a) of kind, project and id. Two ids that collide only serialise their writers.
+    static func key(_ kind: String, _ projectID: String, _ id: String) -> Int64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for part in [kind, projectID, id] {
             for byte in part.utf8 {
@@ -507,6 +504,19 @@ enum AdvisoryKey {
             hash &*= 0x100_0000_01b3
         }
         return Int64(bitPattern: hash)
+    }
+
+    /// Takes `keys` (any order, repeats allowed) for the rest of the transaction on `connection`.
+    static func lock(_ keys: [Int64], _ connection: PostgresConnection, logger: Logger) async throws {
+        let keys = Array(Set(keys)).sorted()
+        guard !keys.isEmpty else { return }
+        // A key left behind (never by this code) is locked by the update instead of failing the insert.
+        try await connection.query(
+            """
+            INSERT INTO ingest_lock (key) SELECT k FROM unnest(\(keys)::bigint[]) AS k ORDER BY k
+            ON CONFLICT (key) DO UPDATE SET key = excluded.key
+            """, logger: logger)
+        try await connection.query("DELETE FROM ingest_lock WHERE key = ANY(\(keys)::bigint[])", logger: logger)
     }
 }
 

@@ -77,15 +77,15 @@ extension PostgresStore: TraceStore {
     }
 
     /// Deletes traces with their observations, shares, tags and scores in one transaction, each under its trace's
-    /// advisory lock (a concurrent ingest of the trace waits, then finds it gone); returns how many traces existed.
+    /// lock (`EntityLocks`: a concurrent ingest of the trace waits, then finds it gone); returns how many traces
+    /// existed.
     @discardableResult
     public func deleteTraces(projectID: String, ids: [String]) async throws -> Int {
         let ids = Array(Set(ids))
         guard !ids.isEmpty else { return 0 }
-        let keys = ids.map { AdvisoryKey.of("trace", projectID, $0) }.sorted()
         return try await transaction { connection in
-            try await connection.query(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(\(keys)::bigint[]) AS k", logger: logger)
+            try await EntityLocks.lock(
+                ids.map { EntityLocks.key("trace", projectID, $0) }, connection, logger: self.logger)
             try await connection.query(
                 """
                 DELETE FROM observation_share s USING observation o

@@ -78,7 +78,10 @@ struct ExportChangeLogTests {
             projectID: "p", name: "s", config: config, apiKey: nil, from: Timestamp(microseconds: 0))
         #expect(!replaced)
         #expect(Set(try await changes(db)) == ["before", "g1"])
-        #expect(try await triggers(db) == ["observation_export_insert", "observation_export_share", "observation_export_update"])
+        #expect(
+            try await triggers(db) == [
+                "observation_export_insert", "observation_export_share", "observation_export_update",
+            ])
         #expect(try await db.deleteExportSink(projectID: "p", name: "s"))
         #expect(try await changes(db).isEmpty)
         #expect(try await triggers(db).isEmpty)

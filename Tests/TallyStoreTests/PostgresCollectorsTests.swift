@@ -95,6 +95,33 @@ struct PostgresCollectorsTests {
         }
     }
 
+    @Test(
+        "two requests of 8,000 spans each, on two collectors at once, lock every id (more than the server's lock table holds)"
+    )
+    func manyIDsPerRequest() async throws {
+        try await PostgresHarness.withDatabase { a, url in
+            try await PostgresHarness.running(try PostgresStore(url: url, poolSize: 2)) { b in
+                _ = try await a.ensureProject(id: "p", name: "p")
+                func batch(_ prefix: String) -> [IngestionEvent] {
+                    (0..<8_000).map { i in
+                        var o = ObservationUpsert(id: "\(prefix)-\(i)", type: .span, isUpdate: false)
+                        o.traceID = "trace-\(i % 400)"
+                        o.startTime = Self.at(i)
+                        return IngestionEvent(eventID: "\(prefix)\(i)", timestamp: Self.at(i), body: .observation(o))
+                    }
+                }
+                async let first = a.ingest(projectID: "p", events: batch("a"))
+                async let second = b.ingest(projectID: "p", events: batch("b"))
+                let (x, y) = try await (first, second)
+                #expect((x + y).allSatisfy { (try? $0.get()) != nil })
+                let counts = try await Backend.rowCounts(a)
+                #expect(counts["observation"] == 16_000 && counts["trace"] == 400)
+                let trace = try #require(try await a.trace(projectID: "p", id: "trace-7"))
+                #expect(trace.1.count == 40 && trace.0.observationIDs.count == 40)
+            }
+        }
+    }
+
     @Test("an event the database refuses (text PostgreSQL cannot hold) fails alone; its neighbours commit")
     func refusedEventAlone() async throws {
         try await PostgresHarness.withDatabase { store in

@@ -26,7 +26,8 @@ struct RetentionTests {
         // Keep traces from the start of day 2 on: day 0 and 1 go, in batches of 7.
         let cutoff = Timestamp(microseconds: RollupTests.day0 + 2 * RollupTests.day)
         let old = try db.count(
-            sql: "SELECT count(*) FROM trace WHERE project_id = 'p' AND timestamp < ?", arguments: [cutoff.microseconds])
+            sql: "SELECT count(*) FROM trace WHERE project_id = 'p' AND timestamp < ?", arguments: [cutoff.microseconds]
+        )
         #expect(old > 0)
         var deleted = 0
         var batches = 0
@@ -39,12 +40,16 @@ struct RetentionTests {
         }
         #expect(deleted == old)
         #expect(batches >= old / 7)
-        #expect(try db.count(sql: "SELECT count(*) FROM trace WHERE project_id = 'p' AND timestamp < ?",
-            arguments: [cutoff.microseconds]) == 0)
-        #expect(try db.count(sql: """
-            SELECT count(*) FROM observation o WHERE o.project_id = 'p'
-            AND NOT EXISTS (SELECT 1 FROM trace t WHERE t.project_id = o.project_id AND t.id = o.trace_id)
-            """) == 0)
+        #expect(
+            try db.count(
+                sql: "SELECT count(*) FROM trace WHERE project_id = 'p' AND timestamp < ?",
+                arguments: [cutoff.microseconds]) == 0)
+        #expect(
+            try db.count(
+                sql: """
+                    SELECT count(*) FROM observation o WHERE o.project_id = 'p'
+                    AND NOT EXISTS (SELECT 1 FROM trace t WHERE t.project_id = o.project_id AND t.id = o.trace_id)
+                    """) == 0)
         #expect(try db.count(sql: "SELECT count(*) FROM score WHERE project_id = 'p'") == 0)
         // The other project is untouched.
         #expect(try db.count(sql: "SELECT count(*) FROM trace WHERE project_id = 'q'") == 120)

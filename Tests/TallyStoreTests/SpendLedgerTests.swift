@@ -19,7 +19,8 @@ struct SpendLedgerTests {
         for t in 0..<90 {
             let start =
                 t < 80
-                ? monthStart + Int64(rng.int(3 * 86_400)) * 1_000_000 : monthStart - Int64(1 + rng.int(86_000)) * 1_000_000
+                ? monthStart + Int64(rng.int(3 * 86_400)) * 1_000_000
+                : monthStart - Int64(1 + rng.int(86_000)) * 1_000_000
             var trace = TraceUpsert(id: "t\(t)")
             trace.timestamp = Timestamp(microseconds: start)
             if t % 2 == 0 { trace.metadata = ["tenantId": .string("tenant-\(rng.int(4))")] }
@@ -133,7 +134,8 @@ struct SpendLedgerTests {
         var span = ObservationUpsert(id: "s1", type: .span, isUpdate: false)
         span.traceID = "run-1"
         span.startTime = now
-        _ = try await db.ingest(projectID: "p", events: [IngestionEvent(eventID: "e1", timestamp: now, body: .observation(span))])
+        _ = try await db.ingest(
+            projectID: "p", events: [IngestionEvent(eventID: "e1", timestamp: now, body: .observation(span))])
         #expect(db.budgetStatus(projectID: "p", tenant: "a", now: now).spend.heldNanos == 550)
         var generation = ObservationUpsert(id: "g1", type: .generation, isUpdate: false)
         generation.traceID = "run-1"
@@ -161,7 +163,8 @@ struct SpendLedgerTests {
         o.model = "gpt-4o"
         o.usage = ["input": 1_000_000, "output": 0]
         o.metadata = ["tenantId": "acme"]
-        _ = try await server.ingest(projectID: "p", events: [IngestionEvent(eventID: "e1", timestamp: now, body: .observation(o))])
+        _ = try await server.ingest(
+            projectID: "p", events: [IngestionEvent(eventID: "e1", timestamp: now, body: .observation(o))])
         let before = server.budgetStatus(projectID: "p", tenant: "acme").spend.monthNanos
         #expect(before > 0)
 

@@ -53,63 +53,66 @@ struct StorageTests {
         #expect(observations.first?.input == long)
     }
 
-    @Test("an observation sent again merges its content as the original events would, though ingest kept it encoded")
-    func resentContentMerges() async throws {
-        let (db, _) = try temporaryDatabase()
-        try db.ensureProject(id: "p", name: "p")
-        let t0 = Timestamp(microseconds: 1_795_000_000_000_000)
-        func at(_ seconds: Int64) -> Timestamp { Timestamp(microseconds: t0.microseconds + seconds * 1_000_000) }
-        let long = JSONValue.string(String(repeating: "Go to Settings, then Keys. ", count: 40))
-        func upsert(_ edit: (inout ObservationUpsert) -> Void) -> ObservationUpsert {
-            var u = ObservationUpsert(id: "o", type: .generation, isUpdate: true)
-            u.traceID = "t"
-            edit(&u)
-            return u
+    @Test(
+        "an observation sent again merges its content as the original events would, though ingest kept it encoded",
+        arguments: Backend.available)
+    func resentContentMerges(_ backend: Backend) async throws {
+        try await backend.withStore { db in
+            _ = try await db.ensureProject(id: "p", name: "p")
+            let t0 = Timestamp(microseconds: 1_795_000_000_000_000)
+            func at(_ seconds: Int64) -> Timestamp { Timestamp(microseconds: t0.microseconds + seconds * 1_000_000) }
+            let long = JSONValue.string(String(repeating: "Go to Settings, then Keys. ", count: 40))
+            func upsert(_ edit: (inout ObservationUpsert) -> Void) -> ObservationUpsert {
+                var u = ObservationUpsert(id: "o", type: .generation, isUpdate: true)
+                u.traceID = "t"
+                edit(&u)
+                return u
+            }
+            // Each (event time, upsert) arrives in its own request, so every one after the first meets a stored row.
+            let sends: [(Timestamp, ObservationUpsert)] = [
+                (
+                    t0,
+                    upsert {
+                        $0.isUpdate = false
+                        $0.startTime = t0
+                        $0.metadata = ["a": 1, "nested": ["x": 1]]
+                        $0.input = "hello"
+                        $0.modelParameters = ["temperature": 0.2]
+                    }
+                ),
+                (
+                    at(1),
+                    upsert {
+                        $0.metadata = ["nested": ["y": 2], "n": 1.5, "tenantId": "acme"]
+                        $0.input = .object([:])  // empty: never replaces
+                        $0.output = long  // stored compressed
+                    }
+                ),
+                (at(2), upsert { $0.metadata = "a note" }),  // kept under "metadata"
+                (
+                    at(-5),
+                    upsert {  // stale: fills only what is missing
+                        $0.metadata = ["a": 99, "z": true]
+                        $0.input = "stale"
+                        $0.statusMessage = "late"
+                    }
+                ),
+            ]
+            var expected: Observation?
+            for (at, u) in sends {
+                let results = try await db.ingest(
+                    projectID: "p", events: [IngestionEvent(eventID: "e", timestamp: at, body: .observation(u))])
+                #expect(results.allSatisfy { (try? $0.get()) != nil })
+                expected = Observation.merge(expected, u, eventTime: at, newTraceID: { "unused" })
+            }
+            let stored = try #require(try await db.observation(projectID: "p", id: "o"))
+            let want = try #require(expected)
+            #expect(stored.metadata == want.metadata)
+            #expect(stored.metadata["nested"] == ["x": 1, "y": 2] && stored.metadata["a"] == 1)
+            #expect(stored.metadata["metadata"] == "a note" && stored.metadata["z"] == true)
+            #expect(stored.input == "hello" && stored.output == long && stored.modelParameters == ["temperature": 0.2])
+            #expect(stored.statusMessage == "late" && stored.tenant == "acme")
         }
-        // Each (event time, upsert) arrives in its own request, so every one after the first meets a stored row.
-        let sends: [(Timestamp, ObservationUpsert)] = [
-            (
-                t0,
-                upsert {
-                    $0.isUpdate = false
-                    $0.startTime = t0
-                    $0.metadata = ["a": 1, "nested": ["x": 1]]
-                    $0.input = "hello"
-                    $0.modelParameters = ["temperature": 0.2]
-                }
-            ),
-            (
-                at(1),
-                upsert {
-                    $0.metadata = ["nested": ["y": 2], "n": 1.5, "tenantId": "acme"]
-                    $0.input = .object([:])  // empty: never replaces
-                    $0.output = long  // stored compressed
-                }
-            ),
-            (at(2), upsert { $0.metadata = "a note" }),  // kept under "metadata"
-            (
-                at(-5),
-                upsert {  // stale: fills only what is missing
-                    $0.metadata = ["a": 99, "z": true]
-                    $0.input = "stale"
-                    $0.statusMessage = "late"
-                }
-            ),
-        ]
-        var expected: Observation?
-        for (at, u) in sends {
-            let results = try await db.ingest(
-                projectID: "p", events: [IngestionEvent(eventID: "e", timestamp: at, body: .observation(u))])
-            #expect(results.allSatisfy { (try? $0.get()) != nil })
-            expected = Observation.merge(expected, u, eventTime: at, newTraceID: { "unused" })
-        }
-        let stored = try #require(try await db.observation(projectID: "p", id: "o"))
-        let want = try #require(expected)
-        #expect(stored.metadata == want.metadata)
-        #expect(stored.metadata["nested"] == ["x": 1, "y": 2] && stored.metadata["a"] == 1)
-        #expect(stored.metadata["metadata"] == "a note" && stored.metadata["z"] == true)
-        #expect(stored.input == "hello" && stored.output == long && stored.modelParameters == ["temperature": 0.2])
-        #expect(stored.statusMessage == "late" && stored.tenant == "acme")
     }
 
     @Test("a packed row reads and binds back every value as GRDB would bind it")
@@ -235,47 +238,57 @@ struct StorageTests {
     }
 }
 
-@Suite("Trace list paging")
+@Suite("Store conformance: trace list paging")
 struct TraceListPagingTests {
-    @Test("keyset pages equal one long page, for every sort and direction, with and without a tag filter")
-    func cursorPagesMatchOffset() async throws {
-        let (db, _) = try temporaryDatabase()
-        try db.ensureProject(id: "p", name: "p")
-        var rng = RollupTests.RNG(state: 5)
-        var events = RollupTests.workload(&rng)
-        // Ties: several traces share a timestamp, and traces without observations share zero totals.
-        for i in 0..<6 {
-            var t = TraceUpsert(id: "same-\(i)")
-            t.timestamp = Timestamp(microseconds: RollupTests.day0)
-            t.tags = ["x"]
-            events.append(IngestionEvent(eventID: "same-\(i)", timestamp: t.timestamp!, body: .trace(t)))
-        }
-        _ = try await db.ingest(projectID: "p", events: events)
-        for sort in TraceListQuery.Sort.allCases {
-            for ascending in [false, true] {
-                for tags in [[], ["x"]] {
-                    var q = TraceListQuery()
-                    q.sort = sort
-                    q.ascending = ascending
-                    q.tags = tags
-                    q.limit = 200
-                    let all = try await db.traceList(projectID: "p", query: q).rows.map(\.trace.id)
-                    q.limit = 7
-                    var paged: [String] = []
-                    for _ in 0..<100 {
-                        let page = try await db.traceList(projectID: "p", query: q)
-                        paged += page.rows.map(\.trace.id)
-                        #expect(page.hasMore == (page.next != nil))
-                        guard let next = page.next else { break }
-                        q.after = ListCursor(token: next.token)
-                        #expect(q.after == next)
+    @Test(
+        "keyset pages equal one long page, for every sort and direction, with and without a tag filter",
+        arguments: Backend.available)
+    func cursorPagesMatchOffset(_ backend: Backend) async throws {
+        try await backend.withStore { db in
+            _ = try await db.ensureProject(id: "p", name: "p")
+            var rng = RollupTests.RNG(state: 5)
+            var events = RollupTests.workload(&rng)
+            // Ties: several traces share a timestamp, and traces without observations share zero totals.
+            for i in 0..<6 {
+                var t = TraceUpsert(id: "same-\(i)")
+                t.timestamp = Timestamp(microseconds: RollupTests.day0)
+                t.tags = ["x"]
+                events.append(IngestionEvent(eventID: "same-\(i)", timestamp: t.timestamp!, body: .trace(t)))
+            }
+            _ = try await db.ingest(projectID: "p", events: events)
+            // Both stores list in one order: SQLite's is the reference.
+            let (reference, _) = try temporaryDatabase()
+            try reference.ensureProject(id: "p", name: "p")
+            _ = try await reference.ingest(projectID: "p", events: events)
+            for sort in TraceListQuery.Sort.allCases {
+                for ascending in [false, true] {
+                    for tags in [[], ["x"]] {
+                        var q = TraceListQuery()
+                        q.sort = sort
+                        q.ascending = ascending
+                        q.tags = tags
+                        q.limit = 200
+                        let all = try await db.traceList(projectID: "p", query: q).rows.map(\.trace.id)
+                        #expect(
+                            all == (try await reference.traceList(projectID: "p", query: q).rows.map(\.trace.id)),
+                            "\(sort) ascending \(ascending) tags \(tags)")
+                        q.limit = 7
+                        var paged: [String] = []
+                        for _ in 0..<100 {
+                            let page = try await db.traceList(projectID: "p", query: q)
+                            paged += page.rows.map(\.trace.id)
+                            #expect(page.hasMore == (page.next != nil))
+                            guard let next = page.next else { break }
+                            q.after = ListCursor(token: next.token)
+                            #expect(q.after == next)
+                        }
+                        #expect(paged == all, "\(sort) ascending \(ascending) tags \(tags)")
+                        #expect(all.count == (tags.isEmpty ? 126 : 6))
                     }
-                    #expect(paged == all, "\(sort) ascending \(ascending) tags \(tags)")
-                    #expect(all.count == (tags.isEmpty ? 126 : 6))
                 }
             }
+            #expect(ListCursor(token: "not a cursor") == nil)
+            #expect(ListCursor(token: "W3t9LCJ4Il0") == nil)  // [{},"x"]: a key of the wrong kind
         }
-        #expect(ListCursor(token: "not a cursor") == nil)
-        #expect(ListCursor(token: "W3t9LCJ4Il0") == nil)  // [{},"x"]: a key of the wrong kind
     }
 }

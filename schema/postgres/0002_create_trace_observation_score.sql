@@ -11,9 +11,17 @@
 -- colocated with trace), so a project's rows, and every join the store makes (always on project_id), stay on one
 -- node.
 --
--- Concurrency: several collectors write at once. A writer takes a transaction-scoped advisory lock on every trace,
--- observation and score id a request names (in one sorted order) before it reads them, so two requests that touch
--- the same entity apply one after the other and each merges over the other's committed result (PostgresStore+Ingest).
+-- Concurrency: several collectors write at once. A writer first locks every trace and observation id its request
+-- names (ingest_lock, below), in one sorted order, then reads those rows: two requests that touch the same entity
+-- apply one after the other and each merges over the other's committed result (PostgresStore+Ingest).
+
+-- Per-entity write locks that any number of them can be held: a writer inserts the 64-bit key of each entity
+-- (hash of kind, project and id) and deletes it again in the same transaction. A second writer inserting the same
+-- key meets the first one's uncommitted row in the primary key and waits until that transaction ends (then the row
+-- is gone and it goes on). Unlike advisory locks, these take no room in the server's lock table, so a request may
+-- lock thousands of ids. Unlogged: the rows never outlive their transaction.
+CREATE UNLOGGED TABLE ingest_lock (key bigint PRIMARY KEY)
+    WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
 
 CREATE TABLE trace (
     project_id        text COLLATE "C" NOT NULL REFERENCES project(id) ON DELETE CASCADE,
@@ -86,7 +94,7 @@ CREATE INDEX session_time ON session(project_id, created_at DESC);
 -- (PostgresStore.ensurePartitions, within a window around now); rows outside every partition land in
 -- observation_default. Retention drops a month's partition when no project keeps data that old.
 -- The primary key must hold the partition key: (project_id, id, start_time). An id is unique per project all the
--- same: every writer looks the id up under its advisory lock before it inserts, and updates the row it finds.
+-- same: every writer looks the id up under its ingest_lock before it inserts, and updates the row it finds.
 CREATE TABLE observation (
     project_id            text COLLATE "C" NOT NULL,
     id                    text COLLATE "C" NOT NULL,
