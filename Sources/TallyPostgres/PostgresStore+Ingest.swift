@@ -194,6 +194,29 @@ final class IngestPass {
         return results
     }
 
+    /// Re-prices the observations `ids` with the current prices (`pricing`) and splits the ones that name tenant
+    /// shares but were stored unsplit; writes the changed ones. Returns how many changed.
+    func reprice(_ ids: [String]) async throws -> Int {
+        try await lock(traces: [], observations: Set(ids))
+        try await loadObservations(Set(ids))
+        try await lock(traces: Set(observations.values.map(\.current.traceID)), observations: [])
+        var changed = 0
+        for id in ids {
+            guard var o = observations[id]?.current else { continue }
+            let before = (o.cost, o.savingsNanos)
+            // A cost past the limit leaves the observation unpriced rather than failing the whole recompute.
+            try? o.applyPricing(pricing.table, priceBy: pricing.priceBy)
+            let unsplit = storedShares[id] == nil && !o.storedShares(totals: o.totals).isEmpty
+            guard o.cost != before.0 || o.savingsNanos != before.1 || unsplit else { continue }
+            observations[id] = (o, observations[id]?.stored)
+            dirtyObservations.insert(id)
+            touched.insert(o.traceID)
+            changed += 1
+        }
+        try await write()
+        return changed
+    }
+
     // MARK: Locks and reads
 
     /// Locks these ids until the transaction ends (`EntityLocks`).

@@ -8,7 +8,7 @@ typealias PostgresPricing = (table: PriceTable, priceBy: PriceBy)
 
 /// Model prices and pricing settings (schema/postgres 0002). Every change bumps the project's `pricing_version`, so
 /// each collector's cached price table is re-read at the first request after a change made on any collector.
-extension PostgresStore {
+extension PostgresStore: PricingStore {
     /// The project's pricing: cached while its `pricing_version` is unchanged.
     func pricing(projectID: String) async throws -> PostgresPricing {
         var version: Int64 = 0
@@ -99,6 +99,53 @@ extension PostgresStore {
             }
             if deleted { try await bumpPricingVersion(projectID: projectID, connection) }
             return deleted
+        }
+    }
+
+    /// Re-prices every observation of the project whose start time is in [from, to) and that has no client-given
+    /// cost, with the current prices and settings, and splits calls that name tenant shares but were stored unsplit.
+    /// Works through the observations 500 at a time, each batch one transaction under the observations' locks (so a
+    /// concurrent ingest of one of them merges before or after, never in between). Returns how many changed.
+    public func recomputeCosts(projectID: String, from: Timestamp?, to: Timestamp?) async throws -> Int {
+        let pricing = try await pricing(projectID: projectID)
+        var conditions = SQLConditions()
+        conditions.add("project_id = ?", .text(projectID))
+        // Calls with a client-given cost only when they may name shares not yet split.
+        conditions.add(
+            "(provided_cost_details = '{}'::jsonb OR (NOT shared AND (metadata::text LIKE '%tenantShares%' "
+                + "OR metadata::text LIKE '%tally.tenant_shares%')))")
+        if let from { conditions.add("start_time >= ?", .int(from.microseconds)) }
+        if let to { conditions.add("start_time < ?", .int(to.microseconds)) }
+        var changed = 0
+        var after: (start: Int64, id: String)?
+        while true {
+            var page = conditions
+            if let after {
+                page.keyset(
+                    column: "start_time", ascending: true, key: .int(after.start), tie: "id", tieAscending: true,
+                    after: after.id)
+            }
+            var binds = PGBinds()
+            let predicate = binds.render(page)
+            var batch: [(start: Int64, id: String)] = []
+            for try await row in try await client.query(
+                binds.query(
+                    "SELECT start_time, id FROM observation WHERE \(predicate) ORDER BY start_time, id LIMIT 500"),
+                logger: logger
+            ).decode((Int64, String).self) {
+                batch.append(row)
+            }
+            guard let last = batch.last else { return changed }
+            let now = Timestamp.now()
+            changed += try await retryingConflicts {
+                try await self.transaction { connection in
+                    try await IngestPass(
+                        connection, logger: self.logger, projectID: projectID, rules: .standard, pricing: pricing,
+                        now: now
+                    ).reprice(batch.map(\.id))
+                }
+            }
+            after = last
         }
     }
 

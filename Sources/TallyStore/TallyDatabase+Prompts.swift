@@ -119,22 +119,9 @@ extension TallyDatabase {
     /// highest version of the name passes) and the config of the newest passing version.
     public func prompts(projectID: String, query q: PromptListQuery) async throws -> Paged<PromptSummary> {
         var f = SQLFilter()
-        f.add("p.project_id = ?", [projectID])
-        if let v = q.name { f.add("p.name = ?", [v]) }
-        if let v = q.tag { f.add("EXISTS (SELECT 1 FROM json_each(p.tags) WHERE value = ?)", [v]) }
-        if let v = q.fromUpdatedAt { f.add("p.updated_at >= ?", [v.microseconds]) }
-        if let v = q.toUpdatedAt { f.add("p.updated_at < ?", [v.microseconds]) }
-        if let v = q.label {
-            if v == PromptInput.latest {
-                f.add(
-                    "p.version = (SELECT max(x.version) FROM prompt x WHERE x.project_id = p.project_id AND x.name = p.name)"
-                )
-            } else {
-                f.add(
-                    "EXISTS (SELECT 1 FROM prompt_label l WHERE l.project_id = p.project_id AND l.name = p.name AND l.version = p.version AND l.label = ?)",
-                    [v])
-            }
-        }
+        f.add(
+            ReadFilters.prompt(
+                projectID: projectID, q, hasTag: "EXISTS (SELECT 1 FROM json_each(p.tags) WHERE value = ?)"))
         let filter = f
         return try await writer.read { db in
             let total =

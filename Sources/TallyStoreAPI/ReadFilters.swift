@@ -174,6 +174,29 @@ public enum ReadFilters {
         return f
     }
 
+    /// A prompt list over `prompt p`, its project included. `hasTag` is how the store tests that `p.tags` holds the
+    /// bound tag (one `?`).
+    public static func prompt(projectID: String, _ q: PromptListQuery, hasTag: String) -> SQLConditions {
+        var f = SQLConditions()
+        f.add("p.project_id = ?", .text(projectID))
+        if let v = q.name { f.add("p.name = ?", .text(v)) }
+        if let v = q.tag { f.add(hasTag, .text(v)) }
+        if let v = q.fromUpdatedAt { f.add("p.updated_at >= ?", .int(v.microseconds)) }
+        if let v = q.toUpdatedAt { f.add("p.updated_at < ?", .int(v.microseconds)) }
+        if let v = q.label {
+            if v == PromptInput.latest {
+                f.add(
+                    "p.version = (SELECT max(x.version) FROM prompt x WHERE x.project_id = p.project_id "
+                        + "AND x.name = p.name)")
+            } else {
+                f.add(
+                    "EXISTS (SELECT 1 FROM prompt_label l WHERE l.project_id = p.project_id AND l.name = p.name "
+                        + "AND l.version = p.version AND l.label = ?)", .text(v))
+            }
+        }
+        return f
+    }
+
     /// The UI's trace list over `trace t`, its project included, without tags (the store adds those) and keyset.
     /// `perTrace` is how the store spells `observation x` in a per-trace subquery (SQLite names its index);
     /// `like` its case-insensitive LIKE for ASCII (SQLite `LIKE`, PostgreSQL `ILIKE`).
