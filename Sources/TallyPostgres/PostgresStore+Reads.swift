@@ -76,7 +76,8 @@ extension PostgresStore: TraceStore {
         }
     }
 
-    /// Deletes traces with their observations, shares, tags and scores in one transaction, each under its trace's
+    /// Deletes traces with their observations (their shares and rollup contributions go with them: schema/postgres
+    /// 0004), tags and scores in one transaction, each under its trace's
     /// lock (`EntityLocks`: a concurrent ingest of the trace waits, then finds it gone); returns how many traces
     /// existed.
     @discardableResult
@@ -86,12 +87,6 @@ extension PostgresStore: TraceStore {
         return try await transaction { connection in
             try await EntityLocks.lock(
                 ids.map { EntityLocks.key("trace", projectID, $0) }, connection, logger: self.logger)
-            try await connection.query(
-                """
-                DELETE FROM observation_share s USING observation o
-                WHERE o.project_id = \(projectID) AND o.trace_id = ANY(\(ids)) AND s.project_id = o.project_id
-                    AND s.observation_id = o.id
-                """, logger: logger)
             try await connection.query(
                 "DELETE FROM observation WHERE project_id = \(projectID) AND trace_id = ANY(\(ids))", logger: logger)
             try await connection.query(
