@@ -41,12 +41,14 @@ let package = Package(
         // The store contract the server talks to: protocols with values in and values out (no SQL, no driver types),
         // implemented by TallyStore (SQLite).
         .target(name: "TallyStoreAPI", dependencies: ["TallyCore"]),
+        // The SQL both stores speak: read filters and analytics queries written once, rendered per dialect.
+        .target(name: "TallySQL", dependencies: ["TallyCore", "TallyStoreAPI"]),
         // Key secrets hashed at rest and UI session tokens, the same for every store.
         .target(name: "TallySecrets", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "TallyStore",
             dependencies: [
-                "TallyCore", "TallyStoreAPI", "TallySecrets", "TallyResources", "CZlib",
+                "TallyCore", "TallyStoreAPI", "TallySQL", "TallySecrets", "TallyResources", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The SQLite C API GRDB links, for `Statement.executeBound` on the ingest hot path.
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -56,7 +58,7 @@ let package = Package(
         .target(
             name: "TallyPostgres",
             dependencies: [
-                "TallyCore", "TallyStoreAPI", "TallySecrets", "TallyResources",
+                "TallyCore", "TallyStoreAPI", "TallySQL", "TallySecrets", "TallyResources",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -90,7 +92,9 @@ let package = Package(
             dependencies: ["TallyStore", "TallyStoreAPI", "TallyCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(name: "TallyOTLPTests", dependencies: ["TallyOTLP", "TallyCore"]),
-        .testTarget(name: "TallyStoreTests", dependencies: ["TallyStore", "TallyStoreAPI", "TallyPostgres", "TallyCore"]),
+        .testTarget(
+            name: "TallyStoreTests",
+            dependencies: ["TallyStore", "TallyStoreAPI", "TallySQL", "TallyPostgres", "TallyCore"]),
         .testTarget(
             name: "TallyServerTests",
             dependencies: [

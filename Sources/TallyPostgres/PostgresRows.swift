@@ -1,5 +1,6 @@
 import PostgresNIO
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// Values bound into a statement the store builds from parts (multi-row VALUES lists, column-list updates). Every

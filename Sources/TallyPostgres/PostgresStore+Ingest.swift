@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// The single write path on PostgreSQL, for any number of collectors at once.

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// A project's price table and billing rule, as the write path uses them.

@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import TallyCore
 import TallySecrets
+import TallySQL
 import TallyStoreAPI
 
 /// Projects, keys and UI sessions (schema/postgres/0001), with the SQLite store's rules: secrets hashed with a

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// Prompt management (schema/postgres 0003), with the SQLite store's rules. Every write is one transaction under the

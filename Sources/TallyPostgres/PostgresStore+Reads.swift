@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// Langfuse's public read API on PostgreSQL: the filters of `ReadFilters` (shared with SQLite), the same orders

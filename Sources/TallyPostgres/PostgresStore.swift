@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import TallyCore
 import TallyResources
+import TallySQL
 import TallyStoreAPI
 
 /// The PostgreSQL store: the same contract as the SQLite one (`TallyStorage`, implemented protocol by protocol), for

@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// The numbers each alert rule type decides on, read through the analytics queries (the rollups wherever they

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// The single write path: every protocol's events enter here.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// Prompt management (schema 0016). Every write is one transaction, so concurrent creates of one name get distinct

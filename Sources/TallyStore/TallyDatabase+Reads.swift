@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 
 /// A WHERE clause built from parameterised fragments only: values never enter the SQL text.

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import TallyCore
+import TallySQL
 import TallyStoreAPI
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyStoreAPI
 
 /// A value bound to a `?` of a shared SQL fragment.
 public enum SQLValue: Sendable, Hashable {
@@ -19,6 +20,10 @@ public struct SQLConditions: Sendable {
     public init() {}
 
     public mutating func add(_ clause: String, _ values: SQLValue...) {
+        add(clause, values)
+    }
+
+    public mutating func add(_ clause: String, _ values: [SQLValue]) {
         clauses.append(clause)
         self.values += values
     }

@@ -1,4 +1,5 @@
 import TallyCore
+import TallyStoreAPI
 
 /// SQL fragments both stores spell the same way (SQLite and PostgreSQL accept them as they are).
 public enum SharedSQL {

@@ -1,0 +1,104 @@
+import TallyCore
+import TallyStoreAPI
+
+/// Where SQLite and PostgreSQL spell the same thing differently. Everything the shared queries (`AnalyticsSQL`,
+/// `ReadFilters`) need that is not common SQL goes through here.
+public struct SQLDialect: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable { case sqlite, postgres }
+    public let kind: Kind
+
+    public static let sqlite = SQLDialect(kind: .sqlite)
+    public static let postgres = SQLDialect(kind: .postgres)
+
+    /// 1 or 0 for a boolean expression (SQLite's booleans are integers already).
+    public func int(_ condition: String) -> String {
+        kind == .sqlite ? "(\(condition))" : "(\(condition))::int"
+    }
+
+    /// Equality that holds for two NULLs.
+    public func same(_ a: String, _ b: String) -> String {
+        kind == .sqlite ? "\(a) IS \(b)" : "\(a) IS NOT DISTINCT FROM \(b)"
+    }
+
+    /// The floating-point type for a cast.
+    public var double: String { kind == .sqlite ? "REAL" : "double precision" }
+
+    /// `table alias`, with SQLite's index hint (`INDEXED BY`) when one is named: without planner statistics SQLite
+    /// would take a less selective index; PostgreSQL's planner picks from statistics.
+    public func table(_ table: String, _ alias: String, index: String? = nil) -> String {
+        guard kind == .sqlite, let index else { return "\(table) \(alias)" }
+        return "\(table) \(alias) INDEXED BY \(index)"
+    }
+
+    /// A metadata key's value as text, read from the first of `columns` (JSON objects) that has it: the expression
+    /// (one `?` per column) and its bound values. Strings read as themselves, numbers as their digits, JSON null as
+    /// NULL.
+    public func metadataText(_ columns: [String], key: String) -> (sql: String, values: [SQLValue]) {
+        switch kind {
+        case .sqlite:
+            let reads = columns.map { "json_extract(\($0), ?)" }
+            let sql = reads.count == 1 ? reads[0] : "coalesce(\(reads.joined(separator: ", ")))"
+            return ("CAST(\(sql) AS TEXT)", columns.map { _ in .text("$.\"\(key)\"") })
+        case .postgres:
+            let reads = columns.map { "(\($0) ->> ?)" }
+            let sql = reads.count == 1 ? reads[0] : "coalesce(\(reads.joined(separator: ", ")))"
+            return (sql, columns.map { _ in .text(key) })
+        }
+    }
+
+    /// The larger of two numbers.
+    public func greatest(_ a: String, _ b: String) -> String {
+        kind == .sqlite ? "max(\(a), \(b))" : "greatest(\(a), \(b))"
+    }
+
+    /// A µs-since-epoch column as UTC text: `YYYY-MM-DDTHH:00:00Z` (hour), `YYYY-MM-DD` (day) or `YYYY-MM` (month).
+    public func utcText(_ column: String, _ unit: TimeBucket) -> String {
+        switch kind {
+        case .sqlite:
+            let format =
+                switch unit {
+                case .hour: "%Y-%m-%dT%H:00:00Z"
+                case .day, .week: "%Y-%m-%d"
+                case .month: "%Y-%m"
+                }
+            return "strftime('\(format)', \(column) / 1000000, 'unixepoch')"
+        case .postgres:
+            let format =
+                switch unit {
+                case .hour: "YYYY-MM-DD\"T\"HH24:00:00\"Z\""
+                case .day, .week: "YYYY-MM-DD"
+                case .month: "YYYY-MM"
+                }
+            return "to_char(to_timestamp(floor(\(column) / 1000000.0)) AT TIME ZONE 'UTC', '\(format)')"
+        }
+    }
+
+    /// The Monday on or before a µs-since-epoch column's UTC date, as `YYYY-MM-DD`.
+    public func weekText(_ column: String) -> String {
+        switch kind {
+        case .sqlite: "date(\(column) / 1000000, 'unixepoch', '-6 days', 'weekday 1')"
+        case .postgres:
+            "to_char(date_trunc('week', to_timestamp(floor(\(column) / 1000000.0)) AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+        }
+    }
+
+    /// The prompt latency histogram's bucket of a call: ⌊ln(max(ms, 0.001)) / ln 1.02⌋, in double precision.
+    public func latencyBucket(end: String, start: String) -> String {
+        switch kind {
+        case .sqlite: "CAST(floor(ln(max((\(end) - \(start)) / 1000.0, 0.001)) / ln(1.02)) AS INTEGER)"
+        case .postgres:
+            "floor(ln(greatest((\(end) - \(start)) / 1000.0, 0.001)::float8) / ln(1.02::float8))::integer"
+        }
+    }
+}
+
+/// SQL text whose `?` are bound, in order, to `values`.
+public struct SQLQuery: Sendable {
+    public var sql: String
+    public var values: [SQLValue]
+
+    public init(_ sql: String, _ values: [SQLValue] = []) {
+        self.sql = sql
+        self.values = values
+    }
+}
