@@ -1,8 +1,8 @@
 import Foundation
 import PostgresNIO
 import TallyCore
-import TallySecrets
 import TallySQL
+import TallySecrets
 import TallyStoreAPI
 
 /// Projects, keys and UI sessions (schema/postgres/0001), with the SQLite store's rules: secrets hashed with a

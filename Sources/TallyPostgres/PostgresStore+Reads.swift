@@ -308,10 +308,25 @@ extension PostgresStore: TraceStore {
     // MARK: Helpers
 
     /// Every row of `query`.
+    /// A statement the server cancelled for the statement timeout is `StoreError.readTimedOut`; another server
+    /// error is a `QueryFailed` naming its SQLSTATE and message (for the log; the server answers 500 without them).
     func fetch(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        var out: [PostgresRandomAccessRow] = []
-        for try await row in try await client.query(query, logger: logger) { out.append(row.makeRandomAccess()) }
-        return out
+        do {
+            var out: [PostgresRandomAccessRow] = []
+            for try await row in try await client.query(query, logger: logger) { out.append(row.makeRandomAccess()) }
+            return out
+        } catch let error as PSQLError where error.sqlState == "57014" {
+            throw StoreError.readTimedOut(seconds: Int(statementTimeout.components.seconds))
+        } catch let error as PSQLError where error.sqlState != nil {
+            throw QueryFailed(sqlState: error.sqlState ?? "", message: error.serverInfo?[.message] ?? "")
+        }
+    }
+
+    /// A statement PostgreSQL refused or failed.
+    public struct QueryFailed: Error, CustomStringConvertible {
+        public var sqlState: String
+        public var message: String
+        public var description: String { "PostgreSQL \(sqlState): \(message)" }
     }
 
     /// One page of `SELECT <columns> FROM <from> WHERE <conditions> ORDER BY <order>` and the count of every

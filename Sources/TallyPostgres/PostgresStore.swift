@@ -14,6 +14,8 @@ public final class PostgresStore: Sendable {
     let logger: Logger
     /// Where it connects, without the password (for messages).
     public let endpoint: String
+    /// The server cancels a statement running longer (SQLSTATE 57014).
+    let statementTimeout: Duration
     public let commitFeed = CommitFeed()
     let pricingCache = PostgresPricingCache()
     let partitions = PartitionCache()
@@ -34,6 +36,7 @@ public final class PostgresStore: Sendable {
             ("application_name", "tally"),
         ]
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.statementTimeout = statementTimeout
         self.logger = logger
         endpoint = PostgresURL.endpoint(url)
     }

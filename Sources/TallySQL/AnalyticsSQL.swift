@@ -170,7 +170,11 @@ public struct AnalyticsSQL: Sendable {
 
     /// `ORDER BY … LIMIT ?` over the aggregate `a` (columns b, d0…, c, traces, it, ot, tt, ic, oc, tc, errors, p50…).
     public func order(_ q: BreakdownQuery, keys: [String]) -> String {
-        let natural = keys.map { "a.\($0)" }.joined(separator: ", ")
+        // PostgreSQL is told SQLite's order: NULL keys first, text keys by their bytes.
+        let natural = keys.map { key in
+            guard dialect.kind == .postgres else { return "a.\(key)" }
+            return key == "bk" ? "a.bk NULLS FIRST" : "a.\(key) COLLATE \"C\" NULLS FIRST"
+        }.joined(separator: ", ")
         guard let sort = q.sort else { return "ORDER BY \(natural) LIMIT ?" }
         let column =
             switch sort {
@@ -185,7 +189,7 @@ public struct AnalyticsSQL: Sendable {
             case .latencyP50: "p50"
             case .latencyP95: "p95"
             case .latencyP99: "p99"
-            case .errorRate: "CAST(errors AS \(dialect.double)) / c"
+            case .errorRate: "CAST(errors AS \(dialect.double)) / NULLIF(c, 0)"
             case .cacheSavings: "sv"
             }
         // NULLs (percentiles of groups without latencies) first ascending, last descending, as SQLite sorts them.

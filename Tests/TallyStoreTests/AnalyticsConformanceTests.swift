@@ -1,0 +1,124 @@
+import Foundation
+import TallyCore
+import TallySQL
+import TallyStoreAPI
+import Testing
+
+@testable import TallyPostgres
+@testable import TallyStore
+
+/// The analytics answered by PostgreSQL equal SQLite's for the same writes: every breakdown of a grid of groupings,
+/// buckets, time ranges (aligned and not) and sorts, from the rollups and from a scan.
+@Suite("Store conformance: analytics", .enabled(if: Backend.postgresURL != nil))
+struct AnalyticsConformanceTests {
+    static let day = RollupTests.day
+    static let day0 = RollupTests.day0
+    static let hour: Int64 = 3_600_000_000
+
+    /// The two stores after the same writes: the rollup workload, its updates and a repricing.
+    static func stores(_ body: @Sendable (TallyDatabase, PostgresStore) async throws -> Void) async throws {
+        var rng = RollupTests.RNG(state: 31)
+        let events = RollupTests.workload(&rng)
+        let updates = RollupTests.updates(&rng)
+        let (sqlite, _) = try temporaryDatabase()
+        try sqlite.ensureProject(id: "p", name: "p")
+        _ = try await sqlite.ingest(projectID: "p", events: events)
+        _ = try await sqlite.ingest(projectID: "p", events: updates)
+        try await PostgresHarness.withDatabase { pg in
+            _ = try await pg.ensureProject(id: "p", name: "p")
+            for chunk in stride(from: 0, to: events.count, by: 60) {
+                _ = try await pg.ingest(projectID: "p", events: Array(events[chunk..<min(chunk + 60, events.count)]))
+            }
+            _ = try await pg.ingest(projectID: "p", events: updates)
+            try await body(sqlite, pg)
+        }
+    }
+
+    static func same(_ a: [BreakdownRow], _ b: [BreakdownRow]) -> Bool {
+        guard a.count == b.count else { return false }
+        func close(_ x: Double?, _ y: Double?) -> Bool {
+            switch (x, y) {
+            case (nil, nil): true
+            case (let x?, let y?): abs(x - y) <= 1e-9 * max(1, abs(x))
+            default: false
+            }
+        }
+        return zip(a, b).allSatisfy { x, y in
+            var (l, r) = (x, y)
+            guard close(l.latencyP50, r.latencyP50), close(l.latencyP95, r.latencyP95),
+                close(l.latencyP99, r.latencyP99)
+            else { return false }
+            (l.latencyP50, l.latencyP95, l.latencyP99) = (nil, nil, nil)
+            (r.latencyP50, r.latencyP95, r.latencyP99) = (nil, nil, nil)
+            return l == r
+        }
+    }
+
+    @Test("breakdowns: every grouping, bucket, range and sort answers alike, from rollups and from scans")
+    func breakdowns() async throws {
+        try await Self.stores { sqlite, pg in
+            let ranges: [(Int64?, Int64?)] = [
+                (nil, nil), (Self.day0, Self.day0 + 3 * Self.day),
+                (Self.day0 + Self.hour / 2 + 123, Self.day0 + 2 * Self.day + 5 * Self.hour / 2 + 1),
+                (Self.day0 + 5 * Self.hour + 60_000_000, Self.day0 + 5 * Self.hour + 58 * 60_000_000),
+                (nil, Self.day0 + Self.day + 1),
+            ]
+            let groupings: [[AnalyticsDimension]] = [
+                [], [.tenant], [.tenant, .feature], [.feature, .model], [.environment, .type, .responseModel],
+                [.promptName, .promptVersion], [.tag], [.metadata("feature")], [.traceName, .level],
+            ]
+            var compared = 0
+            var rows = 0
+            for (from, to) in ranges {
+                for dims in groupings {
+                    for bucket in [nil, TimeBucket.day, .week, .month, .hour] {
+                        for sort in [nil, Metric.totalCost, .latencyP95, .errorRate] {
+                            var q = BreakdownQuery()
+                            q.dimensions = dims
+                            q.bucket = bucket
+                            q.filter.from = from.map(Timestamp.init(microseconds:))
+                            q.filter.to = to.map(Timestamp.init(microseconds:))
+                            q.metrics = [.count, .traces, .inputTokens, .totalCost, .latencyP50, .errorRate]
+                            if sort != .latencyP95 { q.metrics = [.count, .inputTokens, .outputTokens, .totalCost] }
+                            q.sort = sort
+                            q.limit = 10_000
+                            let label =
+                                "dims \(dims.map(\.name)) bucket \(String(describing: bucket)) sort \(String(describing: sort)) \(String(describing: from))–\(String(describing: to))"
+                            let reference = try await sqlite.breakdown(projectID: "p", query: q)
+                            rows += reference.count
+                            #expect(Self.same(try await pg.breakdown(projectID: "p", query: q), reference), "\(label)")
+                            let scan = try await sqlite.breakdown(projectID: "p", query: q, rollups: false)
+                            #expect(
+                                Self.same(try await pg.breakdown(projectID: "p", query: q, rollups: false), scan),
+                                "scan \(label)")
+                            compared += 1
+                        }
+                    }
+                }
+            }
+            #expect(compared == 5 * 9 * 5 * 4 && rows > 2_000, "\(rows) rows")
+            // Filters: tenants (per share), models, environments, types, tags, metadata, prompt.
+            var f = AnalyticsFilter()
+            f.tenants = ["tenant-1", "late-0"]
+            f.models = ["gpt-4o"]
+            f.environments = ["production"]
+            f.types = [.generation]
+            var q = BreakdownQuery()
+            q.dimensions = [.tenant, .model]
+            q.filter = f
+            q.metrics = [.count, .totalCost]
+            #expect(
+                Self.same(
+                    try await pg.breakdown(projectID: "p", query: q),
+                    try await sqlite.breakdown(projectID: "p", query: q)))
+            q.filter = AnalyticsFilter()
+            q.filter.metadata = ["feature": "copilot"]
+            q.filter.promptName = "answer"
+            q.filter.promptVersion = 2
+            #expect(
+                Self.same(
+                    try await pg.breakdown(projectID: "p", query: q),
+                    try await sqlite.breakdown(projectID: "p", query: q)))
+        }
+    }
+}
