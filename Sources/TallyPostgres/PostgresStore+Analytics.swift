@@ -6,78 +6,60 @@ import TallyStoreAPI
 
 /// Analytics on PostgreSQL: the queries of `AnalyticsSQL` (shared with SQLite) in PostgreSQL's dialect, over the
 /// rollups of schema/postgres 0004.
-extension PostgresStore {
-    static let analytics = AnalyticsSQL(.postgres)
+extension PostgresStore: SQLReader {
 
-    /// Groups of `q`, aggregated in SQL: from the rollups plus the raw edges when they cover the query, else by a
-    /// scan of the observations (both give the same sums).
+    /// Groups of `q` (`SQLReader.sharedBreakdown`: rollups plus raw edges when they cover the query, else a scan).
     public func breakdown(projectID: String, query q: BreakdownQuery) async throws -> [BreakdownRow] {
-        try await breakdown(projectID: projectID, query: q, rollups: true)
+        try await sharedBreakdown(projectID: projectID, query: q, rollups: true)
     }
 
     /// `rollups: false` forces the scan (the reference the rollup path is tested against).
     public func breakdown(projectID: String, query q: BreakdownQuery, rollups: Bool) async throws -> [BreakdownRow] {
-        let sql = Self.analytics
-        let query =
-            (rollups ? sql.rollupBreakdown(q, projectID: projectID) : nil) ?? sql.rawBreakdown(q, projectID: projectID)
-        return try await fetch(query).map { row in
-            var out = BreakdownRow(
-                bucket: try row.value("b"), keys: try (0..<q.dimensions.count).map { try row.value("d\($0)") },
-                count: try row.int64("c") ?? 0, traces: try row.int64("traces") ?? 0,
-                inputTokens: try row.int64("it") ?? 0, outputTokens: try row.int64("ot") ?? 0,
-                totalTokens: try row.int64("tt") ?? 0, inputCostNanos: try row.int64("ic") ?? 0,
-                outputCostNanos: try row.int64("oc") ?? 0, totalCostNanos: try row.int64("tc") ?? 0,
-                latencyP50: try row.double("p50"), latencyP95: try row.double("p95"),
-                latencyP99: try row.double("p99"), errors: try row.int64("errors") ?? 0)
-            out.cacheSavingsNanos = try row.int64("sv") ?? 0
-            return out
+        try await sharedBreakdown(projectID: projectID, query: q, rollups: rollups)
+    }
+
+    public func promptVersions(projectID: String, promptName: String, filter: AnalyticsFilter) async throws
+        -> [PromptVersionStats]
+    {
+        try await sharedPromptVersions(projectID: projectID, promptName: promptName, filter: filter)
+    }
+
+    public func unitEconomics(projectID: String, query q: UnitEconomicsQuery) async throws -> [UnitEconomicsRow] {
+        try await sharedUnitEconomics(projectID: projectID, query: q)
+    }
+
+    public var dialect: SQLDialect { .postgres }
+
+    /// Rows of a shared query (TallySQL): integers as integers (PostgreSQL's numeric sums included), floating
+    /// point as doubles, text as text, booleans as 0/1.
+    public func rows(_ query: SQLQuery) async throws -> [SQLRow] {
+        try await fetch(query).map { row in
+            var cells: [String: SQLCell] = [:]
+            for cell in row where cells[cell.columnName] == nil {
+                cells[cell.columnName] = try Self.sqlCell(cell)
+            }
+            return SQLRow(cells)
+        }
+    }
+
+    static func sqlCell(_ cell: PostgresCell) throws -> SQLCell {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8: return .int(try cell.decode(Int64.self))
+        case .float4, .float8: return .double(try cell.decode(Double.self))
+        case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
+        case .numeric:
+            let d = try cell.decode(Decimal.self)
+            if let n = Int64("\(d)") { return .int(n) }
+            return .double(NSDecimalNumber(decimal: d).doubleValue)
+        default: return .text(try cell.decode(String.self))
         }
     }
 
     /// Every row of a shared query, its `?` bound in order.
     func fetch(_ query: SQLQuery) async throws -> [PostgresRandomAccessRow] {
         var binds = PGBinds()
-        var text = ""
-        var values = query.values.makeIterator()
-        for c in query.sql {
-            if c == "?", let value = values.next() { text += binds.add(PGValue(value)) } else { text.append(c) }
-        }
+        let text = binds.bind(query.sql, query.values)
         return try await fetch(binds.query(text))
     }
-}
-
-extension PostgresRandomAccessRow {
-    /// An integer column, whatever integer type (or numeric: PostgreSQL's sum of bigint) it comes as; nil for NULL
-    /// or a column the row does not have.
-    func int64(_ name: String) throws -> Int64? {
-        guard contains(name) else { return nil }
-        let cell = self[name]
-        guard cell.bytes != nil else { return nil }
-        switch cell.dataType {
-        case .numeric:
-            let d = try cell.decode(Decimal.self)
-            guard let n = Int64("\(d)") else { throw NotAnInteger(column: name, value: "\(d)") }
-            return n
-        default: return try cell.decode(Int64.self)
-        }
-    }
-
-    /// A floating-point column (double, real or numeric); nil for NULL or a column the row does not have.
-    func double(_ name: String) throws -> Double? {
-        guard contains(name) else { return nil }
-        let cell = self[name]
-        guard cell.bytes != nil else { return nil }
-        switch cell.dataType {
-        case .numeric: return NSDecimalNumber(decimal: try cell.decode(Decimal.self)).doubleValue
-        case .int2, .int4, .int8: return Double(try cell.decode(Int64.self))
-        default: return try cell.decode(Double.self)
-        }
-    }
-}
-
-/// A column read as an integer held a fraction or a number past Int64.
-struct NotAnInteger: Error, CustomStringConvertible {
-    var column: String
-    var value: String
-    var description: String { "\(column): \(value) is not an Int64" }
 }

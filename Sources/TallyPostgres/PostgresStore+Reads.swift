@@ -368,14 +368,17 @@ extension PGBinds {
     /// placeholders.
     mutating func render(_ conditions: SQLConditions) -> String {
         guard !conditions.clauses.isEmpty else { return "true" }
-        var values = conditions.values.makeIterator()
-        return conditions.clauses.map { clause in
-            var out = ""
-            for c in clause {
-                if c == "?", let value = values.next() { out += add(PGValue(value)) } else { out.append(c) }
-            }
-            return out
-        }.joined(separator: " AND ")
+        return bind(conditions.clauses.joined(separator: " AND "), conditions.values)
+    }
+
+    /// `sql` with each `?` replaced by the placeholder of the next of `values` (bound here).
+    mutating func bind(_ sql: String, _ values: [SQLValue]) -> String {
+        var out = ""
+        var values = values.makeIterator()
+        for c in sql {
+            if c == "?", let value = values.next() { out += add(PGValue(value)) } else { out.append(c) }
+        }
+        return out
     }
 }
 

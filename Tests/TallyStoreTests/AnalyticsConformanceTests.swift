@@ -19,17 +19,33 @@ struct AnalyticsConformanceTests {
     static func stores(_ body: @Sendable (TallyDatabase, PostgresStore) async throws -> Void) async throws {
         var rng = RollupTests.RNG(state: 31)
         let events = RollupTests.workload(&rng)
-        let updates = RollupTests.updates(&rng)
+        var updates = RollupTests.updates(&rng)
+        // Scores on traces and on generations, for prompt comparisons and unit economics; tags on some traces.
+        for t in 0..<60 {
+            var trace = TraceUpsert(id: "t\(t)")
+            trace.tags = ["tier-\(t % 3)"] + (t % 4 == 0 ? ["vip"] : [])
+            updates.append(
+                IngestionEvent(
+                    eventID: "tag\(t)", timestamp: Timestamp(microseconds: Self.day0 + 5 * Self.day),
+                    body: .trace(trace)))
+            var score = Score(
+                id: "s\(t)", name: t % 2 == 0 ? "quality" : "helpful", value: Double(t % 7) / 6, stringValue: nil,
+                dataType: .numeric, timestamp: Timestamp(microseconds: Self.day0 + Int64(t) * 60_000_000))
+            score.traceID = "t\(t)"
+            if t % 3 == 0 { score.observationID = "t\(t)-o1" }
+            updates.append(IngestionEvent(eventID: "s\(t)", timestamp: score.timestamp, body: .score(score)))
+        }
+        let later = updates
         let (sqlite, _) = try temporaryDatabase()
         try sqlite.ensureProject(id: "p", name: "p")
         _ = try await sqlite.ingest(projectID: "p", events: events)
-        _ = try await sqlite.ingest(projectID: "p", events: updates)
+        _ = try await sqlite.ingest(projectID: "p", events: later)
         try await PostgresHarness.withDatabase { pg in
             _ = try await pg.ensureProject(id: "p", name: "p")
             for chunk in stride(from: 0, to: events.count, by: 60) {
                 _ = try await pg.ingest(projectID: "p", events: Array(events[chunk..<min(chunk + 60, events.count)]))
             }
-            _ = try await pg.ingest(projectID: "p", events: updates)
+            _ = try await pg.ingest(projectID: "p", events: later)
             try await body(sqlite, pg)
         }
     }
@@ -119,6 +135,77 @@ struct AnalyticsConformanceTests {
                 Self.same(
                     try await pg.breakdown(projectID: "p", query: q),
                     try await sqlite.breakdown(projectID: "p", query: q)))
+        }
+    }
+
+    static func same(_ a: [PromptVersionStats], _ b: [PromptVersionStats]) -> Bool {
+        guard a.count == b.count else { return false }
+        func close(_ x: Double?, _ y: Double?) -> Bool {
+            switch (x, y) {
+            case (nil, nil): true
+            case (let x?, let y?): abs(x - y) <= 1e-9 * max(1, abs(x))
+            default: false
+            }
+        }
+        return zip(a, b).allSatisfy { x, y in
+            guard close(x.latencyP50, y.latencyP50), close(x.latencyP95, y.latencyP95),
+                x.scores.keys == y.scores.keys, x.scores.allSatisfy({ close($0.value, y.scores[$0.key]) })
+            else { return false }
+            var (l, r) = (x, y)
+            (l.latencyP50, l.latencyP95, l.scores, r.latencyP50, r.latencyP95, r.scores) = (
+                nil, nil, [:], nil, nil, [:]
+            )
+            return l == r
+        }
+    }
+
+    @Test("prompt version comparison and unit economics answer alike")
+    func promptsAndUnitEconomics() async throws {
+        try await Self.stores { sqlite, pg in
+            var filters: [AnalyticsFilter] = [AnalyticsFilter()]
+            var f = AnalyticsFilter()
+            f.from = Timestamp(microseconds: Self.day0)
+            f.to = Timestamp(microseconds: Self.day0 + 2 * Self.day)
+            filters.append(f)
+            f.from = Timestamp(microseconds: Self.day0 + 5 * Self.hour + 17)
+            f.environments = ["production"]
+            filters.append(f)
+            f = AnalyticsFilter()
+            f.tenants = ["tenant-1"]
+            filters.append(f)
+            for filter in filters {
+                let reference = try await sqlite.promptVersions(projectID: "p", promptName: "answer", filter: filter)
+                #expect(!reference.isEmpty)
+                let answered = try await pg.promptVersions(projectID: "p", promptName: "answer", filter: filter)
+                #expect(Self.same(answered, reference), "\(filter)\n\(answered)\n\(reference)")
+            }
+            #expect(
+                try await pg.promptVersions(projectID: "p", promptName: "absent", filter: AnalyticsFilter()).isEmpty)
+
+            let groupings: [[AnalyticsDimension]] = [
+                [], [.tenant], [.feature, .environment], [.tag], [.metadata("feature")],
+            ]
+            let rules: [SuccessRule] = [
+                .noError, .scoreAtLeast(name: "quality", min: 0.5), .scoreEquals(name: "x", value: "y"),
+            ]
+            for dims in groupings {
+                for bucket in [nil, TimeBucket.day, .week] {
+                    for rule in rules {
+                        var q = UnitEconomicsQuery()
+                        q.dimensions = dims
+                        q.bucket = bucket
+                        q.success = rule
+                        let reference = try await sqlite.unitEconomics(projectID: "p", query: q)
+                        #expect(!reference.isEmpty)
+                        #expect(
+                            try await pg.unitEconomics(projectID: "p", query: q) == reference,
+                            "\(dims.map(\.name)) \(String(describing: bucket)) \(rule)")
+                    }
+                }
+            }
+            var q = UnitEconomicsQuery()
+            q.dimensions = [.model]
+            await #expect(throws: AnalyticsError.self) { try await pg.unitEconomics(projectID: "p", query: q) }
         }
     }
 }
