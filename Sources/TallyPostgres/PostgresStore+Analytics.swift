@@ -28,6 +28,20 @@ extension PostgresStore: SQLReader {
         try await sharedUnitEconomics(projectID: projectID, query: q)
     }
 
+    public func usageExport(projectID: String, query q: UsageExportQuery) async throws -> [UsageRow] {
+        try await sharedUsageExport(projectID: projectID, query: q)
+    }
+
+    public func reconciliationUsage(projectID: String, from: Timestamp, to: Timestamp) async throws
+        -> [Reconciliation.Usage]
+    {
+        try await sharedReconciliationUsage(projectID: projectID, from: from, to: to)
+    }
+
+    public func llmMetrics(projectID: String, limits: LLMMetrics.Limits, now: Timestamp) async throws -> LLMMetrics {
+        try await sharedLLMMetrics(projectID: projectID, limits: limits, now: now)
+    }
+
     public var dialect: SQLDialect { .postgres }
 
     /// Rows of a shared query (TallySQL): integers as integers (PostgreSQL's numeric sums included), floating

@@ -98,8 +98,8 @@ public struct AnalyticsSQL: Sendable {
     /// the outer query, so its indexes still serve.
     public static func callSource(perTenant: Bool) -> String {
         guard perTenant else {
-            return "(SELECT *, 1 AS n, NULL AS share_cache_read, NULL AS share_cache_write, NULL AS share_reasoning "
-                + "FROM observation)"
+            return "(SELECT *, 1 AS n, CAST(NULL AS BIGINT) AS share_cache_read, "
+                + "CAST(NULL AS BIGINT) AS share_cache_write, CAST(NULL AS BIGINT) AS share_reasoning FROM observation)"
         }
         let whole = ["input_tokens", "output_tokens", "total_tokens"]
         let nullable = ["input_cost_nanos", "output_cost_nanos", "total_cost_nanos", "savings_nanos"]

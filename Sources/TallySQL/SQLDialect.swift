@@ -34,15 +34,30 @@ public struct SQLDialect: Sendable, Hashable {
     /// (one `?` per column) and its bound values. Strings read as themselves, numbers as their digits, JSON null as
     /// NULL.
     public func metadataText(_ columns: [String], key: String) -> (sql: String, values: [SQLValue]) {
+        jsonText(columns.map { ($0, key) })
+    }
+
+    /// The first of several JSON object reads that is present, as text: `reads` pairs a column with a key.
+    public func jsonText(_ reads: [(column: String, key: String)]) -> (sql: String, values: [SQLValue]) {
         switch kind {
         case .sqlite:
-            let reads = columns.map { "json_extract(\($0), ?)" }
-            let sql = reads.count == 1 ? reads[0] : "coalesce(\(reads.joined(separator: ", ")))"
-            return ("CAST(\(sql) AS TEXT)", columns.map { _ in .text("$.\"\(key)\"") })
+            let parts = reads.map { "json_extract(\($0.column), ?)" }
+            let sql = parts.count == 1 ? parts[0] : "coalesce(\(parts.joined(separator: ", ")))"
+            return ("CAST(\(sql) AS TEXT)", reads.map { .text("$.\"\($0.key)\"") })
         case .postgres:
-            let reads = columns.map { "(\($0) ->> ?)" }
-            let sql = reads.count == 1 ? reads[0] : "coalesce(\(reads.joined(separator: ", ")))"
-            return (sql, columns.map { _ in .text(key) })
+            let parts = reads.map { "(\($0.column) ->> ?)" }
+            let sql = parts.count == 1 ? parts[0] : "coalesce(\(parts.joined(separator: ", ")))"
+            return (sql, reads.map { .text($0.key) })
+        }
+    }
+
+    /// The sum of the integer values of a JSON object column under any of `count` keys (the keys are `?`).
+    public func sumOfKeys(_ column: String, count: Int) -> String {
+        let marks = Array(repeating: "?", count: count).joined(separator: ", ")
+        return switch kind {
+        case .sqlite: "(SELECT coalesce(sum(value), 0) FROM json_each(\(column)) WHERE key IN (\(marks)))"
+        case .postgres:
+            "(SELECT coalesce(sum(value::bigint), 0) FROM jsonb_each_text(\(column)) WHERE key IN (\(marks)))"
         }
     }
 

@@ -208,4 +208,52 @@ struct AnalyticsConformanceTests {
             await #expect(throws: AnalyticsError.self) { try await pg.unitEconomics(projectID: "p", query: q) }
         }
     }
+
+    @Test("billing exports, invoice reconciliation and the model-call counters answer alike")
+    func usageAndCounters() async throws {
+        try await Self.stores { sqlite, pg in
+            for dims in [[], [AnalyticsDimension.tenant], [.tenant, .model], [.feature, .environment], [.tag]] {
+                for bucket in [nil, TimeBucket.day, .month] {
+                    for (errors, billing) in [(false, CacheBilling.actual), (true, .list)] {
+                        var q = UsageExportQuery()
+                        q.dimensions = dims
+                        q.bucket = bucket
+                        q.includeErrors = errors
+                        q.cacheBilling = billing
+                        let reference = try await sqlite.usageExport(projectID: "p", query: q)
+                        #expect(!reference.isEmpty)
+                        #expect(
+                            try await pg.usageExport(projectID: "p", query: q) == reference,
+                            "\(dims.map(\.name)) \(String(describing: bucket)) \(errors)")
+                    }
+                }
+            }
+            var spans = UsageExportQuery()
+            spans.filter.types = [.span]
+            #expect(try await pg.usageExport(projectID: "p", query: spans).isEmpty)
+            let from = Timestamp(microseconds: Self.day0)
+            let to = Timestamp(microseconds: Self.day0 + 3 * Self.day)
+            let usage = try await sqlite.reconciliationUsage(projectID: "p", from: from, to: to)
+            #expect(!usage.isEmpty)
+            #expect(Set(try await pg.reconciliationUsage(projectID: "p", from: from, to: to)) == Set(usage))
+            let now = Timestamp(microseconds: Self.day0 + Self.day)
+            for limits in [
+                LLMMetrics.Limits(tenants: 100, features: 100, models: 100),
+                LLMMetrics.Limits(tenants: 2, features: 1, models: 2),
+            ] {
+                let counters = try await sqlite.llmMetrics(projectID: "p", limits: limits, now: now)
+                #expect(!counters.series.isEmpty)
+                let answered = try await pg.llmMetrics(projectID: "p", limits: limits, now: now)
+                #expect(answered.series == counters.series, "\(limits)")
+                // Durations are summed in floating point, in another order on each store.
+                #expect(answered.latency.keys == counters.latency.keys)
+                for (key, histogram) in counters.latency {
+                    let other = answered.latency[key]
+                    #expect(other?.counts == histogram.counts, "\(key)")
+                    #expect(
+                        abs((other?.sumSeconds ?? -1) - histogram.sumSeconds) <= 1e-9 * max(1, histogram.sumSeconds))
+                }
+            }
+        }
+    }
 }
