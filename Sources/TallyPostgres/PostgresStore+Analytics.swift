@@ -42,6 +42,10 @@ extension PostgresStore: SQLReader {
         try await sharedLLMMetrics(projectID: projectID, limits: limits, now: now)
     }
 
+    public func metrics(projectID: String, query q: MetricsQuery) async throws -> [[String: JSONValue]] {
+        try await sharedMetrics(projectID: projectID, query: q)
+    }
+
     public var dialect: SQLDialect { .postgres }
 
     /// Rows of a shared query (TallySQL): integers as integers (PostgreSQL's numeric sums included), floating

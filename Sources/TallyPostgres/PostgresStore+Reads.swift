@@ -116,12 +116,9 @@ extension PostgresStore: TraceStore {
     }
 
     public func observations(projectID: String, query q: ObservationQuery) async throws -> Paged<Observation> {
-        guard q.filters.isEmpty else {
-            throw AnalyticsError.invalid("filter is answered by GET /api/public/v2/observations")
-        }
-        return try await page(
+        try await page(
             columns: PGColumns.observation("o"), from: "observation o",
-            where: ReadFilters.observation(projectID: projectID, q, joined: false),
+            where: try ReadFilters.observation(projectID: projectID, q, joined: false, dialect: .postgres),
             order: "o.start_time DESC, o.id", page: q.page
         ) { rows in try rows.map(Observation.init(pg:)) }
     }
@@ -233,10 +230,7 @@ extension PostgresStore: TraceStore {
     public func observationsAfter(
         projectID: String, query q: ObservationQuery, cursor: ListCursor?, limit: Int
     ) async throws -> [ObservationWithTrace] {
-        guard q.filters.isEmpty else {
-            throw AnalyticsError.invalid("filter: not answered by the PostgreSQL store yet")
-        }
-        var f = ReadFilters.observation(projectID: projectID, q, joined: true)
+        var f = try ReadFilters.observation(projectID: projectID, q, joined: true, dialect: .postgres)
         try f.after(cursor, time: "o.start_time", id: "o.id")
         var binds = PGBinds()
         let predicate = binds.render(f)

@@ -98,9 +98,25 @@ public enum ReadFilters {
         }
     }
 
-    /// An observation list over `observation o` (`joined`: joined with its `trace t`), its project included; the
-    /// query's `filters` are left to the store.
-    public static func observation(projectID: String, _ q: ObservationQuery, joined: Bool) -> SQLConditions {
+    /// An observation list over `observation o` (`joined`: joined with its `trace t`), its project and the query's
+    /// Langfuse `filters` included (those need the join: v2 lists only). Throws `AnalyticsError.invalid` for a
+    /// filter it cannot answer.
+    public static func observation(projectID: String, _ q: ObservationQuery, joined: Bool, dialect: SQLDialect)
+        throws -> SQLConditions
+    {
+        var f = observation(projectID: projectID, q, joined: joined)
+        guard !q.filters.isEmpty else { return f }
+        guard joined else { throw AnalyticsError.invalid("filter is answered by GET /api/public/v2/observations") }
+        let view = MetricsView.observationList(dialect)
+        for (i, condition) in q.filters.enumerated() {
+            try MetricsSQL.addFilter(condition, index: i, view: view, projectID: projectID, dialect: dialect, to: &f)
+        }
+        return f
+    }
+
+    /// An observation list over `observation o` (`joined`: joined with its `trace t`), its project included,
+    /// without the query's `filters`.
+    static func observation(projectID: String, _ q: ObservationQuery, joined: Bool) -> SQLConditions {
         var f = SQLConditions()
         f.add("o.project_id = ?", .text(projectID))
         if let v = q.name { f.add("o.name = ?", .text(v)) }

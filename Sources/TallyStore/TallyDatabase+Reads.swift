@@ -181,13 +181,7 @@ extension TallyDatabase {
     /// The WHERE clause of an observation list over `observation o` (`joined`: joined with its `trace t`).
     static func observationFilter(projectID: String, _ q: ObservationQuery, joined: Bool) throws -> SQLFilter {
         var f = SQLFilter()
-        f.add(ReadFilters.observation(projectID: projectID, q, joined: joined))
-        if !q.filters.isEmpty {
-            guard joined else { throw AnalyticsError.invalid("filter is answered by GET /api/public/v2/observations") }
-            for (i, condition) in q.filters.enumerated() {
-                try addMetricsFilter(condition, index: i, view: .observationList, projectID: projectID, to: &f)
-            }
-        }
+        f.add(try ReadFilters.observation(projectID: projectID, q, joined: joined, dialect: .sqlite))
         return f
     }
 

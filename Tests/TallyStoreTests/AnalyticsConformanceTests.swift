@@ -256,4 +256,56 @@ struct AnalyticsConformanceTests {
             }
         }
     }
+
+    static func close(_ a: JSONValue?, _ b: JSONValue?) -> Bool {
+        switch (a, b) {
+        case (.double(let x)?, .double(let y)?): abs(x - y) <= 1e-9 * max(1, abs(x))
+        case (.int(let x)?, .double(let y)?), (.double(let y)?, .int(let x)?): Double(x) == y
+        default: a == b
+        }
+    }
+
+    @Test("Langfuse metrics queries over every view, and filtered v2 observation lists, answer alike")
+    func metricsQueries() async throws {
+        try await Self.stores { sqlite, pg in
+            let range = #""fromTimestamp": "2026-11-01T00:00:00Z", "toTimestamp": "2026-12-31T00:00:00Z""#
+            let queries = [
+                #"{"view": "observations", "dimensions": [{"field": "tenantId"}, {"field": "providedModelName"}], "metrics": [{"measure": "totalCost", "aggregation": "sum"}, {"measure": "count", "aggregation": "count"}, {"measure": "latency", "aggregation": "p95"}, {"measure": "inputTokens", "aggregation": "avg"}], "filters": [], "#
+                    + range + "}",
+                #"{"view": "observations", "dimensions": [{"field": "isRootObservation"}, {"field": "type"}], "metrics": [{"measure": "outputTokens", "aggregation": "max"}, {"measure": "totalTokens", "aggregation": "p50"}, {"measure": "countScores", "aggregation": "sum"}], "timeDimension": {"granularity": "day"}, "filters": [{"column": "environment", "operator": "any of", "value": ["production"], "type": "stringOptions"}], "orderBy": [{"field": "sum_countScores", "direction": "desc"}], "#
+                    + range + "}",
+                #"{"view": "observations", "dimensions": [{"field": "tags"}], "metrics": [{"measure": "totalCost", "aggregation": "avg"}, {"measure": "tokensPerSecond", "aggregation": "min"}], "timeDimension": {"granularity": "week"}, "filters": [{"column": "metadata", "operator": "=", "key": "feature", "value": "copilot", "type": "stringObject"}, {"column": "name", "operator": "does not contain", "value": "x", "type": "string"}], "#
+                    + range + "}",
+                #"{"view": "traces", "dimensions": [{"field": "environment"}, {"field": "tenantId"}], "metrics": [{"measure": "observationsCount", "aggregation": "sum"}, {"measure": "latency", "aggregation": "p99"}, {"measure": "totalCost", "aggregation": "sum"}, {"measure": "uniqueUserIds", "aggregation": "uniq"}], "timeDimension": {"granularity": "month"}, "filters": [{"column": "tags", "operator": "any of", "value": ["vip", "tier-1"], "type": "arrayOptions"}], "#
+                    + range + "}",
+                #"{"view": "scores-numeric", "dimensions": [{"field": "name"}, {"field": "timestampDay"}], "metrics": [{"measure": "value", "aggregation": "avg"}, {"measure": "count", "aggregation": "count"}], "filters": [{"column": "value", "operator": ">=", "value": 0.3, "type": "number"}], "#
+                    + range + "}",
+                #"{"view": "observations", "dimensions": [{"field": "promptName"}, {"field": "promptVersion"}], "metrics": [{"measure": "latency", "aggregation": "p50"}, {"measure": "timeToFirstToken", "aggregation": "max"}], "timeDimension": {"granularity": "hour"}, "filters": [{"column": "isRootObservation", "operator": "=", "value": true, "type": "boolean"}, {"column": "level", "operator": "!=", "value": "ERROR", "type": "string"}], "#
+                    + range + "}",
+            ]
+            for text in queries {
+                let q = try MetricsQuery(json: text, version: 1)
+                let reference = try await sqlite.metrics(projectID: "p", query: q)
+                #expect(!reference.isEmpty, "\(text)")
+                let answered = try await pg.metrics(projectID: "p", query: q)
+                #expect(answered.count == reference.count, "\(text)")
+                for (x, y) in zip(answered, reference) {
+                    #expect(x.keys == y.keys && x.allSatisfy { Self.close($0.value, y[$0.key]) }, "\(text)\n\(x)\n\(y)")
+                }
+            }
+            // A v2 observation list with Langfuse filters, paged by cursor.
+            var list = ObservationQuery()
+            list.filters = try MetricsQuery(
+                json:
+                    #"{"view": "observations", "metrics": [{"measure": "count", "aggregation": "count"}], "filters": [{"column": "totalCost", "operator": ">", "value": 0.0001, "type": "number"}, {"column": "model", "operator": "starts with", "value": "gpt", "type": "string"}], "#
+                    + range + "}", version: 2
+            ).filters
+            let first = try await sqlite.observationsAfter(projectID: "p", query: list, cursor: nil, limit: 500)
+            #expect(!first.isEmpty)
+            #expect(
+                try await pg.observationsAfter(projectID: "p", query: list, cursor: nil, limit: 500).map(
+                    \.observation.id)
+                    == first.map(\.observation.id))
+        }
+    }
 }
