@@ -66,11 +66,16 @@ extension TallyDatabase {
     /// Removes one trace with its observations and scores (inside the caller's transaction); true if it existed.
     @discardableResult
     static func deleteTraceRows(_ db: Database, projectID: String, id: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM observation WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
+        try db.execute(
+            sql: "DELETE FROM observation WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
         try db.execute(sql: "DELETE FROM score WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
         try db.execute(sql: "DELETE FROM trace WHERE project_id = ? AND id = ?", arguments: [projectID, id])
         return db.changesCount > 0
     }
+
+    /// SQLite has no bulk path: its per-trace deletes remove expired observations (`RetentionStore.dropExpired`).
+    @discardableResult
+    public func dropExpired(olderThan cutoff: Timestamp) async throws -> Int { 0 }
 
     /// Returns up to `pages` free pages to the file system when the database was created with incremental
     /// auto-vacuum (every database created by this version is); returns the bytes the file shrank by.

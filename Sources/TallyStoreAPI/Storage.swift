@@ -305,6 +305,11 @@ public protocol RetentionStore: Sendable {
         traces: Int, scores: Int
     )
     @discardableResult func reclaimSpace(pages: Int) async throws -> Int
+    /// Removes in bulk the observations every project's retention has expired: those that started before `cutoff`
+    /// (the oldest cutoff in force, asked only when every project has one), with their shares and rollup
+    /// contributions; their traces and scores are left to `deleteTraces`. Returns how many observations went. A
+    /// store without a bulk path does nothing and returns 0 (SQLite: its per-trace deletes are fast enough).
+    @discardableResult func dropExpired(olderThan cutoff: Timestamp) async throws -> Int
 }
 
 /// Upkeep the server runs in the background, and reachability.

@@ -105,7 +105,7 @@ struct PostgresRollupTests {
                     coalesce(sum(o.output_tokens), 0)::bigint, coalesce(sum(o.total_tokens), 0)::bigint,
                     coalesce(sum(o.total_cost_nanos), 0)::bigint,
                     coalesce(max(coalesce(o.end_time, o.start_time)) - min(o.start_time), 0),
-                    coalesce(max(\(SharedSQL.levelRank("o.level"))), 1)::smallint
+                    coalesce(max(\(SharedSQL.levelRank("o.level"))) FILTER (WHERE o.id IS NOT NULL), 1)::smallint
                 FROM trace t LEFT JOIN observation o ON o.project_id = t.project_id AND o.trace_id = t.id
                 GROUP BY t.project_id, t.id
                 """
