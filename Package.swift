@@ -89,7 +89,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "tally-bench",
-            dependencies: ["TallyStore", "TallyStoreAPI", "TallyCore", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: [
+                "TallyStore", "TallyPostgres", "TallySQL", "TallyStoreAPI", "TallyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .testTarget(name: "TallyCoreTests", dependencies: ["TallyCore"]),
         .testTarget(name: "TallyOTLPTests", dependencies: ["TallyOTLP", "TallyCore"]),
         .testTarget(

@@ -101,6 +101,11 @@ public final class PostgresStore: Sendable {
         }
     }
 
+    /// Runs one statement of `sql` (no values; operators' tools and benchmarks: CREATE/DROP DATABASE).
+    public func execute(_ sql: String) async throws {
+        try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+    }
+
     /// Runs the connection pool until the calling task is cancelled.
     public func run() async { await client.run() }
 
