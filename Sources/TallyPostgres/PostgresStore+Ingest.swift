@@ -435,6 +435,7 @@ final class IngestPass {
         var tagRows: [[PGValue]] = []
         var movedTags: [(id: String, timestamp: Int64)] = []
         var sessions: [[PGValue]] = []
+        var attributed: [(id: String, tenant: String, feature: String)] = []
         for id in dirtyTraces.ids {
             guard let (t, stored) = traces[id] else { continue }
             for tag in Set(t.tags).subtracting(stored?.tags ?? []).sorted() {
@@ -449,15 +450,23 @@ final class IngestPass {
                 ])
             }
             if t.tenant != stored?.tenant || t.feature != stored?.feature, t.tenant != nil || t.feature != nil {
-                // Observations stored before the trace named its tenant (or feature) now carry it too.
-                try await connection.query(
-                    """
-                    UPDATE observation SET tenant = coalesce(\(t.tenant), tenant), feature = coalesce(\(t.feature), feature)
-                    WHERE project_id = \(projectID) AND trace_id = \(t.id)
-                        AND (tenant IS DISTINCT FROM coalesce(\(t.tenant), tenant)
-                            OR feature IS DISTINCT FROM coalesce(\(t.feature), feature))
-                    """, logger: logger)
+                attributed.append((t.id, t.tenant ?? "", t.feature ?? ""))
             }
+        }
+        if !attributed.isEmpty {
+            // Observations stored before their trace named its tenant (or feature) now carry it too; rows that
+            // already do are not rewritten. One statement for every such trace ('' stands for none: tenant and
+            // feature names are never empty).
+            try await connection.query(
+                """
+                UPDATE observation o SET tenant = coalesce(NULLIF(v.tenant, ''), o.tenant),
+                    feature = coalesce(NULLIF(v.feature, ''), o.feature)
+                FROM unnest(\(attributed.map(\.id))::text[], \(attributed.map(\.tenant))::text[],
+                    \(attributed.map(\.feature))::text[]) AS v(id, tenant, feature)
+                WHERE o.project_id = \(projectID) AND o.trace_id = v.id
+                    AND (o.tenant IS DISTINCT FROM coalesce(NULLIF(v.tenant, ''), o.tenant)
+                        OR o.feature IS DISTINCT FROM coalesce(NULLIF(v.feature, ''), o.feature))
+                """, logger: logger)
         }
         for (id, timestamp) in movedTags {
             try await connection.query(

@@ -12,19 +12,15 @@ extension PostgresStore: TraceStore {
     public func traces(projectID: String, query q: TraceQuery) async throws -> Paged<TraceSummary> {
         var f = ReadFilters.trace(q)
         f.add("t.project_id = ?", .text(projectID))
-        for tag in Set(q.tags).sorted() {
-            f.add(
-                "EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = t.project_id AND g.trace_id = t.id "
-                    + "AND g.tag = ?)", .text(tag))
-        }
-        let column = ReadFilters.traceOrderColumn(q.orderField, timestamp: "t.timestamp")
+        let (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &f)
+        let column = ReadFilters.traceOrderColumn(q.orderField, timestamp: timestamp)
         let direction = q.orderDirection == .asc ? "ASC NULLS FIRST" : "DESC NULLS LAST"
         let order =
             q.orderField == .timestamp
-            ? "\(column) \(direction), t.id \(q.orderDirection == .asc ? "DESC" : "ASC")"
+            ? "\(column) \(direction), \(id) \(q.orderDirection == .asc ? "DESC" : "ASC")"
             : "\(column) \(direction), t.id \(q.orderDirection == .asc ? "ASC" : "DESC")"
         return try await page(
-            columns: PGColumns.trace("t"), from: "trace t", where: f, order: order, page: q.page
+            columns: PGColumns.trace("t"), from: from, where: f, order: order, page: q.page
         ) { rows in try await summaries(projectID: projectID, rows: rows) }
     }
 
@@ -188,16 +184,13 @@ extension PostgresStore: TraceStore {
         rows: [TraceListRow], hasMore: Bool, next: ListCursor?
     ) {
         var f = ReadFilters.traceList(projectID: projectID, q, like: "ILIKE")
-        for tag in Set(q.tags).sorted() {
-            f.add(
-                "EXISTS (SELECT 1 FROM trace_tag g WHERE g.project_id = t.project_id AND g.trace_id = t.id "
-                    + "AND g.tag = ?)", .text(tag))
-        }
-        let column = ReadFilters.traceListSortColumn(q.sort, timestamp: "t.timestamp")
+        let (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &f)
+        let column = ReadFilters.traceListSortColumn(q.sort, timestamp: timestamp)
         let idAscending = q.sort == .timestamp ? !q.ascending : q.ascending
+        let tie = q.sort == .timestamp ? id : "t.id"
         if let after = q.after {
             f.keyset(
-                column: column, ascending: q.ascending, key: SQLValue(cursorKey: after.key), tie: "t.id",
+                column: column, ascending: q.ascending, key: SQLValue(cursorKey: after.key), tie: tie,
                 tieAscending: idAscending, after: after.id)
         }
         var binds = PGBinds()
@@ -208,8 +201,8 @@ extension PostgresStore: TraceStore {
         let fetched = try await fetch(
             binds.query(
                 """
-                SELECT \(PGColumns.trace("t")), \(column) AS sort_key FROM trace t WHERE \(predicate)
-                ORDER BY \(column) \(q.ascending ? "ASC" : "DESC"), t.id \(idAscending ? "ASC" : "DESC")
+                SELECT \(PGColumns.trace("t")), \(column) AS sort_key FROM \(from) WHERE \(predicate)
+                ORDER BY \(column) \(q.ascending ? "ASC" : "DESC"), \(tie) \(idAscending ? "ASC" : "DESC")
                 LIMIT \(limit) OFFSET \(offset)
                 """))
         let page = fetched.prefix(q.limit)

@@ -42,7 +42,7 @@ public final class PostgresStore: Sendable {
     }
 
     /// Whether the database answers a trivial query within `timeout`.
-    public func isReachable(timeout: Duration = .seconds(2)) async -> Bool {
+    public func isReachable(timeout: Duration) async -> Bool {
         (try? await ping(timeout: timeout)) != nil
     }
 

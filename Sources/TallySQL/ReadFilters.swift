@@ -82,6 +82,27 @@ public enum ReadFilters {
         return f
     }
 
+    /// FROM clause of a trace list (`trace t`) that must carry every one of `tags`; the time column to order by and
+    /// the id that breaks ties in the order of the driving index (timestamp DESC, id ASC: no sort step). With tags,
+    /// the first tag drives the query from its (project, tag, timestamp) index: a tenant's few thousand traces,
+    /// newest first, instead of every trace of the project. Further tags must also be present.
+    public static func traceSource(tags: [String], projectID: String, to f: inout SQLConditions) -> (
+        from: String, timestamp: String, id: String
+    ) {
+        let tags = Array(Set(tags)).sorted()
+        guard let first = tags.first else { return ("trace t", "t.timestamp", "t.id") }
+        f.add("g0.project_id = ? AND g0.tag = ?", .text(projectID), .text(first))
+        for tag in tags.dropFirst() {
+            f.add(
+                "g0.trace_id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", .text(projectID),
+                .text(tag))
+        }
+        return (
+            "trace_tag g0 JOIN trace t ON t.project_id = g0.project_id AND t.id = g0.trace_id", "g0.timestamp",
+            "g0.trace_id"
+        )
+    }
+
     /// The trace column a trace list orders by (`timestamp`: the store's time column, the tag index's when tags
     /// drive the query).
     public static func traceOrderColumn(_ field: TraceQuery.OrderField, timestamp: String) -> String {

@@ -67,23 +67,14 @@ struct SQLFilter: @unchecked Sendable {  // a value built before a read and neve
 extension TallyDatabase {
     // MARK: Traces
 
-    /// FROM clause of a trace list (`trace t`) that must carry every one of `tags`; the time column to order by and
-    /// the id that breaks ties in the order of the driving index (timestamp DESC, id ASC: no sort step).
-    /// With tags, the first tag drives the query from its (project, tag, timestamp) index: a tenant's few thousand
-    /// traces, newest first, instead of every trace of the project. Further tags must also be present.
+    /// `ReadFilters.traceSource` over a GRDB filter.
     static func traceSource(tags: [String], projectID: String, filter f: inout SQLFilter) -> (
         from: String, timestamp: String, id: String
     ) {
-        let tags = Array(Set(tags)).sorted()
-        guard let first = tags.first else { return ("trace t", "t.timestamp", "t.id") }
-        f.add("g0.project_id = ? AND g0.tag = ?", [projectID, first])
-        for tag in tags.dropFirst() {
-            f.add("g0.trace_id IN (SELECT trace_id FROM trace_tag WHERE project_id = ? AND tag = ?)", [projectID, tag])
-        }
-        return (
-            "trace_tag g0 JOIN trace t ON t.project_id = g0.project_id AND t.id = g0.trace_id", "g0.timestamp",
-            "g0.trace_id"
-        )
+        var c = SQLConditions()
+        let source = ReadFilters.traceSource(tags: tags, projectID: projectID, to: &c)
+        f.add(c)
+        return source
     }
 
     public func traces(projectID: String, query q: TraceQuery) async throws -> Paged<TraceSummary> {

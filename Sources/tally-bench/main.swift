@@ -240,7 +240,7 @@ if let flag = args.firstIndex(of: "--postgres"), flag + 1 < args.count {
         try await pg.migrate()
         _ = try await pg.ensureProject(id: "bench", name: "bench")
         let pgFigures = try await run(pg, label: "PostgreSQL \(pg.endpoint)")
-        print("\nside by side (ms; ingest: s per 1,000 observations):")
+        print("\nside by side (ms; ingest: ms per 1,000 observations):")
         print("figure".padding(toLength: 58, withPad: " ", startingAt: 0) + "    SQLite  PostgreSQL   PG÷SQLite")
         for ((label, a, _), (_, b, _)) in zip(sqliteFigures, pgFigures) {
             print(
