@@ -133,7 +133,7 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
         String(
             format: "ingest with pricing: %.0f observations/s (%d observations, %d traces, %.1f s)",
             Double(loaded) / loadSeconds, loaded, traceCount, loadSeconds))
-    if loaded > 0 { figures.append(("ingest: s per 1,000 observations", loadSeconds * 1000 / Double(loaded), "")) }
+    if loaded > 0 { figures.append(("ingest: ms per 1,000 observations", loadSeconds * 1000 / Double(loaded), "")) }
 
     var byTenantDay = BreakdownQuery()
     byTenantDay.dimensions = [.tenant]
@@ -240,7 +240,7 @@ if let flag = args.firstIndex(of: "--postgres"), flag + 1 < args.count {
         try await pg.migrate()
         _ = try await pg.ensureProject(id: "bench", name: "bench")
         let pgFigures = try await run(pg, label: "PostgreSQL \(pg.endpoint)")
-        print("\nside by side (ms; ingest: ms per 1,000 observations):")
+        print("\nside by side (ms):")
         print("figure".padding(toLength: 58, withPad: " ", startingAt: 0) + "    SQLite  PostgreSQL   PG÷SQLite")
         for ((label, a, _), (_, b, _)) in zip(sqliteFigures, pgFigures) {
             print(
