@@ -270,8 +270,7 @@ extension AnalyticsSQL {
             joinTag
             ? " JOIN \(dialect.table("trace_tag", "g", index: "trace_tag_trace")) ON g.project_id = t.project_id "
                 + "AND g.trace_id = t.id" : ""
-        // PostgreSQL is told SQLite's order: NULL keys first, text by bytes.
-        let order = keys.map { dialect.kind == .postgres ? "\($0) COLLATE \"C\" NULLS FIRST" : $0 }
+        let order = naturalOrder(keys)
         let sql = """
             WITH per_trace AS (
                 SELECT \(select), \(dialect.int(success)) AS ok,
@@ -284,7 +283,7 @@ extension AnalyticsSQL {
             )
             SELECT \(keys.joined(separator: ", ")), count(*) AS traces, sum(ok) AS successes, sum(cost) AS cost,
                 sum(tokens) AS tokens
-            FROM per_trace GROUP BY \(keys.joined(separator: ", ")) ORDER BY \(order.joined(separator: ", ")) LIMIT ?
+            FROM per_trace GROUP BY \(keys.joined(separator: ", ")) ORDER BY \(order) LIMIT ?
             """
         // Bound in the order the marks appear: dimensions and success (SELECT list), WHERE, LIMIT.
         return SQLQuery(sql, dimensionValues + successValues + w.values + [.int(Int64(q.limit))])

@@ -170,11 +170,7 @@ public struct AnalyticsSQL: Sendable {
 
     /// `ORDER BY … LIMIT ?` over the aggregate `a` (columns b, d0…, c, traces, it, ot, tt, ic, oc, tc, errors, p50…).
     public func order(_ q: BreakdownQuery, keys: [String]) -> String {
-        // PostgreSQL is told SQLite's order: NULL keys first, text keys by their bytes.
-        let natural = keys.map { key in
-            guard dialect.kind == .postgres else { return "a.\(key)" }
-            return key == "bk" ? "a.bk NULLS FIRST" : "a.\(key) COLLATE \"C\" NULLS FIRST"
-        }.joined(separator: ", ")
+        let natural = naturalOrder(keys, alias: "a.")
         guard let sort = q.sort else { return "ORDER BY \(natural) LIMIT ?" }
         let column =
             switch sort {
@@ -197,32 +193,49 @@ public struct AnalyticsSQL: Sendable {
         return "ORDER BY \(column) \(q.ascending ? "ASC" : "DESC")\(nulls), \(natural) LIMIT ?"
     }
 
-    /// The breakdown scanning the observations (per tenant share when it groups or filters by tenant).
-    public func rawBreakdown(_ q: BreakdownQuery, projectID: String) -> SQLQuery {
-        var selectValues: [SQLValue] = []
-        var joinTrace = false
+    /// Group keys in SQLite's order, which PostgreSQL is told: NULL keys first, text by bytes (`bk`, the bucket
+    /// key, is an integer or 'YYYY-MM').
+    func naturalOrder(_ keys: [String], alias: String = "") -> String {
+        keys.map { key in
+            guard dialect.kind == .postgres else { return alias + key }
+            return key == "bk" ? "\(alias)bk NULLS FIRST" : "\(alias)\(key) COLLATE \"C\" NULLS FIRST"
+        }.joined(separator: ", ")
+    }
+
+    /// A grouped scan of the calls: the SELECT list of the bucket key `bk` and dimensions `d0`…, its values, and
+    /// the FROM clause over `callSource` with the joins the dimensions and `filter` need.
+    func groupedCalls(
+        _ dimensions: [AnalyticsDimension], bucket: TimeBucket?, filter f: AnalyticsFilter, filterNeedsTrace: Bool
+    ) -> (select: String, values: [SQLValue], from: String, keys: [String]) {
+        var values: [SQLValue] = []
+        var joinTrace = filterNeedsTrace
         var joinTag = false
         var dimensionSQL: [String] = []
-        for d in q.dimensions {
+        for d in dimensions {
             let part = dimension(d)
             dimensionSQL.append(part.sql)
-            selectValues += part.values
+            values += part.values
             joinTrace = joinTrace || part.trace
             joinTag = joinTag || part.tag
         }
-        let filter = filter(q.filter, projectID: projectID)
-        joinTrace = joinTrace || filter.trace
-        let keys = ["bk"] + dimensionSQL.indices.map { "d\($0)" }
-        let keyList = keys.joined(separator: ", ")
         let select =
-            ([bucketKey(q.bucket) + " AS bk"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" })
+            ([bucketKey(bucket) + " AS bk"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" })
             .joined(separator: ", ")
         let from =
-            "\(Self.callSource(perTenant: Self.perTenant(q.dimensions, q.filter))) o"
+            "\(Self.callSource(perTenant: Self.perTenant(dimensions, f))) o"
             + (joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
             + (joinTag
                 ? " JOIN \(dialect.table("trace_tag", "g", index: "trace_tag_trace")) ON g.project_id = o.project_id "
                     + "AND g.trace_id = o.trace_id" : "")
+        return (select, values, from, ["bk"] + dimensionSQL.indices.map { "d\($0)" })
+    }
+
+    /// The breakdown scanning the observations (per tenant share when it groups or filters by tenant).
+    public func rawBreakdown(_ q: BreakdownQuery, projectID: String) -> SQLQuery {
+        let filter = filter(q.filter, projectID: projectID)
+        let (select, selectValues, from, keys) = groupedCalls(
+            q.dimensions, bucket: q.bucket, filter: q.filter, filterNeedsTrace: filter.trace)
+        let keyList = keys.joined(separator: ", ")
         let joinOn = keys.map { dialect.same("a.\($0)", "p.\($0)") }.joined(separator: " AND ")
         let latency = q.needsLatency
         let percentiles =

@@ -165,43 +165,19 @@ extension AnalyticsSQL {
     /// The billing export query (`b`, `d0`…, calls, it, ot, crt, cwt, rt, cn, sv, ec, ecn), or nil when its type
     /// filter leaves no model calls.
     public func usageExport(_ q: UsageExportQuery, projectID: String) -> SQLQuery? {
-        var values: [SQLValue] = []
-        var joinTrace = false
-        var joinTag = false
-        var dimensionSQL: [String] = []
-        for d in q.dimensions {
-            let part = dimension(d)
-            dimensionSQL.append(part.sql)
-            values += part.values
-            joinTrace = joinTrace || part.trace
-            joinTag = joinTag || part.tag
-        }
-        let split = usageSplit()
-        values += split.flatMap(\.values)
         var f = q.filter
         f.types =
             f.types.isEmpty ? [.generation, .embedding] : f.types.filter { $0 == .generation || $0 == .embedding }
         if f.types.isEmpty { return nil }
         let w = filter(f, projectID: projectID)
-        joinTrace = joinTrace || w.trace
-        let keys = ["bk"] + dimensionSQL.indices.map { "d\($0)" }
+        let (select, dimensionValues, from, keys) = groupedCalls(
+            q.dimensions, bucket: q.bucket, filter: f, filterNeedsTrace: w.trace)
+        let split = usageSplit()
+        let values = dimensionValues + split.flatMap(\.values)
         let keyList = keys.joined(separator: ", ")
         let billed = q.includeErrors ? "1 = 1" : "NOT err"
-        let select =
-            ([bucketKey(q.bucket) + " AS bk"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" })
-            .joined(separator: ", ")
         let listPrice = q.cacheBilling == .list ? " + coalesce(o.savings_nanos, 0)" : ""
-        let from =
-            "\(Self.callSource(perTenant: Self.perTenant(q.dimensions, f))) o"
-            + (joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
-            + (joinTag
-                ? " JOIN \(dialect.table("trace_tag", "g", index: "trace_tag_trace")) ON g.project_id = o.project_id "
-                    + "AND g.trace_id = o.trace_id" : "")
-        // PostgreSQL is told SQLite's order: NULL keys first, text by bytes.
-        let order = keys.map { key in
-            guard dialect.kind == .postgres else { return key }
-            return key == "bk" ? "bk NULLS FIRST" : "\(key) COLLATE \"C\" NULLS FIRST"
-        }.joined(separator: ", ")
+        let order = naturalOrder(keys)
         let sql = """
             WITH base AS (
                 SELECT \(select), o.n, o.level = 'ERROR' AS err, o.input_tokens AS it, o.output_tokens AS ot,

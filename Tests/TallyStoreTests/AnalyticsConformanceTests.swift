@@ -50,15 +50,17 @@ struct AnalyticsConformanceTests {
         }
     }
 
+    /// Floating-point figures summed in another order on each store agree to 1e-9.
+    static func close(_ x: Double?, _ y: Double?) -> Bool {
+        switch (x, y) {
+        case (nil, nil): true
+        case (let x?, let y?): abs(x - y) <= 1e-9 * max(1, abs(x))
+        default: false
+        }
+    }
+
     static func same(_ a: [BreakdownRow], _ b: [BreakdownRow]) -> Bool {
         guard a.count == b.count else { return false }
-        func close(_ x: Double?, _ y: Double?) -> Bool {
-            switch (x, y) {
-            case (nil, nil): true
-            case (let x?, let y?): abs(x - y) <= 1e-9 * max(1, abs(x))
-            default: false
-            }
-        }
         return zip(a, b).allSatisfy { x, y in
             var (l, r) = (x, y)
             guard close(l.latencyP50, r.latencyP50), close(l.latencyP95, r.latencyP95),
@@ -140,13 +142,6 @@ struct AnalyticsConformanceTests {
 
     static func same(_ a: [PromptVersionStats], _ b: [PromptVersionStats]) -> Bool {
         guard a.count == b.count else { return false }
-        func close(_ x: Double?, _ y: Double?) -> Bool {
-            switch (x, y) {
-            case (nil, nil): true
-            case (let x?, let y?): abs(x - y) <= 1e-9 * max(1, abs(x))
-            default: false
-            }
-        }
         return zip(a, b).allSatisfy { x, y in
             guard close(x.latencyP50, y.latencyP50), close(x.latencyP95, y.latencyP95),
                 x.scores.keys == y.scores.keys, x.scores.allSatisfy({ close($0.value, y.scores[$0.key]) })
