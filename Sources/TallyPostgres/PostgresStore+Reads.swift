@@ -24,22 +24,28 @@ extension PostgresStore: TraceStore {
         ) { rows in try await summaries(projectID: projectID, rows: rows) }
     }
 
+    /// The trace, its observations and its scores: three queries at once on the pool (one round trip's wait); the
+    /// summary's ids come from the observations and scores read.
     public func trace(projectID: String, id: String) async throws -> (TraceSummary, [Observation], [Score])? {
-        let rows = try await fetch(
+        async let rows = fetch(
             "SELECT \(unescaped: PGColumns.trace("t")) FROM trace t WHERE t.project_id = \(projectID) AND t.id = \(id)")
-        guard let summary = try await summaries(projectID: projectID, rows: rows).first else { return nil }
-        let observations = try await fetch(
+        async let observationRows = fetch(
             """
             SELECT \(unescaped: PGColumns.observation("o")) FROM observation o
             WHERE o.project_id = \(projectID) AND o.trace_id = \(id) ORDER BY o.start_time, o.id
-            """
-        ).map(Observation.init(pg:))
-        let scores = try await fetch(
+            """)
+        async let scoreRows = fetch(
             """
             SELECT \(unescaped: PGColumns.score) FROM score WHERE project_id = \(projectID) AND trace_id = \(id)
             ORDER BY timestamp, id
-            """
-        ).map(Score.init(pg:))
+            """)
+        let (traceRows, observationsRead, scoresRead) = try await (rows, observationRows, scoreRows)
+        guard let row = traceRows.first else { return nil }
+        let observations = try observationsRead.map(Observation.init(pg:))
+        let scores = try scoresRead.map(Score.init(pg:))
+        let summary = TraceSummary(
+            trace: try Trace(pg: row), observationIDs: observations.map(\.id), scoreIDs: scores.map(\.id),
+            totals: try TraceTotals(pg: row))
         return (summary, observations, scores)
     }
 
