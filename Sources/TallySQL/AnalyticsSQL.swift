@@ -254,9 +254,10 @@ public struct AnalyticsSQL: Sendable {
                     o.n, o.n * \(dialect.int("o.level = 'ERROR'")) AS err
                 FROM \(from) WHERE \(filter.conditions.sql)
             )\(percentiles), a AS (
-                SELECT \(keyList), sum(n) AS c, count(DISTINCT trace_id) AS traces, sum(input_tokens) AS it,
-                    sum(output_tokens) AS ot, sum(total_tokens) AS tt, sum(icn) AS ic, sum(ocn) AS oc, sum(tcn) AS tc,
-                    sum(err) AS errors, sum(svn) AS sv
+                SELECT \(keyList), \(dialect.sum("n")) AS c, count(DISTINCT trace_id) AS traces,
+                    \(dialect.sum("input_tokens")) AS it, \(dialect.sum("output_tokens")) AS ot,
+                    \(dialect.sum("total_tokens")) AS tt, \(dialect.sum("icn")) AS ic, \(dialect.sum("ocn")) AS oc,
+                    \(dialect.sum("tcn")) AS tc, \(dialect.sum("err")) AS errors, \(dialect.sum("svn")) AS sv
                 FROM base GROUP BY \(keyList)
             )
             SELECT \(bucketLabel(q.bucket, key: "a.bk")) AS b, a.*,
@@ -352,8 +353,9 @@ public struct AnalyticsSQL: Sendable {
         }
         let sql = """
             WITH base AS (\(parts.joined(separator: " UNION ALL "))), a AS (
-                SELECT \(keyList), sum(n) AS c, sum(it) AS it, sum(ot) AS ot, sum(tt) AS tt, sum(icn) AS ic,
-                    sum(ocn) AS oc, sum(tcn) AS tc, sum(err) AS errors
+                SELECT \(keyList), \(dialect.sum("n")) AS c, \(dialect.sum("it")) AS it, \(dialect.sum("ot")) AS ot,
+                    \(dialect.sum("tt")) AS tt, \(dialect.sum("icn")) AS ic, \(dialect.sum("ocn")) AS oc,
+                    \(dialect.sum("tcn")) AS tc, \(dialect.sum("err")) AS errors
                 FROM base GROUP BY \(keyList)
                 HAVING sum(n) != 0 OR sum(it) != 0 OR sum(ot) != 0 OR sum(tt) != 0 OR sum(icn) != 0 OR sum(ocn) != 0
                     OR sum(tcn) != 0

@@ -61,6 +61,12 @@ public struct SQLDialect: Sendable, Hashable {
         }
     }
 
+    /// The sum of an integer expression as an integer: PostgreSQL sums bigint as numeric (slow to hand over), so
+    /// it is cast back (a sum past bigint fails, as SQLite's integer overflow does).
+    public func sum(_ expr: String) -> String {
+        kind == .sqlite ? "sum(\(expr))" : "CAST(sum(\(expr)) AS BIGINT)"
+    }
+
     /// The larger of two numbers.
     public func greatest(_ a: String, _ b: String) -> String {
         kind == .sqlite ? "max(\(a), \(b))" : "greatest(\(a), \(b))"
