@@ -49,28 +49,28 @@ extension PostgresStore: TraceStore {
         return (summary, observations, scores)
     }
 
-    /// Observation and score ids, latency and cost of `PGColumns.trace` rows, in two grouped queries.
+    /// Observation and score ids, latency and cost of `PGColumns.trace` rows, in two grouped queries run at once.
     func summaries(projectID: String, rows: [PostgresRandomAccessRow]) async throws -> [TraceSummary] {
         guard !rows.isEmpty else { return [] }
         let traces = try rows.map(Trace.init(pg:))
         let ids = traces.map(\.id)
-        var observationIDs: [String: [String]] = [:]
-        var scoreIDs: [String: [String]] = [:]
-        for try await (trace, id) in try await client.query(
+        async let observationRows = fetch(
             """
             SELECT trace_id, id FROM observation WHERE project_id = \(projectID) AND trace_id = ANY(\(ids))
             ORDER BY start_time, id
-            """, logger: logger
-        ).decode((String, String).self) {
-            observationIDs[trace, default: []].append(id)
-        }
-        for try await (trace, id) in try await client.query(
+            """)
+        async let scoreRows = fetch(
             """
             SELECT trace_id, id FROM score WHERE project_id = \(projectID) AND trace_id = ANY(\(ids))
             ORDER BY timestamp, id
-            """, logger: logger
-        ).decode((String, String).self) {
-            scoreIDs[trace, default: []].append(id)
+            """)
+        var observationIDs: [String: [String]] = [:]
+        var scoreIDs: [String: [String]] = [:]
+        for row in try await observationRows {
+            observationIDs[try row.value("trace_id", as: String.self), default: []].append(try row.value("id"))
+        }
+        for row in try await scoreRows {
+            scoreIDs[try row.value("trace_id", as: String.self), default: []].append(try row.value("id"))
         }
         return try zip(traces, rows).map { t, row in
             TraceSummary(
@@ -323,7 +323,8 @@ extension PostgresStore: TraceStore {
     }
 
     /// One page of `SELECT <columns> FROM <from> WHERE <conditions> ORDER BY <order>` and the count of every
-    /// matching row, read in one snapshot.
+    /// matching row, read at once on two connections (the count is of the same moment, give or take a write that
+    /// commits between the two).
     func page<T>(
         columns: String, from: String, where conditions: SQLConditions, order: String, page: PageRequest,
         map: ([PostgresRandomAccessRow]) async throws -> [T]
@@ -334,25 +335,13 @@ extension PostgresStore: TraceStore {
         let countPredicate = countBinds.render(conditions)
         let limit = binds.add(.int(Int64(page.limit)))
         let offset = binds.add(.int(Int64(page.offset)))
-        let (total, rows) = try await transaction { connection in
-            var total = 0
-            for try await n in try await connection.query(
-                countBinds.query("SELECT count(*) FROM \(from) WHERE \(countPredicate)"), logger: logger
-            ).decode(Int.self) {
-                total = n
-            }
-            var rows: [PostgresRandomAccessRow] = []
-            for try await row in try await connection.query(
-                binds.query(
-                    "SELECT \(columns) FROM \(from) WHERE \(predicate) ORDER BY \(order) LIMIT \(limit) OFFSET \(offset)"
-                ),
-                logger: logger)
-            {
-                rows.append(row.makeRandomAccess())
-            }
-            return (total, rows)
-        }
-        return Paged(items: try await map(rows), totalItems: total, page: page)
+        async let counted = fetch(countBinds.query("SELECT count(*) AS n FROM \(from) WHERE \(countPredicate)"))
+        async let rows = fetch(
+            binds.query(
+                "SELECT \(columns) FROM \(from) WHERE \(predicate) ORDER BY \(order) LIMIT \(limit) OFFSET \(offset)"))
+        let (countRows, pageRows) = try await (counted, rows)
+        let total = try countRows.first?.value("n", as: Int.self) ?? 0
+        return Paged(items: try await map(pageRows), totalItems: total, page: page)
     }
 }
 

@@ -34,48 +34,65 @@ extension SQLReader {
     public func sharedPromptVersions(projectID: String, promptName: String, filter: AnalyticsFilter) async throws
         -> [PromptVersionStats]
     {
-        var f = filter
-        f.promptName = promptName
-        f.promptVersion = nil
-        var rest = f
-        (rest.from, rest.to, rest.environments, rest.promptName) = (nil, nil, [], nil)
-        let figures: [Int: PromptVersionStats]
-        if rest == AnalyticsFilter(), let range = RollupRange(from: f.from, to: f.to) {
-            figures = try await promptFiguresFromRollup(projectID: projectID, filter: f, range: range)
-        } else {
-            var q = BreakdownQuery()
-            q.filter = f
-            q.dimensions = [.promptVersion]
-            q.limit = BreakdownQuery.maxLimit
-            q.metrics = [.count, .inputTokens, .outputTokens, .totalCost, .latencyP50, .latencyP95, .errorRate]
-            var out: [Int: PromptVersionStats] = [:]
-            for row in try await sharedBreakdown(projectID: projectID, query: q, rollups: true) {
-                guard let text = row.keys.first ?? nil, let version = Int(text) else { continue }
-                out[version] = PromptVersionStats(
-                    version: version, runs: row.count, totalCostNanos: row.totalCostNanos,
-                    inputTokens: row.inputTokens, outputTokens: row.outputTokens, latencyP50: row.latencyP50,
-                    latencyP95: row.latencyP95, latencyExact: true, errors: row.errors,
-                    firstSeen: Timestamp(microseconds: 0), lastSeen: Timestamp(microseconds: 0), scores: [:])
-            }
-            figures = out
-        }
+        var named = filter
+        named.promptName = promptName
+        named.promptVersion = nil
+        let f = named
+        // The figures, the scores and then each version's first and last call: independent reads, run at once.
+        let scoreQuery = analytics.promptScores(f, projectID: projectID)
+        async let figuresRead = promptFigures(projectID: projectID, filter: f)
+        async let scoreRows = rows(scoreQuery)
+        let figures = try await figuresRead
         var scores: [Int: [String: Double]] = [:]
-        for row in try await rows(analytics.promptScores(f, projectID: projectID)) {
+        for row in try await scoreRows {
             guard let version = row.int("v"), let name = row.text("name"), let mean = row.double("mean") else {
                 continue
             }
             scores[Int(version), default: [:]][name] = mean
         }
+        let seen = try await withThrowingTaskGroup(of: (Int, SQLRow?).self) { group in
+            for version in figures.keys {
+                let query = analytics.promptSeen(f, projectID: projectID, version: version)
+                group.addTask { (version, try await rows(query).first) }
+            }
+            var out: [Int: SQLRow] = [:]
+            for try await (version, row) in group { out[version] = row }
+            return out
+        }
         var out: [PromptVersionStats] = []
         for version in figures.keys.sorted() {
-            guard var stats = figures[version],
-                let row = try await rows(analytics.promptSeen(f, projectID: projectID, version: version)).first,
-                let first = row.int("first"), let last = row.int("last")
+            guard var stats = figures[version], let row = seen[version] ?? nil, let first = row.int("first"),
+                let last = row.int("last")
             else { continue }
             stats.firstSeen = Timestamp(microseconds: first)
             stats.lastSeen = Timestamp(microseconds: last)
             stats.scores = scores[version] ?? [:]
             out.append(stats)
+        }
+        return out
+    }
+
+    /// Runs, cost, tokens, latency and errors per version of `f.promptName`: from the prompt rollups when only time
+    /// and environment filter, else by a breakdown.
+    func promptFigures(projectID: String, filter f: AnalyticsFilter) async throws -> [Int: PromptVersionStats] {
+        var rest = f
+        (rest.from, rest.to, rest.environments, rest.promptName) = (nil, nil, [], nil)
+        if rest == AnalyticsFilter(), let range = RollupRange(from: f.from, to: f.to) {
+            return try await promptFiguresFromRollup(projectID: projectID, filter: f, range: range)
+        }
+        var q = BreakdownQuery()
+        q.filter = f
+        q.dimensions = [.promptVersion]
+        q.limit = BreakdownQuery.maxLimit
+        q.metrics = [.count, .inputTokens, .outputTokens, .totalCost, .latencyP50, .latencyP95, .errorRate]
+        var out: [Int: PromptVersionStats] = [:]
+        for row in try await sharedBreakdown(projectID: projectID, query: q, rollups: true) {
+            guard let text = row.keys.first ?? nil, let version = Int(text) else { continue }
+            out[version] = PromptVersionStats(
+                version: version, runs: row.count, totalCostNanos: row.totalCostNanos, inputTokens: row.inputTokens,
+                outputTokens: row.outputTokens, latencyP50: row.latencyP50, latencyP95: row.latencyP95,
+                latencyExact: true, errors: row.errors, firstSeen: Timestamp(microseconds: 0),
+                lastSeen: Timestamp(microseconds: 0), scores: [:])
         }
         return out
     }
