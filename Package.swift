@@ -23,6 +23,9 @@ let package = Package(
         // The PostgreSQL store (`--db postgres://…`): a pooled, async client speaking the wire protocol with bound
         // parameters; no ORM.
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // TLS to PostgreSQL (`sslmode=require`, `verify-full`): the TLS configuration postgres-nio takes (already one
+        // of its dependencies).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // schema/, the built-in price table and web/ are compiled into the binary by the EmbedResources plugin:
@@ -60,6 +63,7 @@ let package = Package(
             dependencies: [
                 "TallyCore", "TallyStoreAPI", "TallySQL", "TallySecrets", "TallyResources",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import PostgresNIO
 import TallyCore
 import TallyResources
@@ -22,7 +23,8 @@ public final class PostgresStore: Sendable {
     /// Events of requests being written now (`queuedEvents`).
     let inFlight = InFlightCounter()
 
-    /// `url`: `postgres://user:password@host:port/database` (`postgresql://` too); `sslmode=disable` (default).
+    /// `url`: `postgres://user:password@host:port/database` (`postgresql://` too), with `sslmode` (`disable`, the
+    /// default, `prefer`, `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a PEM file of trusted roots).
     /// `poolSize`: connections at most; `statementTimeout`: the server cancels a statement running longer
     /// (SQLSTATE 57014), so a runaway query cannot hold a connection.
     public init(
@@ -166,13 +168,38 @@ enum PostgresURL {
             throw Invalid(description: "not a PostgreSQL URL (postgres://user:password@host:port/database)")
         }
         let database = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
-        let sslmode = url.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
-        guard sslmode == "disable" else {
-            throw Invalid(description: "sslmode=\(sslmode) is not supported yet; use sslmode=disable")
-        }
+        let query = { (name: String) in url.queryItems?.first { $0.name == name }?.value }
         return PostgresClient.Configuration(
             host: host, port: url.port ?? 5432, username: url.user ?? "postgres", password: url.password,
-            database: database.isEmpty ? nil : database, tls: .disable)
+            database: database.isEmpty ? nil : database,
+            tls: try tls(sslmode: query("sslmode") ?? "disable", rootCertificate: query("sslrootcert")))
+    }
+
+    /// libpq's `sslmode` values: `disable` (plain), `prefer` (TLS when the server offers it), `require` (TLS, the
+    /// certificate not checked), `verify-ca` (TLS, the certificate signed by `sslrootcert` or the system's roots),
+    /// `verify-full` (also the host name). `allow` is refused (plain first is never what a collector wants).
+    static func tls(sslmode: String, rootCertificate: String?) throws -> PostgresClient.Configuration.TLS {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let rootCertificate { tls.trustRoots = .file(rootCertificate) }
+        switch sslmode {
+        case "disable": return .disable
+        case "prefer":
+            tls.certificateVerification = .none
+            return .prefer(tls)
+        case "require":
+            tls.certificateVerification = .none
+            return .require(tls)
+        case "verify-ca":
+            tls.certificateVerification = .noHostnameVerification
+            return .require(tls)
+        case "verify-full":
+            tls.certificateVerification = .fullVerification
+            return .require(tls)
+        default:
+            throw Invalid(
+                description:
+                    "sslmode=\(sslmode) is not supported; use disable, prefer, require, verify-ca or verify-full")
+        }
     }
 
     /// `host:port/database` of a URL, without user and password.

@@ -249,7 +249,38 @@ struct ProjectStoreConformanceTests {
             #expect(ContinuousClock.now - started < .seconds(10))
         }
         #expect(throws: (any Error).self) { try PostgresStore(url: "mysql://x@127.0.0.1/db") }
-        #expect(throws: (any Error).self) { try PostgresStore(url: "postgres://x@127.0.0.1/db?sslmode=require") }
+        #expect(throws: (any Error).self) { try PostgresStore(url: "postgres://x@127.0.0.1/db?sslmode=allow") }
+    }
+
+    /// The CA file of the test server's certificate, when scripts/test started it with TLS.
+    static let certificate = ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_CA"]
+
+    @Test(
+        "PostgreSQL TLS: sslmode=require encrypts, verify-full checks the certificate against sslrootcert and the host",
+        .enabled(if: Backend.postgresURL != nil && certificate != nil))
+    func postgresTLS() async throws {
+        let base = try #require(Backend.postgresURL)
+        let ca = try #require(Self.certificate)
+        func encrypted(_ query: String) async throws -> Bool {
+            let store = try PostgresStore(url: base + "?" + query, poolSize: 1)
+            return try await PostgresHarness.running(store) { store in
+                var on = false
+                for try await ssl in try await store.client.query(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                ).decode(Bool.self) {
+                    on = ssl
+                }
+                return on
+            }
+        }
+        #expect(try await encrypted("sslmode=require"))
+        #expect(try await encrypted("sslmode=verify-full&sslrootcert=\(ca)"))
+        #expect(try await encrypted("sslmode=disable") == false)
+        // The system's roots do not know the test certificate: verify-full refuses the server.
+        let untrusted = try PostgresStore(url: base + "?sslmode=verify-full", poolSize: 1)
+        try await PostgresHarness.running(untrusted) { store in
+            #expect(await store.isReachable(timeout: .seconds(3)) == false)
+        }
     }
 
     /// A loopback port nobody listens on (bound, then closed).
