@@ -17,3 +17,26 @@ extension PostgresStore: MaintenanceStore {
     /// Whether the database answers a trivial query within 2 s.
     public func isReachable() async -> Bool { await isReachable(timeout: .seconds(2)) }
 }
+
+extension PostgresStore {
+    /// The database's size (as "main": PostgreSQL keeps no WAL or shared-memory file per database) and the
+    /// project's alert deliveries by status.
+    public func healthFigures(projectID: String) async throws -> HealthFigures {
+        var bytes: Int64 = 0
+        for try await size in try await client.query(
+            "SELECT pg_database_size(current_database())", logger: logger
+        ).decode(Int64.self) {
+            bytes = size
+        }
+        var deliveries: [String: Int64] = [:]
+        for try await (status, n) in try await client.query(
+            "SELECT status, count(*) FROM alert_delivery WHERE project_id = \(projectID) GROUP BY status",
+            logger: logger
+        ).decode((String, Int64).self) {
+            deliveries[status] = n
+        }
+        return HealthFigures(fileBytes: ["main": bytes], alertDeliveries: deliveries)
+    }
+}
+
+extension PostgresStore: AnalyticsStore {}

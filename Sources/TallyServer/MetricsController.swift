@@ -105,7 +105,8 @@ struct MetricsController: Sendable {
         let health = try await database.healthFigures(projectID: projectID)
         out.family("tally_ingest_queue_events", .gauge, help: "Events waiting for or in the ingest write.")
         out.sample("tally_ingest_queue_events", [:], Int64(await database.queuedEvents()))
-        out.family("tally_database_bytes", .gauge, help: "Size of the SQLite database files.")
+        out.family(
+            "tally_database_bytes", .gauge, help: "Size of the database (SQLite: its files; PostgreSQL: the database).")
         for (file, bytes) in health.fileBytes.sorted(by: { $0.key < $1.key }) {
             out.sample("tally_database_bytes", ["file": file], bytes)
         }

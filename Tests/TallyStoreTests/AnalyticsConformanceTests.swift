@@ -303,4 +303,20 @@ struct AnalyticsConformanceTests {
                     == first.map(\.observation.id))
         }
     }
+
+    @Test("health figures: the database's size and the project's deliveries by status")
+    func healthFigures() async throws {
+        try await PostgresHarness.withDatabase { pg in
+            _ = try await pg.ensureProject(id: "p", name: "p")
+            let figures = try await pg.healthFigures(projectID: "p")
+            #expect((figures.fileBytes["main"] ?? 0) > 1_000_000)
+            #expect(figures.alertDeliveries.isEmpty)
+            try await pg.execute(
+                """
+                INSERT INTO alert_delivery (project_id, firing_id, channel_id, event, body, next_attempt_at,
+                    gives_up_at, created_at) VALUES ('p', 'f', 'c', 'alert.firing', '{}', 0, 1, 0)
+                """)
+            #expect(try await pg.healthFigures(projectID: "p").alertDeliveries == ["pending": 1])
+        }
+    }
 }
