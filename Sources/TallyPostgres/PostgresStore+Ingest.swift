@@ -59,7 +59,7 @@ extension PostgresStore: IngestStore {
     /// The request in one transaction (retried after a deadlock or a serialization failure).
     private func applying(
         _ events: [IngestionEvent], order: [Int], projectID: String, rules: AttributionRules,
-        pricing: PostgresPricing, now: Timestamp
+        pricing: ProjectPricing, now: Timestamp
     ) async throws -> [Result<Void, IngestionError>] {
         try await retryingConflicts {
             try await self.transaction { connection in
@@ -73,7 +73,7 @@ extension PostgresStore: IngestStore {
     /// Each event in its own transaction, in application order: the database's refusal of one becomes its result.
     private func applyingOneByOne(
         _ events: [IngestionEvent], order: [Int], projectID: String, rules: AttributionRules,
-        pricing: PostgresPricing, now: Timestamp
+        pricing: ProjectPricing, now: Timestamp
     ) async throws -> [Result<Void, IngestionError>] {
         var results = [Result<Void, IngestionError>](repeating: .success(()), count: events.count)
         for i in order {
@@ -135,7 +135,7 @@ final class IngestPass {
     let logger: Logger
     let projectID: String
     let rules: AttributionRules
-    let pricing: PostgresPricing
+    let pricing: ProjectPricing
     let now: Timestamp
     /// Per trace id: the merged state and the stored row before this request (nil: none).
     private var traces: [String: (current: Trace, stored: Trace?)] = [:]
@@ -153,7 +153,7 @@ final class IngestPass {
 
     init(
         _ connection: PostgresConnection, logger: Logger, projectID: String, rules: AttributionRules,
-        pricing: PostgresPricing, now: Timestamp
+        pricing: ProjectPricing, now: Timestamp
     ) {
         self.connection = connection
         self.logger = logger
@@ -338,7 +338,7 @@ final class IngestPass {
             if stored == nil {
                 inserts.append(values)
             } else {
-                try await update(values)
+                try await update(values, id: id)
             }
             if shares != storedShares[id] ?? [] {
                 if storedShares[id] != nil { replacedShares.append(id) }
@@ -365,24 +365,18 @@ final class IngestPass {
 
     /// Rewrites a stored observation (every column but `created_at`; a changed start time moves it to its month's
     /// partition).
-    private func update(_ values: [PGValue]) async throws {
+    private func update(_ values: [PGValue], id: String) async throws {
         var binds = PGBinds()
-        let columns = PGColumns.observationWritten
-        var sets: [String] = []
-        var key: (project: String, id: String) = ("", "")
-        for (column, value) in zip(columns, values) {
-            switch column {
-            case "project_id", "id", "created_at":
-                if case .text(let v?) = value { column == "id" ? (key.id = v) : (key.project = v) }
-            default:
-                sets.append("\(column) = \(binds.add(value))")
-            }
+        let sets = zip(PGColumns.observationWritten, values).filter {
+            !["project_id", "id", "created_at"].contains($0.0)
         }
-        let project = binds.add(.text(key.project))
-        let id = binds.add(.text(key.id))
+        .map { column, value in "\(column) = \(binds.add(value))" }
+        let project = binds.add(.text(projectID))
+        let idMark = binds.add(.text(id))
         try await connection.query(
             binds.query(
-                "UPDATE observation SET \(sets.joined(separator: ", ")) WHERE project_id = \(project) AND id = \(id)"),
+                "UPDATE observation SET \(sets.joined(separator: ", ")) WHERE project_id = \(project) AND id = \(idMark)"
+            ),
             logger: logger)
     }
 
@@ -487,13 +481,7 @@ final class IngestPass {
         guard !touched.isEmpty else { return }
         try await connection.query(
             """
-            UPDATE trace t SET (observation_count, input_tokens, output_tokens, total_tokens, total_cost_nanos,
-                    duration_micros, max_level) = (
-                SELECT count(*), coalesce(sum(x.input_tokens), 0), coalesce(sum(x.output_tokens), 0),
-                    coalesce(sum(x.total_tokens), 0), coalesce(sum(x.total_cost_nanos), 0),
-                    coalesce(max(coalesce(x.end_time, x.start_time)) - min(x.start_time), 0),
-                    coalesce(max(\(unescaped: SharedSQL.levelRank("x.level"))), 1)
-                FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id)
+            UPDATE trace AS t SET \(unescaped: SharedSQL.setTraceTotals())
             WHERE t.project_id = \(projectID) AND t.id = ANY(\(touched.sorted()))
             """, logger: logger)
     }

@@ -4,14 +4,11 @@ import TallyCore
 import TallySQL
 import TallyStoreAPI
 
-/// A project's price table and billing rule, as the write path uses them.
-typealias PostgresPricing = (table: PriceTable, priceBy: PriceBy)
-
 /// Model prices and pricing settings (schema/postgres 0002). Every change bumps the project's `pricing_version`, so
 /// each collector's cached price table is re-read at the first request after a change made on any collector.
 extension PostgresStore: PricingStore {
     /// The project's pricing: cached while its `pricing_version` is unchanged.
-    func pricing(projectID: String) async throws -> PostgresPricing {
+    func pricing(projectID: String) async throws -> ProjectPricing {
         var version: Int64 = 0
         for try await v in try await client.query(
             "SELECT pricing_version FROM project_setting WHERE project_id = \(projectID)", logger: logger
@@ -162,16 +159,16 @@ extension PostgresStore: PricingStore {
 /// Per-project price tables with the `pricing_version` they were read at.
 final class PostgresPricingCache: @unchecked Sendable {  // `entries` is only touched under `lock`
     private let lock = NSLock()
-    private var entries: [String: (version: Int64, pricing: PostgresPricing)] = [:]
+    private var entries: [String: (version: Int64, pricing: ProjectPricing)] = [:]
 
-    func get(_ projectID: String, version: Int64) -> PostgresPricing? {
+    func get(_ projectID: String, version: Int64) -> ProjectPricing? {
         lock.withLock {
             guard let entry = entries[projectID], entry.version == version else { return nil }
             return entry.pricing
         }
     }
 
-    func put(_ projectID: String, version: Int64, _ pricing: PostgresPricing) {
+    func put(_ projectID: String, version: Int64, _ pricing: ProjectPricing) {
         lock.withLock {
             if entries.count >= 10_000 { entries.removeAll() }
             entries[projectID] = (version, pricing)

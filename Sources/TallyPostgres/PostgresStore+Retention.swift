@@ -128,16 +128,10 @@ extension PostgresStore: RetentionStore {
             // Totals of the traces that had calls this month, without them (the partition holds every row of its
             // month; an ingest refreshing one of these traces reads the locked partition, so it waits and counts after
             // the drop).
+            let outsideMonth = "NOT (x.start_time >= \(month.startMicros) AND x.start_time < \(month.next.startMicros))"
             try await connection.query(
                 """
-                UPDATE trace t SET (observation_count, input_tokens, output_tokens, total_tokens, total_cost_nanos,
-                        duration_micros, max_level) = (
-                    SELECT count(*), coalesce(sum(x.input_tokens), 0), coalesce(sum(x.output_tokens), 0),
-                        coalesce(sum(x.total_tokens), 0), coalesce(sum(x.total_cost_nanos), 0),
-                        coalesce(max(coalesce(x.end_time, x.start_time)) - min(x.start_time), 0),
-                        coalesce(max(\(unescaped: SharedSQL.levelRank("x.level"))), 1)
-                    FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id
-                        AND NOT (x.start_time >= \(month.startMicros) AND x.start_time < \(month.next.startMicros)))
+                UPDATE trace AS t SET \(unescaped: SharedSQL.setTraceTotals(observations: outsideMonth))
                 WHERE (t.project_id, t.id) IN (SELECT DISTINCT project_id, trace_id FROM tally_dropped)
                 """, logger: self.logger)
             try await connection.query(PostgresQuery(unsafeSQL: "DROP TABLE \(table)"), logger: self.logger)

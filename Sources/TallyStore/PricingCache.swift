@@ -2,9 +2,6 @@ import Foundation
 import TallyCore
 import TallyStoreAPI
 
-/// A project's price table and billing rule, as the write path uses them.
-typealias ProjectPricing = (table: PriceTable, priceBy: PriceBy)
-
 /// Per-project price tables kept between requests, so the single writer neither re-reads and re-parses a
 /// project's models nor re-matches model names on every request (2,000 project models cost a request ~40 ms
 /// inside the writer before). Entries are dropped whenever the project's models or pricing settings change in this

@@ -38,24 +38,14 @@ extension TallyDatabase {
                 projectID: projectID, events: events, prepared: prepared, rules: rules, pricing: pricing, now: now))
     }
 
-    /// Recomputes the per-trace totals columns of one trace from its observations (see schema 0011).
+    /// Recomputes the per-trace totals columns of one trace from its observations (`SharedSQL.setTraceTotals`).
     static func refreshTraceTotals(_ db: Database, projectID: String, traceID: String) throws {
-        try db.cachedStatement(
-            sql: """
-                UPDATE trace SET (observation_count, input_tokens, output_tokens, total_tokens, total_cost_nanos,
-                        duration_micros, max_level) = (
-                    SELECT count(*), coalesce(sum(x.input_tokens), 0), coalesce(sum(x.output_tokens), 0),
-                        coalesce(sum(x.total_tokens), 0), coalesce(sum(x.total_cost_nanos), 0),
-                        coalesce(max(coalesce(x.end_time, x.start_time)) - min(x.start_time), 0),
-                        coalesce(max(\(levelRankSQL("x.level"))), 1)
-                    FROM observation x WHERE x.project_id = ?1 AND x.trace_id = ?2)
-                WHERE project_id = ?1 AND id = ?2
-                """
-        ).execute(arguments: [projectID, traceID])
+        try db.cachedStatement(sql: refreshTraceTotalsSQL).execute(arguments: [projectID, traceID])
     }
 
-    /// An observation level as its severity rank (`ObservationLevel.rank`) in SQL.
-    static func levelRankSQL(_ column: String) -> String { SharedSQL.levelRank(column) }
+    /// Built once: the statement is cached by its text, per transaction and trace on the write path.
+    static let refreshTraceTotalsSQL =
+        "UPDATE trace AS t SET \(SharedSQL.setTraceTotals()) WHERE t.project_id = ?1 AND t.id = ?2"
 
     static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
         try fetchTraceRow(db, projectID: projectID, id: id).map(Trace.init(row:))

@@ -11,3 +11,6 @@ public struct PricingSettings: Sendable, Hashable {
         self.priceBy = priceBy
     }
 }
+
+/// A project's price table and billing rule, as a store's write path uses them.
+public typealias ProjectPricing = (table: PriceTable, priceBy: PriceBy)
