@@ -91,7 +91,8 @@ public enum BudgetCheck {
             let frees = (oldestRequestInMinute?.microseconds ?? now.microseconds) + SlidingMinute.windowMicros
             return BudgetVerdict(
                 refusal: .rateLimit, retryAfterSeconds: seconds(from: now, to: frees),
-                message: "tenant \(tenant) made \(requestsInLastMinute) requests in the last minute (limit \(perMinute))")
+                message:
+                    "tenant \(tenant) made \(requestsInLastMinute) requests in the last minute (limit \(perMinute))")
         }
         return .allowed
     }
@@ -108,6 +109,13 @@ public enum BudgetCheck {
         guard !delta.overflow else { return Int.max }
         return Int(max(1, (delta.partialValue + 999_999) / 1_000_000))
     }
+}
+
+/// A hold: budget a check sets aside for the call it allowed, until a costed observation of the hold's trace
+/// commits or the hold expires.
+public enum SpendHold {
+    /// How long a hold counts after its last addition when no costed observation of its trace arrives (120 s).
+    public static let lifetimeMicros: Int64 = 120_000_000
 }
 
 /// The allowed checks of one tenant in the last 60 s (a sliding window), for `requestsPerMinute`. Keeps at most

@@ -323,6 +323,19 @@ final class IngestPass {
         try await writeTraces()
         try await refreshTotals()
         for score in scores { try await write(score) }
+        try await releaseHolds()
+    }
+
+    /// Ends the budget holds of the traces that got a costed observation in this request: their real cost counts
+    /// from this commit on, in the same transaction (never both, never neither).
+    private func releaseHolds() async throws {
+        var costed = Set<String>()
+        for id in dirtyObservations.ids {
+            if let o = observations[id]?.current, o.totals.totalCost != nil { costed.insert(o.traceID) }
+        }
+        guard !costed.isEmpty else { return }
+        try await connection.query(
+            "DELETE FROM budget_hold WHERE project_id = \(projectID) AND id = ANY(\(Array(costed)))", logger: logger)
     }
 
     private func writeObservations() async throws {

@@ -19,6 +19,7 @@ public final class PostgresStore: Sendable {
     let statementTimeout: Duration
     public let commitFeed = CommitFeed()
     let pricingCache = PostgresPricingCache()
+    let budgetCache = PostgresBudgetCache()
     let partitions = PartitionCache()
     /// Events of requests being written now (`queuedEvents`).
     let inFlight = InFlightCounter()

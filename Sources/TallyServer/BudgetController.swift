@@ -33,14 +33,14 @@ struct BudgetController: Sendable {
 
     @Sendable func listPlans(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let plans = database.budgetPolicy(projectID: project.id).plans.values.sorted { $0.name < $1.name }
+        let plans = try await database.budgetPolicy(projectID: project.id).plans.values.sorted { $0.name < $1.name }
         return JSONResponse.make(["data": .array(plans.map(Self.json))])
     }
 
     @Sendable func getPlan(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let name = try Self.name(context, "name")
-        guard let plan = database.budgetPolicy(projectID: project.id).plans[name] else {
+        guard let plan = try await database.budgetPolicy(projectID: project.id).plans[name] else {
             throw APIError.notFound("Plan \(name) not found")
         }
         return JSONResponse.make(Self.json(plan))
@@ -78,13 +78,13 @@ struct BudgetController: Sendable {
         let tenant = try Self.name(context, "tenantId")
         let budget = try BudgetInput.tenantBudget(tenant: tenant, try await bodyReader.json(request))
         try await Self.writing { try await database.putTenantBudget(projectID: project.id, budget) }
-        return JSONResponse.make(Self.json(database.budgetStatus(projectID: project.id, tenant: tenant)))
+        return JSONResponse.make(Self.json(try await database.budgetStatus(projectID: project.id, tenant: tenant)))
     }
 
     @Sendable func getTenantBudget(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let tenant = try Self.name(context, "tenantId")
-        return JSONResponse.make(Self.json(database.budgetStatus(projectID: project.id, tenant: tenant)))
+        return JSONResponse.make(Self.json(try await database.budgetStatus(projectID: project.id, tenant: tenant)))
     }
 
     @Sendable func deleteTenantBudget(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -93,7 +93,7 @@ struct BudgetController: Sendable {
         guard try await database.deleteTenantBudget(projectID: project.id, tenant: tenant) else {
             throw APIError.notFound("Tenant \(tenant) has no budget of its own")
         }
-        return JSONResponse.make(Self.json(database.budgetStatus(projectID: project.id, tenant: tenant)))
+        return JSONResponse.make(Self.json(try await database.budgetStatus(projectID: project.id, tenant: tenant)))
     }
 
     @Sendable func putThrottle(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -101,7 +101,7 @@ struct BudgetController: Sendable {
         let tenant = try Self.name(context, "tenantId")
         let throttle = try BudgetInput.throttle(tenant: tenant, try await bodyReader.json(request))
         try await database.putThrottle(projectID: project.id, throttle)
-        return JSONResponse.make(Self.json(database.budgetStatus(projectID: project.id, tenant: tenant)))
+        return JSONResponse.make(Self.json(try await database.budgetStatus(projectID: project.id, tenant: tenant)))
     }
 
     @Sendable func deleteThrottle(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -110,14 +110,14 @@ struct BudgetController: Sendable {
         guard try await database.deleteThrottle(projectID: project.id, tenant: tenant) else {
             throw APIError.notFound("Tenant \(tenant) is not throttled")
         }
-        return JSONResponse.make(Self.json(database.budgetStatus(projectID: project.id, tenant: tenant)))
+        return JSONResponse.make(Self.json(try await database.budgetStatus(projectID: project.id, tenant: tenant)))
     }
 
     // MARK: Settings and overview
 
     @Sendable func getSettings(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        return JSONResponse.make(settingsJSON(projectID: project.id))
+        return JSONResponse.make(try await settingsJSON(projectID: project.id))
     }
 
     @Sendable func putSettings(_ request: Request, context: TallyRequestContext) async throws -> Response {
@@ -128,13 +128,13 @@ struct BudgetController: Sendable {
                 projectID: project.id, defaultPlan: settings.defaultPlan,
                 projectMonthlyNanos: settings.projectMonthlyNanos)
         }
-        return JSONResponse.make(settingsJSON(projectID: project.id))
+        return JSONResponse.make(try await settingsJSON(projectID: project.id))
     }
 
-    func settingsJSON(projectID: String) -> JSONValue {
-        let policy = database.budgetPolicy(projectID: projectID)
+    func settingsJSON(projectID: String) async throws -> JSONValue {
+        let policy = try await database.budgetPolicy(projectID: projectID)
         let now = Timestamp.now()
-        let spent = database.projectMonthSpend(projectID: projectID, now: now)
+        let spent = try await database.projectMonthSpend(projectID: projectID, now: now)
         return [
             "defaultPlan": policy.defaultPlan.map(JSONValue.string) ?? .null,
             "projectMonthlyUsd": policy.projectMonthlyNanos.map(Self.usd) ?? .null,
@@ -147,7 +147,7 @@ struct BudgetController: Sendable {
     /// the limit, then month spend.
     @Sendable func listBudgets(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
-        let statuses = database.budgetStatuses(projectID: project.id).sorted { a, b in
+        let statuses = try await database.budgetStatuses(projectID: project.id).sorted { a, b in
             let (ua, ub) = (Self.usedShare(a), Self.usedShare(b))
             if ua != ub { return ua > ub }
             if a.spend.monthNanos != b.spend.monthNanos { return a.spend.monthNanos > b.spend.monthNanos }
@@ -169,7 +169,7 @@ struct BudgetController: Sendable {
     @Sendable func check(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let input = try BudgetInput.check(try await bodyReader.json(request))
-        let (verdict, status) = database.checkBudget(
+        let (verdict, status) = try await database.checkBudget(
             projectID: project.id, tenant: input.tenant, feature: input.feature, estimateNanos: input.estimateNanos,
             holdID: input.holdID)
         guard var body = Self.json(status).objectValue else { return JSONResponse.make(Self.json(status)) }
@@ -189,7 +189,7 @@ struct BudgetController: Sendable {
     @Sendable func listSwitches(_ request: Request, context: TallyRequestContext) async throws -> Response {
         let project = try context.requireProject()
         let now = Timestamp.now()
-        let all = database.budgetPolicy(projectID: project.id).switches.values.flatMap(\.values)
+        let all = try await database.budgetPolicy(projectID: project.id).switches.values.flatMap(\.values)
             .sorted { ($0.feature, $0.tenant ?? "") < ($1.feature, $1.tenant ?? "") }
         return JSONResponse.make(["data": .array(all.map { Self.json($0, now: now) })])
     }
@@ -266,7 +266,10 @@ struct BudgetController: Sendable {
                 resets: BudgetPeriod.nextMonthStart(now)),
             "requestsLastMinute": .int(Int64(s.requestsInLastMinute)),
             "throttle": s.throttle.map { t in
-                ["until": t.until.map { .string($0.iso8601) } ?? .null, "reason": t.reason.map(JSONValue.string) ?? .null]
+                [
+                    "until": t.until.map { .string($0.iso8601) } ?? .null,
+                    "reason": t.reason.map(JSONValue.string) ?? .null,
+                ]
             } ?? .null,
             "switches": .array(s.switches.map { json($0, now: now) }),
         ]

@@ -24,9 +24,6 @@ final class SpendLedger: @unchecked Sendable {
         var expires: Int64
     }
 
-    /// How long a hold counts when no costed observation of its trace arrives.
-    static let holdMicros: Int64 = 120_000_000
-
     private let lock = NSLock()
     /// Set when keeping it exact failed (a read error after a commit): `TallyDatabase.resyncSpend` then reloads.
     var needsReload: Bool {
@@ -107,7 +104,7 @@ final class SpendLedger: @unchecked Sendable {
                     for tenant in byTenant.keys { _ = liveHolds(projectID: project, tenant: tenant, now: now) }
                 }
             }
-            let expires = now.microseconds + Self.holdMicros
+            let expires = now.microseconds + SpendHold.lifetimeMicros
             if let owner = holdTenant[projectID]?[id], owner != tenant { remove(projectID: projectID, id: id) }
             if var existing = holds[projectID]?[tenant]?[id], existing.expires > now.microseconds {
                 existing.nanos.addSaturating(nanos)

@@ -17,12 +17,12 @@ extension TallyDatabase {
         let (verdict, spend, policy, requests) = budgetGate.check(
             projectID: projectID, tenant: tenant, feature: feature, estimateNanos: estimateNanos, holdID: holdID,
             now: now)
-        return (verdict, Self.status(tenant, policy: policy, spend: spend, requests: requests, now: now))
+        return (verdict, BudgetStatus(tenant, policy: policy, spend: spend, requests: requests, now: now))
     }
 
     public func budgetStatus(projectID: String, tenant: String, now: Timestamp) -> BudgetStatus {
         let policy = budgetGate.policy(projectID: projectID)
-        return Self.status(
+        return BudgetStatus(
             tenant, policy: policy, spend: spendLedger.spend(projectID: projectID, tenant: tenant, now: now),
             requests: budgetGate.requestsInLastMinute(projectID: projectID, tenant: tenant, now: now), now: now)
     }
@@ -33,10 +33,10 @@ extension TallyDatabase {
         let spending = spendLedger.tenants(projectID: projectID, now: now)
         let names = Set(spending.keys).union(policy.tenants.keys).union(policy.throttles.keys).subtracting([""])
         return names.compactMap { tenant in
-            let status = Self.status(
+            let status = BudgetStatus(
                 tenant, policy: policy, spend: spending[tenant] ?? TenantSpend(),
                 requests: budgetGate.requestsInLastMinute(projectID: projectID, tenant: tenant, now: now), now: now)
-            return status.limits.isUnlimited && status.throttle == nil ? nil : status
+            return status.isListed ? status : nil
         }
     }
 
@@ -45,18 +45,6 @@ extension TallyDatabase {
     /// The project's committed spend this month over every tenant (and none), nano-USD.
     public func projectMonthSpend(projectID: String, now: Timestamp) -> Int64 {
         spendLedger.tenants(projectID: projectID, now: now).values.reduce(0) { $0.addingSaturating($1.monthNanos) }
-    }
-
-    static func status(
-        _ tenant: String, policy: BudgetPolicy, spend: TenantSpend, requests: Int, now: Timestamp
-    ) -> BudgetStatus {
-        let switches = policy.switches.values.flatMap { byTenant in
-            [byTenant[tenant], byTenant[""]].compactMap { $0 }.filter { $0.applies(at: now) }
-        }
-        return BudgetStatus(
-            tenant: tenant, plan: policy.planName(of: tenant), limits: policy.limits(of: tenant), spend: spend,
-            requestsInLastMinute: requests, throttle: policy.throttles[tenant].flatMap { $0.applies(at: now) ? $0 : nil },
-            switches: switches.sorted { ($0.feature, $0.tenant ?? "") < ($1.feature, $1.tenant ?? "") })
     }
 
     // MARK: Writes (each one transaction, then the gate reloads)
@@ -79,9 +67,10 @@ extension TallyDatabase {
     /// Deletes a plan no tenant (and not the default) uses; false if there was none.
     public func deletePlan(projectID: String, name: String) async throws -> Bool {
         try await writeBudget(projectID) { db in
-            let tenants = try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM tenant_budget WHERE project_id = ? AND plan = ?",
-                arguments: [projectID, name]) ?? 0
+            let tenants =
+                try Int.fetchOne(
+                    db, sql: "SELECT count(*) FROM tenant_budget WHERE project_id = ? AND plan = ?",
+                    arguments: [projectID, name]) ?? 0
             let isDefault =
                 try String.fetchOne(
                     db, sql: "SELECT default_plan FROM project_setting WHERE project_id = ?", arguments: [projectID])

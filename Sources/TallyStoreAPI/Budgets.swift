@@ -24,3 +24,21 @@ public struct BudgetStatus: Sendable {
         self.switches = switches
     }
 }
+
+extension BudgetStatus {
+    /// A tenant's status under `policy` at `now`: its plan and limits, `spend`, and the throttle and switches in
+    /// force for it.
+    public init(_ tenant: String, policy: BudgetPolicy, spend: TenantSpend, requests: Int, now: Timestamp) {
+        let switches = policy.switches.values.flatMap { byTenant in
+            [byTenant[tenant], byTenant[""]].compactMap { $0 }.filter { $0.applies(at: now) }
+        }
+        self.init(
+            tenant: tenant, plan: policy.planName(of: tenant), limits: policy.limits(of: tenant), spend: spend,
+            requestsInLastMinute: requests,
+            throttle: policy.throttles[tenant].flatMap { $0.applies(at: now) ? $0 : nil },
+            switches: switches.sorted { ($0.feature, $0.tenant ?? "") < ($1.feature, $1.tenant ?? "") })
+    }
+
+    /// Whether the budget list shows it: a limit in force or a throttle.
+    public var isListed: Bool { !(limits.isUnlimited && throttle == nil) }
+}

@@ -113,15 +113,20 @@ extension PromptStore {
     }
 }
 
-/// Budgets: plans, tenant budgets, switches, throttles and the in-memory check.
+/// Budgets: plans, tenant budgets, switches, throttles and the check. The check and the status reads are the
+/// budget check API's hot path: SQLite answers them from memory, PostgreSQL in one short transaction so every
+/// collector decides on the same spend, holds and request counts.
 public protocol BudgetStore: Sendable {
-    func budgetPolicy(projectID: String) -> BudgetPolicy
-    func budgetStatus(projectID: String, tenant: String, now: Timestamp) -> BudgetStatus
-    func budgetStatuses(projectID: String, now: Timestamp) -> [BudgetStatus]
+    func budgetPolicy(projectID: String) async throws -> BudgetPolicy
+    func budgetStatus(projectID: String, tenant: String, now: Timestamp) async throws -> BudgetStatus
+    func budgetStatuses(projectID: String, now: Timestamp) async throws -> [BudgetStatus]
+    /// Decides one check; an allowed check counts against the tenant's requests per minute and places hold
+    /// `holdID` (if any) of `estimateNanos`, atomically with the decision.
     func checkBudget(
         projectID: String, tenant: String, feature: String?, estimateNanos: Int64, holdID: String?, now: Timestamp
-    ) -> (BudgetVerdict, BudgetStatus)
-    func projectMonthSpend(projectID: String, now: Timestamp) -> Int64
+    ) async throws -> (BudgetVerdict, BudgetStatus)
+    /// The project's committed spend this month over every tenant (and none), nano-USD.
+    func projectMonthSpend(projectID: String, now: Timestamp) async throws -> Int64
     func putPlan(projectID: String, _ plan: BudgetPlan, now: Timestamp) async throws
     func deletePlan(projectID: String, name: String) async throws -> Bool
     func putTenantBudget(projectID: String, _ budget: TenantBudget, now: Timestamp) async throws
@@ -136,24 +141,24 @@ public protocol BudgetStore: Sendable {
 }
 
 extension BudgetStore {
-    public func budgetStatus(projectID: String, tenant: String) -> BudgetStatus {
-        budgetStatus(projectID: projectID, tenant: tenant, now: .now())
+    public func budgetStatus(projectID: String, tenant: String) async throws -> BudgetStatus {
+        try await budgetStatus(projectID: projectID, tenant: tenant, now: .now())
     }
 
-    public func budgetStatuses(projectID: String) -> [BudgetStatus] {
-        budgetStatuses(projectID: projectID, now: .now())
+    public func budgetStatuses(projectID: String) async throws -> [BudgetStatus] {
+        try await budgetStatuses(projectID: projectID, now: .now())
     }
 
     public func checkBudget(projectID: String, tenant: String, feature: String?, estimateNanos: Int64, holdID: String?)
-        -> (BudgetVerdict, BudgetStatus)
+        async throws -> (BudgetVerdict, BudgetStatus)
     {
-        checkBudget(
+        try await checkBudget(
             projectID: projectID, tenant: tenant, feature: feature, estimateNanos: estimateNanos, holdID: holdID,
             now: .now())
     }
 
-    public func projectMonthSpend(projectID: String) -> Int64 {
-        projectMonthSpend(projectID: projectID, now: .now())
+    public func projectMonthSpend(projectID: String) async throws -> Int64 {
+        try await projectMonthSpend(projectID: projectID, now: .now())
     }
 
     public func putPlan(projectID: String, _ plan: BudgetPlan) async throws {

@@ -84,18 +84,23 @@ struct Budgets: AsyncParsableCommand {
 
         func run() async throws {
             let db = try store.open()
+            let now = Timestamp.now()
             let policy = db.budgetPolicy(projectID: project)
             if tenant == nil {
                 for plan in policy.plans.values.sorted(by: { $0.name < $1.name }) {
-                    print("plan \(plan.name)\(plan.name == policy.defaultPlan ? " (default)" : ""): \(describe(plan.limits))")
+                    print(
+                        "plan \(plan.name)\(plan.name == policy.defaultPlan ? " (default)" : ""): \(describe(plan.limits))"
+                    )
                 }
                 if let org = policy.projectMonthlyNanos {
-                    print("project budget: \(usd(db.projectMonthSpend(projectID: project))) of \(usd(org)) this month")
+                    print(
+                        "project budget: \(usd(db.projectMonthSpend(projectID: project, now: now))) of \(usd(org)) this month"
+                    )
                 }
             }
             let statuses =
-                tenant.map { [db.budgetStatus(projectID: project, tenant: $0)] }
-                ?? db.budgetStatuses(projectID: project).sorted { $0.spend.monthNanos > $1.spend.monthNanos }
+                tenant.map { [db.budgetStatus(projectID: project, tenant: $0, now: now)] }
+                ?? db.budgetStatuses(projectID: project, now: now).sorted { $0.spend.monthNanos > $1.spend.monthNanos }
             for s in statuses {
                 let day = s.limits.dailyNanos.map { " of \(usd($0))" } ?? ""
                 let month = s.limits.monthlyNanos.map { " of \(usd($0))" } ?? ""
