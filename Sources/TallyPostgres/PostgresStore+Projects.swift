@@ -25,13 +25,14 @@ extension PostgresStore: ProjectStore {
         return out
     }
 
-    /// Creates the project if no project has `id`; an existing project keeps its name.
+    /// Creates the project if no project has `id` (with the seed alert rules); an existing project keeps its name.
     @discardableResult
     public func ensureProject(id: String, name: String) async throws -> Project {
         let now = Timestamp.now().microseconds
         try await client.query(
             "INSERT INTO project (id, name, created_at) VALUES (\(id), \(name), \(now)) ON CONFLICT (id) DO NOTHING",
             logger: logger)
+        try await seedAlertRules(projectID: id)
         guard
             let project = try await fetchProjects(
                 "SELECT \(unescaped: Self.projectColumns) FROM project p WHERE p.id = \(id)"

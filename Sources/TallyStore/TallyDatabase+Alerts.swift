@@ -15,7 +15,8 @@ extension TallyDatabase {
         let id = UUID().uuidString.lowercased()
         try await writer.write { db in
             if try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM alert_channel WHERE project_id = ? AND name = ?", arguments: [projectID, c.name])
+                db, sql: "SELECT 1 FROM alert_channel WHERE project_id = ? AND name = ?",
+                arguments: [projectID, c.name])
                 != nil
             {
                 throw AlertWriteError.duplicateChannel(c.name)
@@ -33,7 +34,8 @@ extension TallyDatabase {
                 db, sql: "SELECT * FROM alert_channel WHERE project_id = ? ORDER BY name", arguments: [projectID]
             ).map { r in
                 AlertChannel(
-                    id: r["id"], name: r["name"], type: r["type"], url: r["url"], hasSecret: (r["secret"] as String?) != nil)
+                    id: r["id"], name: r["name"], type: r["type"], url: r["url"],
+                    hasSecret: (r["secret"] as String?) != nil)
             }
         }
     }
@@ -49,7 +51,8 @@ extension TallyDatabase {
             try db.execute(
                 sql: "DELETE FROM alert_delivery WHERE project_id = ? AND channel_id = ? AND status = 'pending'",
                 arguments: [projectID, id])
-            try db.execute(sql: "DELETE FROM alert_channel WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+            try db.execute(
+                sql: "DELETE FROM alert_channel WHERE project_id = ? AND id = ?", arguments: [projectID, id])
             return true
         }
     }
@@ -101,7 +104,8 @@ extension TallyDatabase {
     public func deleteRule(projectID: String, id: String, now: Timestamp) async throws -> Bool {
         try await writer.write { db in
             try db.execute(
-                sql: "UPDATE alert_firing SET resolved_at = ? WHERE project_id = ? AND rule_id = ? AND resolved_at IS NULL",
+                sql:
+                    "UPDATE alert_firing SET resolved_at = ? WHERE project_id = ? AND rule_id = ? AND resolved_at IS NULL",
                 arguments: [now.microseconds, projectID, id])
             try db.execute(sql: "DELETE FROM alert_rule WHERE project_id = ? AND id = ?", arguments: [projectID, id])
             return db.changesCount > 0
@@ -109,34 +113,17 @@ extension TallyDatabase {
     }
 
     static func rule(_ row: Row) -> AlertRule? {
-        guard let type = AlertRuleType(rawValue: row["type"]),
-            let params = (try? JSONValue.parse(row["params"] as String))?.objectValue
-        else { return nil }
-        let channels = ((try? JSONValue.parse(row["channels"] as String))?.arrayValue ?? []).compactMap(\.stringValue)
-        let actions = ((try? JSONValue.parse(row["actions"] as String))?.arrayValue ?? []).compactMap {
-            try? AlertInput.action($0, path: "actions")
-        }
-        return AlertRule(
-            id: row["id"], name: row["name"], type: type, params: params, channels: channels, actions: actions,
-            enabled: row["enabled"])
+        AlertRule.stored(
+            id: row["id"], name: row["name"], type: row["type"], params: row["params"], channels: row["channels"],
+            actions: row["actions"], enabled: row["enabled"])
     }
-
-    /// The rules every project starts with: the five cost alerts with their default parameters, enabled, without a
-    /// channel (they show in the UI and `GET /alerts` until a channel is added).
-    static let seedRules: [(id: String, name: String, type: AlertRuleType)] = [
-        ("seed-tenant-spike", "Tenant spend spike", .tenantSpike),
-        ("seed-feature-regression", "Feature token regression", .featureRegression),
-        ("seed-error-burn", "Error burn", .errorBurn),
-        ("seed-budget-threshold", "Budget thresholds", .budgetThreshold),
-        ("seed-embed-surge", "Embedding surge", .embedSurge),
-    ]
 
     /// Gives every project not yet seeded (`alert_seed`) the seed rules, inside the caller's transaction.
     static func seedAlertRules(_ db: Database, now: Timestamp = .now()) throws {
         let projects = try String.fetchAll(
             db, sql: "SELECT id FROM project WHERE id NOT IN (SELECT project_id FROM alert_seed)")
         for project in projects {
-            for seed in seedRules {
+            for seed in AlertRule.seeds {
                 let params = (try? AlertInput.params(seed.type, [:])) ?? [:]
                 try db.execute(
                     sql: "INSERT INTO alert_rule VALUES (?, ?, ?, ?, ?, '[]', '[]', 1, ?, ?) ON CONFLICT DO NOTHING",
@@ -155,11 +142,12 @@ extension TallyDatabase {
     /// pending delivery per channel and the rule's actions applied); an open firing no finding names is resolved
     /// (with a pending `alert.resolved` delivery per channel). Returns what fired and what resolved.
     public func recordAlertCycle(
-        projectID: String, rule: AlertRule, findings: [AlertFinding], baseURL: String, now: Timestamp = .now()
+        projectID: String, rule: AlertRule, findings: [AlertFinding], baseURL: String, now: Timestamp
     ) async throws -> (fired: [AlertFiring], resolved: [AlertFiring]) {
         // Most evaluations change nothing (nothing found, or the same subjects still firing): a read settles that
         // without taking the writer from ingestion. The write below decides again from what it reads itself.
-        let openSQL = "SELECT id, subject_key FROM alert_firing WHERE project_id = ? AND rule_id = ? AND resolved_at IS NULL"
+        let openSQL =
+            "SELECT id, subject_key FROM alert_firing WHERE project_id = ? AND rule_id = ? AND resolved_at IS NULL"
         let openKeys = try await writer.read { db in
             try Row.fetchAll(db, sql: openSQL, arguments: [projectID, rule.id]).map { $0["subject_key"] as String }
         }
@@ -183,11 +171,13 @@ extension TallyDatabase {
                         now.microseconds,
                     ])
                 for c in channels {
-                    let body = Self.payload(
+                    let body = AlertPayload.body(
                         rule: rule, firingID: id, channelID: c["id"], channelType: c["type"], event: "alert.firing",
                         subject: f.subject, value: f.value, threshold: f.threshold, message: f.message,
                         firedAt: now, resolvedAt: nil, details: f.details, baseURL: baseURL)
-                    try Self.enqueue(db, projectID: projectID, firingID: id, channelID: c["id"], event: "alert.firing", body: body, now: now)
+                    try Self.enqueue(
+                        db, projectID: projectID, firingID: id, channelID: c["id"], event: "alert.firing", body: body,
+                        now: now)
                 }
                 changedPolicy = try Self.applyActions(rule, f, db, projectID: projectID, now: now) || changedPolicy
                 fired.append(id)
@@ -196,17 +186,21 @@ extension TallyDatabase {
                 try db.execute(
                     sql: "UPDATE alert_firing SET resolved_at = ? WHERE project_id = ? AND id = ?",
                     arguments: [now.microseconds, projectID, id])
-                guard let row = try Row.fetchOne(
-                    db, sql: "SELECT * FROM alert_firing WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+                guard
+                    let row = try Row.fetchOne(
+                        db, sql: "SELECT * FROM alert_firing WHERE project_id = ? AND id = ?",
+                        arguments: [projectID, id])
                 else { continue }
                 let subject = (try? JSONValue.parse(row["subject"] as String)) ?? [:]
                 for c in channels {
-                    let body = Self.payload(
+                    let body = AlertPayload.body(
                         rule: rule, firingID: id, channelID: c["id"], channelType: c["type"], event: "alert.resolved",
                         subject: subject, value: row["value"], threshold: row["threshold"], message: row["message"],
                         firedAt: Timestamp(microseconds: row["fired_at"]), resolvedAt: now, details: [:],
                         baseURL: baseURL)
-                    try Self.enqueue(db, projectID: projectID, firingID: id, channelID: c["id"], event: "alert.resolved", body: body, now: now)
+                    try Self.enqueue(
+                        db, projectID: projectID, firingID: id, channelID: c["id"], event: "alert.resolved", body: body,
+                        now: now)
                 }
                 resolved.append(id)
             }
@@ -216,9 +210,6 @@ extension TallyDatabase {
         let all = try await firings(projectID: projectID, ids: outcome.0 + outcome.1)
         return (all.filter { outcome.0.contains($0.id) }, all.filter { outcome.1.contains($0.id) })
     }
-
-    /// How long a delivery is retried.
-    static let deliveryLifetimeMicros: Int64 = 24 * 3_600_000_000
 
     static func enqueue(
         _ db: Database, projectID: String, firingID: String, channelID: String, event: String, body: String,
@@ -231,7 +222,7 @@ extension TallyDatabase {
                 """,
             arguments: [
                 projectID, firingID, channelID, event, body, now.microseconds,
-                now.microseconds + deliveryLifetimeMicros, now.microseconds,
+                now.microseconds + AlertDelivery.lifetimeMicros, now.microseconds,
             ])
     }
 
@@ -251,7 +242,8 @@ extension TallyDatabase {
                         updated_at = excluded.updated_at
                         """,
                     arguments: [
-                        projectID, tenant, "alert \(rule.name): \(f.message)", now.microseconds + Int64(minutes) * 60_000_000,
+                        projectID, tenant, "alert \(rule.name): \(f.message)",
+                        now.microseconds + Int64(minutes) * 60_000_000,
                         now.microseconds,
                     ])
                 changed = true
@@ -261,39 +253,13 @@ extension TallyDatabase {
                         INSERT INTO feature_switch VALUES (?, ?, ?, 0, ?, NULL, ?) ON CONFLICT (project_id, feature, tenant)
                         DO UPDATE SET enabled = 0, reason = excluded.reason, until = NULL, updated_at = excluded.updated_at
                         """,
-                    arguments: [projectID, feature, f.tenant ?? "", "alert \(rule.name): \(f.message)", now.microseconds])
+                    arguments: [
+                        projectID, feature, f.tenant ?? "", "alert \(rule.name): \(f.message)", now.microseconds,
+                    ])
                 changed = true
             }
         }
         return changed
-    }
-
-    /// The exact body sent: for webhooks the alert JSON (signed as is), for Slack `{"text"}`.
-    static func payload(
-        rule: AlertRule, firingID: String, channelID: String, channelType: String, event: String, subject: JSONValue,
-        value: Double, threshold: Double, message: String, firedAt: Timestamp, resolvedAt: Timestamp?,
-        details: [String: JSONValue], baseURL: String
-    ) -> String {
-        if channelType == "slack" {
-            let prefix = event == "alert.firing" ? "Tally alert" : "Resolved"
-            return JSONValue.object(["text": .string("\(prefix): \(rule.name): \(message)")]).serialized()
-        }
-        var body: [String: JSONValue] = [
-            "id": .string("\(firingID).\(channelID).\(event == "alert.firing" ? "firing" : "resolved")"),
-            "type": .string(event), "rule": ["id": .string(rule.id), "name": .string(rule.name), "type": .string(rule.type.rawValue)],
-            "subject": subject, "value": .double(value), "threshold": .double(threshold), "message": .string(message),
-            "firedAt": .string(firedAt.iso8601), "url": .string("\(baseURL)/#/alerts?firing=\(firingID)"),
-        ]
-        if let resolvedAt { body["resolvedAt"] = .string(resolvedAt.iso8601) }
-        if !details.isEmpty {
-            // In-app links (`#/…`) become absolute.
-            body["details"] = .object(
-                details.mapValues { v in
-                    if case .string(let s) = v, s.hasPrefix("#/") { return .string("\(baseURL)/\(s)") }
-                    return v
-                })
-        }
-        return JSONValue.object(body).serialized()
     }
 
     // MARK: Reads
@@ -352,7 +318,19 @@ extension TallyDatabase {
 
     // MARK: Outbox
 
-    /// Pending deliveries whose next attempt is due, oldest first.
+    /// One process evaluates a SQLite file: always true.
+    public func claimAlertEvaluation(projectID: String, interval: Duration, now: Timestamp) async throws -> Bool {
+        true
+    }
+
+    public func evaluateAlerts(projectID: String, baseURL: String, now: Timestamp) async throws
+        -> (fired: [AlertFiring], resolved: [AlertFiring], failures: [(rule: String, error: String)])
+    {
+        try await AlertEvaluation(self).run(projectID: projectID, baseURL: baseURL, now: now)
+    }
+
+    /// Pending deliveries whose next attempt is due, oldest first (one process delivers from a SQLite file: no
+    /// lease is written).
     public func dueDeliveries(now: Timestamp, limit: Int) async throws -> [PendingDelivery] {
         try await writer.read { db in
             try Row.fetchAll(

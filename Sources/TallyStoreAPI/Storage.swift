@@ -192,9 +192,23 @@ public protocol AlertStore: Sendable {
     func putRule(projectID: String, _ rule: AlertRule, now: Timestamp) async throws
     func deleteRule(projectID: String, id: String, now: Timestamp) async throws -> Bool
     func firings(projectID: String, limit: Int) async throws -> [AlertFiring]
+    /// One evaluation of every rule of the project (`AlertEvaluation`).
     func evaluateAlerts(projectID: String, baseURL: String, now: Timestamp) async throws -> (
         fired: [AlertFiring], resolved: [AlertFiring], failures: [(rule: String, error: String)]
     )
+    /// Records one evaluation of `rule` atomically: a finding with no open firing opens one (with a pending
+    /// delivery per channel and the rule's actions applied); an open firing no finding names is resolved (with a
+    /// pending `alert.resolved` delivery per channel). Concurrent records of one rule apply one after the other, so
+    /// a subject fires once however many collectors evaluate it. Returns what fired and what resolved.
+    func recordAlertCycle(
+        projectID: String, rule: AlertRule, findings: [AlertFinding], baseURL: String, now: Timestamp
+    ) async throws -> (fired: [AlertFiring], resolved: [AlertFiring])
+    /// True when the caller should evaluate the project's rules now: no one (no other collector) has in the last
+    /// `interval` (less a tenth, for timer jitter). Claims the evaluation when it answers true.
+    func claimAlertEvaluation(projectID: String, interval: Duration, now: Timestamp) async throws -> Bool
+    /// Pending deliveries whose next attempt is due, oldest first, each leased to the caller: no other caller gets
+    /// it before `recordDeliveryAttempt` or `AlertDelivery.leaseMicros` later (then it is due again: delivery is at
+    /// least once, receivers dedupe by the body's `id`).
     func dueDeliveries(now: Timestamp, limit: Int) async throws -> [PendingDelivery]
     func recordDeliveryAttempt(
         id: Int64, delivered: Bool, httpStatus: Int?, error: String?, retryAt: Timestamp?, now: Timestamp) async throws
