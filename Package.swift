@@ -86,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
-                "TallyServer", "TallyStoreAPI", "TallyStore", "TallyCore",
+                "TallyServer", "TallyStoreAPI", "TallyStore", "TallyPostgres", "TallyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -51,13 +51,20 @@ extension PostgresStore: SQLReader {
     /// Rows of a shared query (TallySQL): integers as integers (PostgreSQL's numeric sums included), floating
     /// point as doubles, text as text, booleans as 0/1.
     public func rows(_ query: SQLQuery) async throws -> [SQLRow] {
-        try await fetch(query).map { row in
-            var cells: [String: SQLCell] = [:]
-            for cell in row where cells[cell.columnName] == nil {
-                cells[cell.columnName] = try Self.sqlCell(cell)
-            }
-            return SQLRow(cells)
+        try await fetch(query).map(Self.sqlRow)
+    }
+
+    /// Rows of a query built here, mapped as `rows(_:)` maps a shared one.
+    func fetchRows(_ query: PostgresQuery) async throws -> [SQLRow] {
+        try await fetch(query).map(Self.sqlRow)
+    }
+
+    static func sqlRow(_ row: PostgresRandomAccessRow) throws -> SQLRow {
+        var cells: [String: SQLCell] = [:]
+        for cell in row where cells[cell.columnName] == nil {
+            cells[cell.columnName] = try sqlCell(cell)
         }
+        return SQLRow(cells)
     }
 
     static func sqlCell(_ cell: PostgresCell) throws -> SQLCell {

@@ -40,3 +40,8 @@ extension PostgresStore {
 }
 
 extension PostgresStore: AnalyticsStore {}
+
+/// Every store protocol the server needs: `tally serve --db postgres://…` runs on this store.
+extension PostgresStore {
+    public var storage: any TallyStorage { self }
+}

@@ -44,6 +44,9 @@ public final class PostgresStore: Sendable {
         endpoint = PostgresURL.endpoint(url)
     }
 
+    /// `url` without its password (for messages).
+    public static func endpoint(_ url: String) -> String { PostgresURL.endpoint(url) }
+
     /// Whether the database answers a trivial query within `timeout`.
     public func isReachable(timeout: Duration) async -> Bool {
         (try? await ping(timeout: timeout)) != nil
@@ -118,8 +121,10 @@ public final class PostgresStore: Sendable {
     public func migrate() async throws -> [String] {
         let migrations = try Schema.migrations(for: .postgres)
         return try await transaction { connection in
-            // Transaction-scoped: released at commit, or when a collector dies mid-migration.
+            // Transaction-scoped: released at commit, or when a collector dies mid-migration. An index build on a
+            // large table may outlast the statement timeout that guards requests.
             try await connection.query("SELECT pg_advisory_xact_lock(7231001)", logger: logger)
+            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS tally_migration (identifier text PRIMARY KEY, applied_at bigint NOT NULL)",
                 logger: logger)

@@ -20,6 +20,16 @@ public struct SQLDialect: Sendable, Hashable {
         kind == .sqlite ? "\(a) IS \(b)" : "\(a) IS NOT DISTINCT FROM \(b)"
     }
 
+    /// A table `alias(value)` of the strings in the JSON array bound to one `?`.
+    public func strings(_ alias: String) -> String {
+        kind == .sqlite ? "json_each(?) AS \(alias)" : "jsonb_array_elements_text(CAST(? AS jsonb)) AS \(alias)(value)"
+    }
+
+    /// `expr` compared byte-wise (PostgreSQL: in the "C" collation of the text columns it meets).
+    public func bytewise(_ expr: String) -> String {
+        kind == .sqlite ? expr : "(\(expr)) COLLATE \"C\""
+    }
+
     /// The floating-point type for a cast.
     public var double: String { kind == .sqlite ? "REAL" : "double precision" }
 

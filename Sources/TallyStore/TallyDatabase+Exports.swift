@@ -4,9 +4,7 @@ import TallyCore
 import TallyStoreAPI
 
 extension TallyDatabase {
-    public enum ExportSinkWriteError: Error, Equatable {
-        case unknownProject
-    }
+    public typealias ExportSinkWriteError = TallyStoreAPI.ExportSinkWriteError
 
     // MARK: Sinks
 
@@ -189,97 +187,19 @@ extension TallyDatabase {
     /// longer stands for anything (the call became shared, or a tenant left its shares) comes back `withdrawn`.
     public func exportWork(_ sink: ExportSink, now: Timestamp, limit: Int) async throws -> ExportWork? {
         let settled = now.microseconds - Int64(sink.config.settleSeconds) * 1_000_000
-        var args: [(any DatabaseValueConvertible)?] = []
-        let split = Self.usageSplitSQL(&args)
-        let sql = """
-            SELECT o.id, o.trace_id, o.type, o.environment, o.tenant, o.share_cache_read IS NOT NULL AS share,
-                o.feature, o.model, o.level = 'ERROR' AS err, o.is_placeholder, o.start_time, o.input_tokens,
-                o.output_tokens, \(split[0]) AS crt, \(split[1]) AS cwt, \(split[2]) AS rt,
-                coalesce(o.total_cost_nanos, 0) AS cn, coalesce(o.savings_nanos, 0) AS sv
-            FROM \(Self.callSource(perTenant: true)) o
-            WHERE o.project_id = ? AND o.id IN (SELECT value FROM json_each(?))
-            """
-        let splitArguments = StatementArguments(args)
-        return try await boundedRead { db in
-            var lastSeq: Int64?
-            var ids: [String] = []
-            var seen = Set<String>()
-            let rows = try Row.fetchAll(
+        let changes = try await boundedRead { db in
+            try Row.fetchAll(
                 db,
                 sql:
                     "SELECT seq, observation_id, at FROM export_change WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                arguments: [sink.projectID, sink.cursor, limit])
-            var complete = rows.count < limit
-            for r in rows {
-                guard (r["at"] as Int64) <= settled else {
-                    complete = true
-                    break
-                }
-                lastSeq = r["seq"]
-                let id: String = r["observation_id"]
-                if seen.insert(id).inserted { ids.append(id) }
-            }
-            guard let lastSeq else { return nil }
-            let idList = JSONValue.array(ids.map(JSONValue.string)).serialized()
-            var byID: [String: [BillableCall]] = [:]
-            for r in try Row.fetchAll(db, sql: sql, arguments: splitArguments + [sink.projectID, idList]) {
-                let tenant: String? = r["tenant"]
-                var c = BillableCall(
-                    observationID: r["id"], traceID: r["trace_id"], type: r["type"], environment: r["environment"],
-                    startTime: Timestamp(microseconds: r["start_time"]), shareTenant: r["share"] ? tenant : nil)
-                c.tenant = r["tenant"]
-                c.feature = r["feature"]
-                c.model = r["model"]
-                c.isError = r["err"]
-                c.isPlaceholder = r["is_placeholder"]
-                c.figures = UsageFigures(
-                    inputTokens: r["input_tokens"], outputTokens: r["output_tokens"], cacheReadTokens: r["crt"],
-                    cacheWriteTokens: r["cwt"], reasoningTokens: r["rt"], costNanos: r["cn"], cacheSavingsNanos: r["sv"]
-                )
-                byID[c.observationID, default: []].append(c)
-            }
-            var ledger: [String: LedgerEntry] = [:]
-            // Per changed observation, the billing ids the receiver holds for it: its own id, or its shares'
-            // (`<id>#<tenant>`).
-            var held: [String: [String]] = [:]
-            for r in try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT j.value AS held_for, l.* FROM json_each(?) j
-                    JOIN export_ledger l ON l.project_id = ? AND l.sink = ?
-                        AND (l.observation_id = j.value
-                            OR (l.observation_id > j.value || '#' AND l.observation_id < j.value || '$'))
-                    """, arguments: [idList, sink.projectID, sink.name])
-            {
-                let subject: String = r["subject"]
-                let values =
-                    subject.isEmpty
-                    ? nil
-                    : BilledValues(
-                        subject: subject, model: r["model"], feature: r["feature"], timestamp: r["timestamp"],
-                        figures: UsageFigures(
-                            inputTokens: r["input_tokens"], outputTokens: r["output_tokens"],
-                            cacheReadTokens: r["cache_read_tokens"], cacheWriteTokens: r["cache_write_tokens"],
-                            reasoningTokens: r["reasoning_tokens"], costNanos: r["cost_nanos"],
-                            cacheSavingsNanos: r["cache_savings_nanos"]))
-                let key: String = r["observation_id"]
-                ledger[key] = LedgerEntry(revision: r["revision"], values: values)
-                held[r["held_for"], default: []].append(key)
-            }
-            var calls: [BillableCall] = []
-            for id in ids {
-                guard let current = byID[id], let first = current.first else { continue }
-                calls += current
-                let billed = Set(current.map(\.id))
-                for key in (held[id] ?? []).sorted() where !billed.contains(key) {
-                    var gone = first
-                    gone.id = key
-                    gone.withdrawn = true
-                    calls.append(gone)
-                }
-            }
-            return ExportWork(lastSeq: lastSeq, complete: complete, calls: calls, ledger: ledger)
+                arguments: [sink.projectID, sink.cursor, limit]
+            ).map { (seq: $0["seq"] as Int64, id: $0["observation_id"] as String, at: $0["at"] as Int64) }
         }
+        guard let (lastSeq, ids, complete) = ExportWork.settled(changes, settledAt: settled, limit: limit) else {
+            return nil
+        }
+        return try await sharedExportWork(
+            projectID: sink.projectID, sink: sink.name, ids: ids, lastSeq: lastSeq, complete: complete)
     }
 
     /// The receiver took `pushes`: their ledger entries hold, their calls' issues are cleared. False (nothing
@@ -329,14 +249,7 @@ extension TallyDatabase {
     ) async throws {
         try await writer.write { db in
             guard try Self.bump(db, sink, "requests_sent = requests_sent + 1", []) else { return }
-            try Self.apply(
-                ExportIssueChange(
-                    observationID: push.call.id, traceID: push.call.traceID, kind: .rejected,
-                    costNanos: push.events.reduce(0) { $0.addingSaturating($1.values.figures.costNanos) },
-                    detail: [
-                        "status": .int(Int64(status)), "error": .string(String(error.prefix(500))),
-                        "eventIds": .array(push.events.map { .string($0.id) }),
-                    ]), sink, db, now: now)
+            try Self.apply(.rejected(push, status: status, error: error), sink, db, now: now)
         }
     }
 

@@ -16,3 +16,8 @@ public enum BudgetWriteError: Error, Equatable {
 public enum SessionPolicy {
     public static let lifetimeMicros: Int64 = 12 * 3_600 * 1_000_000
 }
+
+/// An export sink write the store refused.
+public enum ExportSinkWriteError: Error, Equatable {
+    case unknownProject
+}

@@ -43,6 +43,48 @@ public struct ExportWork: Sendable {
     }
 }
 
+extension ExportIssueChange {
+    /// The issue a refused push records: the call listed as `rejected`, with the receiver's status and error and
+    /// the refused event ids.
+    public static func rejected(_ push: ExportPush, status: Int, error: String) -> ExportIssueChange {
+        ExportIssueChange(
+            observationID: push.call.id, traceID: push.call.traceID, kind: .rejected,
+            costNanos: push.events.reduce(0) { $0.addingSaturating($1.values.figures.costNanos) },
+            detail: [
+                "status": .int(Int64(status)), "error": .string(String(error.prefix(500))),
+                "eventIds": .array(push.events.map { .string($0.id) }),
+            ])
+    }
+}
+
+/// How long a pass holds its sink between records (10 min: 20 reads' requests, each at most its timeout).
+public enum ExportLease {
+    public static let micros: Int64 = 600_000_000
+}
+
+extension ExportWork {
+    /// Of `changes` (in seq order, `limit` read), those at least settled (`at` ≤ `settledAt`), stopping at the first
+    /// younger one so the cursor never passes a change it did not push: the last seq taken, the calls changed (each
+    /// once, in change order), and whether nothing more is due. Nil when no change is settled.
+    public static func settled(_ changes: [(seq: Int64, id: String, at: Int64)], settledAt: Int64, limit: Int)
+        -> (lastSeq: Int64, ids: [String], complete: Bool)?
+    {
+        var lastSeq: Int64?
+        var ids: [String] = []
+        var seen = Set<String>()
+        var complete = changes.count < limit
+        for change in changes {
+            guard change.at <= settledAt else {
+                complete = true
+                break
+            }
+            lastSeq = change.seq
+            if seen.insert(change.id).inserted { ids.append(change.id) }
+        }
+        return lastSeq.map { ($0, ids, complete) }
+    }
+}
+
 /// A call a sink could not bill as it is (see `ExportIssueKind`).
 public struct ExportIssue: Sendable {
     public var observationID: String

@@ -48,7 +48,8 @@ struct Budgets: AsyncParsableCommand {
 
         func run() async throws {
             let plan = BudgetPlan(name: try checkedName(name, "NAME"), limits: try limits.limits())
-            try await store.open().putPlan(projectID: project, plan)
+            let project = project
+            try await store.withStorage { db in try await db.putPlan(projectID: project, plan) }
             print("plan \(plan.name): \(describe(plan.limits))")
         }
     }
@@ -66,8 +67,9 @@ struct Budgets: AsyncParsableCommand {
             let budget = TenantBudget(
                 tenant: try checkedName(tenant, "TENANT"), plan: try checkedName(plan, "PLAN"),
                 overrides: try limits.limits())
+            let project = project
             do {
-                try await store.open().putTenantBudget(projectID: project, budget)
+                try await store.withStorage { db in try await db.putTenantBudget(projectID: project, budget) }
             } catch BudgetWriteError.unknownPlan(let name) {
                 throw ValidationError("no plan named \(name) in project \(project) (create it with set-plan)")
             }
@@ -83,9 +85,20 @@ struct Budgets: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            let db = try store.open()
             let now = Timestamp.now()
-            let policy = db.budgetPolicy(projectID: project)
+            let (project, tenant) = (project, tenant)
+            let (policy, spent, statuses) = try await store.withStorage { db in
+                let statuses =
+                    if let tenant {
+                        [try await db.budgetStatus(projectID: project, tenant: tenant, now: now)]
+                    } else {
+                        try await db.budgetStatuses(projectID: project, now: now)
+                    }
+                return (
+                    try await db.budgetPolicy(projectID: project),
+                    try await db.projectMonthSpend(projectID: project, now: now), statuses
+                )
+            }
             if tenant == nil {
                 for plan in policy.plans.values.sorted(by: { $0.name < $1.name }) {
                     print(
@@ -93,15 +106,10 @@ struct Budgets: AsyncParsableCommand {
                     )
                 }
                 if let org = policy.projectMonthlyNanos {
-                    print(
-                        "project budget: \(usd(db.projectMonthSpend(projectID: project, now: now))) of \(usd(org)) this month"
-                    )
+                    print("project budget: \(usd(spent)) of \(usd(org)) this month")
                 }
             }
-            let statuses =
-                tenant.map { [db.budgetStatus(projectID: project, tenant: $0, now: now)] }
-                ?? db.budgetStatuses(projectID: project, now: now).sorted { $0.spend.monthNanos > $1.spend.monthNanos }
-            for s in statuses {
+            for s in statuses.sorted(by: { $0.spend.monthNanos > $1.spend.monthNanos }) {
                 let day = s.limits.dailyNanos.map { " of \(usd($0))" } ?? ""
                 let month = s.limits.monthlyNanos.map { " of \(usd($0))" } ?? ""
                 var line = "tenant \(s.tenant)\tplan \(s.plan ?? "-")\ttoday \(usd(s.spend.dayNanos))\(day)"

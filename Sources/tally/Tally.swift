@@ -15,25 +15,6 @@ struct Tally: AsyncParsableCommand {
         defaultSubcommand: Serve.self)
 }
 
-/// Options every command shares; each also reads a `TALLY_*` variable.
-struct StoreOptions: ParsableArguments {
-    @Option(help: "SQLite database file (env TALLY_DB). Default: ./tally-data/tally.db")
-    var db: String?
-
-    var path: String {
-        let raw = db ?? ProcessInfo.processInfo.environment["TALLY_DB"] ?? "tally-data/tally.db"
-        return URL(fileURLWithPath: raw).standardizedFileURL.path
-    }
-
-    func open() throws -> TallyDatabase {
-        do {
-            return try TallyDatabase(path: path)
-        } catch {
-            throw ValidationError("cannot open the database at \(path): \(error)")
-        }
-    }
-}
-
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP server (Langfuse API, OTLP, web UI).")
 
@@ -168,23 +149,25 @@ struct Serve: AsyncParsableCommand {
 
         var logger = Logger(label: "tally")
         logger.logLevel = env["TALLY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        var database = try store.open()
-        if let s = try seconds(readTimeout, "TALLY_READ_TIMEOUT") { database.readTimeout = .seconds(s) }
-        let outcome = try await ProjectBootstrap.run(database: database, environment: env)
-        let app = buildApplication(configuration: config, database: database, logger: logger)
-        printBanner(config: config, outcome: outcome)
-        logger.info(
-            "serving at most \(config.maxConnections) connections at once (open-file limit \(fileLimit)); more wait in the backlog"
-        )
-        try await app.runService()
+        let timeout = Duration.seconds(try seconds(readTimeout, "TALLY_READ_TIMEOUT") ?? 20)
+        let (config2, env2, logger2, location) = (config, env, logger, store.description)
+        try await store.withStorage(statementTimeout: timeout, logger: logger) { database in
+            let outcome = try await ProjectBootstrap.run(database: database, environment: env2)
+            let app = buildApplication(configuration: config2, database: database, logger: logger2)
+            Self.printBanner(config: config2, outcome: outcome, database: location)
+            logger2.info(
+                "serving at most \(config2.maxConnections) connections at once (open-file limit \(fileLimit)); more wait in the backlog"
+            )
+            try await app.runService()
+        }
     }
 
-    func printBanner(config: ServerConfiguration, outcome: ProjectBootstrap.Outcome) {
+    static func printBanner(config: ServerConfiguration, outcome: ProjectBootstrap.Outcome, database: String) {
         let url = "http://\(config.host.contains(":") ? "[\(config.host)]" : config.host):\(config.port)"
         var lines = [
             "Tally \(config.version) listening on \(url)",
             "  web UI:    \(url)/" + (config.webRoot.map { " (from \($0))" } ?? ""),
-            "  database:  \(store.path)",
+            "  database:  \(database)",
             "  project:   \(outcome.project.name) (id \(outcome.project.id))",
             "  SDK setup: LANGFUSE_HOST=\(url)",
         ]
@@ -231,10 +214,12 @@ struct Keys: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let db = try store.open()
-            try db.ensureProject(id: project, name: projectName ?? project)
             let scope = KeyScope(tenant: tenant, readOnly: readOnly)
-            guard let key = try db.createKey(projectID: project, note: note, scope: scope) else { return }
+            let (project, name, note) = (project, projectName ?? project, note)
+            let key = try await store.withStorage { db in
+                _ = try await db.ensureProject(id: project, name: name)
+                return try await db.createGeneratedKey(projectID: project, note: note, scope: scope)
+            }
             print("project:    \(key.projectID)\npublic key: \(key.publicKey)\nsecret key: \(key.secretKey)")
             if let tenant = scope.tenant {
                 print("reach:      tenant \(tenant) only, read-only")
@@ -251,7 +236,16 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            for key in try store.open().keys(projectID: project) {
+            let project = project
+            let keys = try await store.withStorage { db in
+                var out: [APIKeyInfo] = []
+                let projects = if let project { [project] } else { try await db.projects().map(\.id) }
+                for id in projects {
+                    out += try await db.listKeys(projectID: id)
+                }
+                return out
+            }
+            for key in keys {
                 var state = key.revokedAt.map { "revoked \($0.iso8601)" } ?? "active"
                 if let tenant = key.scope.tenant {
                     state += ", tenant \(tenant)"
@@ -271,12 +265,16 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() async throws {
-            do {
-                try store.open().revokeKey(publicKey: publicKey)
-                print("revoked \(publicKey)")
-            } catch let e as KeyError {
-                throw ValidationError(e.description)
+            let publicKey = publicKey
+            let revoked = try await store.withStorage { db in
+                for project in try await db.projects()
+                where try await db.revokeKey(publicKey: publicKey, inProject: project.id) {
+                    return true
+                }
+                return false
             }
+            guard revoked else { throw ValidationError("no live key \(publicKey)") }
+            print("revoked \(publicKey)")
         }
     }
 }
@@ -301,8 +299,10 @@ struct Costs: AsyncParsableCommand {
                 }
                 return t
             }
-            let updated = try await store.open().recomputeCosts(
-                projectID: project, from: try time(from, "from"), to: try time(to, "to"))
+            let (project, from, to) = (project, try time(from, "from"), try time(to, "to"))
+            let updated = try await store.withStorage { db in
+                try await db.recomputeCosts(projectID: project, from: from, to: to)
+            }
             print("re-priced \(updated) observation(s) in project \(project)")
         }
     }
@@ -324,7 +324,7 @@ struct Backup: AsyncParsableCommand {
         }
         let counts = try TallyDatabase(path: destination).rowCounts()
         print(
-            "backed up \(store.path) to \(destination): \(counts["trace"] ?? 0) traces, "
+            "backed up \(store.description) to \(destination): \(counts["trace"] ?? 0) traces, "
                 + "\(counts["observation"] ?? 0) observations, \(counts["score"] ?? 0) scores")
     }
 }
