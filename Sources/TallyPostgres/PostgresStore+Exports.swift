@@ -194,25 +194,30 @@ extension PostgresStore: ExportStore {
 
     /// Sinks whose next push is due and that no pass holds, across projects, each leased to the caller.
     public func dueExportSinks(now: Timestamp) async throws -> [ExportSink] {
-        let rows = try await fetchRows(
-            """
-            WITH due AS (
-                SELECT project_id, name FROM export_sink
+        try await transaction { connection in
+            var due: [ExportSink] = []
+            for try await row in try await connection.query(
+                """
+                SELECT project_id, name, config::text, api_key, cursor, attempts, updated_at FROM export_sink
                 WHERE next_push_at <= \(now.microseconds) AND coalesce(leased_until, 0) <= \(now.microseconds)
-                ORDER BY next_push_at FOR UPDATE SKIP LOCKED
-            )
-            UPDATE export_sink s SET leased_until = \(now.microseconds + ExportLease.micros)
-            FROM due WHERE s.project_id = due.project_id AND s.name = due.name
-            RETURNING s.project_id, s.name, s.config::text AS config, s.api_key, s.cursor, s.attempts, s.updated_at,
-                s.next_push_at
-            """)
-        return rows.sorted { ($0.int("next_push_at") ?? 0) < ($1.int("next_push_at") ?? 0) }.compactMap { r in
-            guard let project = r.text("project_id"), let name = r.text("name"),
-                let config = StoredJSON.jsonValue(r.text("config")).flatMap(ExportSinkConfig.init(json:))
-            else { return nil }
-            return ExportSink(
-                projectID: project, name: name, config: config, apiKey: r.text("api_key"), cursor: r.int("cursor") ?? 0,
-                attempts: Int(r.int("attempts") ?? 0), updatedAt: r.int("updated_at") ?? 0)
+                ORDER BY next_push_at, project_id, name FOR UPDATE SKIP LOCKED
+                """, logger: self.logger
+            ).decode((String, String, String, String?, Int64, Int32, Int64).self) {
+                let (project, name, config, apiKey, cursor, attempts, updatedAt) = row
+                guard let config = StoredJSON.jsonValue(config).flatMap(ExportSinkConfig.init(json:)) else { continue }
+                due.append(
+                    ExportSink(
+                        projectID: project, name: name, config: config, apiKey: apiKey, cursor: cursor,
+                        attempts: Int(attempts), updatedAt: updatedAt))
+            }
+            for sink in due {
+                try await connection.query(
+                    """
+                    UPDATE export_sink SET leased_until = \(now.microseconds + ExportLease.micros(sink.config))
+                    WHERE project_id = \(sink.projectID) AND name = \(sink.name)
+                    """, logger: self.logger)
+            }
+            return due
         }
     }
 
@@ -265,7 +270,7 @@ extension PostgresStore: ExportStore {
                     connection, sink,
                     """
                     UPDATE export_sink SET events_sent = events_sent + \(events), requests_sent = requests_sent + 1,
-                        leased_until = \(now.microseconds + ExportLease.micros)
+                        leased_until = \(now.microseconds + ExportLease.micros(sink.config))
                     """)
             else { return false }
             for p in pushes {
@@ -301,7 +306,13 @@ extension PostgresStore: ExportStore {
         async throws
     {
         try await transaction { connection in
-            guard try await self.bump(connection, sink, "UPDATE export_sink SET requests_sent = requests_sent + 1")
+            guard
+                try await self.bump(
+                    connection, sink,
+                    """
+                    UPDATE export_sink SET requests_sent = requests_sent + 1,
+                        leased_until = \(now.microseconds + ExportLease.micros(sink.config))
+                    """)
             else { return }
             try await self.apply(.rejected(push, status: status, error: error), sink, connection, now: now)
         }

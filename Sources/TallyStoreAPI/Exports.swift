@@ -57,9 +57,12 @@ extension ExportIssueChange {
     }
 }
 
-/// How long a pass holds its sink between records (10 min: 20 reads' requests, each at most its timeout).
+/// How long a pass holds its sink between two records: twice the sink's request timeout and 30 s (a request and
+/// the reads around it fit; a collector killed mid-pass delays the sink by at most this).
 public enum ExportLease {
-    public static let micros: Int64 = 600_000_000
+    public static func micros(_ config: ExportSinkConfig) -> Int64 {
+        (2 * Int64(config.timeoutSeconds) + 30) * 1_000_000
+    }
 }
 
 extension ExportWork {

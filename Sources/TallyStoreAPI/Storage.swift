@@ -259,8 +259,8 @@ public protocol ExportStore: Sendable {
     func exportSinkStatuses(projectID: String) async throws -> [ExportSinkStatus]
     func requestExportPush(projectID: String, name: String, now: Timestamp) async throws -> Bool
     /// Sinks whose next push is due, each leased to the caller: no other caller gets it while its pass runs (the
-    /// lease is renewed by `recordExportTaken` and ends with `recordExportPass` or `recordExportFailure`, or after
-    /// `ExportLease.micros` when its collector died).
+    /// lease is renewed by `recordExportTaken` and `recordExportRejected` and ends with `recordExportPass` or
+    /// `recordExportFailure`, or `ExportLease.micros` after the last renewal when its collector died).
     func dueExportSinks(now: Timestamp) async throws -> [ExportSink]
     func exportWork(_ sink: ExportSink, now: Timestamp, limit: Int) async throws -> ExportWork?
     @discardableResult func recordExportTaken(_ sink: ExportSink, _ pushes: [ExportPush], now: Timestamp) async throws

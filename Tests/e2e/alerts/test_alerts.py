@@ -65,7 +65,7 @@ def server(tmp_path):
     s = TallyServer(str(tmp_path / "tally.db"), free_port(), extra_env={"TALLY_DELIVERY_POLL_MS": "100"})
     s.start()
     yield s
-    s.stop()
+    s.close()
 
 
 def iso(t):
@@ -286,7 +286,7 @@ def test_a_delivery_survives_sigkill_between_firing_and_sending(tmp_path, receiv
         payload = json.loads(got[0]["body"])
         assert payload["id"].startswith(fired[0]["id"]) and payload["subject"] == {"tenantId": "acme"}
     finally:
-        server.stop()
+        server.close()
 
 
 def test_a_refusing_receiver_is_retried_and_never_blocks_ingestion(server, receiver):

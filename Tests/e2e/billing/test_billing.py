@@ -274,7 +274,7 @@ def test_lago_and_openmeter_totals_equal_the_csv_export_through_outages_and_a_si
         print(f"lago: {len(lago.requests)} requests, {lago.duplicates} duplicate events dropped; "
               f"openmeter: {len(openmeter.requests)} requests, {openmeter.duplicates} duplicates dropped")
     finally:
-        tally.stop()
+        tally.close()
 
 
 def largest_remainder(total, weights):
@@ -349,5 +349,5 @@ def test_shared_batch_calls_are_billed_pro_rata_to_the_nano_dollar(tmp_path):
         assert all("#" in key for key in lago.events), list(lago.events)
         assert {t: r["cost"] for t, r in lago.totals().items()} == want
     finally:
-        tally.stop()
+        tally.close()
         lago.close()

@@ -57,12 +57,16 @@ class OTLPReceiver:
 
 class Prometheus:
     """Debian's prometheus on a loopback port, scraping Tally every second with the project's keys (and once more
-    with a wrong secret, which must be refused)."""
+    with a wrong secret, which must be refused). Two collectors on PostgreSQL are scraped as README's "Scaling
+    out" says: the llm_* series are the database's figures, the same on every collector, so they come from one
+    (job tally); the tally_* series count each process's own work, so every other collector adds its own (job
+    tally-peers, llm_* dropped)."""
 
     def __init__(self, tally, tmp_path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        target = f"127.0.0.1:{tally.port}"
+        target = f"127.0.0.1:{tally.processes[0].port}"
+        peers = ", ".join(f'"127.0.0.1:{p.port}"' for p in tally.processes[1:])
         config = tmp_path / "prometheus.yml"
         config.write_text(f"""
 global:
@@ -77,6 +81,11 @@ scrape_configs:
     metrics_path: /metrics
     basic_auth: {{username: {PUBLIC_KEY}, password: not-the-secret}}
     static_configs: [{{targets: ["{target}"]}}]
+  - job_name: tally-peers
+    metrics_path: /metrics
+    basic_auth: {{username: {PUBLIC_KEY}, password: {SECRET_KEY}}}
+    static_configs: [{{targets: [{peers}]}}]
+    metric_relabel_configs: [{{source_labels: [__name__], regex: "llm_.*", action: drop}}]
 """)
         self.log = open(tmp_path / "prometheus.log", "wb")
         self.proc = subprocess.Popen(
@@ -128,7 +137,7 @@ def stack(tmp_path):
     prometheus = Prometheus(server, tmp_path)
     yield server, prometheus, receiver, call_log
     prometheus.stop()
-    server.stop()
+    server.close()
     receiver.close()
 
 
@@ -208,7 +217,10 @@ def test_prometheus_otlp_push_and_call_log_agree_with_the_analytics(stack):
     assert prometheus.query('sum(llm_request_duration_seconds_bucket{model="claude-sonnet-4-5",le="1.0"})')[0][1] == 3
     # Tally's own health series came through the same scrape.
     assert prometheus.query('sum(tally_ingest_events_total{result="stored"})')[0][1] > 0
-    assert prometheus.query('sum(tally_http_requests_total{route="/api/public/ingestion"})')[0][1] >= 1
+    # Counted when the response is done, a moment after the commit the llm_* series saw.
+    prometheus.wait(
+        lambda: (prometheus.query('sum(tally_http_requests_total{route="/api/public/ingestion"})') or [({}, 0)])[0][1]
+        >= 1, "the ingestion request's count")
     assert prometheus.query("tally_database_bytes")
     # The wrong key's scrape is refused (401 → target down), and says so directly too.
     assert prometheus.query('up{job="tally-wrong-key"}')[0][1] == 0
@@ -297,4 +309,4 @@ def test_tenants_beyond_the_limit_are_summed_as_other(tmp_path):
         assert abs(sum(cost.values()) - sum(r["totalCost"] for r in expected.values())) <= 1e-9
     finally:
         prometheus.stop()
-        server.stop()
+        server.close()

@@ -28,7 +28,7 @@ def server(tmp_path_factory):
         status, body = s.request("POST", "/api/public/v2/prompts", prompt)
         assert status == 201, body
     yield s
-    s.stop()
+    s.close()
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,8 @@ def test_02_filter_traces_by_tenant_tag_and_prompt_version(server, browser):
     wait(browser, lambda d: trace_ids(d) == ["acme-2", "globex-1"])
     # Typing slowly re-renders the list after each pause; the field keeps focus and every keystroke.
     go(browser, "#/traces", "#traces")
-    browser.find_element(By.ID, "f-q").click()
+    # The list of the previous filter may still re-render once (slower stores): click the field that stays.
+    wait(browser, lambda d: d.find_element(By.ID, "f-q").click() or True)
     for ch in "search":
         browser.switch_to.active_element.send_keys(ch)  # wherever the focus is now, as a user's keyboard would
         time.sleep(0.45)
