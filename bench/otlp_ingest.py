@@ -13,6 +13,11 @@ release binary by default) on a loopback port with a fresh database, then:
 Reports spans/s, server CPU-seconds per 1k spans, peak RSS (VmHWM), database bytes per 1k spans and the ratio to
 the health baseline; with --repeat N, the median of N runs per cell. Loops are bounded; traffic stays on 127.0.0.1.
 
+With --stores sqlite,pg1,pg2 and --postgres URL (a server the benchmark may create databases on) each cell also
+runs on PostgreSQL with one and with two `tally serve` collectors on a fresh database, the clients' requests
+alternating between the collectors: "cpu s/1k" is then per collector (their sum / their count) and "pg s/1k" is
+PostgreSQL's own CPU (every postgres process of the server) per 1k spans.
+
 With --sinks none,lago each cell also runs with a Lago export sink (pushing every second, no settle delay) to a
 loopback receiver that takes every batch: the change-log triggers and the push service run during the ingest, and
 "drain s" is the time from the last acknowledged request until the sink has pushed every generation.
@@ -20,6 +25,7 @@ loopback receiver that takes every batch: the change-log triggers and the push s
 Run with the v5 test venv (it has opentelemetry-proto):
   .venv-e2e-v5/bin/python bench/otlp_ingest.py [--spans 102400] [--clients 4,16] [--spans-per-request 100,512]
       [--compression gzip,plain] [--protocols otlp,batch] [--sinks none,lago] [--repeat 3]
+      [--stores sqlite,pg1,pg2 --postgres postgres://user@127.0.0.1:5432/postgres]
 """
 import argparse
 import base64
@@ -35,7 +41,9 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -243,21 +251,55 @@ class Receiver:
         self.server.shutdown()
 
 
-def run_cell(args, protocol, clients, per_request, compression, traces, sink="none"):
+def postgres_cpu():
+    """CPU seconds (user + system) of every process named postgres, by pid."""
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", url, "-qAt", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def start_server(args, port, db, env):
+    server = subprocess.Popen([args.binary, "serve", "--port", str(port), "--db", db],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/public/health", timeout=1).read()
+            return server
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("tally did not start")
+
+
+def run_cell(args, protocol, clients, per_request, compression, traces, sink="none", store="sqlite"):
     tmp = tempfile.mkdtemp(prefix="tally-bench-")
-    port = free_port()
     env = dict(os.environ, LANGFUSE_INIT_PROJECT_ID="bench", LANGFUSE_INIT_PROJECT_PUBLIC_KEY=PK,
                LANGFUSE_INIT_PROJECT_SECRET_KEY=SK, TALLY_LOG_LEVEL="warning")
-    server = subprocess.Popen([args.binary, "serve", "--port", str(port), "--db", f"{tmp}/bench.db"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    database, db = None, f"{tmp}/bench.db"
+    if store != "sqlite":
+        if not args.postgres:
+            raise SystemExit("--stores pg1/pg2 needs --postgres URL")
+        database = "tally_bench_" + uuid.uuid4().hex
+        psql(args.postgres, f"CREATE DATABASE {database}")
+        db = urllib.parse.urlunsplit(urllib.parse.urlsplit(args.postgres)._replace(path="/" + database))
+    ports = [free_port() for _ in range(1 if store == "sqlite" else int(store[2:]))]
+    servers = []
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    base = bases[0]
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/api/public/health", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        for port in ports:
+            servers.append(start_server(args, port, db, env))
         receiver = None
         if sink == "lago":
             receiver = Receiver()
@@ -271,10 +313,10 @@ def run_cell(args, protocol, clients, per_request, compression, traces, sink="no
         chunks = [traces[i:i + per_trace] for i in range(0, len(traces), per_trace)]
         if protocol == "otlp":
             raw = [otlp_body(c) for c in chunks]
-            url, ctype = base + "/api/public/otel/v1/traces", "application/x-protobuf"
+            path, ctype = "/api/public/otel/v1/traces", "application/x-protobuf"
         else:
             raw = [batch_body(c) for c in chunks]
-            url, ctype = base + "/api/public/ingestion", "application/json"
+            path, ctype = "/api/public/ingestion", "application/json"
         bodies = [gzip.compress(b, 6) for b in raw] if compression == "gzip" else raw
         encoding = "gzip" if compression == "gzip" else None
         n_spans = len(traces) * SPANS_PER_TRACE
@@ -284,12 +326,18 @@ def run_cell(args, protocol, clients, per_request, compression, traces, sink="no
             list(pool.map(lambda _: urllib.request.urlopen(base + "/api/public/health").read(), range(len(bodies))))
         t_health = time.perf_counter() - start
 
-        _, _, cpu0 = proc_stats(server.pid)
+        cpu0 = sum(proc_stats(s.pid)[2] for s in servers)
+        pg0 = postgres_cpu() if database else {}
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=clients) as pool:
-            statuses = list(pool.map(lambda b: request(url, b, ctype, encoding)[0], bodies))
+            # Request i goes to collector i mod n (a load balancer's round robin).
+            statuses = list(pool.map(
+                lambda ib: request(bases[ib[0] % len(bases)] + path, ib[1], ctype, encoding)[0], enumerate(bodies)))
         t_ingest = time.perf_counter() - start
-        _, hwm, cpu1 = proc_stats(server.pid)
+        cpu1 = sum(proc_stats(s.pid)[2] for s in servers)
+        hwm = max(proc_stats(s.pid)[1] for s in servers)
+        pg1 = postgres_cpu() if database else {}
+        pg_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
         bad = [s for s in statuses if not 200 <= s < 300]
         if bad:
             raise SystemExit(f"{len(bad)} requests failed: {bad[:5]}")
@@ -314,16 +362,24 @@ def run_cell(args, protocol, clients, per_request, compression, traces, sink="no
             t_drain = time.perf_counter() - start - t_ingest
             if receiver.events < generations:
                 raise SystemExit(f"the sink pushed {receiver.events} of {generations} generations")
-            _, _, cpu1 = proc_stats(server.pid)  # the pushes' CPU counts too
+            cpu1 = sum(proc_stats(s.pid)[2] for s in servers)  # the pushes' CPU counts too
             receiver.close()
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-    db_bytes = sum(f.stat().st_size for f in Path(tmp).glob("bench.db*"))
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            server.wait(timeout=60)
+    if database:
+        db_bytes = int(psql(args.postgres, f"SELECT pg_database_size('{database}')"))
+        psql(args.postgres, f"DROP DATABASE {database}")
+    else:
+        db_bytes = sum(f.stat().st_size for f in Path(tmp).glob("bench.db*"))
     wire = sum(map(len, bodies))
     return {"spans/s": n_spans / t_ingest, "queryable s": t_queryable, "ingest s": t_ingest,
-            "cpu s/1k": 1000 * (cpu1 - cpu0) / n_spans, "hwm MB": hwm, "db MB/1k": db_bytes / 1e6 / (n_spans / 1000),
-            "wire B/span": wire / n_spans, "vs health": t_ingest / t_health, "drain s": t_drain}
+            "cpu s/1k": 1000 * (cpu1 - cpu0) / n_spans / len(servers), "hwm MB": hwm,
+            "db MB/1k": db_bytes / 1e6 / (n_spans / 1000), "wire B/span": wire / n_spans,
+            "vs health": t_ingest / t_health, "drain s": t_drain,
+            "pg s/1k": 1000 * pg_cpu / n_spans if database else 0.0}
 
 
 def main():
@@ -335,25 +391,34 @@ def main():
     ap.add_argument("--protocols", default="otlp,batch")
     ap.add_argument("--sinks", default="none", help="none and/or lago (an export sink pushing during the ingest)")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--stores", default="sqlite", help="sqlite, pg1 and/or pg2 (PostgreSQL, one or two collectors)")
+    ap.add_argument("--postgres", help="postgres:// URL of a server to create the benchmark databases on")
     ap.add_argument("--binary", default=os.environ.get("TALLY_BIN", str(ROOT / ".build/release/tally")))
     args = ap.parse_args()
     traces = make_traces(args.spans, seed=7)
     print(f"binary {args.binary}; {len(traces) * SPANS_PER_TRACE} spans per cell; "
           f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    print(f"{'protocol':8} {'clients':>7} {'spans/req':>9} {'comp':>5} {'sink':>5} {'spans/s':>9} {'cpu s/1k':>9} "
-          f"{'hwm MB':>7} {'db MB/1k':>9} {'B/span':>7} {'queryable s':>11} {'×health':>8} {'drain s':>8}")
+    print(f"{'protocol':8} {'clients':>7} {'spans/req':>9} {'comp':>5} {'sink':>5} {'store':>6} {'spans/s':>9} "
+          f"{'cpu s/1k':>9} {'pg s/1k':>8} {'hwm MB':>7} {'db MB/1k':>9} {'B/span':>7} {'queryable s':>11} "
+          f"{'×health':>8} {'drain s':>8}")
     for protocol in args.protocols.split(","):
         for clients in map(int, args.clients.split(",")):
             for per_request in map(int, args.spans_per_request.split(",")):
                 for compression in args.compression.split(","):
                     for sink in args.sinks.split(","):
-                        runs = [run_cell(args, protocol, clients, per_request, compression, traces, sink)
-                                for _ in range(args.repeat)]
-                        m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                        print(f"{protocol:8} {clients:7} {per_request:9} {compression:>5} {sink:>5} "
-                              f"{m['spans/s']:9.0f} {m['cpu s/1k']:9.3f} {m['hwm MB']:7.0f} {m['db MB/1k']:9.2f} "
-                              f"{m['wire B/span']:7.0f} {m['queryable s']:11.2f} {m['vs health']:8.1f} "
-                              f"{m['drain s']:8.2f}", flush=True)
+                        stores = args.stores.split(",")
+                        # Runs alternate between the stores, so drift on a noisy machine hits each alike.
+                        runs = {st: [] for st in stores}
+                        for _ in range(args.repeat):
+                            for st in stores:
+                                runs[st].append(
+                                    run_cell(args, protocol, clients, per_request, compression, traces, sink, st))
+                        for st in stores:
+                            m = {k: statistics.median(r[k] for r in runs[st]) for k in runs[st][0]}
+                            print(f"{protocol:8} {clients:7} {per_request:9} {compression:>5} {sink:>5} {st:>6} "
+                                  f"{m['spans/s']:9.0f} {m['cpu s/1k']:9.3f} {m['pg s/1k']:8.3f} {m['hwm MB']:7.0f} "
+                                  f"{m['db MB/1k']:9.2f} {m['wire B/span']:7.0f} {m['queryable s']:11.2f} "
+                                  f"{m['vs health']:8.1f} {m['drain s']:8.2f}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -36,12 +36,35 @@ public struct MetricsQuery: Sendable, Hashable {
         public var key: String { "\(aggregation.rawValue)_\(measure)" }
     }
 
+    /// A filter's `operator`, as Langfuse spells it. Which ones a type takes is the SQL layer's to check (it names
+    /// them in its error).
+    public enum Operator: String, Sendable, Hashable, CaseIterable {
+        case equals = "=", notEquals = "!=", notEqualsSQL = "<>", greater = ">", less = "<", atLeast = ">="
+        case atMost = "<=", contains, doesNotContain = "does not contain", startsWith = "starts with"
+        case endsWith = "ends with", anyOf = "any of", allOf = "all of", noneOf = "none of", isNull = "is null"
+        case isNotNull = "is not null"
+
+        /// The SQL comparison of the ordering operators (`!=` as `<>`); nil for the others.
+        public var comparison: String? {
+            switch self {
+            case .equals, .greater, .less, .atLeast, .atMost: rawValue
+            case .notEquals, .notEqualsSQL: "<>"
+            default: nil
+            }
+        }
+    }
+
+    /// A filter's `type`: how its `value` reads.
+    public enum ValueType: String, Sendable, Hashable, CaseIterable {
+        case string, stringOptions, arrayOptions, stringObject, number, datetime, boolean, null
+    }
+
     /// `{column, operator, value, type, key?}`: `value` as given (string, number, boolean, array of strings).
     public struct Filter: Sendable, Hashable {
         public var column: String
-        public var op: String
+        public var op: Operator
         public var value: JSONValue
-        public var type: String
+        public var type: ValueType
         public var key: String?
 
         /// A JSON array of filters (a metrics query's `filters`, or the `filter` parameter of the list routes);
@@ -53,8 +76,19 @@ public struct MetricsQuery: Sendable, Hashable {
             }
             return try list.enumerated().map { (i, f) throws(MetricsQueryError) in
                 guard let o = f.objectValue, let column = o["column"]?.stringValue,
-                    let op = o["operator"]?.stringValue, let type = o["type"]?.stringValue, let value = o["value"]
+                    let opName = o["operator"]?.stringValue, let typeName = o["type"]?.stringValue,
+                    let value = o["value"]
                 else { throw .invalid("\(field)[\(i)]: expected {column, operator, value, type}") }
+                guard let type = ValueType(rawValue: typeName) else {
+                    throw .invalid(
+                        "\(field)[\(i)]: type must be "
+                            + ValueType.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                guard let op = Operator(rawValue: opName) else {
+                    throw .invalid(
+                        "\(field)[\(i)].operator: \"\(opName.prefix(40))\" is none of "
+                            + Operator.allCases.map(\.rawValue).joined(separator: ", "))
+                }
                 if let values = value.arrayValue, values.count > MetricsQuery.maxFilterValues {
                     throw .invalid(
                         "\(field)[\(i)].value: \(values.count) values; at most \(MetricsQuery.maxFilterValues) are "

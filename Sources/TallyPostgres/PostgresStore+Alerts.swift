@@ -4,7 +4,7 @@ import TallyCore
 import TallyStoreAPI
 
 /// Alerts (schema/postgres 0005, 0007), with the SQLite store's rules, for many collectors: each project's rules are
-/// evaluated by the collector that claims the interval, a rule's cycle is recorded under its lock (a subject fires
+/// evaluated by the collector that claims the interval (`claimWork`), a rule's cycle is recorded under its lock (a subject fires
 /// once), and due deliveries are leased with FOR UPDATE SKIP LOCKED (each sent by one collector at a time).
 extension PostgresStore: AlertStore {
     // MARK: Channels
@@ -160,24 +160,6 @@ extension PostgresStore: AlertStore {
     }
 
     // MARK: Evaluation
-
-    public func claimAlertEvaluation(projectID: String, interval: Duration, now: Timestamp) async throws -> Bool {
-        let (seconds, attoseconds) = interval.components
-        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-        let due = now.microseconds - micros + micros / 10
-        var claimed = false
-        for try await _ in try await client.query(
-            """
-            INSERT INTO alert_evaluation VALUES (\(projectID), \(now.microseconds))
-            ON CONFLICT (project_id) DO UPDATE SET evaluated_at = excluded.evaluated_at
-            WHERE alert_evaluation.evaluated_at <= \(due)
-            RETURNING 1
-            """, logger: logger)
-        {
-            claimed = true
-        }
-        return claimed
-    }
 
     public func evaluateAlerts(projectID: String, baseURL: String, now: Timestamp) async throws
         -> (fired: [AlertFiring], resolved: [AlertFiring], failures: [(rule: String, error: String)])

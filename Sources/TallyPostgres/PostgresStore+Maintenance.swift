@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import TallyCore
 import TallyStoreAPI
 
 /// Upkeep on PostgreSQL: the server checkpoints and vacuums itself, so SQLite's WAL checkpoints have nothing to do
@@ -16,6 +17,25 @@ extension PostgresStore: MaintenanceStore {
 
     /// Whether the database answers a trivial query within 2 s.
     public func isReachable() async -> Bool { await isReachable(timeout: .seconds(2)) }
+
+    /// Claims `task` in `work_claim` (schema/postgres 0007) unless another collector did within the interval: one
+    /// upsert, so of collectors asking at once exactly one gets true.
+    public func claimWork(_ task: String, interval: Duration, now: Timestamp) async throws -> Bool {
+        let (seconds, attoseconds) = interval.components
+        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        let due = now.microseconds - micros + micros / 10
+        var claimed = false
+        for try await _ in try await client.query(
+            """
+            INSERT INTO work_claim VALUES (\(task), \(now.microseconds))
+            ON CONFLICT (task) DO UPDATE SET claimed_at = excluded.claimed_at WHERE work_claim.claimed_at <= \(due)
+            RETURNING 1
+            """, logger: logger)
+        {
+            claimed = true
+        }
+        return claimed
+    }
 }
 
 extension PostgresStore {

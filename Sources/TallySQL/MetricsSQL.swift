@@ -315,7 +315,7 @@ public enum MetricsSQL {
         func invalid(_ message: String) -> AnalyticsError { .invalid("filters[\(i)]: \(message)") }
         func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ", ") }
         if f.column == "tags" {
-            guard f.type == "arrayOptions", let values = f.value.arrayValue?.compactMap(\.stringValue) else {
+            guard f.type == .arrayOptions, let values = f.value.arrayValue?.compactMap(\.stringValue) else {
                 throw invalid("tags take type arrayOptions with an array of strings")
             }
             let sub =
@@ -323,9 +323,9 @@ public enum MetricsSQL {
                 + "AND x.tag IN (\(marks(values.count)))"
             let args: [SQLValue] = [.text(projectID)] + values.map { .text($0) }
             switch f.op {
-            case "any of": w.add("(\(sub)) > 0", args)
-            case "all of": w.add("(\(sub)) = ?", args + [.int(Int64(Set(values).count))])
-            case "none of": w.add("(\(sub)) = 0", args)
+            case .anyOf: w.add("(\(sub)) > 0", args)
+            case .allOf: w.add("(\(sub)) = ?", args + [.int(Int64(Set(values).count))])
+            case .noneOf: w.add("(\(sub)) = 0", args)
             default: throw invalid("tags: operator must be any of, all of or none of")
             }
             return
@@ -334,7 +334,7 @@ public enum MetricsSQL {
         // Values of `column` itself (the metadata key), bound again wherever the clause repeats the column.
         var c: [SQLValue] = []
         if f.column == "metadata" {
-            guard f.type == "stringObject", let key = f.key, MetadataKey.isValid(key) else {
+            guard f.type == .stringObject, let key = f.key, MetadataKey.isValid(key) else {
                 throw invalid("metadata takes type stringObject and a key of 1–100 characters of A-Z a-z 0-9 _ . -")
             }
             let m = d.metadataText(view.metadata, key: key)
@@ -350,18 +350,21 @@ public enum MetricsSQL {
         }
         let sqlite = d.kind == .sqlite
         switch f.type {
-        case "string", "stringObject":
-            guard let text = f.value.stringValue else { throw invalid("a \(f.type) filter takes a string value") }
+        case .string, .stringObject:
+            guard let text = f.value.stringValue else {
+                throw invalid("a \(f.type.rawValue) filter takes a string value")
+            }
             let v = SQLValue.text(text)
             switch f.op {
-            case "=": w.add("\(column) = ?", c + [v])
-            case "!=", "<>": w.add(sqlite ? "\(column) IS NOT ?" : "\(column) IS DISTINCT FROM ?", c + [v])
-            case "contains": w.add(sqlite ? "instr(\(column), ?) > 0" : "strpos(\(column), ?) > 0", c + [v])
-            case "does not contain":
+            case .equals: w.add("\(column) = ?", c + [v])
+            case .notEquals, .notEqualsSQL:
+                w.add(sqlite ? "\(column) IS NOT ?" : "\(column) IS DISTINCT FROM ?", c + [v])
+            case .contains: w.add(sqlite ? "instr(\(column), ?) > 0" : "strpos(\(column), ?) > 0", c + [v])
+            case .doesNotContain:
                 w.add(
                     sqlite ? "coalesce(instr(\(column), ?), 0) = 0" : "coalesce(strpos(\(column), ?), 0) = 0", c + [v])
-            case "starts with": w.add("substr(\(column), 1, length(?)) = ?", c + [v, v])
-            case "ends with":
+            case .startsWith: w.add("substr(\(column), 1, length(?)) = ?", c + [v, v])
+            case .endsWith:
                 w.add(
                     sqlite
                         ? "substr(\(column), -length(?)) = ? AND length(?) > 0"
@@ -369,25 +372,25 @@ public enum MetricsSQL {
                     c + [v, v, v])
             default: throw invalid("string operators: =, !=, contains, does not contain, starts with, ends with")
             }
-        case "stringOptions":
+        case .stringOptions:
             guard let values = f.value.arrayValue?.compactMap(\.stringValue), !values.isEmpty else {
                 throw invalid("stringOptions take a non-empty array of strings")
             }
             let list = values.map { SQLValue.text($0) }
             switch f.op {
-            case "any of": w.add("\(column) IN (\(marks(values.count)))", c + list)
-            case "none of": w.add("(\(column) IS NULL OR \(column) NOT IN (\(marks(values.count))))", c + c + list)
+            case .anyOf: w.add("\(column) IN (\(marks(values.count)))", c + list)
+            case .noneOf: w.add("(\(column) IS NULL OR \(column) NOT IN (\(marks(values.count))))", c + c + list)
             default: throw invalid("stringOptions operators: any of, none of")
             }
-        case "number", "datetime", "boolean":
+        case .number, .datetime, .boolean:
             let value: SQLValue
             var target = column
-            if f.type == "datetime" {
+            if f.type == .datetime {
                 guard let text = f.value.stringValue, let t = Timestamp(iso8601: text) else {
                     throw invalid("a datetime filter takes an ISO 8601 date-time")
                 }
                 value = .int(t.microseconds)
-            } else if f.type == "boolean" {
+            } else if f.type == .boolean {
                 guard case .bool(let b) = f.value else { throw invalid("a boolean filter takes true or false") }
                 // Compared as 0/1 on both stores (SQLite keeps booleans as integers).
                 value = .int(b ? 1 : 0)
@@ -396,18 +399,22 @@ public enum MetricsSQL {
                 guard let number = f.value.doubleValue else { throw invalid("a number filter takes a number") }
                 value = .double(number)
             }
-            let ops = f.type == "boolean" ? ["=", "<>", "!="] : ["=", ">", "<", ">=", "<=", "!=", "<>"]
-            guard ops.contains(f.op) else { throw invalid("\(f.type) operators: " + ops.joined(separator: ", ")) }
-            w.add("\(target) \(f.op == "!=" ? "<>" : f.op) ?", c + [value])
-        case "null":
+            let ops: [MetricsQuery.Operator] =
+                f.type == .boolean
+                ? [.equals, .notEqualsSQL, .notEquals]
+                : [.equals, .greater, .less, .atLeast, .atMost, .notEquals, .notEqualsSQL]
+            guard ops.contains(f.op), let comparison = f.op.comparison else {
+                throw invalid("\(f.type.rawValue) operators: " + ops.map(\.rawValue).joined(separator: ", "))
+            }
+            w.add("\(target) \(comparison) ?", c + [value])
+        case .null:
             switch f.op {
-            case "is null": w.add("\(column) IS NULL", c)
-            case "is not null": w.add("\(column) IS NOT NULL", c)
+            case .isNull: w.add("\(column) IS NULL", c)
+            case .isNotNull: w.add("\(column) IS NOT NULL", c)
             default: throw invalid("null operators: is null, is not null")
             }
-        default:
-            throw invalid(
-                "type must be string, stringOptions, arrayOptions, stringObject, number, datetime, boolean or null")
+        case .arrayOptions:
+            throw invalid("arrayOptions filters only the tags column")
         }
     }
 }

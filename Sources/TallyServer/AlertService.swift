@@ -5,7 +5,7 @@ import TallyStoreAPI
 
 /// Evaluates every project's alert rules every `interval` (from the rollups and budgets) and records what fired
 /// and resolved, with their pending deliveries, until graceful shutdown. Every collector runs it; a project is
-/// evaluated by whichever claims it first in each interval (`claimAlertEvaluation`).
+/// evaluated by whichever claims it first in each interval (`claimWork`).
 struct AlertService: Service {
     let database: any TallyStorage
     let interval: Duration
@@ -16,8 +16,7 @@ struct AlertService: Service {
         while await pauseUnlessShuttingDown(interval) {
             do {
                 for project in try await database.projects() {
-                    guard
-                        try await database.claimAlertEvaluation(projectID: project.id, interval: interval, now: .now())
+                    guard try await database.claimWork("alerts:\(project.id)", interval: interval, now: .now())
                     else { continue }
                     let outcome = try await database.evaluateAlerts(projectID: project.id, baseURL: baseURL)
                     for f in outcome.fired {

@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import TallyCore
 import TallyStoreAPI
 
 /// Moves checkpoint work off the writer and keeps the WAL bounded under any read load: four times a second a
@@ -20,7 +21,12 @@ struct CheckpointService: Service {
             tick += 1
             do {
                 try await database.checkpointPassive()
-                if tick % 14_400 == 240 { try await database.optimize() }
+                // Planner statistics a minute after start, then hourly (one collector per hour on PostgreSQL).
+                if tick % 14_400 == 240,
+                    try await database.claimWork("optimize", interval: .seconds(3_000), now: .now())
+                {
+                    try await database.optimize()
+                }
                 guard tick % 4 == 0 else { continue }
                 if let before = try await database.checkpointIfNeeded(limitBytes: limitBytes) {
                     logger.info("WAL checkpointed and truncated", metadata: ["wal_bytes_before": "\(before)"])

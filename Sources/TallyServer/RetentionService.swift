@@ -19,7 +19,8 @@ struct RetentionService: Service {
         // The pause ends early on graceful shutdown (sleeping through it would hold the shutdown up).
         while await pauseUnlessShuttingDown(wait) {
             do {
-                try await sweep()
+                // Collectors on one PostgreSQL database take turns: one sweeps per interval.
+                if try await database.claimWork("retention", interval: interval, now: .now()) { try await sweep() }
             } catch {
                 logger.warning("retention sweep failed; retrying next interval", metadata: ["cause": "\(error)"])
             }

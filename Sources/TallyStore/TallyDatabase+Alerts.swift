@@ -318,11 +318,6 @@ extension TallyDatabase {
 
     // MARK: Outbox
 
-    /// One process evaluates a SQLite file: always true.
-    public func claimAlertEvaluation(projectID: String, interval: Duration, now: Timestamp) async throws -> Bool {
-        true
-    }
-
     public func evaluateAlerts(projectID: String, baseURL: String, now: Timestamp) async throws
         -> (fired: [AlertFiring], resolved: [AlertFiring], failures: [(rule: String, error: String)])
     {

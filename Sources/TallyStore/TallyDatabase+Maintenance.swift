@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import TallyCore
 import TallyStoreAPI
 
 extension TallyDatabase {
@@ -64,4 +65,9 @@ extension TallyDatabase {
             try db.execute(sql: "PRAGMA optimize")
         }
     }
+}
+
+extension TallyDatabase {
+    /// One process serves a SQLite file: every periodic task is its own.
+    public func claimWork(_ task: String, interval: Duration, now: Timestamp) async throws -> Bool { true }
 }

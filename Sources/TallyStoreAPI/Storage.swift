@@ -203,9 +203,6 @@ public protocol AlertStore: Sendable {
     func recordAlertCycle(
         projectID: String, rule: AlertRule, findings: [AlertFinding], baseURL: String, now: Timestamp
     ) async throws -> (fired: [AlertFiring], resolved: [AlertFiring])
-    /// True when the caller should evaluate the project's rules now: no one (no other collector) has in the last
-    /// `interval` (less a tenth, for timer jitter). Claims the evaluation when it answers true.
-    func claimAlertEvaluation(projectID: String, interval: Duration, now: Timestamp) async throws -> Bool
     /// Pending deliveries whose next attempt is due, oldest first, each leased to the caller: no other caller gets
     /// it before `recordDeliveryAttempt` or `AlertDelivery.leaseMicros` later (then it is due again: delivery is at
     /// least once, receivers dedupe by the body's `id`).
@@ -340,6 +337,10 @@ public protocol MaintenanceStore: Sendable {
     @discardableResult func checkpointPassive() async throws -> (walFrames: Int, copied: Int)
     func optimize() async throws
     func isReachable() async -> Bool
+    /// True when the caller should run periodic `task` now: no one (no other collector on the same database) has
+    /// claimed it in the last `interval` (less a tenth, for timer jitter). Claims it when it answers true. A store
+    /// only one process serves (SQLite) always answers true.
+    func claimWork(_ task: String, interval: Duration, now: Timestamp) async throws -> Bool
 }
 
 extension MaintenanceStore {

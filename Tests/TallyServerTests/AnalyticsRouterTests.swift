@@ -405,7 +405,7 @@ struct AnalyticsRouterTests {
             ),
             (
                 #"{"view":"observations","metrics":[{"measure":"count","aggregation":"count"}],"filters":[{"column":"name","operator":"LIKE '%' OR 1=1","value":"x","type":"string"}],\#(range)}"#,
-                "string operators"
+                "is none of =, !="
             ),
             (
                 #"{"view":"observations","metrics":[{"measure":"count","aggregation":"count"}],"fromTimestamp":"2026-12-01T00:00:00Z","toTimestamp":"2026-11-01T00:00:00Z"}"#,

@@ -117,10 +117,11 @@ struct PostgresAlertTests {
             try await PostgresHarness.running(try PostgresStore(url: url, poolSize: 4)) { b in
                 let now = Timestamp.now()
                 _ = try await a.ensureProject(id: "p", name: "p")
-                #expect(try await a.claimAlertEvaluation(projectID: "p", interval: .seconds(10), now: now))
-                #expect(try await !b.claimAlertEvaluation(projectID: "p", interval: .seconds(10), now: now))
+                #expect(try await a.claimWork("alerts:p", interval: .seconds(10), now: now))
+                #expect(try await !b.claimWork("alerts:p", interval: .seconds(10), now: now))
+                #expect(try await b.claimWork("retention", interval: .seconds(10), now: now))
                 let soon = Timestamp(microseconds: now.microseconds + 9_500_000)
-                #expect(try await b.claimAlertEvaluation(projectID: "p", interval: .seconds(10), now: soon))
+                #expect(try await b.claimWork("alerts:p", interval: .seconds(10), now: soon))
 
                 _ = try await a.createChannel(projectID: "p", try AlertConformanceTests.channel("ops"))
                 let rule = try AlertConformanceTests.rule(channels: ["ops"])

@@ -224,7 +224,7 @@ struct ProjectStoreConformanceTests {
         let base = try #require(Backend.postgresURL)
         let short = try PostgresStore(url: base, poolSize: 1, statementTimeout: .milliseconds(200))
         try await PostgresHarness.running(short) { store in
-            #expect(await store.isReachable())
+            #expect(await store.isReachable(timeout: .seconds(10)))  // a first connection on a loaded machine
             do {
                 for try await _ in try await store.client.query("SELECT pg_sleep(2)") {}
                 Issue.record("a 2 s statement outlived a 200 ms statement timeout")
