@@ -7,7 +7,7 @@ public enum AnalyticsDimension: Sendable, Hashable {
     case tenant, feature, userId, sessionId, traceName, observationName, type, model, responseModel
     case promptName, promptVersion, environment, release, level, tag
     /// A metadata key: the observation's value, else its trace's.
-    case metadata(String)
+    case metadata(MetadataKey)
 
     /// Names as the API spells them (`metadata.<key>` for a metadata key).
     public static let named: [String: AnalyticsDimension] = [
@@ -22,8 +22,7 @@ public enum AnalyticsDimension: Sendable, Hashable {
     /// Parses a dimension name; nil for an unknown one or a metadata key with characters outside `[A-Za-z0-9_.-]`.
     public init?(name: String) {
         if name.hasPrefix("metadata.") {
-            let key = String(name.dropFirst("metadata.".count))
-            guard MetadataKey.isValid(key) else { return nil }
+            guard let key = MetadataKey(String(name.dropFirst("metadata.".count))) else { return nil }
             self = .metadata(key)
         } else if let d = Self.named[name] {
             self = d
@@ -49,17 +48,35 @@ public enum AnalyticsDimension: Sendable, Hashable {
         case .release: return "release"
         case .level: return "level"
         case .tag: return "tag"
-        case .metadata(let key): return "metadata.\(key)"
+        case .metadata(let key): return "metadata.\(key.name)"
         }
     }
 }
 
-public enum MetadataKey {
-    /// Keys usable in filters and groupings: 1–100 characters of `[A-Za-z0-9_.-]`.
+/// A metadata key a filter or grouping may name: 1–100 characters of `[A-Za-z0-9_.-]`. Only such keys reach SQL
+/// (as bound values, never as SQL text); a value of this type is always one.
+public struct MetadataKey: Sendable, Hashable, Comparable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let name: String
+
+    /// Nil for a key outside the rule.
+    public init?(_ name: String) {
+        guard Self.isValid(name) else { return nil }
+        self.name = name
+    }
+
+    /// A key written in the code (tests, defaults); an invalid literal is a programming error.
+    public init(stringLiteral name: String) {
+        precondition(Self.isValid(name), "invalid metadata key literal \(name)")
+        self.name = name
+    }
+
     public static func isValid(_ key: String) -> Bool {
         !key.isEmpty && key.count <= 100
             && key.unicodeScalars.allSatisfy { CharacterSet.metadataKey.contains($0) }
     }
+
+    public static func < (a: Self, b: Self) -> Bool { a.name < b.name }
+    public var description: String { name }
 }
 
 extension CharacterSet {
@@ -98,7 +115,7 @@ public struct AnalyticsFilter: Sendable, Hashable {
     public var types: [ObservationType] = []
     public var names: [String] = []
     /// metadata key → value (observation metadata, else trace metadata; compared as text).
-    public var metadata: [String: String] = [:]
+    public var metadata: [MetadataKey: String] = [:]
 
     public init() {}
 }

@@ -334,7 +334,7 @@ public enum MetricsSQL {
         // Values of `column` itself (the metadata key), bound again wherever the clause repeats the column.
         var c: [SQLValue] = []
         if f.column == "metadata" {
-            guard f.type == .stringObject, let key = f.key, MetadataKey.isValid(key) else {
+            guard f.type == .stringObject, let key = f.key.flatMap(MetadataKey.init) else {
                 throw invalid("metadata takes type stringObject and a key of 1–100 characters of A-Z a-z 0-9 _ . -")
             }
             let m = d.metadataText(view.metadata, key: key)

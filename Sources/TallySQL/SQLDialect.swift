@@ -43,8 +43,8 @@ public struct SQLDialect: Sendable, Hashable {
     /// A metadata key's value as text, read from the first of `columns` (JSON objects) that has it: the expression
     /// (one `?` per column) and its bound values. Strings read as themselves, numbers as their digits, JSON null as
     /// NULL.
-    public func metadataText(_ columns: [String], key: String) -> (sql: String, values: [SQLValue]) {
-        jsonText(columns.map { ($0, key) })
+    public func metadataText(_ columns: [String], key: MetadataKey) -> (sql: String, values: [SQLValue]) {
+        jsonText(columns.map { ($0, key.name) })
     }
 
     /// The first of several JSON object reads that is present, as text: `reads` pairs a column with a key.

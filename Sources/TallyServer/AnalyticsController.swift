@@ -65,10 +65,10 @@ struct AnalyticsController: Sendable {
         }
         for (key, value) in request.uri.queryParameters where key.hasPrefix("metadata.") {
             let name = String(key.dropFirst("metadata.".count))
-            guard MetadataKey.isValid(name) else {
+            guard let metadataKey = MetadataKey(name) else {
                 throw APIError.invalid("metadata key \"\(name.prefix(40))\": use 1–100 characters of A-Z a-z 0-9 _ . -")
             }
-            f.metadata[name] = String(value)
+            f.metadata[metadataKey] = String(value)
         }
         guard f.metadata.count <= QueryReader.maxMetadataFilters else {
             throw APIError.invalid("at most \(QueryReader.maxMetadataFilters) metadata.<key> filters are accepted")
