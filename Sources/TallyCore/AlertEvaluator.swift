@@ -4,7 +4,7 @@ import Foundation
 /// subjects the rule holds for now. A subject found in one evaluation and not the next is resolved; `subjectKey`
 /// carries the period for rules that fire once per period (it then resolves when the period ends).
 public enum AlertEvaluator {
-    static func usd(_ nanos: Int64) -> Double { Double(nanos) / 1e9 }
+    static func usd(_ nanos: Int64) -> Double { Money.usd(nanos: nanos) }
     /// Cents from $1 up, else 4 significant digits ($0.00518), as the UI shows money.
     static func money(_ usd: Double) -> String {
         if abs(usd) >= 1 || usd == 0 { return String(format: "$%.2f", usd) }
@@ -164,28 +164,34 @@ public enum AlertEvaluator {
                     AlertFinding(
                         subjectKey: "\(who);\(period);at=\(t)", tenant: tenant, value: usd(used),
                         threshold: usd(limit) * t,
-                        message: "\(tenant.map { "Tenant \($0)" } ?? "The project") passed \(Int((t * 100).rounded()))% "
+                        message:
+                            "\(tenant.map { "Tenant \($0)" } ?? "The project") passed \(Int((t * 100).rounded()))% "
                             + "of its \(label) budget: \(money(usd(used))) of \(money(usd(limit))) "
                             + "(\(Int((share * 100).rounded(.down)))%)"))
             }
         }
         for u in tenants.sorted(by: { $0.tenant < $1.tenant }) where !u.tenant.isEmpty {
-            check("tenant=\(u.tenant)", tenant: u.tenant, period: "day=\(day)", label: "daily", used: u.dayNanos,
+            check(
+                "tenant=\(u.tenant)", tenant: u.tenant, period: "day=\(day)", label: "daily", used: u.dayNanos,
                 limit: u.limits.dailyNanos)
-            check("tenant=\(u.tenant)", tenant: u.tenant, period: "month=\(month)", label: "monthly",
+            check(
+                "tenant=\(u.tenant)", tenant: u.tenant, period: "month=\(month)", label: "monthly",
                 used: u.monthNanos, limit: u.limits.monthlyNanos)
             if rule.params["pace"] == .bool(true), inFirstQuarter, let limit = u.limits.monthlyNanos, limit > 0,
                 Double(u.monthNanos) >= 0.8 * Double(limit)
             {
                 out.append(
                     AlertFinding(
-                        subjectKey: "tenant=\(u.tenant);pace;month=\(month)", tenant: u.tenant, value: usd(u.monthNanos),
+                        subjectKey: "tenant=\(u.tenant);pace;month=\(month)", tenant: u.tenant,
+                        value: usd(u.monthNanos),
                         threshold: usd(limit) * 0.8,
-                        message: "Tenant \(u.tenant) has used 80% of its monthly budget in the first quarter of the month "
+                        message:
+                            "Tenant \(u.tenant) has used 80% of its monthly budget in the first quarter of the month "
                             + "(\(money(usd(u.monthNanos))) of \(money(usd(limit))))"))
             }
         }
-        check("project", tenant: nil, period: "month=\(month)", label: "monthly", used: projectMonthNanos,
+        check(
+            "project", tenant: nil, period: "month=\(month)", label: "monthly", used: projectMonthNanos,
             limit: projectMonthlyLimit)
         return out
     }
@@ -203,7 +209,8 @@ public enum AlertEvaluator {
             guard e > g else { return nil }
             return AlertFinding(
                 subjectKey: "tenant=\(tenant)", tenant: tenant, value: Double(e), threshold: Double(g),
-                message: "Tenant \(tenant) used \(e) embedding tokens in \(hours) h, more than its \(g) generation tokens")
+                message:
+                    "Tenant \(tenant) used \(e) embedding tokens in \(hours) h, more than its \(g) generation tokens")
         }
     }
 

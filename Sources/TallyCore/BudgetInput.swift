@@ -84,7 +84,7 @@ public enum BudgetInput {
     }
 
     /// USD (a JSON number ≥ 0, at most `maxUSD`) as nano-USD, rounded to the nearest.
-    public static func usdToNanos(_ usd: Double) -> Int64 { NumericLimits.nanos(usd: usd) }
+    public static func usdToNanos(_ usd: Double) -> Int64 { Money.nanos(usd: usd) }
 
     private static func limits(_ r: FieldReader) throws -> BudgetLimits {
         var perMinute: Int?

@@ -83,8 +83,8 @@ public struct PricedCost: Sendable, Hashable {
 
     /// Cost per key in USD, with `total`.
     public var costDetails: CostDetails {
-        var out = costNanos.mapValues { Double($0) / 1e9 }
-        out["total"] = Double(totalNanos) / 1e9
+        var out = costNanos.mapValues { Money.usd(nanos: $0) }
+        out["total"] = Money.usd(nanos: totalNanos)
         return out
     }
 }
@@ -124,7 +124,7 @@ public enum CostEngine {
         if let totalPrice = prices[.total] {
             let units = o.usage["total"] ?? o.usage.values.saturatingSum()
             let total = try nanos(units: units, picos: totalPrice, model: model.id, key: "total")
-            unitPrices["total"] = Double(totalPrice) / 1e12
+            unitPrices["total"] = Money.usd(picos: totalPrice)
             return PricedCost(
                 costNanos: [:], totalNanos: total, modelID: model.id, tierName: tier?.name, unitPrices: unitPrices)
         }
@@ -135,7 +135,7 @@ public enum CostEngine {
             guard let price = prices[key] else { continue }
             let cost = try nanos(units: units, picos: price, model: model.id, key: usageKey)
             costs[usageKey] = cost
-            unitPrices[usageKey] = Double(price) / 1e12
+            unitPrices[usageKey] = Money.usd(picos: price)
             total += cost  // each ≤ maxCostNanos (10^15) and ≤ 100 keys: cannot overflow
             guard total <= NumericLimits.maxCostNanos else { throw LimitExceeded(modelID: model.id, usageKey: "total") }
         }
@@ -157,7 +157,7 @@ public enum CostEngine {
             list.usage["input", default: 0] = list.usage["input", default: 0].addingSaturating(units)
         }
         guard let priced = try? price(list, table: table, priceBy: priceBy) else { return nil }
-        let actual = o.totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0
+        let actual = o.totals.totalCost.map(Money.nanos(usd:)) ?? 0
         return max(0, priced.totalNanos.subtractingSaturating(actual))
     }
 

@@ -73,8 +73,9 @@ public struct BilledValues: Sendable, Equatable {
             "timestamp": .string(Timestamp(microseconds: timestamp).iso8601),
             "inputTokens": .int(figures.inputTokens), "outputTokens": .int(figures.outputTokens),
             "cacheReadTokens": .int(figures.cacheReadTokens), "cacheWriteTokens": .int(figures.cacheWriteTokens),
-            "reasoningTokens": .int(figures.reasoningTokens), "costUsd": .string(UsageRow.usd(figures.costNanos)),
-            "cacheSavingsUsd": .string(UsageRow.usd(figures.cacheSavingsNanos)),
+            "reasoningTokens": .int(figures.reasoningTokens),
+            "costUsd": .string(Money.decimal(nanos: figures.costNanos)),
+            "cacheSavingsUsd": .string(Money.decimal(nanos: figures.cacheSavingsNanos)),
         ]
     }
 }
@@ -216,7 +217,7 @@ public enum ExportPlanner {
     static func unattributedDetail(_ c: BillableCall) -> JSONValue {
         [
             "model": .string(c.model ?? ""), "feature": .string(c.feature ?? ""),
-            "startTime": .string(c.startTime.iso8601), "costUsd": .string(UsageRow.usd(c.figures.costNanos)),
+            "startTime": .string(c.startTime.iso8601), "costUsd": .string(Money.decimal(nanos: c.figures.costNanos)),
         ]
     }
 }
@@ -275,8 +276,8 @@ public struct ExportRequest: Sendable {
             "observation_id": .string(e.call.observationID), "input_tokens": .int(f.inputTokens),
             "output_tokens": .int(f.outputTokens), "cache_read_tokens": .int(f.cacheReadTokens),
             "cache_write_tokens": .int(f.cacheWriteTokens), "reasoning_tokens": .int(f.reasoningTokens),
-            "total_tokens": .int(f.totalTokens), "cost_usd": .string(UsageRow.usd(f.costNanos)),
-            "cache_savings_usd": .string(UsageRow.usd(f.cacheSavingsNanos)),
+            "total_tokens": .int(f.totalTokens), "cost_usd": .string(Money.decimal(nanos: f.costNanos)),
+            "cache_savings_usd": .string(Money.decimal(nanos: f.cacheSavingsNanos)),
         ]
         if !v.feature.isEmpty { p["feature"] = .string(v.feature) }
         if let tenant = e.call.tenant, !tenant.isEmpty, !e.id.hasSuffix(":reversal") {

@@ -89,17 +89,6 @@ extension Sequence where Element == Int64 {
     }
 }
 
-extension NumericLimits {
-    /// USD → nano-USD, rounded half away from zero. Exact for every cost with ≤ 9 decimal places. Costs are
-    /// range-checked before a write (`Observation.checkLimits`); anything else is clamped here rather than trapping
-    /// (+∞ → .max, −∞ and NaN → 0, finite values past Int64 → .max or .min).
-    public static func nanos(usd: Double) -> Int64 {
-        let n = (usd * 1e9).rounded()
-        guard n.isFinite else { return n > 0 ? .max : 0 }
-        return Int64(exactly: n) ?? (n > 0 ? .max : .min)
-    }
-}
-
 extension Int64 {
     /// `self + other`, clamped to Int64's range instead of trapping.
     public func addingSaturating(_ other: Int64) -> Int64 {

@@ -113,9 +113,6 @@ public struct ModelPrice: Sendable, Hashable {
     }
 
     public var isBuiltin: Bool { projectID == nil }
-
-    /// USD per unit → pico-USD per unit, exact for prices with up to 12 decimal places.
-    public static func picos(usd: Double) -> Picos { Picos((usd * 1e12).rounded()) }
 }
 
 public enum PriceTableError: Error, CustomStringConvertible, Equatable {
@@ -197,7 +194,7 @@ extension ModelPrice {
             guard let usd = price.doubleValue, usd >= 0, usd < NumericLimits.maxPriceUSD else {
                 throw PriceTableError.invalid("\(context): price of \(key) must be a number of USD per unit in [0, 1)")
             }
-            out[k] = picos(usd: usd)
+            out[k] = Money.picos(usd: usd)
         }
         return out
     }
@@ -238,7 +235,8 @@ extension ModelPrice {
     public var json: JSONValue {
         func usd(_ p: [PriceKey: Picos]) -> JSONValue {
             .object(
-                Dictionary(uniqueKeysWithValues: p.map { ($0.key.rawValue, JSONValue.double(Double($0.value) / 1e12)) })
+                Dictionary(
+                    uniqueKeysWithValues: p.map { ($0.key.rawValue, JSONValue.double(Money.usd(picos: $0.value))) })
             )
         }
         return [

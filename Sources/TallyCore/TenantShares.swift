@@ -157,7 +157,7 @@ public struct TenantShares: Sendable, Hashable {
     /// The call `o` (with `totals`) split into its tenants' shares, in tenant order; shares that carry nothing are
     /// left out. Each figure's shares sum to the call's figure exactly.
     public func shares(of o: Observation, totals: Observation.Totals) -> [Share] {
-        let nanos = { (usd: Double?) in usd.map(NumericLimits.nanos(usd:)) }
+        let nanos = { (usd: Double?) in usd.map(Money.nanos(usd:)) }
         let inputCost = nanos(totals.inputCost)
         let outputCost = nanos(totals.outputCost)
         let totalCost = nanos(totals.totalCost)

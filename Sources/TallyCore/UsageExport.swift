@@ -60,22 +60,6 @@ public enum UsageExportFormat: String, Sendable, CaseIterable {
 }
 
 extension UsageRow {
-    /// The exact decimal of `nanos` × 10^-9 with nine places ("0.000512000"), as billing systems take money.
-    public static func usd(_ nanos: Int64) -> String {
-        let magnitude = nanos.magnitude
-        let fraction = String(magnitude % 1_000_000_000)
-        return (nanos < 0 ? "-" : "") + String(magnitude / 1_000_000_000) + "."
-            + String(repeating: "0", count: 9 - fraction.count) + fraction
-    }
-
-    /// `usd(nanos)` without trailing zeros (nor a bare point): 1_500_000_000 → "1.5", 0 → "0".
-    public static func shortUSD(_ nanos: Int64) -> String {
-        var text = usd(nanos)
-        while text.hasSuffix("0") { text.removeLast() }
-        if text.hasSuffix(".") { text.removeLast() }
-        return text
-    }
-
     /// The row as JSON fields: the dimensions by name, `bucket` when bucketed, counts as numbers, money as strings.
     public func object(_ query: UsageExportQuery) -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
@@ -90,9 +74,10 @@ extension UsageRow {
         ("calls", { .int($0.calls) }), ("inputTokens", { .int($0.inputTokens) }),
         ("outputTokens", { .int($0.outputTokens) }), ("cacheReadTokens", { .int($0.cacheReadTokens) }),
         ("cacheWriteTokens", { .int($0.cacheWriteTokens) }), ("reasoningTokens", { .int($0.reasoningTokens) }),
-        ("costUsd", { .string(UsageRow.usd($0.costNanos)) }),
-        ("cacheSavingsUsd", { .string(UsageRow.usd($0.cacheSavingsNanos)) }), ("errorCalls", { .int($0.errorCalls) }),
-        ("errorCostUsd", { .string(UsageRow.usd($0.errorCostNanos)) }),
+        ("costUsd", { .string(Money.decimal(nanos: $0.costNanos)) }),
+        ("cacheSavingsUsd", { .string(Money.decimal(nanos: $0.cacheSavingsNanos)) }),
+        ("errorCalls", { .int($0.errorCalls) }),
+        ("errorCostUsd", { .string(Money.decimal(nanos: $0.errorCostNanos)) }),
     ]
 
     /// The header names of a CSV export of `query`.

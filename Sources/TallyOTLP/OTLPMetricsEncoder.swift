@@ -86,7 +86,7 @@ public enum OTLPMetricsEncoder {
             scope.metrics.append(
                 sum(
                     "llm.cost_usd", "USD", "Cost of model calls in USD.",
-                    keys.map { point($0, .asDouble(Double(m.series[$0]!.costNanos) / 1e9)) }))
+                    keys.map { point($0, .asDouble(Money.usd(nanos: m.series[$0]!.costNanos))) }))
             var histogram = OTLPHistogram()
             histogram.aggregationTemporality = .cumulative
             histogram.dataPoints = m.sortedLatencyKeys.map { k in

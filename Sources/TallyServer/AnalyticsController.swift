@@ -125,11 +125,11 @@ struct AnalyticsController: Sendable {
         let all: [Metric: JSONValue] = [
             .count: .int(row.count), .traces: .int(row.traces), .inputTokens: .int(row.inputTokens),
             .outputTokens: .int(row.outputTokens), .totalTokens: .int(row.totalTokens),
-            .inputCost: .double(Double(row.inputCostNanos) / 1e9),
-            .outputCost: .double(Double(row.outputCostNanos) / 1e9),
-            .totalCost: .double(Double(row.totalCostNanos) / 1e9), .latencyP50: DTO.num(row.latencyP50),
+            .inputCost: .double(Money.usd(nanos: row.inputCostNanos)),
+            .outputCost: .double(Money.usd(nanos: row.outputCostNanos)),
+            .totalCost: .double(Money.usd(nanos: row.totalCostNanos)), .latencyP50: DTO.num(row.latencyP50),
             .latencyP95: DTO.num(row.latencyP95), .latencyP99: DTO.num(row.latencyP99),
-            .errorRate: .double(row.errorRate), .cacheSavings: .double(Double(row.cacheSavingsNanos) / 1e9),
+            .errorRate: .double(row.errorRate), .cacheSavings: .double(Money.usd(nanos: row.cacheSavingsNanos)),
         ]
         var out: [String: JSONValue] = [:]
         for (metric, value) in all where only.isEmpty || only.contains(metric) { out[metric.rawValue] = value }
@@ -145,8 +145,9 @@ struct AnalyticsController: Sendable {
         let data = stats.map { s -> JSONValue in
             [
                 "promptName": .string(name), "promptVersion": .int(Int64(s.version)), "runs": .int(s.runs),
-                "totalCost": .double(Double(s.totalCostNanos) / 1e9),
-                "costPerRun": .double(s.runs == 0 ? 0 : Double(s.totalCostNanos) / Double(s.runs) / 1e9),
+                "totalCost": .double(Money.usd(nanos: s.totalCostNanos)),
+                "costPerRun": .double(
+                    s.runs == 0 ? 0 : Double(s.totalCostNanos) / Double(s.runs) / Double(Money.nanosPerUSD)),
                 "inputTokensPerRun": .double(s.runs == 0 ? 0 : Double(s.inputTokens) / Double(s.runs)),
                 "outputTokensPerRun": .double(s.runs == 0 ? 0 : Double(s.outputTokens) / Double(s.runs)),
                 "latencyP50": DTO.num(s.latencyP50), "latencyP95": DTO.num(s.latencyP95),
@@ -182,14 +183,14 @@ struct AnalyticsController: Sendable {
         let data = slice.map { day -> JSONValue in
             [
                 "date": DTO.str(day.bucket), "countTraces": .int(day.traces), "countObservations": .int(day.count),
-                "totalCost": .double(Double(day.totalCostNanos) / 1e9),
+                "totalCost": .double(Money.usd(nanos: day.totalCostNanos)),
                 "usage": .array(
                     (models[day.bucket ?? ""] ?? []).map { m in
                         [
                             "model": DTO.str(m.keys[0]), "inputUsage": .int(m.inputTokens),
                             "outputUsage": .int(m.outputTokens),
                             "totalUsage": .int(m.totalTokens), "countObservations": .int(m.count),
-                            "countTraces": .int(m.traces), "totalCost": .double(Double(m.totalCostNanos) / 1e9),
+                            "countTraces": .int(m.traces), "totalCost": .double(Money.usd(nanos: m.totalCostNanos)),
                         ]
                     }),
             ]
@@ -249,9 +250,9 @@ struct AnalyticsController: Sendable {
 
     static func unitEconomicsJSON(_ q: UnitEconomicsQuery, _ rows: [UnitEconomicsRow]) -> Response {
         let data = rows.map { row -> JSONValue in
-            let cost = Double(row.totalCostNanos) / 1e9
+            let cost = Money.usd(nanos: row.totalCostNanos)
             /// nano-USD ÷ n, then to USD: exact whenever the division is.
-            func per(_ n: Int64) -> Double { Double(row.totalCostNanos) / Double(n) / 1e9 }
+            func per(_ n: Int64) -> Double { Double(row.totalCostNanos) / Double(n) / Double(Money.nanosPerUSD) }
             var out: [String: JSONValue] = [
                 "traces": .int(row.traces), "successes": .int(row.successes),
                 "successRate": .double(row.traces == 0 ? 0 : Double(row.successes) / Double(row.traces)),

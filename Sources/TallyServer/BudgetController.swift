@@ -230,7 +230,7 @@ struct BudgetController: Sendable {
         try BudgetInput.name(try context.pathID(parameter), field: parameter)
     }
 
-    static func usd(_ nanos: Int64) -> JSONValue { .double(Double(nanos) / 1e9) }
+    static func usd(_ nanos: Int64) -> JSONValue { .double(Money.usd(nanos: nanos)) }
 
     static func json(_ plan: BudgetPlan) -> JSONValue {
         ["name": .string(plan.name), "limits": json(plan.limits)]

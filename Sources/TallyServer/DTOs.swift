@@ -88,19 +88,14 @@ enum DTO {
             "timeToFirstToken": o.completionStartTime.map { .double(o.startTime.seconds(until: $0)) } ?? .null,
             "projectId": .string(projectID), "createdAt": time(o.createdAt ?? o.startTime),
             "updatedAt": time(o.updatedAt ?? o.startTime), "tenant": str(o.tenant), "feature": str(o.feature),
-            "cacheSavings": o.savingsNanos.map { .double(Double($0) / 1e9) } ?? .null,
+            "cacheSavings": o.savingsNanos.map { .double(Money.usd(nanos: $0)) } ?? .null,
         ]
     }
 
     /// A USD-per-unit price as a decimal string (`"0.00000015"`), exact to the pico-USD the price table holds.
     static func decimalPrice(_ usd: Double?) -> JSONValue {
         guard let usd, usd.isFinite, usd >= 0, usd < 1e6 else { return .null }
-        let picos = ModelPrice.picos(usd: usd)
-        let whole = picos / 1_000_000_000_000
-        var fraction = String(picos % 1_000_000_000_000)
-        fraction = String(repeating: "0", count: 12 - fraction.count) + fraction
-        while fraction.hasSuffix("0") { fraction.removeLast() }
-        return .string(fraction.isEmpty ? "\(whole)" : "\(whole).\(fraction)")
+        return .string(Money.decimal(picos: Money.picos(usd: usd)))
     }
 
     /// Input or output as `GET /v2/observations` answers it: raw text (a string as it is, anything else as its

@@ -89,14 +89,14 @@ struct ExportSinkController: Sendable {
         for kind in ExportIssueKind.allCases {
             let total = s.issueTotals[kind] ?? (0, 0)
             var entry: [String: JSONValue] = [
-                "calls": .int(total.count), "costUsd": .string(UsageRow.usd(total.costNanos)),
+                "calls": .int(total.count), "costUsd": .string(Money.decimal(nanos: total.costNanos)),
             ]
             if let recent = s.issues[kind] {
                 entry["recent"] = .array(
                     recent.map { i in
                         [
                             "observationId": .string(i.observationID), "traceId": .string(i.traceID),
-                            "costUsd": .string(UsageRow.usd(i.costNanos)), "at": .string(i.at.iso8601),
+                            "costUsd": .string(Money.decimal(nanos: i.costNanos)), "at": .string(i.at.iso8601),
                             "detail": i.detail,
                         ]
                     })

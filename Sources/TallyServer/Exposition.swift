@@ -97,7 +97,7 @@ struct Exposition {
             label(key, value)
         }
         append("} ")
-        append(nanos ? UsageRow.shortUSD(value) : String(value))
+        append(nanos ? Money.shortDecimal(nanos: value) : String(value))
         bytes.append(UInt8(ascii: "\n"))
     }
 

@@ -147,10 +147,11 @@ struct ModelsController: Sendable {
 
     /// Langfuse's Model shape plus Tally's `prices` per key.
     static func dto(_ m: ModelPrice, _ shape: TierShape) -> JSONValue {
-        func usd(_ key: PriceKey) -> JSONValue { m.prices[key].map { .double(Double($0) / 1e12) } ?? .null }
+        func usd(_ key: PriceKey) -> JSONValue { m.prices[key].map { .double(Money.usd(picos: $0)) } ?? .null }
         let prices = JSONValue.object(
             Dictionary(
-                uniqueKeysWithValues: m.prices.map { ($0.key.rawValue, ["price": .double(Double($0.value) / 1e12)]) }))
+                uniqueKeysWithValues: m.prices.map { ($0.key.rawValue, ["price": .double(Money.usd(picos: $0.value))]) }
+            ))
         var tiers: [JSONValue] = [
             [
                 "id": .string("\(m.id)-default"), "name": "Standard", "isDefault": true, "priority": 0,
@@ -166,7 +167,8 @@ struct ModelsController: Sendable {
                 "priority": .int(Int64(tier.priority)), "conditions": .array(tier.conditions.map(\.json)),
                 "prices": .object(
                     Dictionary(
-                        uniqueKeysWithValues: tier.prices.map { ($0.key.rawValue, .double(Double($0.value) / 1e12)) })),
+                        uniqueKeysWithValues: tier.prices.map { ($0.key.rawValue, .double(Money.usd(picos: $0.value))) }
+                    )),
             ]
             if usageOnly || shape.attributeConditions {
                 tiers.append(answer)

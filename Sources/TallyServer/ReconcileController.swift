@@ -41,7 +41,7 @@ struct ReconcileController: Sendable {
             let header = CSV.line(["tenant", "allocatedUsd", "meteredUsd", "calls"])
             let body = names.map { t in
                 CSV.line([
-                    t, UsageRow.usd(tenants[t]!.allocated), UsageRow.usd(tenants[t]!.metered),
+                    t, Money.decimal(nanos: tenants[t]!.allocated), Money.decimal(nanos: tenants[t]!.metered),
                     String(tenants[t]!.calls),
                 ])
             }.joined()
@@ -64,8 +64,9 @@ struct ReconcileController: Sendable {
             let d = direct[t] ?? 0
             let a = activity[t] ?? 0
             return [
-                "tenant": .string(t), "directUsd": .string(UsageRow.usd(d)), "activityUsd": .string(UsageRow.usd(a)),
-                "divergenceUsd": .string(UsageRow.usd(a - d)),
+                "tenant": .string(t), "directUsd": .string(Money.decimal(nanos: d)),
+                "activityUsd": .string(Money.decimal(nanos: a)),
+                "divergenceUsd": .string(Money.decimal(nanos: a - d)),
                 "divergencePercent": d == 0 ? .null : .double(Double(a - d) / Double(d) * 100),
             ]
         }
@@ -75,19 +76,20 @@ struct ReconcileController: Sendable {
                 results.map { l in
                     [
                         "provider": .string(l.line.provider), "model": l.line.model.map { .string($0) } ?? .null,
-                        "invoiceUsd": .string(UsageRow.usd(l.line.amountNanos)),
-                        "meteredUsd": .string(UsageRow.usd(l.meteredNanos)), "calls": .int(l.calls),
-                        "varianceUsd": .string(UsageRow.usd(l.varianceNanos)),
+                        "invoiceUsd": .string(Money.decimal(nanos: l.line.amountNanos)),
+                        "meteredUsd": .string(Money.decimal(nanos: l.meteredNanos)), "calls": .int(l.calls),
+                        "varianceUsd": .string(Money.decimal(nanos: l.varianceNanos)),
                         "variancePercent": l.variancePercent.map { .double($0) } ?? .null,
-                        "unattributedUsd": .string(UsageRow.usd(l.unattributedNanos)),
+                        "unattributedUsd": .string(Money.decimal(nanos: l.unattributedNanos)),
                     ]
                 }),
             "tenants": .array(
                 names.map { t in
                     [
                         "tenant": t.isEmpty ? .null : .string(t),
-                        "allocatedUsd": .string(UsageRow.usd(tenants[t]!.allocated)),
-                        "meteredUsd": .string(UsageRow.usd(tenants[t]!.metered)), "calls": .int(tenants[t]!.calls),
+                        "allocatedUsd": .string(Money.decimal(nanos: tenants[t]!.allocated)),
+                        "meteredUsd": .string(Money.decimal(nanos: tenants[t]!.metered)),
+                        "calls": .int(tenants[t]!.calls),
                     ]
                 }),
             "backtest": .array(backtest),
@@ -121,7 +123,7 @@ struct ReconcileController: Sendable {
                     "lines[\(i)].amountUsd: required, a number of USD within ±\(Int64(maxAmountUSD))")
             }
             return Reconciliation.InvoiceLine(
-                provider: provider, model: model, amountNanos: Int64((usd * 1e9).rounded()))
+                provider: provider, model: model, amountNanos: Money.nanos(usd: usd))
         }
         return (from, to, lines)
     }

@@ -57,7 +57,8 @@ struct TraceListController: Sendable {
                 "environment": .string(t.environment), "latencyMs": DTO.num(sums.map { Double($0.spanMicros) / 1000 }),
                 "observations": .int(Int64(sums?.observations ?? 0)), "inputTokens": .int(sums?.inputTokens ?? 0),
                 "outputTokens": .int(sums?.outputTokens ?? 0), "totalTokens": .int(sums?.totalTokens ?? 0),
-                "totalCost": .double(Double(sums?.totalCostNanos ?? 0) / 1e9), "level": DTO.str(sums?.level.rawValue),
+                "totalCost": .double(Money.usd(nanos: sums?.totalCostNanos ?? 0)),
+                "level": DTO.str(sums?.level.rawValue),
             ]
         }
         return JSONResponse.make([

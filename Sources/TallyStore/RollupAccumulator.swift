@@ -47,9 +47,9 @@ struct RollupAccumulator {
         )
         let values: [Int64] = [
             1, o.level == .error ? 1 : 0, totals.inputTokens, totals.outputTokens, totals.totalTokens,
-            totals.inputCost.map(NumericLimits.nanos(usd:)) ?? 0,
-            totals.outputCost.map(NumericLimits.nanos(usd:)) ?? 0,
-            totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0,
+            totals.inputCost.map(Money.nanos(usd:)) ?? 0,
+            totals.outputCost.map(Money.nanos(usd:)) ?? 0,
+            totals.totalCost.map(Money.nanos(usd:)) ?? 0,
         ]
         if var current = sums[key] {
             for i in current.indices {
@@ -77,7 +77,7 @@ struct RollupAccumulator {
             requests: 1, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens,
             cacheReadTokens: o.usageUnits([.cacheRead]), cacheWriteTokens: o.usageUnits([.cacheWrite, .cacheWrite1h]),
             reasoningTokens: o.usageUnits([.reasoning]),
-            costNanos: totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0)
+            costNanos: totals.totalCost.map(Money.nanos(usd:)) ?? 0)
         do {
             try metrics[key, default: LLMMetrics.Sums()].add(sums)
         } catch {

@@ -174,9 +174,9 @@ extension TallyDatabase {
             o.promptName.databaseValue, o.promptVersion.databaseValue, Rows.usageJSON(o.usage).databaseValue,
             Rows.costJSON(o.providedCost).databaseValue, Rows.costJSON(o.cost).databaseValue,
             totals.inputTokens.databaseValue, totals.outputTokens.databaseValue, totals.totalTokens.databaseValue,
-            totals.inputCost.map(NumericLimits.nanos(usd:)).databaseValue,
-            totals.outputCost.map(NumericLimits.nanos(usd:)).databaseValue,
-            totals.totalCost.map(NumericLimits.nanos(usd:)).databaseValue, o.isPlaceholder.databaseValue,
+            totals.inputCost.map(Money.nanos(usd:)).databaseValue,
+            totals.outputCost.map(Money.nanos(usd:)).databaseValue,
+            totals.totalCost.map(Money.nanos(usd:)).databaseValue, o.isPlaceholder.databaseValue,
             now.microseconds.databaseValue, now.microseconds.databaseValue, o.costSource.databaseValue,
             o.pricedModelID.databaseValue, o.pricingTier.databaseValue,
             (o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices)).databaseValue,
@@ -569,7 +569,7 @@ struct TraceTotalsSum {
         maxLevel = max(maxLevel, o.level.rank)
         return sum(&count, 1) && sum(&inputTokens, totals.inputTokens) && sum(&outputTokens, totals.outputTokens)
             && sum(&totalTokens, totals.totalTokens)
-            && sum(&costNanos, totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0)
+            && sum(&costNanos, totals.totalCost.map(Money.nanos(usd:)) ?? 0)
             && !lastEnd.subtractingReportingOverflow(firstStart).overflow
     }
 

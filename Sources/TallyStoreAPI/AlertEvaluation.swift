@@ -199,9 +199,9 @@ public struct AlertEvaluation<Store: AnalyticsStore & BudgetStore & AlertStore>:
             case "inputTokens": v = Double(row.inputTokens)
             case "outputTokens": v = Double(row.outputTokens)
             case "totalTokens": v = Double(row.totalTokens)
-            case "inputCost": v = Double(row.inputCostNanos) / 1e9
-            case "outputCost": v = Double(row.outputCostNanos) / 1e9
-            default: v = Double(row.totalCostNanos) / 1e9
+            case "inputCost": v = Money.usd(nanos: row.inputCostNanos)
+            case "outputCost": v = Money.usd(nanos: row.outputCostNanos)
+            default: v = Money.usd(nanos: row.totalCostNanos)
             }
             return (row.keys[0], v)
         }

@@ -42,6 +42,7 @@ extension TraceSummary {
     public init(trace: Trace, observationIDs: [String], scoreIDs: [String], totals: TraceTotals?) {
         self.init(
             trace: trace, observationIDs: observationIDs, scoreIDs: scoreIDs,
-            latency: Double(totals?.spanMicros ?? 0) / 1_000_000, totalCost: Double(totals?.totalCostNanos ?? 0) / 1e9)
+            latency: Double(totals?.spanMicros ?? 0) / 1_000_000,
+            totalCost: Money.usd(nanos: totals?.totalCostNanos ?? 0))
     }
 }

@@ -129,7 +129,7 @@ private func checkedName(_ s: String, _ argument: String) throws -> String {
     }
 }
 
-private func usd(_ nanos: Int64) -> String { String(format: "$%.4f", Double(nanos) / 1e9) }
+private func usd(_ nanos: Int64) -> String { String(format: "$%.4f", Money.usd(nanos: nanos)) }
 
 private func describe(_ l: BudgetLimits) -> String {
     let parts = [

@@ -116,7 +116,9 @@ struct MetricsRouterTests {
 
     @Test("with --metrics-max-tenants 1 the other tenants are summed as other; totals unchanged")
     func folding() async throws {
-        let env = try await router.makeEnv { $0.metricsLimits = LLMMetrics.Limits(tenants: 1, features: 500, models: 200) }
+        let env = try await router.makeEnv {
+            $0.metricsLimits = LLMMetrics.Limits(tenants: 1, features: 500, models: 200)
+        }
         try await env.app.test(.router) { client in
             for (i, (tenant, cost)) in [("a", 0.5), ("b", 0.25), ("c", 0.125)].enumerated() {
                 _ = try await client.execute(
@@ -153,7 +155,8 @@ struct MetricsRouterTests {
                 _ = try await client.execute(
                     uri: "/api/public/traces/trace-\(i)", method: .get, headers: [.authorization: env.auth])
                 _ = try await client.execute(
-                    uri: "/api/public/traces/trace-\(i)", method: .init("BREW\(i)")!, headers: [.authorization: env.auth])
+                    uri: "/api/public/traces/trace-\(i)", method: .init("BREW\(i)")!,
+                    headers: [.authorization: env.auth])
             }
             let text = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: env.auth]) {
                 String(buffer: $0.body)
@@ -176,10 +179,10 @@ struct MetricsRouterTests {
         #expect(Exposition.Format.negotiate(accept: "application/openmetrics-text; version=1.0.0") == .openMetrics)
         #expect(
             Exposition.Format.negotiate(accept: "application/openmetrics-text;q=0.2,text/plain;q=0.9") == .prometheus)
-        #expect(UsageRow.shortUSD(0) == "0")
-        #expect(UsageRow.shortUSD(1_500_000_000) == "1.5")
-        #expect(UsageRow.shortUSD(512_000) == "0.000512")
-        #expect(UsageRow.shortUSD(Int64.max) == "9223372036.854775807")
-        #expect(UsageRow.shortUSD(Int64.min) == "-9223372036.854775808")
+        #expect(Money.shortDecimal(nanos: 0) == "0")
+        #expect(Money.shortDecimal(nanos: 1_500_000_000) == "1.5")
+        #expect(Money.shortDecimal(nanos: 512_000) == "0.000512")
+        #expect(Money.shortDecimal(nanos: Int64.max) == "9223372036.854775807")
+        #expect(Money.shortDecimal(nanos: Int64.min) == "-9223372036.854775808")
     }
 }

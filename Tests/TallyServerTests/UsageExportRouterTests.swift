@@ -136,8 +136,8 @@ struct UsageExportRouterTests {
         #expect(
             CSV.line(["a", "b,c", "say \"hi\"", "line\nbreak"]) == "a,\"b,c\",\"say \"\"hi\"\"\",\"line\nbreak\"\r\n")
         #expect(CSV.line(["=1+1", "+x", "-5", "@SUM(A1)", "-0.5"]) == "'=1+1,'+x,-5,'@SUM(A1),-0.5\r\n")
-        #expect(UsageRow.usd(0) == "0.000000000")
-        #expect(UsageRow.usd(1_500_000_000) == "1.500000000")
-        #expect(UsageRow.usd(-7) == "-0.000000007")
+        #expect(Money.decimal(nanos: 0) == "0.000000000")
+        #expect(Money.decimal(nanos: 1_500_000_000) == "1.500000000")
+        #expect(Money.decimal(nanos: -7) == "-0.000000007")
     }
 }

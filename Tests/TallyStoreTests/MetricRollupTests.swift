@@ -55,7 +55,7 @@ struct MetricRollupTests {
                         requests: 1, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens,
                         cacheReadTokens: units([.cacheRead]), cacheWriteTokens: units([.cacheWrite, .cacheWrite1h]),
                         reasoningTokens: units([.reasoning]),
-                        costNanos: totals.totalCost.map(NumericLimits.nanos(usd:)) ?? 0))
+                        costNanos: totals.totalCost.map(Money.nanos(usd:)) ?? 0))
             }
             if let end = o.endTime {
                 let micros = end.microseconds - o.startTime.microseconds
