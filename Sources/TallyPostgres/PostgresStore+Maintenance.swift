@@ -12,8 +12,24 @@ extension PostgresStore: MaintenanceStore {
     @discardableResult
     public func checkpointPassive() async throws -> (walFrames: Int, copied: Int) { (0, 0) }
 
-    /// ANALYZE of the database (as SQLite's `PRAGMA optimize` keeps its statistics fresh).
-    public func optimize() async throws { try await execute("ANALYZE") }
+    /// VACUUM (ANALYZE) of the database: fresh planner statistics (as SQLite's `PRAGMA optimize`) and the visibility
+    /// map that index-only scans (counts of a tag's traces, deep offsets) need, where autovacuum has not caught up
+    /// with a burst of inserts yet. Pages already all-visible are skipped, so a pass over settled data is cheap.
+    /// Runs without the statement timeout that guards requests (a first pass over a large database takes longer).
+    public func optimize() async throws {
+        try await client.withConnection { connection in
+            try await connection.query("SET statement_timeout = 0", logger: self.logger)
+            var failure: (any Error)?
+            do {
+                try await connection.query("VACUUM (ANALYZE)", logger: self.logger)
+            } catch {
+                failure = error
+            }
+            // Back to the timeout the connection started with, before it returns to the pool.
+            try await connection.query("RESET statement_timeout", logger: self.logger)
+            if let failure { throw failure }
+        }
+    }
 
     /// Whether the database answers a trivial query within 2 s.
     public func isReachable() async -> Bool { await isReachable(timeout: .seconds(2)) }

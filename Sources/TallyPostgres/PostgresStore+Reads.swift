@@ -11,16 +11,30 @@ extension PostgresStore: TraceStore {
 
     public func traces(projectID: String, query q: TraceQuery) async throws -> Paged<TraceSummary> {
         var f = ReadFilters.trace(q)
+        // Filtered by tags alone: the tag index counts them without reading a trace (every tag row has its trace:
+        // both are written and deleted together).
+        var tagsOnly: SQLConditions?
+        if !q.tags.isEmpty, f.clauses.isEmpty {
+            var g = SQLConditions()
+            _ = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &g)
+            tagsOnly = g
+        }
         f.add("t.project_id = ?", .text(projectID))
         let (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &f)
         let column = ReadFilters.traceOrderColumn(q.orderField, timestamp: timestamp)
-        let direction = q.orderDirection == .asc ? "ASC NULLS FIRST" : "DESC NULLS LAST"
+        // NULLs first ascending as in SQLite; the timestamps (trace's and tag's) are NOT NULL, and their plain order
+        // is the one their indexes hold (DESC NULLS LAST would sort every row of a tag before the first page).
+        let direction =
+            q.orderField == .timestamp
+            ? (q.orderDirection == .asc ? "ASC" : "DESC")
+            : (q.orderDirection == .asc ? "ASC NULLS FIRST" : "DESC NULLS LAST")
         let order =
             q.orderField == .timestamp
             ? "\(column) \(direction), \(id) \(q.orderDirection == .asc ? "DESC" : "ASC")"
             : "\(column) \(direction), t.id \(q.orderDirection == .asc ? "ASC" : "DESC")"
         return try await page(
-            columns: PGColumns.trace("t"), from: from, where: f, order: order, page: q.page
+            columns: PGColumns.trace("t"), from: from, where: f, order: order, page: q.page,
+            count: tagsOnly.map { ("trace_tag g0", $0) }
         ) { rows in try await summaries(projectID: projectID, rows: rows) }
     }
 
@@ -190,7 +204,33 @@ extension PostgresStore: TraceStore {
         rows: [TraceListRow], hasMore: Bool, next: ListCursor?
     ) {
         var f = ReadFilters.traceList(projectID: projectID, q, like: "ILIKE")
-        let (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &f)
+        // A deep offset into a list filtered by tags alone and ordered by time: the offset walks the tag index, and
+        // only the page's traces are read (else every skipped row's trace would be).
+        var bare = TraceListQuery()
+        bare.tags = q.tags
+        let deferred =
+            !q.tags.isEmpty && q.sort == .timestamp && q.after == nil && q.offset > 0
+            && f.clauses.count == ReadFilters.traceList(projectID: projectID, bare, like: "ILIKE").clauses.count
+        var tagKeys: SQLConditions?
+        if deferred {
+            var g = SQLConditions()
+            _ = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &g)
+            tagKeys = g
+        }
+        var (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &f)
+        var binds = PGBinds()
+        var pageOffset = q.after == nil ? q.offset : 0
+        if let tagKeys {
+            f = ReadFilters.traceList(projectID: projectID, q, like: "ILIKE")
+            let limit = binds.add(.int(Int64(q.limit + 1)))
+            let offset = binds.add(.int(Int64(q.offset)))
+            from = """
+                (SELECT g0.project_id, g0.trace_id, g0.timestamp FROM trace_tag g0 WHERE \(binds.render(tagKeys))
+                ORDER BY g0.timestamp \(q.ascending ? "ASC" : "DESC"), g0.trace_id \(q.ascending ? "DESC" : "ASC")
+                LIMIT \(limit) OFFSET \(offset)) g0 JOIN trace t ON t.project_id = g0.project_id AND t.id = g0.trace_id
+                """
+            pageOffset = 0
+        }
         let column = ReadFilters.traceListSortColumn(q.sort, timestamp: timestamp)
         let idAscending = q.sort == .timestamp ? !q.ascending : q.ascending
         let tie = q.sort == .timestamp ? id : "t.id"
@@ -199,10 +239,9 @@ extension PostgresStore: TraceStore {
                 column: column, ascending: q.ascending, key: SQLValue(cursorKey: after.key), tie: tie,
                 tieAscending: idAscending, after: after.id)
         }
-        var binds = PGBinds()
         let predicate = binds.render(f)
         let limit = binds.add(.int(Int64(q.limit + 1)))
-        let offset = binds.add(.int(Int64(q.after == nil ? q.offset : 0)))
+        let offset = binds.add(.int(Int64(pageOffset)))
         // Name and total columns are never NULL here (coalesce, NOT NULL), so the order needs no NULLS clause.
         let fetched = try await fetch(
             binds.query(
@@ -325,17 +364,19 @@ extension PostgresStore: TraceStore {
     /// One page of `SELECT <columns> FROM <from> WHERE <conditions> ORDER BY <order>` and the count of every
     /// matching row, read at once on two connections (the count is of the same moment, give or take a write that
     /// commits between the two).
+    /// `count`: a cheaper source and conditions that count the same rows, when the caller has one.
     func page<T>(
         columns: String, from: String, where conditions: SQLConditions, order: String, page: PageRequest,
-        map: ([PostgresRandomAccessRow]) async throws -> [T]
+        count: (from: String, where: SQLConditions)? = nil, map: ([PostgresRandomAccessRow]) async throws -> [T]
     ) async throws -> Paged<T> {
         var binds = PGBinds()
         let predicate = binds.render(conditions)
         var countBinds = PGBinds()
-        let countPredicate = countBinds.render(conditions)
+        let countPredicate = countBinds.render(count?.where ?? conditions)
         let limit = binds.add(.int(Int64(page.limit)))
         let offset = binds.add(.int(Int64(page.offset)))
-        async let counted = fetch(countBinds.query("SELECT count(*) AS n FROM \(from) WHERE \(countPredicate)"))
+        async let counted = fetch(
+            countBinds.query("SELECT count(*) AS n FROM \(count?.from ?? from) WHERE \(countPredicate)"))
         async let rows = fetch(
             binds.query(
                 "SELECT \(columns) FROM \(from) WHERE \(predicate) ORDER BY \(order) LIMIT \(limit) OFFSET \(offset)"))

@@ -3,6 +3,7 @@ import TallyCore
 import TallyStoreAPI
 import Testing
 
+@testable import TallyPostgres
 @testable import TallyStore
 
 @Suite("Commit feed (the call log's source)")
@@ -14,10 +15,15 @@ struct CommitFeedTests {
         var all: [[String]] { lock.withLock { ids } }
     }
 
-    @Test("publishes the ids of observations whose events committed, never a refused one; model calls read back")
-    func publishesCommitted() async throws {
-        let (db, _) = try temporaryDatabase()
-        try db.ensureProject(id: "p", name: "p")
+    @Test(
+        "publishes the ids of observations whose events committed, never a refused one; model calls read back",
+        arguments: Backend.available)
+    func publishesCommitted(_ backend: Backend) async throws {
+        try await backend.withStore { db in try await publishesCommitted(db) }
+    }
+
+    func publishesCommitted(_ db: any StoreUnderTest) async throws {
+        _ = try await db.ensureProject(id: "p", name: "p")
         let received = Received()
         db.commitFeed.subscribe { project, ids in
             #expect(project == "p")
