@@ -41,6 +41,13 @@ struct PGBinds {
     func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: bindings) }
 }
 
+extension PostgresQuery {
+    /// `sql` (text without values) followed by `rest` with its values: a fixed SELECT and a caller's conditions.
+    static func prefixed(_ sql: String, _ rest: PostgresQuery) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: sql + rest.sql, binds: rest.binds)
+    }
+}
+
 extension PostgresBindings {
     fileprivate mutating func append<T: PostgresDynamicTypeEncodable>(_ value: T?) {
         if let value { append(value, context: .default) } else { appendNull() }

@@ -102,10 +102,8 @@ extension PostgresStore: AlertStore {
     }
 
     private func rules(_ condition: PostgresQuery) async throws -> [AlertRule] {
-        var query: PostgresQuery =
-            "SELECT id, name, type, params::text, channels::text, actions::text, enabled FROM alert_rule "
-        query.sql += condition.sql
-        query.binds = condition.binds
+        let query = PostgresQuery.prefixed(
+            "SELECT id, name, type, params::text, channels::text, actions::text, enabled FROM alert_rule ", condition)
         var out: [AlertRule] = []
         for try await (id, name, type, params, channels, actions, enabled) in try await client.query(
             query, logger: logger

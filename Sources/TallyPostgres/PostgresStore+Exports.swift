@@ -133,10 +133,7 @@ extension PostgresStore: ExportStore {
     }
 
     private func sinkRows(_ condition: PostgresQuery) async throws -> [SQLRow] {
-        var query: PostgresQuery = "SELECT \(unescaped: Self.sinkColumns) FROM export_sink "
-        query.sql += condition.sql
-        query.binds = condition.binds
-        return try await fetchRows(query)
+        try await fetchRows(.prefixed("SELECT \(Self.sinkColumns) FROM export_sink ", condition))
     }
 
     private func status(_ row: SQLRow, recent: Int) async throws -> ExportSinkStatus? {

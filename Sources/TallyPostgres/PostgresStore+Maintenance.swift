@@ -37,8 +37,7 @@ extension PostgresStore: MaintenanceStore {
     /// Claims `task` in `work_claim` (schema/postgres 0007) unless another collector did within the interval: one
     /// upsert, so of collectors asking at once exactly one gets true.
     public func claimWork(_ task: String, interval: Duration, now: Timestamp) async throws -> Bool {
-        let (seconds, attoseconds) = interval.components
-        let micros = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        let micros = Int64(interval / .microseconds(1))
         let due = now.microseconds - micros + micros / 10
         var claimed = false
         for try await _ in try await client.query(

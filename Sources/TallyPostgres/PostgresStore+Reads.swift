@@ -11,16 +11,13 @@ extension PostgresStore: TraceStore {
 
     public func traces(projectID: String, query q: TraceQuery) async throws -> Paged<TraceSummary> {
         var f = ReadFilters.trace(q)
+        var tags = SQLConditions()
+        let (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &tags)
         // Filtered by tags alone: the tag index counts them without reading a trace (every tag row has its trace:
         // both are written and deleted together).
-        var tagsOnly: SQLConditions?
-        if !q.tags.isEmpty, f.clauses.isEmpty {
-            var g = SQLConditions()
-            _ = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &g)
-            tagsOnly = g
-        }
+        let tagsOnly = !q.tags.isEmpty && f.clauses.isEmpty
         f.add("t.project_id = ?", .text(projectID))
-        let (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &f)
+        f.add(tags)
         let column = ReadFilters.traceOrderColumn(q.orderField, timestamp: timestamp)
         // NULLs first ascending as in SQLite; the timestamps (trace's and tag's) are NOT NULL, and their plain order
         // is the one their indexes hold (DESC NULLS LAST would sort every row of a tag before the first page).
@@ -34,7 +31,7 @@ extension PostgresStore: TraceStore {
             : "\(column) \(direction), t.id \(q.orderDirection == .asc ? "ASC" : "DESC")"
         return try await page(
             columns: PGColumns.trace("t"), from: from, where: f, order: order, page: q.page,
-            count: tagsOnly.map { ("trace_tag g0", $0) }
+            count: tagsOnly ? ("trace_tag g0", tags) : nil
         ) { rows in try await summaries(projectID: projectID, rows: rows) }
     }
 
@@ -204,32 +201,27 @@ extension PostgresStore: TraceStore {
         rows: [TraceListRow], hasMore: Bool, next: ListCursor?
     ) {
         var f = ReadFilters.traceList(projectID: projectID, q, like: "ILIKE")
+        var tags = SQLConditions()
+        var (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &tags)
+        var binds = PGBinds()
+        var pageOffset = q.after == nil ? q.offset : 0
         // A deep offset into a list filtered by tags alone and ordered by time: the offset walks the tag index, and
         // only the page's traces are read (else every skipped row's trace would be).
         var bare = TraceListQuery()
         bare.tags = q.tags
-        let deferred =
-            !q.tags.isEmpty && q.sort == .timestamp && q.after == nil && q.offset > 0
-            && f.clauses.count == ReadFilters.traceList(projectID: projectID, bare, like: "ILIKE").clauses.count
-        var tagKeys: SQLConditions?
-        if deferred {
-            var g = SQLConditions()
-            _ = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &g)
-            tagKeys = g
-        }
-        var (from, timestamp, id) = ReadFilters.traceSource(tags: q.tags, projectID: projectID, to: &f)
-        var binds = PGBinds()
-        var pageOffset = q.after == nil ? q.offset : 0
-        if let tagKeys {
-            f = ReadFilters.traceList(projectID: projectID, q, like: "ILIKE")
+        if !q.tags.isEmpty, q.sort == .timestamp, q.after == nil, q.offset > 0,
+            f.clauses.count == ReadFilters.traceList(projectID: projectID, bare, like: "ILIKE").clauses.count
+        {
             let limit = binds.add(.int(Int64(q.limit + 1)))
             let offset = binds.add(.int(Int64(q.offset)))
             from = """
-                (SELECT g0.project_id, g0.trace_id, g0.timestamp FROM trace_tag g0 WHERE \(binds.render(tagKeys))
+                (SELECT g0.project_id, g0.trace_id, g0.timestamp FROM trace_tag g0 WHERE \(binds.render(tags))
                 ORDER BY g0.timestamp \(q.ascending ? "ASC" : "DESC"), g0.trace_id \(q.ascending ? "DESC" : "ASC")
                 LIMIT \(limit) OFFSET \(offset)) g0 JOIN trace t ON t.project_id = g0.project_id AND t.id = g0.trace_id
                 """
             pageOffset = 0
+        } else {
+            f.add(tags)
         }
         let column = ReadFilters.traceListSortColumn(q.sort, timestamp: timestamp)
         let idAscending = q.sort == .timestamp ? !q.ascending : q.ascending

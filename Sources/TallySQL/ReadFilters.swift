@@ -28,6 +28,12 @@ public struct SQLConditions: Sendable {
         self.values += values
     }
 
+    /// Every clause of `other` too (its values after these).
+    public mutating func add(_ other: SQLConditions) {
+        clauses += other.clauses
+        values += other.values
+    }
+
     /// `column IN (?, …)` for a non-empty list; nothing for an empty one.
     public mutating func any(_ column: String, _ values: [String]) {
         any(of: [column], values)

@@ -1,8 +1,8 @@
 import TallyCore
 
 /// The store contract the server talks to, one protocol per concern, values in and values out: no SQL text and no
-/// database driver type crosses it. `TallyDatabase` (SQLite) implements every one; a second store implements the same
-/// and runs the same conformance tests. Requirements that do I/O are `async`; the budget check answers from memory.
+/// database driver type crosses it. `TallyDatabase` (SQLite) and `PostgresStore` implement every one and run the same
+/// conformance tests. Requirements that may do I/O are `async` (SQLite answers the budget check from memory).
 /// Time parameters (`now`) are explicit in the requirements; the extensions below supply the current time.
 public typealias TallyStorage = IngestStore & ProjectStore & TraceStore & AnalyticsStore & PricingStore & PromptStore
     & BudgetStore & AlertStore & ExportStore & RetentionStore & MaintenanceStore
