@@ -4,7 +4,7 @@ import { api, rangeStart } from "./api.js";
 
 const traceFilters = [
   ["range", "Time", "select", ["all", "1h", "24h", "7d", "30d"]], ["from", "From (UTC day)", "date"], ["to", "To (UTC day)", "date"],
-  ["tenantId", "Tenant"], ["tags", "Tags (comma)"], ["promptName", "Prompt"], ["promptVersion", "Version"],
+  ["tenantId", "Tenant"], ["feature", "Feature"], ["tags", "Tags (comma)"], ["promptName", "Prompt"], ["promptVersion", "Version"],
   ["model", "Model"], ["userId", "User"], ["sessionId", "Session"], ["environment", "Environment"],
   ["level", "Level", "select", ["", "ERROR", "WARNING", "DEFAULT", "DEBUG"]], ["q", "Name contains"],
 ];
@@ -16,7 +16,7 @@ export async function tracesPage(_arg, params, stale) {
   // An explicit day range wins over the relative one; "to" includes its whole day.
   const day = (d, plus) => /^\d{4}-\d{2}-\d{2}$/.test(d || "") ? new Date(Date.parse(d + "T00:00:00Z") + plus * 86400e3).toISOString() : undefined;
   const request = {
-    from: day(params.from, 0) ?? rangeStart(params.range), to: day(params.to, 1), tenantId: params.tenantId, promptName: params.promptName,
+    from: day(params.from, 0) ?? rangeStart(params.range), to: day(params.to, 1), tenantId: params.tenantId, feature: params.feature, promptName: params.promptName,
     promptVersion: params.promptVersion, model: params.model, userId: params.userId, sessionId: params.sessionId,
     environment: params.environment, level: params.level, q: params.q, sort, limit, offset,
   };

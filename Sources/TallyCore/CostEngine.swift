@@ -130,9 +130,7 @@ public enum CostEngine {
         }
         var total: Int64 = 0
         for (usageKey, units) in o.usage where usageKey != "total" {
-            guard var key = PriceKey(usageKey: usageKey), key != .total else { continue }
-            while prices[key] == nil, let fallback = key.fallback { key = fallback }
-            guard let price = prices[key] else { continue }
+            guard let price = unitPrice(usageKey: usageKey, prices: prices) else { continue }
             let cost = try nanos(units: units, picos: price, model: model.id, key: usageKey)
             costs[usageKey] = cost
             unitPrices[usageKey] = Money.usd(picos: price)
@@ -142,6 +140,14 @@ public enum CostEngine {
         guard !costs.isEmpty else { return nil }
         return PricedCost(
             costNanos: costs, totalNanos: total, modelID: model.id, tierName: tier?.name, unitPrices: unitPrices)
+    }
+
+    /// The price of one usage key (`total` excluded) in `prices`: its price key's, else its fallback's (`PriceKey.fallback`);
+    /// nil for a key no price applies to.
+    public static func unitPrice(usageKey: String, prices: [PriceKey: Picos]) -> Picos? {
+        guard var key = PriceKey(usageKey: usageKey), key != .total else { return nil }
+        while prices[key] == nil, let fallback = key.fallback { key = fallback }
+        return prices[key]
     }
 
     /// What a cache saved `o`, in nano-USD: its usage priced at list price — cache-read units billed as plain input —

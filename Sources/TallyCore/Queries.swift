@@ -211,6 +211,7 @@ public struct TraceListQuery: Sendable, Hashable {
     public var from: Timestamp?
     public var to: Timestamp?
     public var tenant: String?
+    public var feature: String?
     /// Every tag must be present.
     public var tags: [String] = []
     public var promptName: String?

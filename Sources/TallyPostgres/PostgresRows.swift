@@ -1,6 +1,7 @@
 import PostgresNIO
 import TallyCore
 import TallySQL
+import TallySecrets
 import TallyStoreAPI
 
 /// Values bound into a statement the store builds from parts (multi-row VALUES lists, column-list updates). Every
@@ -86,6 +87,7 @@ enum PGColumns {
         "provided_cost_details", "cost_details", "input_tokens", "output_tokens", "total_tokens", "input_cost_nanos",
         "output_cost_nanos", "total_cost_nanos", "tenant", "feature", "is_placeholder", "created_at", "updated_at",
         "cost_source", "priced_model_id", "pricing_tier", "unit_prices", "event_time", "savings_nanos", "shared",
+        "input_hash",
     ]
 
     static let observationJSON: Set<String> = [
@@ -137,7 +139,7 @@ enum PGColumns {
             .bool(o.isPlaceholder), .int(o.createdAt?.microseconds ?? now.microseconds), .int(now.microseconds),
             .text(o.costSource), .text(o.pricedModelID), .text(o.pricingTier),
             .jsonb(o.unitPrices.isEmpty ? nil : StoredJSON.costJSON(o.unitPrices)), .int(o.eventTime?.microseconds),
-            .int(o.savingsNanos), .bool(shared),
+            .int(o.savingsNanos), .bool(shared), .int(o.inputHashParts.map(ContentHash.int64)),
         ]
     }
 

@@ -203,9 +203,11 @@ public struct AnalyticsSQL: Sendable {
     }
 
     /// A grouped scan of the calls: the SELECT list of the bucket key `bk` and dimensions `d0`…, its values, and
-    /// the FROM clause over `callSource` with the joins the dimensions and `filter` need.
+    /// the FROM clause over `callSource` with the joins the dimensions and `filter` need. `wholeCalls`: one row per
+    /// call as stored (`observation o`), a shared call under its own (its trace's) tenant.
     func groupedCalls(
-        _ dimensions: [AnalyticsDimension], bucket: TimeBucket?, filter f: AnalyticsFilter, filterNeedsTrace: Bool
+        _ dimensions: [AnalyticsDimension], bucket: TimeBucket?, filter f: AnalyticsFilter, filterNeedsTrace: Bool,
+        wholeCalls: Bool = false
     ) -> (select: String, values: [SQLValue], from: String, keys: [String]) {
         var values: [SQLValue] = []
         var joinTrace = filterNeedsTrace
@@ -221,8 +223,9 @@ public struct AnalyticsSQL: Sendable {
         let select =
             ([bucketKey(bucket) + " AS bk"] + dimensionSQL.enumerated().map { "\($0.element) AS d\($0.offset)" })
             .joined(separator: ", ")
+        let source = wholeCalls ? "observation" : Self.callSource(perTenant: Self.perTenant(dimensions, f))
         let from =
-            "\(Self.callSource(perTenant: Self.perTenant(dimensions, f))) o"
+            "\(source) o"
             + (joinTrace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
             + (joinTag
                 ? " JOIN \(dialect.table("trace_tag", "g", index: "trace_tag_trace")) ON g.project_id = o.project_id "

@@ -256,6 +256,7 @@ public enum ReadFilters {
         if let v = q.from { f.add("t.timestamp >= ?", .int(v.microseconds)) }
         if let v = q.to { f.add("t.timestamp < ?", .int(v.microseconds)) }
         if let v = q.tenant { f.add("t.tenant = ?", .text(v)) }
+        if let v = q.feature { f.add("t.feature = ?", .text(v)) }
         if let v = q.userID { f.add("t.user_id = ?", .text(v)) }
         if let v = q.sessionID { f.add("t.session_id = ?", .text(v)) }
         f.any("t.environment", q.environments)

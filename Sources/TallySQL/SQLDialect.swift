@@ -71,6 +71,22 @@ public struct SQLDialect: Sendable, Hashable {
         }
     }
 
+    /// The members of a JSON object column as a FROM item `alias` with text `key` and integer `value` columns
+    /// (`\(alias).value` is read through `jsonInt`).
+    public func jsonEntries(_ column: String, _ alias: String) -> String {
+        kind == .sqlite ? "json_each(\(column)) AS \(alias)" : "jsonb_each_text(\(column)) AS \(alias)(key, value)"
+    }
+
+    /// A `jsonEntries` member's value as an integer.
+    public func jsonInt(_ alias: String) -> String {
+        kind == .sqlite ? "\(alias).value" : "CAST(\(alias).value AS BIGINT)"
+    }
+
+    /// Whether a JSON object column has `key` (a literal the caller controls, never request data).
+    public func jsonHas(_ column: String, key: String) -> String {
+        kind == .sqlite ? "(json_type(\(column), '$.\(key)') IS NOT NULL)" : "jsonb_exists(\(column), '\(key)')"
+    }
+
     /// The sum of an integer expression as an integer: PostgreSQL sums bigint as numeric (slow to hand over), so
     /// it is cast back (a sum past bigint fails, as SQLite's integer overflow does).
     public func sum(_ expr: String) -> String {

@@ -19,6 +19,7 @@ struct TraceListController: Sendable {
         q.from = try r.timestamp("from")
         q.to = try r.timestamp("to")
         q.tenant = try context.tenant(requested: r.string("tenantId"))
+        q.feature = r.string("feature")
         q.tags = try r.all("tags") + r.all("tag")
         q.promptName = r.string("promptName")
         q.promptVersion = try r.int("promptVersion", in: 0...Int(Int32.max))

@@ -114,3 +114,15 @@ extension TallyDatabase: SQLReader {
         try await sharedUnitEconomics(projectID: projectID, query: q)
     }
 }
+
+/// What-if pricing and the waste finders: the shared reads of TallySQL (`sharedWhatIf`, `sharedInsights`).
+extension TallyDatabase: SavingsStore {
+    public func whatIf(projectID: String, query q: WhatIfQuery, now: Timestamp) async throws -> WhatIfAnswer {
+        try await sharedWhatIf(
+            projectID: projectID, query: q, table: try await priceTable(projectID: projectID), now: now)
+    }
+
+    public func insights(projectID: String, query q: InsightQuery) async throws -> [Finding] {
+        try await sharedInsights(projectID: projectID, query: q, table: try await priceTable(projectID: projectID))
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import TallyCore
 import TallySQL
+import TallySecrets
 import TallyStoreAPI
 
 /// The single write path: every protocol's events enter here.
@@ -181,6 +182,7 @@ extension TallyDatabase {
             o.pricedModelID.databaseValue, o.pricingTier.databaseValue,
             (o.unitPrices.isEmpty ? nil : Rows.costJSON(o.unitPrices)).databaseValue,
             o.eventTime?.microseconds.databaseValue ?? .null, o.savingsNanos.databaseValue, shared.databaseValue,
+            o.inputHashParts.map(ContentHash.int64).databaseValue,
         ]
     }
 
@@ -201,9 +203,10 @@ extension TallyDatabase {
             status_message, version, environment, prompt_name, prompt_version, usage_details,
             provided_cost_details, cost_details, input_tokens, output_tokens, total_tokens, input_cost_nanos,
             output_cost_nanos, total_cost_nanos, is_placeholder, created_at, updated_at, cost_source,
-            priced_model_id, pricing_tier, unit_prices, event_time, savings_nanos, shared, tenant, feature)
+            priced_model_id, pricing_tier, unit_prices, event_time, savings_nanos, shared, input_hash, tenant,
+            feature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-            ?, ?, ?, ?, ?, ?, ?)
+            ?, ?, ?, ?, ?, ?, ?, ?)
 
         """
 
@@ -226,7 +229,8 @@ extension TallyDatabase {
                 is_placeholder = excluded.is_placeholder, updated_at = excluded.updated_at,
                 cost_source = excluded.cost_source, priced_model_id = excluded.priced_model_id,
                 pricing_tier = excluded.pricing_tier, unit_prices = excluded.unit_prices,
-                event_time = excluded.event_time, savings_nanos = excluded.savings_nanos, shared = excluded.shared
+                event_time = excluded.event_time, savings_nanos = excluded.savings_nanos, shared = excluded.shared,
+                input_hash = excluded.input_hash
             """
 
     /// Scores are upserts by id; `timestamp`, subject and `environment` keep their first value. A score event

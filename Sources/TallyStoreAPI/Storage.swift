@@ -5,7 +5,7 @@ import TallyCore
 /// conformance tests. Requirements that may do I/O are `async` (SQLite answers the budget check from memory).
 /// Time parameters (`now`) are explicit in the requirements; the extensions below supply the current time.
 public typealias TallyStorage = IngestStore & ProjectStore & TraceStore & AnalyticsStore & PricingStore & PromptStore
-    & BudgetStore & AlertStore & ExportStore & RetentionStore & MaintenanceStore
+    & SavingsStore & BudgetStore & AlertStore & ExportStore & RetentionStore & MaintenanceStore
 
 /// The single write path (see `TallyDatabase.ingest`).
 public protocol IngestStore: Sendable {
@@ -79,6 +79,15 @@ public protocol AnalyticsStore: Sendable {
     func reconciliationUsage(projectID: String, from: Timestamp, to: Timestamp) async throws -> [Reconciliation.Usage]
     func llmMetrics(projectID: String, limits: LLMMetrics.Limits, now: Timestamp) async throws -> LLMMetrics
     func healthFigures(projectID: String) async throws -> HealthFigures
+}
+
+/// What the project's spend would be priced as another model, and the waste finders (`WhatIf`, `Insights` in
+/// TallyCore; the SQL in TallySQL).
+public protocol SavingsStore: Sendable {
+    /// Throws `WhatIf.Failure` when the target model is unknown or a priced sum leaves Int64.
+    func whatIf(projectID: String, query q: WhatIfQuery, now: Timestamp) async throws -> WhatIfAnswer
+    /// Every finding in the range, most valuable first.
+    func insights(projectID: String, query q: InsightQuery) async throws -> [Finding]
 }
 
 /// Model prices and the pricing settings.

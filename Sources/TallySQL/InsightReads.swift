@@ -1,0 +1,203 @@
+import Foundation
+import TallyCore
+import TallyStoreAPI
+
+/// A group of the finders' and what-if's rows: feature and model (nil: none).
+struct FeatureModel: Hashable {
+    var feature: String?
+    var model: String?
+}
+
+/// The waste finders over either store: `InsightSQL`'s candidates judged against the thresholds and priced.
+extension SQLReader {
+    var insightSQL: InsightSQL { InsightSQL(dialect) }
+
+    /// Every finding in `q`'s range, most valuable first. `table` prices the downgrade alternatives.
+    public func sharedInsights(projectID: String, query q: InsightQuery, table: PriceTable) async throws -> [Finding] {
+        async let retry = retryWaste(projectID: projectID, q)
+        async let downgrade = modelDowngrades(projectID: projectID, q, table: table)
+        async let bloat = contextBloat(projectID: projectID, q)
+        async let loops = agentLoops(projectID: projectID, q)
+        async let repeats = repeatedInputs(projectID: projectID, q, type: .cacheOpportunity)
+        async let embeds = repeatedInputs(projectID: projectID, q, type: .embedReindex)
+        let all = try await retry + downgrade + bloat + loops + repeats + embeds
+        return Insights.ranked(all, limit: q.limit)
+    }
+
+    /// Splits finder rows into group rows (no `trace_id`) and example traces per group.
+    private func grouped(_ rows: [SQLRow]) -> (groups: [SQLRow], traces: [FeatureModel: [String]]) {
+        var groups: [SQLRow] = []
+        var traces: [FeatureModel: [String]] = [:]
+        for row in rows {
+            if let trace = row.text("trace_id") {
+                traces[FeatureModel(feature: row.text("f"), model: row.text("m")), default: []].append(trace)
+            } else {
+                groups.append(row)
+            }
+        }
+        return (groups, traces.mapValues { $0.sorted() })
+    }
+
+    func retryWaste(projectID: String, _ q: InsightQuery) async throws -> [Finding] {
+        let (groupsQuery, examplesQuery) = insightSQL.retryWaste(q, projectID: projectID)
+        async let groupRows = rows(groupsQuery)
+        async let exampleRows = rows(examplesQuery)
+        let traces = grouped(try await exampleRows).traces
+        return try await groupRows.map { row in
+            let group = FeatureModel(feature: row.text("f"), model: row.text("m"))
+            let calls = row.int("c") ?? 0
+            let errors = row.int("errors") ?? 0
+            let waste = row.int("waste") ?? 0
+            return Finding(
+                type: .retryWaste, subject: InsightSubject(feature: group.feature, model: group.model),
+                evidence: [
+                    "calls": .int(calls), "errors": .int(errors),
+                    "errorRate": .double(calls == 0 ? 0 : Double(errors) / Double(calls)),
+                    "errorCostNanos": .int(waste),
+                ], wasteNanos: waste, periodMicros: q.lengthMicros, traces: traces[group] ?? [])
+        }
+    }
+
+    func modelDowngrades(projectID: String, _ q: InsightQuery, table: PriceTable) async throws -> [Finding] {
+        let t = q.thresholds
+        var short: [FeatureModel: SQLRow] = [:]
+        for row in try await rows(insightSQL.callShapes(q, projectID: projectID)) {
+            guard let model = row.text("m"), (row.int("c") ?? 0) >= t.minCalls,
+                let p95in = row.int("p95in"), let p95out = row.int("p95out"),
+                p95in <= t.downgradeMaxInputP95, p95out <= t.downgradeMaxOutputP95
+            else { continue }
+            short[FeatureModel(feature: row.text("f"), model: model)] = row
+        }
+        guard !short.isEmpty else { return [] }
+        // The short groups' usage per key, to price each alternative.
+        var whatIf = WhatIfQuery(model: "")
+        whatIf.filter.from = q.from
+        whatIf.filter.to = q.to
+        whatIf.filter.environments = q.environments
+        whatIf.filter.types = [.generation]
+        whatIf.filter.features = Set(short.keys.compactMap(\.feature)).sorted()
+        whatIf.filter.models = Set(short.keys.compactMap(\.model)).sorted()
+        whatIf.dimensions = [.feature, .model]
+        let sums = try await whatIfSums(projectID: projectID, query: whatIf)
+        let candidates = table.projectModels + (table.builtinEnabled ? table.builtinModels : [])
+        var out: [Finding] = []
+        for (group, row) in short.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            guard let model = group.model, let s = sums[[group.feature, model]], s.costNanos > 0,
+                let current = table.match(model, at: q.to),
+                let alternative = Insights.cheapestAlternative(to: current, sums: s, candidates: candidates),
+                Double(s.costNanos) >= t.downgradeRatio * Double(alternative.nanos), alternative.nanos < s.costNanos
+            else { continue }
+            let examples = try await rows(
+                insightSQL.callExamples(q, projectID: projectID, feature: group.feature, model: model)
+            ).compactMap { $0.text("trace_id") }.sorted()
+            out.append(
+                Finding(
+                    type: .modelDowngrade, subject: InsightSubject(feature: group.feature, model: model),
+                    evidence: [
+                        "calls": .int(s.calls), "p95InputTokens": .int(row.int("p95in") ?? 0),
+                        "p95OutputTokens": .int(row.int("p95out") ?? 0), "costNanos": .int(s.costNanos),
+                        "alternativeModel": .string(alternative.model.id),
+                        "alternativeCostNanos": .int(alternative.nanos),
+                        "ratio": .double(alternative.nanos == 0 ? 0 : Double(s.costNanos) / Double(alternative.nanos)),
+                    ], wasteNanos: s.costNanos - alternative.nanos, periodMicros: q.lengthMicros, traces: examples))
+        }
+        return out
+    }
+
+    /// Week over week per feature (when the range spans two weeks) and spread per feature and prompt version; a
+    /// feature (without a prompt) that shows both is one finding with both pieces of evidence and the larger waste.
+    func contextBloat(projectID: String, _ q: InsightQuery) async throws -> [Finding] {
+        let t = q.thresholds
+        var found: [InsightSubject: Finding] = [:]
+        if q.lengthMicros >= 2 * Insights.weekMicros {
+            for row in try await rows(insightSQL.weeklyInput(q, projectID: projectID)) {
+                let (c1, t1, c0, t0) = (row.int("c1") ?? 0, row.int("t1") ?? 0, row.int("c0") ?? 0, row.int("t0") ?? 0)
+                guard c1 >= t.minCalls, c0 >= t.minCalls, t0 > 0,
+                    Double(t1) / Double(c1) >= (1 + t.bloatGrowth) * Double(t0) / Double(c0)
+                else { continue }
+                let waste = Insights.bloatGrowthNanos(
+                    inputCostNanos: row.int("ic1") ?? 0, calls: c1, inputTokens: t1, previousCalls: c0,
+                    previousInputTokens: t0)
+                let subject = InsightSubject(feature: row.text("f"))
+                found[subject] = Finding(
+                    type: .contextBloat, subject: subject,
+                    evidence: [
+                        "inputTokensPerCall": .double(Double(t1) / Double(c1)),
+                        "previousInputTokensPerCall": .double(Double(t0) / Double(c0)),
+                        "growth": .double(Double(t1 * c0) / Double(t0 * c1) - 1), "calls": .int(c1),
+                        "previousCalls": .int(c0), "addedInputCostNanos": .int(waste),
+                    ], wasteNanos: waste, periodMicros: Insights.weekMicros, traces: [])
+            }
+        }
+        for row in try await rows(insightSQL.inputSpread(q, projectID: projectID)) {
+            guard (row.int("c") ?? 0) >= t.minCalls, let p50 = row.int("p50"), let p95 = row.int("p95"), p50 > 0,
+                Double(p95) >= t.bloatSpread * Double(p50)
+            else { continue }
+            let version = row.int("pv").map { Int($0) }
+            let subject = InsightSubject(feature: row.text("f"), promptName: row.text("pn"), promptVersion: version)
+            let limit = Int64((t.bloatSpread * Double(p50)).rounded(.down))
+            let (wasteQuery, examplesQuery) = insightSQL.trimmedInput(
+                q, projectID: projectID, feature: subject.feature, promptName: subject.promptName,
+                promptVersion: version, median: p50, limit: limit)
+            let sums = try await rows(wasteQuery).first
+            let waste = sums?.int("waste") ?? 0
+            let examples = try await rows(examplesQuery).compactMap { $0.text("trace_id") }.sorted()
+            var evidence: [String: JSONValue] = [
+                "calls": .int(row.int("c") ?? 0), "medianInputTokens": .int(p50), "p95InputTokens": .int(p95),
+                "outlierCalls": .int(sums?.int("c") ?? 0), "outlierThresholdTokens": .int(limit),
+                "trimmedInputCostNanos": .int(waste),
+            ]
+            var best = Finding(
+                type: .contextBloat, subject: subject, evidence: evidence, wasteNanos: waste,
+                periodMicros: q.lengthMicros, traces: examples)
+            if let weekly = found[subject] {
+                evidence.merge(weekly.evidence) { a, _ in a }
+                best = weekly.monthlyNanos > best.monthlyNanos ? weekly : best
+                best.evidence = evidence
+                best.traces = examples
+            }
+            found[subject] = best
+        }
+        return Array(found.values)
+    }
+
+    func agentLoops(projectID: String, _ q: InsightQuery) async throws -> [Finding] {
+        let (groups, traces) = grouped(try await rows(insightSQL.agentLoops(q, projectID: projectID)))
+        return groups.compactMap { row in
+            let waste = row.int("waste") ?? 0
+            guard waste > 0 else { return nil }
+            let feature = row.text("f")
+            let cost = row.int("cost") ?? 0
+            let featureCost = row.int("feature_cost") ?? 0
+            return Finding(
+                type: .agentLoop, subject: InsightSubject(feature: feature),
+                evidence: [
+                    "loopingTraces": .int(row.int("loops") ?? 0), "loopCostNanos": .int(cost),
+                    "featureCostNanos": .int(featureCost),
+                    "shareOfFeatureSpend": .double(featureCost == 0 ? 0 : Double(cost) / Double(featureCost)),
+                    "maxCallsInTrace": .int(row.int("max_calls") ?? 0),
+                    "maxRepeatsInTrace": .int(row.int("max_repeats") ?? 0), "afterCapCostNanos": .int(waste),
+                ], wasteNanos: waste, periodMicros: q.lengthMicros,
+                traces: traces[FeatureModel(feature: feature, model: nil)] ?? [])
+        }
+    }
+
+    func repeatedInputs(projectID: String, _ q: InsightQuery, type: InsightType) async throws -> [Finding] {
+        let query =
+            type == .cacheOpportunity
+            ? insightSQL.repeatedInputs(q, projectID: projectID) : insightSQL.reembedded(q, projectID: projectID)
+        let (groups, traces) = grouped(try await rows(query))
+        return groups.map { row in
+            let group = FeatureModel(feature: row.text("f"), model: row.text("m"))
+            let waste = row.int("waste") ?? 0
+            var evidence: [String: JSONValue] = [
+                "repeatedCalls": .int(row.int("repeats") ?? 0), "distinctInputs": .int(row.int("inputs") ?? 0),
+                "repeatCostNanos": .int(waste),
+            ]
+            if let tenants = row.int("tenants") { evidence["tenants"] = .int(tenants) }
+            return Finding(
+                type: type, subject: InsightSubject(feature: group.feature, model: group.model), evidence: evidence,
+                wasteNanos: waste, periodMicros: q.lengthMicros, traces: traces[group] ?? [])
+        }
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import TallyCore
+import TallyStoreAPI
+
+/// The waste finders' queries, one per finder, over `observation o` in a time range (and environments). Every one
+/// aggregates in SQL and returns candidate groups; `InsightReads` judges them. Columns: `f` feature, `m` model.
+public struct InsightSQL: Sendable {
+    public let dialect: SQLDialect
+
+    public init(_ dialect: SQLDialect) { self.dialect = dialect }
+
+    static let modelCalls = "o.type IN ('GENERATION', 'EMBEDDING')"
+
+    /// Project, range [from, to) and environments of `q` on `o`.
+    func scope(_ q: InsightQuery, projectID: String, from: Int64? = nil, to: Int64? = nil) -> SQLConditions {
+        var w = SQLConditions()
+        w.add("o.project_id = ?", .text(projectID))
+        w.add("o.start_time >= ?", .int(from ?? q.from.microseconds))
+        w.add("o.start_time < ?", .int(to ?? q.to.microseconds))
+        w.any("o.environment", q.environments)
+        w.any("o.tenant", q.tenants)
+        return w
+    }
+
+    /// Up to `n` traces per group of `groups` from `base` (a SELECT of the group columns, `trace_id` and a weight
+    /// `w`), heaviest first: columns `groups…`, `trace_id`.
+    func examples(base: String, groups: [String], n: Int) -> String {
+        let list = groups.joined(separator: ", ")
+        return """
+            SELECT \(list), trace_id FROM (
+                SELECT \(list), trace_id, ROW_NUMBER() OVER (PARTITION BY \(list) ORDER BY w DESC, trace_id) AS r
+                FROM (SELECT \(list), trace_id, \(dialect.sum("w")) AS w FROM (\(base)) b GROUP BY \(list), trace_id) x
+            ) y WHERE r <= \(n)
+            """
+    }
+
+    /// retry_waste: per feature and model, model calls, errors and the cost of the errors (`waste`).
+    public func retryWaste(_ q: InsightQuery, projectID: String) -> (groups: SQLQuery, examples: SQLQuery) {
+        let w = scope(q, projectID: projectID)
+        let error = "o.level = 'ERROR'"
+        let groups = """
+            SELECT o.feature AS f, o.model AS m, count(*) AS c, \(dialect.sum(dialect.int(error))) AS errors,
+                \(dialect.sum("CASE WHEN \(error) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END")) AS waste
+            FROM observation o WHERE \(w.sql) AND \(Self.modelCalls)
+            GROUP BY o.feature, o.model
+            HAVING \(dialect.sum("CASE WHEN \(error) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END")) > 0
+            """
+        let base = """
+            SELECT o.feature AS f, o.model AS m, o.trace_id, o.total_cost_nanos AS w FROM observation o
+            WHERE \(w.sql) AND \(Self.modelCalls) AND \(error) AND o.total_cost_nanos > 0
+            """
+        return (
+            SQLQuery(groups, w.values),
+            SQLQuery(examples(base: base, groups: ["f", "m"], n: q.examples), w.values)
+        )
+    }
+
+    /// model_downgrade candidates: per feature and model of costed generations, calls and the 95th percentile
+    /// input (`p95in`) and output (`p95out`) tokens.
+    public func callShapes(_ q: InsightQuery, projectID: String) -> SQLQuery {
+        let w = scope(q, projectID: projectID)
+        let keys = ["f", "m"]
+        let join = { (alias: String) in
+            keys.map { dialect.same("a.\($0)", "\(alias).\($0)") }.joined(separator: " AND ")
+        }
+        let sql = """
+            WITH base AS (
+                SELECT o.feature AS f, o.model AS m, o.input_tokens AS it, o.output_tokens AS ot FROM observation o
+                WHERE \(w.sql) AND o.type = 'GENERATION' AND o.total_cost_nanos IS NOT NULL AND o.model IS NOT NULL
+            ), \(AnalyticsSQL.percentileCTE(name: "pi", source: "base", keys: keys, value: "it", outputs: [(95, "p95")])),
+            \(AnalyticsSQL.percentileCTE(name: "po", source: "base", keys: keys, value: "ot", outputs: [(95, "p95")])),
+            a AS (SELECT f, m, count(*) AS c FROM base GROUP BY f, m)
+            SELECT a.f, a.m, a.c, pi.p95 AS p95in, po.p95 AS p95out
+            FROM a JOIN pi ON \(join("pi")) JOIN po ON \(join("po"))
+            """
+        return SQLQuery(sql, w.values)
+    }
+
+    /// Example traces of generations of one feature and model: the costliest.
+    public func callExamples(_ q: InsightQuery, projectID: String, feature: String?, model: String) -> SQLQuery {
+        var w = scope(q, projectID: projectID)
+        w.add("\(dialect.same("o.feature", "?"))", .text(feature))
+        w.add("o.model = ?", .text(model))
+        let base = """
+            SELECT o.feature AS f, o.trace_id, o.total_cost_nanos AS w FROM observation o
+            WHERE \(w.sql) AND o.type = 'GENERATION' AND o.total_cost_nanos IS NOT NULL
+            """
+        return SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values)
+    }
+
+    /// context_bloat, week over week: per feature, generations, input tokens and input cost in the range's last
+    /// week (`c1`, `t1`, `ic1`) and the week before (`c0`, `t0`).
+    public func weeklyInput(_ q: InsightQuery, projectID: String) -> SQLQuery {
+        let to = q.to.microseconds
+        let split = to - Insights.weekMicros
+        let w = scope(q, projectID: projectID, from: split - Insights.weekMicros, to: to)
+        let recent = "o.start_time >= \(split)"
+        let sql = """
+            SELECT o.feature AS f,
+                \(dialect.sum("CASE WHEN \(recent) THEN 1 ELSE 0 END")) AS c1,
+                \(dialect.sum("CASE WHEN \(recent) THEN o.input_tokens ELSE 0 END")) AS t1,
+                \(dialect.sum("CASE WHEN \(recent) THEN coalesce(o.input_cost_nanos, 0) ELSE 0 END")) AS ic1,
+                \(dialect.sum("CASE WHEN \(recent) THEN 0 ELSE 1 END")) AS c0,
+                \(dialect.sum("CASE WHEN \(recent) THEN 0 ELSE o.input_tokens END")) AS t0
+            FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION' AND o.feature IS NOT NULL
+            GROUP BY o.feature
+            """
+        return SQLQuery(sql, w.values)
+    }
+
+    /// context_bloat, spread: per feature and prompt version of generations, calls and the median (`p50`) and
+    /// 95th percentile (`p95`) input tokens.
+    public func inputSpread(_ q: InsightQuery, projectID: String) -> SQLQuery {
+        let w = scope(q, projectID: projectID)
+        let keys = ["f", "pn", "pv"]
+        let join = keys.map { dialect.same("a.\($0)", "p.\($0)") }.joined(separator: " AND ")
+        let sql = """
+            WITH base AS (
+                SELECT o.feature AS f, o.prompt_name AS pn, o.prompt_version AS pv, o.input_tokens AS it
+                FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'
+            ), \(AnalyticsSQL.percentileCTE(name: "p", source: "base", keys: keys, value: "it", outputs: [(50, "p50"), (95, "p95")])),
+            a AS (SELECT f, pn, pv, count(*) AS c FROM base GROUP BY f, pn, pv)
+            SELECT a.f, a.pn, a.pv, a.c, p.p50, p.p95 FROM a JOIN p ON \(join)
+            """
+        return SQLQuery(sql, w.values)
+    }
+
+    /// The input cost the generations of one feature and prompt version above `limit` input tokens would save
+    /// sent with `median` tokens: Σ input cost × (tokens − median) / tokens, each rounded (`waste`), with example
+    /// traces (`trace_id` rows after the first, which holds the sum).
+    public func trimmedInput(
+        _ q: InsightQuery, projectID: String, feature: String?, promptName: String?, promptVersion: Int?,
+        median: Int64, limit: Int64
+    ) -> (waste: SQLQuery, examples: SQLQuery) {
+        var w = scope(q, projectID: projectID)
+        w.add(dialect.same("o.feature", "?"), .text(feature))
+        w.add(dialect.same("o.prompt_name", "?"), .text(promptName))
+        w.add(dialect.same("o.prompt_version", "?"), .int(promptVersion.map(Int64.init)))
+        w.add("o.type = 'GENERATION'")
+        w.add("o.input_tokens > ?", .int(limit))
+        let share =
+            "round(CAST(coalesce(o.input_cost_nanos, 0) AS \(dialect.double)) * (o.input_tokens - \(median)) / o.input_tokens)"
+        let waste =
+            "SELECT \(dialect.sum("CAST(\(share) AS BIGINT)")) AS waste, count(*) AS c FROM observation o WHERE \(w.sql)"
+        let base = "SELECT o.feature AS f, o.trace_id, o.input_tokens AS w FROM observation o WHERE \(w.sql)"
+        return (SQLQuery(waste, w.values), SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values))
+    }
+
+    /// agent_loop: per feature, the traces whose model calls reach `loopCalls` or whose other observations (tools,
+    /// spans, …) repeat one name `loopRepeats` times (`loops`), the cost of their model calls (`cost`), of those after the cap — the
+    /// earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat — (`waste`), the most calls and repeats
+    /// in one trace, and every model call's cost on the feature (`feature_cost`); then up to `examples` looping
+    /// traces per feature (most waste first) as further rows with `trace_id`.
+    public func agentLoops(_ q: InsightQuery, projectID: String) -> SQLQuery {
+        let w = scope(q, projectID: projectID)
+        let isCall = dialect.int(Self.modelCalls)
+        let t = q.thresholds
+        let sql = """
+            WITH obs AS (
+                SELECT o.trace_id, o.id, o.feature AS f, o.name, o.start_time, \(isCall) AS call,
+                    CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
+                FROM observation o WHERE \(w.sql)
+            ), call_rank AS (
+                SELECT trace_id, start_time, ROW_NUMBER() OVER (PARTITION BY trace_id ORDER BY start_time, id) AS r
+                FROM obs WHERE call = 1
+            ), name_rank AS (
+                SELECT trace_id, start_time,
+                    ROW_NUMBER() OVER (PARTITION BY trace_id, name ORDER BY start_time, id) AS r
+                FROM obs WHERE name IS NOT NULL AND call = 0
+            ), caps AS (
+                SELECT trace_id, min(start_time) AS cap FROM (
+                    SELECT trace_id, start_time FROM call_rank WHERE r = \(t.loopCalls)
+                    UNION ALL SELECT trace_id, start_time FROM name_rank WHERE r = \(t.loopRepeats)
+                ) c GROUP BY trace_id
+            ), loops AS (
+                SELECT obs.trace_id, max(obs.f) AS f, \(dialect.sum("obs.cost")) AS cost,
+                    \(dialect.sum("CASE WHEN obs.start_time > caps.cap THEN obs.cost ELSE 0 END")) AS waste,
+                    \(dialect.sum("obs.call")) AS calls
+                FROM obs JOIN caps ON caps.trace_id = obs.trace_id GROUP BY obs.trace_id
+            ), repeats AS (
+                SELECT trace_id, max(n) AS n FROM (
+                    SELECT trace_id, count(*) AS n FROM obs WHERE name IS NOT NULL AND call = 0 GROUP BY trace_id, name
+                ) x GROUP BY trace_id
+            ), spend AS (
+                SELECT f, \(dialect.sum("cost")) AS feature_cost FROM obs GROUP BY f
+            ), ranked AS (
+                SELECT loops.*, coalesce(repeats.n, 0) AS repeats,
+                    ROW_NUMBER() OVER (PARTITION BY loops.f ORDER BY loops.waste DESC, loops.trace_id) AS r
+                FROM loops LEFT JOIN repeats ON repeats.trace_id = loops.trace_id
+            )
+            SELECT ranked.f, NULL AS trace_id, count(*) AS loops, \(dialect.sum("ranked.cost")) AS cost,
+                \(dialect.sum("ranked.waste")) AS waste, max(ranked.calls) AS max_calls, max(ranked.repeats)
+                AS max_repeats, max(spend.feature_cost) AS feature_cost
+            FROM ranked JOIN spend ON \(dialect.same("spend.f", "ranked.f")) GROUP BY ranked.f
+            UNION ALL
+            SELECT f, trace_id, NULL, NULL, NULL, NULL, NULL, NULL FROM ranked WHERE r <= \(q.examples)
+            """
+        return SQLQuery(sql, w.values)
+    }
+
+    /// cache_opportunity: per feature and model, generations whose input (`input_hash`) the same tenant asked
+    /// within the cache window before (`repeats`; calls a cache answered are not counted), the distinct inputs and
+    /// tenants among them and their cost (`waste`); then up to `examples` traces per group as rows with `trace_id`.
+    public func repeatedInputs(_ q: InsightQuery, projectID: String) -> SQLQuery {
+        let w = scope(q, projectID: projectID)
+        let hit = dialect.jsonText([("o.metadata", "cache_hit")])
+        let sql = """
+            WITH seq AS (
+                SELECT o.feature AS f, o.model AS m, o.tenant AS tenant, o.trace_id, o.input_hash AS h,
+                    coalesce(o.total_cost_nanos, 0) AS cost,
+                    \(dialect.int("lower(coalesce(\(hit.sql), '')) IN ('true', '1')")) AS hit,
+                    o.start_time - LAG(o.start_time) OVER (PARTITION BY o.tenant, o.input_hash
+                        ORDER BY o.start_time, o.id) AS gap
+                FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION' AND o.input_hash IS NOT NULL
+            ), waste AS (
+                SELECT * FROM seq WHERE gap <= \(q.thresholds.cacheWindowMicros) AND hit = 0
+            )
+            SELECT f, m, NULL AS trace_id, count(*) AS repeats, count(DISTINCT h) AS inputs,
+                count(DISTINCT tenant) AS tenants, \(dialect.sum("cost")) AS waste
+            FROM waste GROUP BY f, m HAVING \(dialect.sum("cost")) > 0
+            UNION ALL
+            SELECT f, m, trace_id, NULL, NULL, NULL, NULL FROM (\(examples(
+                base: "SELECT f, m, trace_id, cost AS w FROM waste WHERE cost > 0", groups: ["f", "m"],
+                n: q.examples))) e
+            """
+        return SQLQuery(sql, hit.values + w.values)
+    }
+
+    /// embed_reindex: per feature and model, embedding calls whose input was embedded before in the range
+    /// (`repeats`), the distinct inputs among them and their cost (`waste`); then example traces as rows with
+    /// `trace_id`.
+    public func reembedded(_ q: InsightQuery, projectID: String) -> SQLQuery {
+        let w = scope(q, projectID: projectID)
+        let sql = """
+            WITH seq AS (
+                SELECT o.feature AS f, o.model AS m, o.trace_id, o.input_hash AS h,
+                    coalesce(o.total_cost_nanos, 0) AS cost,
+                    ROW_NUMBER() OVER (PARTITION BY o.input_hash ORDER BY o.start_time, o.id) AS r
+                FROM observation o WHERE \(w.sql) AND o.type = 'EMBEDDING' AND o.input_hash IS NOT NULL
+            ), waste AS (SELECT * FROM seq WHERE r > 1)
+            SELECT f, m, NULL AS trace_id, count(*) AS repeats, count(DISTINCT h) AS inputs,
+                \(dialect.sum("cost")) AS waste
+            FROM waste GROUP BY f, m HAVING \(dialect.sum("cost")) > 0
+            UNION ALL
+            SELECT f, m, trace_id, NULL, NULL, NULL FROM (\(examples(
+                base: "SELECT f, m, trace_id, cost AS w FROM waste WHERE cost > 0", groups: ["f", "m"],
+                n: q.examples))) e
+            """
+        return SQLQuery(sql, w.values)
+    }
+}

@@ -1,0 +1,196 @@
+import Foundation
+import TallyCore
+import TallyStoreAPI
+
+/// What-if pricing over either store: the calls' figures and their usage per key are summed in SQL (whole calls: a
+/// shared call counts under its trace's tenant), the sums priced in `WhatIf`.
+extension AnalyticsSQL {
+    /// The filter of the repriced calls (the query's, restricted to its types) and its FROM/SELECT parts.
+    func whatIfScan(_ q: WhatIfQuery, projectID: String, filter f: AnalyticsFilter) -> (
+        select: String, from: String, conditions: SQLConditions, values: [SQLValue], keys: [String]
+    ) {
+        var typed = f
+        typed.types = q.types
+        let filter = filter(typed, projectID: projectID)
+        let (select, values, from, keys) = groupedCalls(
+            q.dimensions, bucket: nil, filter: typed, filterNeedsTrace: filter.trace, wholeCalls: true)
+        return (select, from, filter.conditions, values, keys)
+    }
+
+    /// Per group: calls with a cost, calls without, errors and tokens of the costed ones, their stored cost.
+    public func whatIfFigures(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
+        let scan = whatIfScan(q, projectID: projectID, filter: q.filter)
+        let costed = "o.total_cost_nanos IS NOT NULL"
+        func costedSum(_ expr: String) -> String { dialect.sum("CASE WHEN \(costed) THEN \(expr) ELSE 0 END") }
+        let sql = """
+            SELECT \(scan.select), \(costedSum("1")) AS c, \(dialect.sum("CASE WHEN \(costed) THEN 0 ELSE 1 END"))
+                    AS uncosted,
+                \(costedSum(dialect.int("o.level = 'ERROR'"))) AS errors, \(costedSum("o.input_tokens")) AS it,
+                \(costedSum("o.output_tokens")) AS ot, \(costedSum("o.total_tokens")) AS tt,
+                \(dialect.sum("coalesce(o.total_cost_nanos, 0)")) AS tc
+            FROM \(scan.from) WHERE \(scan.conditions.sql)
+            GROUP BY \(scan.keys.joined(separator: ", "))
+            """
+        return SQLQuery(sql, scan.values + scan.conditions.values)
+    }
+
+    /// Per group, usage key and whether the call reports a `total`: the summed units of the costed calls.
+    public func whatIfUsage(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
+        let scan = whatIfScan(q, projectID: projectID, filter: q.filter)
+        let hasTotal = dialect.int(dialect.jsonHas("o.usage_details", key: "total"))
+        let sql = """
+            SELECT \(scan.select), j.key AS k, \(hasTotal) AS ht, \(dialect.sum(dialect.jsonInt("j"))) AS units
+            FROM \(scan.from) CROSS JOIN \(dialect.jsonEntries("o.usage_details", "j"))
+            WHERE \(scan.conditions.sql) AND o.total_cost_nanos IS NOT NULL
+            GROUP BY \(scan.keys.joined(separator: ", ")), j.key, \(hasTotal)
+            """
+        return SQLQuery(sql, scan.values + scan.conditions.values)
+    }
+
+    /// Per feature and model, over the query's calls of any model: calls and errors (`f`, `m`, `c`, `errors`).
+    public func modelQuality(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
+        var anyModel = q.filter
+        anyModel.models = []
+        anyModel.types = q.types
+        let filter = filter(anyModel, projectID: projectID)
+        let sql = """
+            SELECT o.feature AS f, o.model AS m, count(*) AS c, \(dialect.sum(dialect.int("o.level = 'ERROR'")))
+                AS errors
+            FROM observation o\(filter.trace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
+            WHERE \(filter.conditions.sql) AND o.model IS NOT NULL
+            GROUP BY o.feature, o.model
+            """
+        return SQLQuery(sql, filter.conditions.values)
+    }
+
+    /// Per feature, model and score name: the mean of the numeric scores given to the calls or (without an
+    /// observation) to their traces, each score counted once (`f`, `m`, `name`, `mean`).
+    public func modelScores(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
+        var anyModel = q.filter
+        anyModel.models = []
+        anyModel.types = q.types
+        let filter = filter(anyModel, projectID: projectID)
+        let join = filter.trace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : ""
+        let numeric = "s.data_type IN ('NUMERIC', 'BOOLEAN') AND s.value IS NOT NULL"
+        let sql = """
+            SELECT f, m, name, avg(value) AS mean FROM (
+                SELECT o.feature AS f, o.model AS m, s.id, s.name, s.value
+                FROM observation o\(join) JOIN score s ON s.project_id = o.project_id AND s.observation_id = o.id
+                WHERE \(filter.conditions.sql) AND o.model IS NOT NULL AND \(numeric)
+                UNION
+                SELECT o.feature AS f, o.model AS m, s.id, s.name, s.value
+                FROM observation o\(join) JOIN score s ON s.project_id = o.project_id AND s.trace_id = o.trace_id
+                    AND s.observation_id IS NULL
+                WHERE \(filter.conditions.sql) AND o.model IS NOT NULL AND \(numeric)
+            ) x GROUP BY f, m, name
+            """
+        return SQLQuery(sql, filter.conditions.values + filter.conditions.values)
+    }
+}
+
+extension SQLReader {
+    /// `q`'s calls priced as `q.model` (matched in `table` at the end of the range, else `now`).
+    public func sharedWhatIf(projectID: String, query q: WhatIfQuery, table: PriceTable, now: Timestamp)
+        async throws -> WhatIfAnswer
+    {
+        guard let target = table.match(q.model, at: q.filter.to ?? now) else {
+            throw WhatIf.Failure.unknownModel(q.model)
+        }
+        let groups = try await whatIfSums(projectID: projectID, query: q)
+        let priced = try WhatIf.rows(Array(groups.values), as: target)
+        guard let total = WhatIf.total(priced) else { throw WhatIf.Failure.outOfRange("the total") }
+        // Most spent first, then by the group's values.
+        let sorted = priced.sorted { a, b in
+            guard a.sums.costNanos == b.sums.costNanos else { return a.sums.costNanos > b.sums.costNanos }
+            return a.sums.keys.map { $0 ?? "" }.lexicographicallyPrecedes(b.sums.keys.map { $0 ?? "" })
+        }
+        let quality = try await whatIfQuality(projectID: projectID, query: q, table: table, target: target, now: now)
+        return WhatIfAnswer(
+            target: target, rows: Array(sorted.prefix(WhatIfQuery.maxGroups)), total: total, quality: quality,
+            truncated: sorted.count > WhatIfQuery.maxGroups)
+    }
+
+    /// `q`'s calls summed per group (keyed by the group's values): figures and usage per key.
+    func whatIfSums(projectID: String, query q: WhatIfQuery) async throws -> [[String?]: WhatIfSums] {
+        let figuresQuery = analytics.whatIfFigures(q, projectID: projectID)
+        let usageQuery = analytics.whatIfUsage(q, projectID: projectID)
+        async let figureRows = rows(figuresQuery)
+        async let usageRows = rows(usageQuery)
+        let width = q.dimensions.count
+        func keys(_ row: SQLRow) -> [String?] { (0..<width).map { row.text("d\($0)") } }
+        var groups: [[String?]: WhatIfSums] = [:]
+        for row in try await figureRows {
+            var s = WhatIfSums(keys: keys(row))
+            s.calls = row.int("c") ?? 0
+            s.uncostedCalls = row.int("uncosted") ?? 0
+            s.errors = row.int("errors") ?? 0
+            s.inputTokens = row.int("it") ?? 0
+            s.outputTokens = row.int("ot") ?? 0
+            s.totalTokens = row.int("tt") ?? 0
+            s.costNanos = row.int("tc") ?? 0
+            groups[s.keys] = s
+        }
+        for row in try await usageRows {
+            guard let key = row.text("k"), let units = row.int("units") else { continue }
+            let k = keys(row)
+            var s = groups[k] ?? WhatIfSums(keys: k)
+            let hasTotal = row.int("ht") == 1
+            // A call that reports `total` is billed on it by a model priced on totals; one that does not, on all
+            // of its units.
+            if key == "total" || !hasTotal {
+                guard let sum = s.totalUnits.addingExactly(units) else { throw WhatIf.Failure.outOfRange(key) }
+                s.totalUnits = sum
+            }
+            if key != "total" {
+                guard let sum = s.usage[key, default: 0].addingExactly(units) else {
+                    throw WhatIf.Failure.outOfRange(key)
+                }
+                s.usage[key] = sum
+            }
+            groups[k] = s
+        }
+        return groups
+    }
+
+    /// For each feature where the target model ran next to a model of the repriced calls: every such model's
+    /// calls, error rate and mean scores, the target first, then by calls.
+    func whatIfQuality(
+        projectID: String, query q: WhatIfQuery, table: PriceTable, target: ModelPrice, now: Timestamp
+    ) async throws -> [FeatureQuality] {
+        let at = q.filter.to ?? now
+        func isTarget(_ model: String) -> Bool { model == q.model || table.match(model, at: at)?.id == target.id }
+        func isRepriced(_ model: String) -> Bool {
+            q.filter.models.isEmpty || q.filter.models.contains(model)
+        }
+        let qualityQuery = analytics.modelQuality(q, projectID: projectID)
+        let scoresQuery = analytics.modelScores(q, projectID: projectID)
+        async let qualityRows = rows(qualityQuery)
+        async let scoreRows = rows(scoresQuery)
+        var scores: [FeatureModel: [String: Double]] = [:]
+        for row in try await scoreRows {
+            guard let model = row.text("m"), let name = row.text("name"), let mean = row.double("mean") else {
+                continue
+            }
+            scores[FeatureModel(feature: row.text("f"), model: model), default: [:]][name] = mean
+        }
+        var byFeature: [String?: [ModelQuality]] = [:]
+        for row in try await qualityRows {
+            guard let model = row.text("m") else { continue }
+            let feature = row.text("f")
+            let target = isTarget(model)
+            guard target || isRepriced(model) else { continue }
+            byFeature[feature, default: []].append(
+                ModelQuality(
+                    model: model, isTarget: target, calls: row.int("c") ?? 0, errors: row.int("errors") ?? 0,
+                    scores: scores[FeatureModel(feature: feature, model: model)] ?? [:]))
+        }
+        return byFeature.compactMap { feature, models in
+            guard models.contains(where: \.isTarget), models.contains(where: { !$0.isTarget }) else { return nil }
+            let ordered = models.sorted { a, b in
+                if a.isTarget != b.isTarget { return a.isTarget }
+                return a.calls != b.calls ? a.calls > b.calls : a.model < b.model
+            }
+            return FeatureQuality(feature: feature, models: ordered)
+        }.sorted { ($0.feature ?? "") < ($1.feature ?? "") }
+    }
+}
