@@ -74,6 +74,7 @@ extension SQLReader {
         whatIf.filter.from = q.from
         whatIf.filter.to = q.to
         whatIf.filter.environments = q.environments
+        whatIf.filter.tenants = q.tenants
         whatIf.filter.types = [.generation]
         whatIf.filter.features = Set(short.keys.compactMap(\.feature)).sorted()
         whatIf.filter.models = Set(short.keys.compactMap(\.model)).sorted()
