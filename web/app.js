@@ -10,6 +10,8 @@ import { dashboardsPage } from "./dashboards.js";
 import { tenantsPage, tenantPage } from "./tenants.js";
 import { budgetsPage } from "./budgets.js";
 import { alertsPage } from "./alerts.js";
+import { savingsPage } from "./savings.js";
+import { forgetProjectData } from "./widgets.js";
 
 let project = null;
 
@@ -51,6 +53,7 @@ const tenantPages = new Set(["tenant", "traces", "trace"]);
 
 function signedIn(p) {
   project = p;
+  forgetProjectData();
   const nav = document.getElementById("nav");
   nav.hidden = false;
   document.getElementById("signout").hidden = false;
@@ -95,7 +98,7 @@ async function route() {
   }
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page);
   const token = ++renderToken;
-  const pages = { traces: tracesPage, trace: tracePage, prompts: promptsPage, dashboards: dashboardsPage, tenants: tenantsPage, tenant: tenantPage, budgets: budgetsPage, alerts: alertsPage };
+  const pages = { traces: tracesPage, trace: tracePage, prompts: promptsPage, dashboards: dashboardsPage, tenants: tenantsPage, tenant: tenantPage, budgets: budgetsPage, alerts: alertsPage, savings: savingsPage };
   const render = pages[page] || tracesPage;
   try {
     const view = await render(arg, params, () => token !== renderToken, { ownTenant: tenant });

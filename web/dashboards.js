@@ -2,9 +2,10 @@
 import { el, hashFor, query, int } from "./dom.js";
 import { api, rangeStart } from "./api.js";
 import { stackedBars, lines, hbars } from "./charts.js";
-import { rangeControls, tenantSpendTable } from "./widgets.js";
+import { rangeControls, tenantSpendTable, projectIsEmpty, connectGuide } from "./widgets.js";
 
 export async function dashboardsPage(_arg, params, stale) {
+  if (await projectIsEmpty()) return stale() ? null : el("section", { "aria-label": "Dashboards" }, el("h1", { text: "Dashboards" }), await connectGuide());
   const from = rangeStart(params.range || "30d");
   const common = { from, environment: params.environment };
   const window = params.window || "24h";

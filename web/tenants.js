@@ -2,9 +2,10 @@
 import { el, link, hashFor, query, usd, int, ms, when } from "./dom.js";
 import { api, rangeStart } from "./api.js";
 import { stackedBars, hbars } from "./charts.js";
-import { rangeControls, tenantSpendTable } from "./widgets.js";
+import { rangeControls, tenantSpendTable, projectIsEmpty, connectGuide } from "./widgets.js";
 
 export async function tenantsPage(_arg, params, stale) {
+  if (await projectIsEmpty()) return stale() ? null : el("section", { "aria-label": "Tenants" }, el("h1", { text: "Tenants" }), await connectGuide());
   const from = rangeStart(params.range || "30d");
   const r = await api("/api/tally/v1/breakdown?" + query({ groupBy: "tenant", from, environment: params.environment, metrics: "count,totalTokens,totalCost", sort: "-totalCost", limit: 500 }));
   if (stale()) return null;

@@ -1,6 +1,7 @@
 // Tally web UI: the trace list with its filters.
 import { el, link, tenantLink, hashFor, query, usd, int, ms, when } from "./dom.js";
 import { api, rangeStart } from "./api.js";
+import { projectIsEmpty, connectGuide } from "./widgets.js";
 
 const traceFilters = [
   ["range", "Time", "select", ["all", "1h", "24h", "7d", "30d"]], ["from", "From (UTC day)", "date"], ["to", "To (UTC day)", "date"],
@@ -26,6 +27,10 @@ export async function tracesPage(_arg, params, stale) {
   const result = await api("/api/tally/v1/traces?" + qs);
   if (stale()) return null;
   const elapsed = performance.now() - started;
+  const filtered = Object.keys(params).some((k) => params[k] && !["sort", "range"].includes(k));
+  if (!result.data.length && !filtered && await projectIsEmpty()) {
+    return stale() ? null : el("section", { "aria-label": "Traces" }, el("h1", { text: "Traces" }), await connectGuide());
+  }
 
   const go = (changes) => { location.hash = hashFor("traces", Object.assign({}, params, { offset: undefined }, changes)); };
   const controls = traceFilters.map(([key, label, kind, options]) => {

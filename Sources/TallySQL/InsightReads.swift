@@ -120,6 +120,11 @@ extension SQLReader {
                     inputCostNanos: row.int("ic1") ?? 0, calls: c1, inputTokens: t1, previousCalls: c0,
                     previousInputTokens: t0)
                 let subject = InsightSubject(feature: row.text("f"))
+                let examples = try await rows(
+                    insightSQL.inputExamples(
+                        q, projectID: projectID, feature: subject.feature,
+                        from: q.to.microseconds - Insights.weekMicros)
+                ).compactMap { $0.text("trace_id") }.sorted()
                 found[subject] = Finding(
                     type: .contextBloat, subject: subject,
                     evidence: [
@@ -127,7 +132,7 @@ extension SQLReader {
                         "previousInputTokensPerCall": .double(Double(t0) / Double(c0)),
                         "growth": .double(Double(t1 * c0) / Double(t0 * c1) - 1), "calls": .int(c1),
                         "previousCalls": .int(c0), "addedInputCostNanos": .int(waste),
-                    ], wasteNanos: waste, periodMicros: Insights.weekMicros, traces: [])
+                    ], wasteNanos: waste, periodMicros: Insights.weekMicros, traces: examples)
             }
         }
         for row in try await rows(insightSQL.inputSpread(q, projectID: projectID)) {

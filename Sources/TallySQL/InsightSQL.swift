@@ -108,6 +108,17 @@ public struct InsightSQL: Sendable {
         return SQLQuery(sql, w.values)
     }
 
+    /// Example traces of one feature's generations since `from`: those that sent the most input.
+    public func inputExamples(_ q: InsightQuery, projectID: String, feature: String?, from: Int64) -> SQLQuery {
+        var w = scope(q, projectID: projectID, from: from)
+        w.add(dialect.same("o.feature", "?"), .text(feature))
+        let base = """
+            SELECT o.feature AS f, o.trace_id, o.input_tokens AS w FROM observation o
+            WHERE \(w.sql) AND o.type = 'GENERATION'
+            """
+        return SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values)
+    }
+
     /// context_bloat, spread: per feature and prompt version of generations, calls and the median (`p50`) and
     /// 95th percentile (`p95`) input tokens.
     public func inputSpread(_ q: InsightQuery, projectID: String) -> SQLQuery {
