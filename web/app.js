@@ -11,6 +11,8 @@ import { tenantsPage, tenantPage } from "./tenants.js";
 import { budgetsPage } from "./budgets.js";
 import { alertsPage } from "./alerts.js";
 import { savingsPage } from "./savings.js";
+import { usersPage } from "./users.js";
+import { sessionsPage, sessionPage } from "./sessions.js";
 import { forgetProjectData } from "./widgets.js";
 
 let project = null;
@@ -98,7 +100,7 @@ async function route() {
   }
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page);
   const token = ++renderToken;
-  const pages = { traces: tracesPage, trace: tracePage, prompts: promptsPage, dashboards: dashboardsPage, tenants: tenantsPage, tenant: tenantPage, budgets: budgetsPage, alerts: alertsPage, savings: savingsPage };
+  const pages = { traces: tracesPage, trace: tracePage, prompts: promptsPage, dashboards: dashboardsPage, tenants: tenantsPage, tenant: tenantPage, budgets: budgetsPage, alerts: alertsPage, savings: savingsPage, users: usersPage, sessions: sessionsPage, session: sessionPage };
   const render = pages[page] || tracesPage;
   try {
     const view = await render(arg, params, () => token !== renderToken, { ownTenant: tenant });

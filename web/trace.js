@@ -13,7 +13,7 @@ function jsonBlock(value) {
 }
 
 /** Chat messages ([{role, content}], or {messages: [...]}) as a conversation; anything else as pretty JSON. */
-function contentView(value) {
+export function contentView(value) {
   const messages = Array.isArray(value) ? value : value && Array.isArray(value.messages) ? value.messages :
     value && typeof value === "object" && "role" in value && "content" in value ? [value] : null;
   if (messages && messages.length && messages.every((m) => m && typeof m === "object" && "role" in m)) {

@@ -87,3 +87,13 @@ export async function connectGuide() {
     el("h3", { text: "Python" }), copyable("connect-python", python),
     el("p", { class: "muted", text: "Name each trace's tenant and feature in its metadata (tenantId, feature): every view here breaks spend down by them." }));
 }
+
+/** A relative range ("7d", "30d", "90d", "all") as whole UTC days ending with today: {from, to} as ISO strings
+ * (undefined for "all"), so reads of per-day rollups never scan a partial day. */
+export function dayRange(range) {
+  const m = /^(\d+)d$/.exec(range || "");
+  if (!m) return { from: undefined, to: undefined };
+  const today = new Date(); today.setUTCHours(0, 0, 0, 0);
+  const to = new Date(today.getTime() + 86400e3);
+  return { from: new Date(to.getTime() - Number(m[1]) * 86400e3).toISOString(), to: to.toISOString() };
+}

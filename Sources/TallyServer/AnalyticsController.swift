@@ -83,16 +83,7 @@ struct AnalyticsController: Sendable {
         q.filter = try Self.filter(r, request: request, context: context)
         q.dimensions = try Self.dimensions(r)
         q.bucket = try r.enumValue("bucket", TimeBucket.self)
-        if let sort = r.string("sort") {
-            q.ascending = !sort.hasPrefix("-")
-            let name = sort.hasPrefix("-") || sort.hasPrefix("+") ? String(sort.dropFirst()) : sort
-            guard let metric = Metric(rawValue: name) else {
-                throw APIError.invalid(
-                    "sort: expected [-]<metric> with metric one of "
-                        + Metric.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            q.sort = metric
-        }
+        if let (metric, ascending) = try r.sort("sort", Metric.self) { (q.sort, q.ascending) = (metric, ascending) }
         q.limit = try r.int("limit", in: 1...BreakdownQuery.maxLimit) ?? 1_000
         let metrics = Set(
             try r.list("metrics").map { name in

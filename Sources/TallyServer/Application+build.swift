@@ -160,6 +160,7 @@ func buildRouter(
     AnalyticsController(database: database).addRoutes(tally: tallyAPI, public: projectAccess)
     TraceListController(database: database).addRoutes(to: tallyAPI)
     SavingsController(database: database).addRoutes(to: tallyAPI)
+    ActivityController(database: database).addRoutes(to: tallyAPI)
     RetentionController(database: database, bodyReader: bodyReader, defaultDays: configuration.retentionDays)
         .addRoutes(to: tallyAPI)
     BudgetController(database: database, bodyReader: bodyReader).addRoutes(to: tallyAPI)

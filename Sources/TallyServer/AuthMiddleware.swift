@@ -101,7 +101,7 @@ struct AuthMiddleware: RouterMiddleware {
         "/api/tally/v1/dashboards/top-tenants", "/api/tally/v1/dashboards/tokens-per-success",
         "/api/tally/v1/dashboards/cost-by-model", "/api/tally/v1/exports/usage", "/api/tally/v1/traces",
         "/api/public/traces", "/api/public/traces/{traceId}", "/api/public/projects", "/api/tally/v1/what-if",
-        "/api/tally/v1/insights",
+        "/api/tally/v1/insights", "/api/tally/v1/users",
     ]
 
     /// Refuses (403) what the key's reach does not cover: any write for a read-only key, any route outside

@@ -89,6 +89,19 @@ struct QueryReader {
         return e
     }
 
+    /// A sort parameter `[-|+]key` with key one of `E`'s raw values: the key and whether it sorts ascending (no
+    /// `-`); nil when absent, a 400 naming the keys when unknown.
+    func sort<E: RawRepresentable & CaseIterable>(_ name: String, _: E.Type) throws -> (key: E, ascending: Bool)?
+    where E.RawValue == String {
+        guard let raw = string(name) else { return nil }
+        let key = raw.hasPrefix("-") || raw.hasPrefix("+") ? String(raw.dropFirst()) : raw
+        guard let e = E(rawValue: key) else {
+            throw APIError.invalid(
+                "\(name): expected [-]<key> with key one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return (e, !raw.hasPrefix("-"))
+    }
+
     /// A comma-separated list (`list`) of `E`'s raw values; an unknown one is a 400 naming the allowed ones.
     func enumList<E: RawRepresentable & CaseIterable>(_ name: String, _: E.Type) throws -> [E]
     where E.RawValue == String {

@@ -29,14 +29,8 @@ struct TraceListController: Sendable {
         q.environments = try r.list("environment")
         q.level = try r.enumValue("level", ObservationLevel.self)
         q.nameContains = r.string("q")
-        if let sort = r.string("sort") {
-            q.ascending = !sort.hasPrefix("-")
-            let name = sort.hasPrefix("-") ? String(sort.dropFirst()) : sort
-            guard let s = TraceListQuery.Sort(rawValue: name) else {
-                throw APIError.invalid(
-                    "sort: expected [-]" + TraceListQuery.Sort.allCases.map(\.rawValue).joined(separator: "|"))
-            }
-            q.sort = s
+        if let (key, ascending) = try r.sort("sort", TraceListQuery.Sort.self) {
+            (q.sort, q.ascending) = (key, ascending)
         }
         q.limit = try r.int("limit", in: 1...200) ?? 50
         q.offset = try r.int("offset", in: 0...1_000_000) ?? 0

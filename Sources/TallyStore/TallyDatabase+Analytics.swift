@@ -126,3 +126,14 @@ extension TallyDatabase: SavingsStore {
         try await sharedInsights(projectID: projectID, query: q, table: try await priceTable(projectID: projectID))
     }
 }
+
+/// The Users and Sessions views: the shared reads of TallySQL (`sharedUsers`, `sharedSessions`).
+extension TallyDatabase: ActivityStore {
+    public func users(projectID: String, query q: UserListQuery) async throws -> (rows: [UserRow], total: Int) {
+        try await sharedUsers(projectID: projectID, query: q)
+    }
+
+    public func sessionList(projectID: String, query q: SessionListQuery) async throws -> [SessionRow] {
+        try await sharedSessions(projectID: projectID, query: q)
+    }
+}

@@ -5,7 +5,7 @@ import TallyCore
 /// conformance tests. Requirements that may do I/O are `async` (SQLite answers the budget check from memory).
 /// Time parameters (`now`) are explicit in the requirements; the extensions below supply the current time.
 public typealias TallyStorage = IngestStore & ProjectStore & TraceStore & AnalyticsStore & PricingStore & PromptStore
-    & SavingsStore & BudgetStore & AlertStore & ExportStore & RetentionStore & MaintenanceStore
+    & SavingsStore & ActivityStore & BudgetStore & AlertStore & ExportStore & RetentionStore & MaintenanceStore
 
 /// The single write path (see `TallyDatabase.ingest`).
 public protocol IngestStore: Sendable {
@@ -88,6 +88,14 @@ public protocol SavingsStore: Sendable {
     func whatIf(projectID: String, query q: WhatIfQuery, now: Timestamp) async throws -> WhatIfAnswer
     /// Every finding in the range, most valuable first.
     func insights(projectID: String, query q: InsightQuery) async throws -> [Finding]
+}
+
+/// The Users and Sessions views (`Activity` in TallyCore; the SQL in TallySQL).
+public protocol ActivityStore: Sendable {
+    /// A page of users with traces in the range, and how many there are.
+    func users(projectID: String, query q: UserListQuery) async throws -> (rows: [UserRow], total: Int)
+    /// A page of sessions, newest start first, with their totals over all their traces.
+    func sessionList(projectID: String, query q: SessionListQuery) async throws -> [SessionRow]
 }
 
 /// Model prices and the pricing settings.

@@ -32,7 +32,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
 /// The store protocols both backends implement so far (the conformance suites run against these).
 typealias StoreUnderTest = TallyStoreAPI.ProjectStore & IngestStore & TraceStore & PromptStore & PricingStore
-    & RetentionStore & BudgetStore & AlertStore & ExportStore & SavingsStore
+    & RetentionStore & BudgetStore & AlertStore & ExportStore & SavingsStore & ActivityStore
 
 extension Backend {
     /// Row counts of the data tables of `store`, whichever backend it is.

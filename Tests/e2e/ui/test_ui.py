@@ -287,6 +287,37 @@ def test_06_tenant_page(server, browser):
     assert console_errors(browser) == []
 
 
+def test_06b_users_and_sessions(server, browser):
+    go(browser, "#/users", "#users")
+    # Per user, most spent first: dave 0.02; alice acme-1 + acme-3 (an error) = 0.00406; bob; carol; the hostile
+    # trace's user (10 + 10 tokens), shown as text.
+    wait(browser, lambda d: len(rows(d, "#users")) == 5)
+    assert [cells(browser, "#users", i)[0] for i in range(5)] == ["dave", "alice", "bob", "carol", seed.XSS_URL]
+    alice = cells(browser, "#users", 1)
+    assert alice[1:5] == ["2", "2,200", "$0.00406", "50.0%"] and alice[7] == "acme"
+    assert "of 5 users" in browser.find_element(By.ID, "users-count").text
+    browser.find_element(By.CSS_SELECTOR, "#users button[data-sort=traces]").click()
+    wait(browser, lambda d: "sort=-traces" in d.current_url and cells(d, "#users", 0)[0] == "alice")
+    shot(browser, "09b-users")
+    browser.find_element(By.LINK_TEXT, "alice").click()
+    wait(browser, lambda d: "userId=alice" in d.current_url and trace_ids(d) == ["acme-1", "acme-3"])
+    # Sessions: newest first; by user; one session as a conversation with its cost per turn and in total.
+    go(browser, "#/sessions", "#sessions")
+    wait(browser, lambda d: len(rows(d, "#sessions")) == 4)
+    field = browser.find_element(By.ID, "f-userId")
+    field.send_keys("alice" + Keys.ENTER)
+    wait(browser, lambda d: "userId=alice" in d.current_url and len(rows(d, "#sessions")) == 1)
+    assert cells(browser, "#sessions")[3:6] == ["2", "2,200", "$0.00406"]
+    browser.find_element(By.LINK_TEXT, "session-alice").click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#turns .turn")) == 2)
+    assert browser.find_element(By.ID, "session-totals").text == "2 turns · 2,200 tokens · $0.00406"
+    turns = browser.find_elements(By.CSS_SELECTOR, "#turns .turn")
+    assert "question from alice" in turns[0].text and "$0.00056" in turns[0].text and "$0.0035" in turns[1].text
+    assert "ERROR" in turns[1].find_element(By.CSS_SELECTOR, ".turn-figures").text
+    shot(browser, "09c-session")
+    assert console_errors(browser) == []
+
+
 def test_07_hostile_trace_renders_inert(server, browser):
     go(browser, "#/traces", "#traces")
     wait(browser, lambda d: "xss-1" in trace_ids(d))
