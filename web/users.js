@@ -30,7 +30,7 @@ export async function usersPage(_arg, params, stale) {
     el("td", { class: "num", text: int(u.traces) }), el("td", { class: "num", text: int(u.totalTokens) }),
     el("td", { class: "num", text: usd(u.totalCost) }), el("td", { class: "num", text: pct(u.errorRate) }),
     el("td", { text: when(u.firstSeen).slice(0, 16) }), el("td", { text: when(u.lastSeen).slice(0, 16) }),
-    el("td", {}, u.tenant ? tenantLink(u.tenant) : u.tenants > 1 ? u.tenants + " tenants" : "–")));
+    el("td", {}, u.tenant ? tenantLink(u.tenant) : u.severalTenants ? "several" : "–")));
   const total = result.meta.totalItems;
   const pager = el("div", { class: "pager" },
     el("button", { type: "button", text: "← Previous", disabled: offset === 0, on: { click: () => go({ offset: Math.max(0, offset - limit) }) } }),

@@ -32,11 +32,12 @@ public struct UserRow: Sendable, Hashable {
     public var lastSeen: Timestamp
     /// The user's tenant when all their traces in the range name the same one (nil: none, or several).
     public var tenant: String?
-    public var tenantCount: Int64
+    /// True when their traces name more than one tenant (a trace without one counts as one).
+    public var severalTenants: Bool
 
     public init(
         userID: String, traces: Int64, errors: Int64, tokens: Int64, costNanos: Int64, firstSeen: Timestamp,
-        lastSeen: Timestamp, tenant: String?, tenantCount: Int64
+        lastSeen: Timestamp, tenant: String?, severalTenants: Bool
     ) {
         self.userID = userID
         self.traces = traces
@@ -46,7 +47,7 @@ public struct UserRow: Sendable, Hashable {
         self.firstSeen = firstSeen
         self.lastSeen = lastSeen
         self.tenant = tenant
-        self.tenantCount = tenantCount
+        self.severalTenants = severalTenants
     }
 
     public var errorRate: Double { traces == 0 ? 0 : Double(errors) / Double(traces) }

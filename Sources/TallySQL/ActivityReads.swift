@@ -10,7 +10,8 @@ public struct ActivitySQL: Sendable {
 
     public init(_ dialect: SQLDialect) { self.dialect = dialect }
 
-    /// Per user: traces, errors, tokens, cost, first and last time, tenants; `q`'s page in its order, with `total`
+    /// Per user: traces, errors, tokens, cost, first and last time, tenant (two read: one tenant when they agree);
+    /// `q`'s page in its order, with `total`
     /// (the number of users) on every row.
     public func users(_ q: UserListQuery, projectID: String) -> SQLQuery {
         var parts: [String] = []
@@ -61,7 +62,7 @@ public struct ActivitySQL: Sendable {
             WITH base AS (\(parts.joined(separator: " UNION ALL "))), a AS (
                 SELECT u, \(dialect.sum("n")) AS traces, \(dialect.sum("e")) AS errors, \(dialect.sum("tk")) AS tokens,
                     \(dialect.sum("c")) AS cost, min(f) AS first_time, max(l) AS last_time,
-                    count(DISTINCT tn) AS tenants, max(tn) AS tenant
+                    min(tn) AS first_tenant, max(tn) AS tenant
                 FROM base GROUP BY u HAVING \(dialect.sum("n")) > 0
             )
             SELECT a.*, count(*) OVER () AS total FROM a
@@ -84,6 +85,8 @@ public struct ActivitySQL: Sendable {
                 "SELECT s.id AS sid FROM session s WHERE \(w.sql) ORDER BY s.created_at DESC, "
                     + "\(dialect.bytewise("s.id")) LIMIT ? OFFSET ?", w.values + page)
         }
+        // The user's or the tenants' traces through their index (SQLite would otherwise walk every session).
+        let index = dialect.table("trace", "t", index: q.userID != nil ? "trace_user" : "trace_tenant")
         w.add("t.project_id = ?", .text(projectID))
         w.add("t.session_id IS NOT NULL")
         if let v = q.userID { w.add("t.user_id = ?", .text(v)) }
@@ -94,7 +97,7 @@ public struct ActivitySQL: Sendable {
         if let v = q.to { having.add("min(t.timestamp) < ?", .int(v.microseconds)) }
         return SQLQuery(
             """
-            SELECT t.session_id AS sid, min(t.timestamp) AS started FROM trace t WHERE \(w.sql)
+            SELECT t.session_id AS sid, min(t.timestamp) AS started FROM \(index) WHERE \(w.sql)
             GROUP BY t.session_id HAVING \(having.sql)
             ORDER BY started DESC, \(dialect.bytewise("t.session_id")) LIMIT ? OFFSET ?
             """, w.values + having.values + page)
@@ -125,14 +128,14 @@ extension SQLReader {
         let rows = try await rows(activity.users(q, projectID: projectID))
         let users = rows.compactMap { row -> UserRow? in
             guard let id = row.text("u") else { return nil }
-            let tenants = row.int("tenants") ?? 0
             let tenant = row.text("tenant")
+            let several = tenant != row.text("first_tenant")
             return UserRow(
                 userID: id, traces: row.int("traces") ?? 0, errors: row.int("errors") ?? 0,
                 tokens: row.int("tokens") ?? 0, costNanos: row.int("cost") ?? 0,
                 firstSeen: Timestamp(microseconds: row.int("first_time") ?? 0),
                 lastSeen: Timestamp(microseconds: row.int("last_time") ?? 0),
-                tenant: tenants == 1 && tenant != "" ? tenant : nil, tenantCount: tenants)
+                tenant: several || tenant == "" ? nil : tenant, severalTenants: several)
         }
         return (users, Int(rows.first?.int("total") ?? 0))
     }

@@ -35,7 +35,7 @@ struct ActivityController: Sendable {
                         "errorRate": .double(u.errorRate), "totalTokens": .int(u.tokens),
                         "totalCost": .double(Money.usd(nanos: u.costNanos)), "totalCostNanos": .int(u.costNanos),
                         "firstSeen": DTO.time(u.firstSeen), "lastSeen": DTO.time(u.lastSeen),
-                        "tenant": DTO.str(u.tenant), "tenants": .int(u.tenantCount),
+                        "tenant": DTO.str(u.tenant), "severalTenants": .bool(u.severalTenants),
                     ]
                 }),
             "meta": ["totalItems": .int(Int64(total)), "limit": .int(Int64(q.limit)), "offset": .int(Int64(q.offset))],

@@ -22,7 +22,7 @@ import TallyStore
 import TallyStoreAPI
 
 /// What the benchmark calls on either store.
-protocol BenchStore: IngestStore, TraceStore, MaintenanceStore {
+protocol BenchStore: IngestStore, TraceStore, MaintenanceStore, SavingsStore, ActivityStore, SQLReader {
     func breakdown(projectID: String, query q: BreakdownQuery) async throws -> [BreakdownRow]
     func breakdown(projectID: String, query q: BreakdownQuery, rollups: Bool) async throws -> [BreakdownRow]
     func promptVersions(projectID: String, promptName: String, filter: AnalyticsFilter) async throws
@@ -92,14 +92,17 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
     let loadSeconds = try await seconds {
         while loaded < total {
             traceCount += 1
-            let tenant = "tenant-\(rng.int(100))"
+            // A user belongs to one tenant (user k to tenant k mod 100), as in a multi-tenant product.
+            let user = rng.int(5_000)
+            let tenant = "tenant-\(user % 100)"
             let feature = "feature-\(rng.int(10))"
             let start = Timestamp(microseconds: day0 + Int64(rng.int(30 * 86_400)) * 1_000_000)
             let traceID = "trace-\(traceCount)"
             var t = TraceUpsert(id: traceID)
             t.name = "\(feature)-request"
             t.timestamp = start
-            t.userID = "user-\(rng.int(5_000))"
+            t.userID = "user-\(user)"
+            t.sessionID = "session-\(traceCount / 4)"
             t.metadata = ["tenantId": .string(tenant), "feature": .string(feature)]
             t.tags = [feature, "tenant:\(tenant)"]
             t.environment = "production"
@@ -116,6 +119,8 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
                     o.usage = ["input": Int64(100 + rng.int(4_000)), "output": Int64(10 + rng.int(800))]
                     o.promptName = "prompt-\(k)"
                     o.promptVersion = 1 + rng.int(4)
+                    // One input in ~40 asked before: the cache finder has repeats to find.
+                    o.input = .string("question \(rng.int(max(1, total * 3 / 4 / 40)))")
                     if rng.int(50) == 0 { o.level = .error }
                 }
                 events.append(
@@ -220,6 +225,50 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
     }
     let cursorPage = try await median { _ = try await store.traceList(projectID: "bench", query: cursorQuery) }
     line("  page 1,000 by cursor", cursorPage, baseline, target: "same as page 1")
+
+    // Issue 16's reads: what-if, the waste finders, the Users and Sessions views (all 30 days).
+    var whatIf = WhatIfQuery(model: "gpt-4o-mini")
+    whatIf.filter.from = Timestamp(microseconds: day0)
+    whatIf.filter.to = Timestamp(microseconds: day0 + 30 * 86_400_000_000)
+    whatIf.dimensions = [.feature]
+    let now = Timestamp(microseconds: day0 + 30 * 86_400_000_000)
+    let whatIfAll = try await median(3) { _ = try await store.whatIf(projectID: "bench", query: whatIf, now: now) }
+    line("what-if as gpt-4o-mini by feature, 30 days", whatIfAll, baseline, target: "≤ 50 ms")
+    whatIf.filter.features = ["feature-3"]
+    whatIf.dimensions = [.model]
+    let whatIfOne = try await median(3) { _ = try await store.whatIf(projectID: "bench", query: whatIf, now: now) }
+    line("what-if, one feature by model, 30 days", whatIfOne, baseline, target: "≤ 50 ms")
+    let insightQuery = InsightQuery(from: whatIf.filter.from!, to: whatIf.filter.to!)
+    var findings = 0
+    let insights = try await median(3) {
+        findings = try await store.insights(projectID: "bench", query: insightQuery).count
+    }
+    line("waste finders, 30 days (\(findings) findings)", insights, baseline, target: "≤ 1 s")
+    // Each finder's main query alone (the examples and the downgrade's usage read come on top).
+    let finders = InsightSQL(store.dialect)
+    for (name, query) in [
+        ("retry_waste", finders.retryWaste(insightQuery, projectID: "bench").groups),
+        ("model_downgrade shapes", finders.callShapes(insightQuery, projectID: "bench")),
+        ("context_bloat weekly", finders.weeklyInput(insightQuery, projectID: "bench")),
+        ("context_bloat spread", finders.inputSpread(insightQuery, projectID: "bench")),
+        ("agent_loop", finders.agentLoops(insightQuery, projectID: "bench")),
+        ("cache_opportunity", finders.repeatedInputs(insightQuery, projectID: "bench")),
+        ("embed_reindex", finders.reembedded(insightQuery, projectID: "bench")),
+    ] {
+        let t = try await median(3) { _ = try await store.rows(query) }
+        line("  finder \(name)", t, baseline, target: "reference")
+    }
+    var users = UserListQuery()
+    users.from = whatIf.filter.from
+    users.to = whatIf.filter.to
+    let usersPage = try await median { _ = try await store.users(projectID: "bench", query: users) }
+    line("users by cost, 30 days, first page", usersPage, baseline, target: "≤ 100 ms")
+    let sessionsPage = try await median { _ = try await store.sessionList(projectID: "bench", query: SessionListQuery()) }
+    line("sessions, newest page", sessionsPage, baseline, target: "≤ 100 ms")
+    var tenantSessions = SessionListQuery()
+    tenantSessions.tenants = ["tenant-7"]
+    let tenantPage = try await median { _ = try await store.sessionList(projectID: "bench", query: tenantSessions) }
+    line("sessions of one tenant, newest page", tenantPage, baseline, target: "≤ 100 ms")
 
     return figures
 }
