@@ -61,12 +61,12 @@ extension SQLReader {
     func modelDowngrades(projectID: String, _ q: InsightQuery, table: PriceTable) async throws -> [Finding] {
         let t = q.thresholds
         var short: [FeatureModel: SQLRow] = [:]
-        for row in try await rows(insightSQL.callShapes(q, projectID: projectID)) {
-            guard let model = row.text("m"), (row.int("c") ?? 0) >= t.minCalls,
-                let p95in = row.int("p95in"), let p95out = row.int("p95out"),
-                p95in <= t.downgradeMaxInputP95, p95out <= t.downgradeMaxOutputP95
-            else { continue }
-            short[FeatureModel(feature: row.text("f"), model: model)] = row
+        for row in try await rows(insightSQL.shortCallGroups(q, projectID: projectID)) {
+            guard let model = row.text("m") else { continue }
+            let group = FeatureModel(feature: row.text("f"), model: model)
+            short[group] = try await rows(
+                insightSQL.callShape(q, projectID: projectID, feature: group.feature, model: model)
+            ).first
         }
         guard !short.isEmpty else { return [] }
         // The short groups' usage per key, to price each alternative.
@@ -135,12 +135,17 @@ extension SQLReader {
                     ], wasteNanos: waste, periodMicros: Insights.weekMicros, traces: examples)
             }
         }
-        for row in try await rows(insightSQL.inputSpread(q, projectID: projectID)) {
-            guard (row.int("c") ?? 0) >= t.minCalls, let p50 = row.int("p50"), let p95 = row.int("p95"), p50 > 0,
+        for candidate in try await spreadCandidates(projectID: projectID, q) {
+            let version = candidate.subject.promptVersion
+            guard
+                let row = try await rows(
+                    insightSQL.inputSpread(
+                        q, projectID: projectID, feature: candidate.subject.feature,
+                        promptName: candidate.subject.promptName, promptVersion: version)
+                ).first, let p50 = row.int("p50"), let p95 = row.int("p95"), p50 > 0,
                 Double(p95) >= t.bloatSpread * Double(p50)
             else { continue }
-            let version = row.int("pv").map { Int($0) }
-            let subject = InsightSubject(feature: row.text("f"), promptName: row.text("pn"), promptVersion: version)
+            let subject = candidate.subject
             let limit = Int64((t.bloatSpread * Double(p50)).rounded(.down))
             let (wasteQuery, examplesQuery) = insightSQL.trimmedInput(
                 q, projectID: projectID, feature: subject.feature, promptName: subject.promptName,
@@ -149,7 +154,7 @@ extension SQLReader {
             let waste = sums?.int("waste") ?? 0
             let examples = try await rows(examplesQuery).compactMap { $0.text("trace_id") }.sorted()
             var evidence: [String: JSONValue] = [
-                "calls": .int(row.int("c") ?? 0), "medianInputTokens": .int(p50), "p95InputTokens": .int(p95),
+                "calls": .int(candidate.calls), "medianInputTokens": .int(p50), "p95InputTokens": .int(p95),
                 "outlierCalls": .int(sums?.int("c") ?? 0), "outlierThresholdTokens": .int(limit),
                 "trimmedInputCostNanos": .int(waste),
             ]
@@ -165,6 +170,39 @@ extension SQLReader {
             found[subject] = best
         }
         return Array(found.values)
+    }
+
+    /// The feature and prompt-version groups of at least `minCalls` generations whose input-token histogram
+    /// (powers of two) leaves room for p95 ≥ `bloatSpread` × median: the buckets of the two percentiles, [2^b,
+    /// 2^(b+1)), allow it. The others cannot hold such a spread and are not read again.
+    func spreadCandidates(projectID: String, _ q: InsightQuery) async throws -> [(
+        subject: InsightSubject, calls: Int64
+    )] {
+        var buckets: [InsightSubject: [(bucket: Int64, calls: Int64)]] = [:]
+        for row in try await rows(insightSQL.inputHistogram(q, projectID: projectID)) {
+            let group = InsightSubject(
+                feature: row.text("f"), promptName: row.text("pn"), promptVersion: row.int("pv").map { Int($0) })
+            buckets[group, default: []].append((row.int("b") ?? 0, row.int("c") ?? 0))
+        }
+        /// The bucket holding the nearest-rank p-th percentile.
+        func bucket(_ p: Int64, of sorted: [(bucket: Int64, calls: Int64)], n: Int64) -> Int64 {
+            let rank = (p * n + 99) / 100
+            var seen: Int64 = 0
+            for b in sorted {
+                seen += b.calls
+                if seen >= rank { return b.bucket }
+            }
+            return sorted.last?.bucket ?? 0
+        }
+        return buckets.compactMap { group, list in
+            let sorted = list.sorted { $0.bucket < $1.bucket }
+            let n = sorted.reduce(0) { $0 + $1.calls }
+            guard n >= q.thresholds.minCalls else { return nil }
+            let (b50, b95) = (bucket(50, of: sorted, n: n), bucket(95, of: sorted, n: n))
+            // p50 ≥ 2^b50 and p95 < 2^(b95 + 1): a spread of S is possible only if 2^(b95 + 1) > S × 2^b50.
+            guard pow(2, Double(b95 - b50 + 1)) > q.thresholds.bloatSpread else { return nil }
+            return (group, n)
+        }
     }
 
     func agentLoops(projectID: String, _ q: InsightQuery) async throws -> [Finding] {

@@ -55,23 +55,38 @@ public struct InsightSQL: Sendable {
         )
     }
 
-    /// model_downgrade candidates: per feature and model of costed generations, calls and the 95th percentile
-    /// input (`p95in`) and output (`p95out`) tokens.
-    public func callShapes(_ q: InsightQuery, projectID: String) -> SQLQuery {
+    /// model_downgrade candidates: per feature and model of costed generations with at least `minCalls` calls,
+    /// those whose 95th percentile output and input tokens are within the thresholds — decided by counts, without
+    /// sorting: the nearest-rank p95 is ≤ T exactly when at least 95 % of the values are ≤ T (`f`, `m`, `c`).
+    public func shortCallGroups(_ q: InsightQuery, projectID: String) -> SQLQuery {
         let w = scope(q, projectID: projectID)
-        let keys = ["f", "m"]
-        let join = { (alias: String) in
-            keys.map { dialect.same("a.\($0)", "\(alias).\($0)") }.joined(separator: " AND ")
-        }
+        let t = q.thresholds
+        let sql = """
+            SELECT o.feature AS f, o.model AS m, count(*) AS c FROM observation o
+            WHERE \(w.sql) AND o.type = 'GENERATION' AND o.total_cost_nanos IS NOT NULL AND o.model IS NOT NULL
+            GROUP BY o.feature, o.model
+            HAVING count(*) >= \(t.minCalls)
+                AND \(dialect.sum("CASE WHEN o.output_tokens <= \(t.downgradeMaxOutputP95) THEN 1 ELSE 0 END")) * 100
+                    >= 95 * count(*)
+                AND \(dialect.sum("CASE WHEN o.input_tokens <= \(t.downgradeMaxInputP95) THEN 1 ELSE 0 END")) * 100
+                    >= 95 * count(*)
+            """
+        return SQLQuery(sql, w.values)
+    }
+
+    /// The 95th percentile input (`p95in`) and output (`p95out`) tokens of one feature's costed generations on one
+    /// model.
+    public func callShape(_ q: InsightQuery, projectID: String, feature: String?, model: String) -> SQLQuery {
+        var w = scope(q, projectID: projectID)
+        w.add(dialect.same("o.feature", "?"), .text(feature))
+        w.add("o.model = ?", .text(model))
         let sql = """
             WITH base AS (
-                SELECT o.feature AS f, o.model AS m, o.input_tokens AS it, o.output_tokens AS ot FROM observation o
-                WHERE \(w.sql) AND o.type = 'GENERATION' AND o.total_cost_nanos IS NOT NULL AND o.model IS NOT NULL
-            ), \(AnalyticsSQL.percentileCTE(name: "pi", source: "base", keys: keys, value: "it", outputs: [(95, "p95")])),
-            \(AnalyticsSQL.percentileCTE(name: "po", source: "base", keys: keys, value: "ot", outputs: [(95, "p95")])),
-            a AS (SELECT f, m, count(*) AS c FROM base GROUP BY f, m)
-            SELECT a.f, a.m, a.c, pi.p95 AS p95in, po.p95 AS p95out
-            FROM a JOIN pi ON \(join("pi")) JOIN po ON \(join("po"))
+                SELECT o.input_tokens AS it, o.output_tokens AS ot FROM observation o
+                WHERE \(w.sql) AND o.type = 'GENERATION' AND o.total_cost_nanos IS NOT NULL
+            ), \(AnalyticsSQL.percentileCTE(name: "pi", source: "base", keys: [], value: "it", outputs: [(95, "p95")])),
+            \(AnalyticsSQL.percentileCTE(name: "po", source: "base", keys: [], value: "ot", outputs: [(95, "p95")]))
+            SELECT pi.p95 AS p95in, po.p95 AS p95out FROM pi, po
             """
         return SQLQuery(sql, w.values)
     }
@@ -119,19 +134,32 @@ public struct InsightSQL: Sendable {
         return SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values)
     }
 
-    /// context_bloat, spread: per feature and prompt version of generations, calls and the median (`p50`) and
-    /// 95th percentile (`p95`) input tokens.
-    public func inputSpread(_ q: InsightQuery, projectID: String) -> SQLQuery {
+    /// context_bloat, spread, first pass: per feature, prompt version and power of two of the input tokens
+    /// (`b`: 2^b ≤ tokens < 2^(b+1); 0 for fewer than 2), the generations (`c`). A group whose median and 95th
+    /// percentile buckets are less than two apart cannot have p95 ≥ 4 × median; only the others are read again.
+    public func inputHistogram(_ q: InsightQuery, projectID: String) -> SQLQuery {
         let w = scope(q, projectID: projectID)
-        let keys = ["f", "pn", "pv"]
-        let join = keys.map { dialect.same("a.\($0)", "p.\($0)") }.joined(separator: " AND ")
+        let bucket = "CAST(floor(ln(\(dialect.greatest("o.input_tokens", "1")) * 1.0) / ln(2.0) + 1e-9) AS INTEGER)"
         let sql = """
-            WITH base AS (
-                SELECT o.feature AS f, o.prompt_name AS pn, o.prompt_version AS pv, o.input_tokens AS it
-                FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'
-            ), \(AnalyticsSQL.percentileCTE(name: "p", source: "base", keys: keys, value: "it", outputs: [(50, "p50"), (95, "p95")])),
-            a AS (SELECT f, pn, pv, count(*) AS c FROM base GROUP BY f, pn, pv)
-            SELECT a.f, a.pn, a.pv, a.c, p.p50, p.p95 FROM a JOIN p ON \(join)
+            SELECT o.feature AS f, o.prompt_name AS pn, o.prompt_version AS pv, \(bucket) AS b, count(*) AS c
+            FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'
+            GROUP BY o.feature, o.prompt_name, o.prompt_version, \(bucket)
+            """
+        return SQLQuery(sql, w.values)
+    }
+
+    /// The median (`p50`) and 95th percentile (`p95`) input tokens of one feature and prompt version's generations.
+    public func inputSpread(
+        _ q: InsightQuery, projectID: String, feature: String?, promptName: String?, promptVersion: Int?
+    ) -> SQLQuery {
+        var w = scope(q, projectID: projectID)
+        w.add(dialect.same("o.feature", "?"), .text(feature))
+        w.add(dialect.same("o.prompt_name", "?"), .text(promptName))
+        w.add(dialect.same("o.prompt_version", "?"), .int(promptVersion.map(Int64.init)))
+        let sql = """
+            WITH base AS (SELECT o.input_tokens AS it FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'),
+            \(AnalyticsSQL.percentileCTE(name: "p", source: "base", keys: [], value: "it", outputs: [(50, "p50"), (95, "p95")]))
+            SELECT p.p50, p.p95 FROM p
             """
         return SQLQuery(sql, w.values)
     }
@@ -157,7 +185,8 @@ public struct InsightSQL: Sendable {
         return (SQLQuery(waste, w.values), SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values))
     }
 
-    /// agent_loop: per feature, the traces whose model calls reach `loopCalls` or whose other observations (tools,
+    /// agent_loop (only traces with enough observations to loop are read step by step, found through the
+    /// `trace_observations` index): per feature, the traces whose model calls reach `loopCalls` or whose other observations (tools,
     /// spans, …) repeat one name `loopRepeats` times (`loops`), the cost of their model calls (`cost`), of those after the cap — the
     /// earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat — (`waste`), the most calls and repeats
     /// in one trace, and every model call's cost on the feature (`feature_cost`); then up to `examples` looping
@@ -171,29 +200,35 @@ public struct InsightSQL: Sendable {
                 SELECT o.trace_id, o.id, o.feature AS f, o.name, o.start_time, \(isCall) AS call,
                     CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
                 FROM observation o WHERE \(w.sql)
+            ), spend AS (
+                SELECT f, \(dialect.sum("cost")) AS feature_cost FROM obs GROUP BY f
+            ), looping AS (
+                SELECT o.trace_id, o.id, o.feature AS f, o.name, o.start_time, \(isCall) AS call,
+                    CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
+                FROM trace t JOIN observation o ON o.project_id = t.project_id AND o.trace_id = t.id
+                WHERE t.project_id = ? AND t.observation_count >= \(min(t.loopCalls, t.loopRepeats)) AND \(w.sql)
             ), call_rank AS (
                 SELECT trace_id, start_time, ROW_NUMBER() OVER (PARTITION BY trace_id ORDER BY start_time, id) AS r
-                FROM obs WHERE call = 1
+                FROM looping WHERE call = 1
             ), name_rank AS (
                 SELECT trace_id, start_time,
                     ROW_NUMBER() OVER (PARTITION BY trace_id, name ORDER BY start_time, id) AS r
-                FROM obs WHERE name IS NOT NULL AND call = 0
+                FROM looping WHERE name IS NOT NULL AND call = 0
             ), caps AS (
                 SELECT trace_id, min(start_time) AS cap FROM (
                     SELECT trace_id, start_time FROM call_rank WHERE r = \(t.loopCalls)
                     UNION ALL SELECT trace_id, start_time FROM name_rank WHERE r = \(t.loopRepeats)
                 ) c GROUP BY trace_id
             ), loops AS (
-                SELECT obs.trace_id, max(obs.f) AS f, \(dialect.sum("obs.cost")) AS cost,
-                    \(dialect.sum("CASE WHEN obs.start_time > caps.cap THEN obs.cost ELSE 0 END")) AS waste,
-                    \(dialect.sum("obs.call")) AS calls
-                FROM obs JOIN caps ON caps.trace_id = obs.trace_id GROUP BY obs.trace_id
+                SELECT l.trace_id, max(l.f) AS f, \(dialect.sum("l.cost")) AS cost,
+                    \(dialect.sum("CASE WHEN l.start_time > caps.cap THEN l.cost ELSE 0 END")) AS waste,
+                    \(dialect.sum("l.call")) AS calls
+                FROM looping l JOIN caps ON caps.trace_id = l.trace_id GROUP BY l.trace_id
             ), repeats AS (
                 SELECT trace_id, max(n) AS n FROM (
-                    SELECT trace_id, count(*) AS n FROM obs WHERE name IS NOT NULL AND call = 0 GROUP BY trace_id, name
+                    SELECT trace_id, count(*) AS n FROM looping WHERE name IS NOT NULL AND call = 0
+                    GROUP BY trace_id, name
                 ) x GROUP BY trace_id
-            ), spend AS (
-                SELECT f, \(dialect.sum("cost")) AS feature_cost FROM obs GROUP BY f
             ), ranked AS (
                 SELECT loops.*, coalesce(repeats.n, 0) AS repeats,
                     ROW_NUMBER() OVER (PARTITION BY loops.f ORDER BY loops.waste DESC, loops.trace_id) AS r
@@ -206,7 +241,7 @@ public struct InsightSQL: Sendable {
             UNION ALL
             SELECT f, trace_id, NULL, NULL, NULL, NULL, NULL, NULL FROM ranked WHERE r <= \(q.examples)
             """
-        return SQLQuery(sql, w.values)
+        return SQLQuery(sql, w.values + [.text(projectID)] + w.values)
     }
 
     /// cache_opportunity: per feature and model, generations whose input (`input_hash`) the same tenant asked
@@ -222,7 +257,8 @@ public struct InsightSQL: Sendable {
                     \(dialect.int("lower(coalesce(\(hit.sql), '')) IN ('true', '1')")) AS hit,
                     o.start_time - LAG(o.start_time) OVER (PARTITION BY o.tenant, o.input_hash
                         ORDER BY o.start_time, o.id) AS gap
-                FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION' AND o.input_hash IS NOT NULL
+                FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'
+                    AND o.input_hash IN (\(duplicated(w, type: "GENERATION")))
             ), waste AS (
                 SELECT * FROM seq WHERE gap <= \(q.thresholds.cacheWindowMicros) AND hit = 0
             )
@@ -234,7 +270,14 @@ public struct InsightSQL: Sendable {
                 base: "SELECT f, m, trace_id, cost AS w FROM waste WHERE cost > 0", groups: ["f", "m"],
                 n: q.examples))) e
             """
-        return SQLQuery(sql, hit.values + w.values)
+        return SQLQuery(sql, hit.values + w.values + w.values)
+    }
+
+    /// The input hashes of `type` that occur more than once among `w`'s observations (from the input-hash index
+    /// alone; `w`'s values are bound once more).
+    func duplicated(_ w: SQLConditions, type: String) -> String {
+        "SELECT o.input_hash FROM \(dialect.table("observation", "o", index: "observation_input_hash")) "
+            + "WHERE \(w.sql) AND o.type = '\(type)' AND o.input_hash IS NOT NULL GROUP BY o.input_hash HAVING count(*) > 1"
     }
 
     /// embed_reindex: per feature and model, embedding calls whose input was embedded before in the range
@@ -247,7 +290,8 @@ public struct InsightSQL: Sendable {
                 SELECT o.feature AS f, o.model AS m, o.trace_id, o.input_hash AS h,
                     coalesce(o.total_cost_nanos, 0) AS cost,
                     ROW_NUMBER() OVER (PARTITION BY o.input_hash ORDER BY o.start_time, o.id) AS r
-                FROM observation o WHERE \(w.sql) AND o.type = 'EMBEDDING' AND o.input_hash IS NOT NULL
+                FROM observation o WHERE \(w.sql) AND o.type = 'EMBEDDING'
+                    AND o.input_hash IN (\(duplicated(w, type: "EMBEDDING")))
             ), waste AS (SELECT * FROM seq WHERE r > 1)
             SELECT f, m, NULL AS trace_id, count(*) AS repeats, count(DISTINCT h) AS inputs,
                 \(dialect.sum("cost")) AS waste
@@ -257,6 +301,6 @@ public struct InsightSQL: Sendable {
                 base: "SELECT f, m, trace_id, cost AS w FROM waste WHERE cost > 0", groups: ["f", "m"],
                 n: q.examples))) e
             """
-        return SQLQuery(sql, w.values)
+        return SQLQuery(sql, w.values + w.values)
     }
 }

@@ -119,8 +119,9 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
                     o.usage = ["input": Int64(100 + rng.int(4_000)), "output": Int64(10 + rng.int(800))]
                     o.promptName = "prompt-\(k)"
                     o.promptVersion = 1 + rng.int(4)
-                    // One input in ~40 asked before: the cache finder has repeats to find.
-                    o.input = .string("question \(rng.int(max(1, total * 3 / 4 / 40)))")
+                    // One call in 40 asks one of 1,000 common questions: the cache finder has repeats to find.
+                    o.input = .string(
+                        rng.int(40) == 0 ? "common question \(rng.int(1_000))" : "question \(traceCount)-\(k)")
                     if rng.int(50) == 0 { o.level = .error }
                 }
                 events.append(
@@ -248,9 +249,9 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
     let finders = InsightSQL(store.dialect)
     for (name, query) in [
         ("retry_waste", finders.retryWaste(insightQuery, projectID: "bench").groups),
-        ("model_downgrade shapes", finders.callShapes(insightQuery, projectID: "bench")),
+        ("model_downgrade short groups", finders.shortCallGroups(insightQuery, projectID: "bench")),
         ("context_bloat weekly", finders.weeklyInput(insightQuery, projectID: "bench")),
-        ("context_bloat spread", finders.inputSpread(insightQuery, projectID: "bench")),
+        ("context_bloat histogram", finders.inputHistogram(insightQuery, projectID: "bench")),
         ("agent_loop", finders.agentLoops(insightQuery, projectID: "bench")),
         ("cache_opportunity", finders.repeatedInputs(insightQuery, projectID: "bench")),
         ("embed_reindex", finders.reembedded(insightQuery, projectID: "bench")),
@@ -263,7 +264,9 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
     users.to = whatIf.filter.to
     let usersPage = try await median { _ = try await store.users(projectID: "bench", query: users) }
     line("users by cost, 30 days, first page", usersPage, baseline, target: "≤ 100 ms")
-    let sessionsPage = try await median { _ = try await store.sessionList(projectID: "bench", query: SessionListQuery()) }
+    let sessionsPage = try await median {
+        _ = try await store.sessionList(projectID: "bench", query: SessionListQuery())
+    }
     line("sessions, newest page", sessionsPage, baseline, target: "≤ 100 ms")
     var tenantSessions = SessionListQuery()
     tenantSessions.tenants = ["tenant-7"]

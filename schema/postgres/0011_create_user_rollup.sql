@@ -100,3 +100,7 @@ CREATE TRIGGER trace_user_updated AFTER UPDATE ON trace REFERENCING OLD TABLE AS
     FOR EACH STATEMENT EXECUTE FUNCTION tally_user_rollup_apply();
 CREATE TRIGGER trace_user_deleted AFTER DELETE ON trace REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tally_user_rollup_apply();
+
+-- Traces by how many observations they hold: the agent-loop finder reads step by step only the traces with enough
+-- observations to loop.
+CREATE INDEX trace_observations ON trace (project_id, observation_count);

@@ -89,3 +89,7 @@ CREATE TRIGGER trace_user_delete AFTER DELETE ON trace WHEN OLD.user_id IS NOT N
         AND day = OLD.timestamp / 86400000000 * 86400000000 AND user_id = OLD.user_id
         AND tenant = coalesce(OLD.tenant, '') AND environment = OLD.environment AND traces = 0;
 END;
+
+-- Traces by how many observations they hold: the agent-loop finder reads step by step only the traces with enough
+-- observations to loop.
+CREATE INDEX trace_observations ON trace(project_id, observation_count);
