@@ -3,4 +3,5 @@
 -- and for rows stored before this column existed. The waste finders group repeated inputs on it.
 ALTER TABLE observation ADD COLUMN input_hash bigint;
 
-CREATE INDEX observation_input_hash ON observation (project_id, input_hash, start_time) WHERE input_hash IS NOT NULL;
+CREATE INDEX observation_input_hash ON observation (project_id, type, input_hash, start_time)
+    WHERE input_hash IS NOT NULL;

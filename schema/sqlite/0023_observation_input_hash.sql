@@ -6,5 +6,7 @@
 -- every payload.
 ALTER TABLE observation ADD COLUMN input_hash INTEGER;
 
--- Repeats of one input for one tenant, in time order (cache_opportunity, embed_reindex).
-CREATE INDEX observation_input_hash ON observation(project_id, input_hash, start_time) WHERE input_hash IS NOT NULL;
+-- Repeats of one input, by type (the duplicated inputs of the cache_opportunity and embed_reindex finders, read
+-- from the index alone).
+CREATE INDEX observation_input_hash ON observation(project_id, type, input_hash, start_time)
+    WHERE input_hash IS NOT NULL;
