@@ -14,14 +14,37 @@ extension SQLReader {
 
     /// Every finding in `q`'s range, most valuable first. `table` prices the downgrade alternatives.
     public func sharedInsights(projectID: String, query q: InsightQuery, table: PriceTable) async throws -> [Finding] {
+        let profileQuery = insightSQL.callProfile(q, projectID: projectID)
+        async let profile = rows(profileQuery)
         async let retry = retryWaste(projectID: projectID, q)
-        async let downgrade = modelDowngrades(projectID: projectID, q, table: table)
-        async let bloat = contextBloat(projectID: projectID, q)
         async let loops = agentLoops(projectID: projectID, q)
         async let repeats = repeatedInputs(projectID: projectID, q, type: .cacheOpportunity)
         async let embeds = repeatedInputs(projectID: projectID, q, type: .embedReindex)
+        let shapes = try await profile
+        async let downgrade = modelDowngrades(projectID: projectID, q, profile: shapes, table: table)
+        async let bloat = contextBloat(projectID: projectID, q, profile: shapes)
         let all = try await retry + downgrade + bloat + loops + repeats + embeds
         return Insights.ranked(all, limit: q.limit)
+    }
+
+    /// Model calls and their cost per `dimensions` (feature, model) in `q`'s range, from the rollups.
+    func modelCallFigures(projectID: String, _ q: InsightQuery, by dimensions: [AnalyticsDimension]) async throws
+        -> [[String?]: (calls: Int64, costNanos: Int64)]
+    {
+        var b = BreakdownQuery()
+        b.filter.from = q.from
+        b.filter.to = q.to
+        b.filter.environments = q.environments
+        b.filter.tenants = q.tenants
+        b.filter.types = [.generation, .embedding]
+        b.dimensions = dimensions
+        b.metrics = [.count, .totalCost]
+        b.limit = BreakdownQuery.maxLimit
+        var out: [[String?]: (calls: Int64, costNanos: Int64)] = [:]
+        for row in try await sharedBreakdown(projectID: projectID, query: b, rollups: true) {
+            out[row.keys] = (row.count, row.totalCostNanos)
+        }
+        return out
     }
 
     /// Splits finder rows into group rows (no `trace_id`) and example traces per group.
@@ -43,9 +66,12 @@ extension SQLReader {
         async let groupRows = rows(groupsQuery)
         async let exampleRows = rows(examplesQuery)
         let traces = grouped(try await exampleRows).traces
-        return try await groupRows.map { row in
+        let groups = try await groupRows
+        let figures =
+            groups.isEmpty ? [:] : try await modelCallFigures(projectID: projectID, q, by: [.feature, .model])
+        return groups.map { row in
             let group = FeatureModel(feature: row.text("f"), model: row.text("m"))
-            let calls = row.int("c") ?? 0
+            let calls = figures[[group.feature, group.model]]?.calls ?? 0
             let errors = row.int("errors") ?? 0
             let waste = row.int("waste") ?? 0
             return Finding(
@@ -58,12 +84,22 @@ extension SQLReader {
         }
     }
 
-    func modelDowngrades(projectID: String, _ q: InsightQuery, table: PriceTable) async throws -> [Finding] {
+    func modelDowngrades(projectID: String, _ q: InsightQuery, profile: [SQLRow], table: PriceTable) async throws
+        -> [Finding]
+    {
         let t = q.thresholds
-        var short: [FeatureModel: SQLRow] = [:]
-        for row in try await rows(insightSQL.shortCallGroups(q, projectID: projectID)) {
-            guard let model = row.text("m") else { continue }
+        // Costed generations per feature and model, and those within the output and input thresholds.
+        var counts: [FeatureModel: (calls: Int64, shortOut: Int64, shortIn: Int64)] = [:]
+        for row in profile {
+            guard let model = row.text("m"), let calls = row.int("cc"), calls > 0 else { continue }
             let group = FeatureModel(feature: row.text("f"), model: model)
+            let sum = counts[group] ?? (0, 0, 0)
+            counts[group] = (sum.calls + calls, sum.shortOut + (row.int("so") ?? 0), sum.shortIn + (row.int("si") ?? 0))
+        }
+        var short: [FeatureModel: SQLRow] = [:]
+        for (group, c) in counts.sorted(by: { "\($0.key)" < "\($1.key)" })
+        where c.calls >= t.minCalls && c.shortOut * 100 >= 95 * c.calls && c.shortIn * 100 >= 95 * c.calls {
+            guard let model = group.model else { continue }
             short[group] = try await rows(
                 insightSQL.callShape(q, projectID: projectID, feature: group.feature, model: model)
             ).first
@@ -107,7 +143,7 @@ extension SQLReader {
 
     /// Week over week per feature (when the range spans two weeks) and spread per feature and prompt version; a
     /// feature (without a prompt) that shows both is one finding with both pieces of evidence and the larger waste.
-    func contextBloat(projectID: String, _ q: InsightQuery) async throws -> [Finding] {
+    func contextBloat(projectID: String, _ q: InsightQuery, profile: [SQLRow]) async throws -> [Finding] {
         let t = q.thresholds
         var found: [InsightSubject: Finding] = [:]
         if q.lengthMicros >= 2 * Insights.weekMicros {
@@ -135,7 +171,7 @@ extension SQLReader {
                     ], wasteNanos: waste, periodMicros: Insights.weekMicros, traces: examples)
             }
         }
-        for candidate in try await spreadCandidates(projectID: projectID, q) {
+        for candidate in spreadCandidates(q, profile: profile) {
             let version = candidate.subject.promptVersion
             guard
                 let row = try await rows(
@@ -175,15 +211,14 @@ extension SQLReader {
     /// The feature and prompt-version groups of at least `minCalls` generations whose input-token histogram
     /// (powers of two) leaves room for p95 ≥ `bloatSpread` × median: the buckets of the two percentiles, [2^b,
     /// 2^(b+1)), allow it. The others cannot hold such a spread and are not read again.
-    func spreadCandidates(projectID: String, _ q: InsightQuery) async throws -> [(
-        subject: InsightSubject, calls: Int64
-    )] {
-        var buckets: [InsightSubject: [(bucket: Int64, calls: Int64)]] = [:]
-        for row in try await rows(insightSQL.inputHistogram(q, projectID: projectID)) {
+    func spreadCandidates(_ q: InsightQuery, profile: [SQLRow]) -> [(subject: InsightSubject, calls: Int64)] {
+        var counts: [InsightSubject: [Int64: Int64]] = [:]
+        for row in profile {
             let group = InsightSubject(
                 feature: row.text("f"), promptName: row.text("pn"), promptVersion: row.int("pv").map { Int($0) })
-            buckets[group, default: []].append((row.int("b") ?? 0, row.int("c") ?? 0))
+            counts[group, default: [:]][row.int("b") ?? 0, default: 0] += row.int("c") ?? 0
         }
+        let buckets = counts.mapValues { $0.map { (bucket: $0.key, calls: $0.value) } }
         /// The bucket holding the nearest-rank p-th percentile.
         func bucket(_ p: Int64, of sorted: [(bucket: Int64, calls: Int64)], n: Int64) -> Int64 {
             let rank = (p * n + 99) / 100
@@ -207,12 +242,13 @@ extension SQLReader {
 
     func agentLoops(projectID: String, _ q: InsightQuery) async throws -> [Finding] {
         let (groups, traces) = grouped(try await rows(insightSQL.agentLoops(q, projectID: projectID)))
+        let spend = groups.isEmpty ? [:] : try await modelCallFigures(projectID: projectID, q, by: [.feature])
         return groups.compactMap { row in
             let waste = row.int("waste") ?? 0
             guard waste > 0 else { return nil }
             let feature = row.text("f")
             let cost = row.int("cost") ?? 0
-            let featureCost = row.int("feature_cost") ?? 0
+            let featureCost = spend[[feature]]?.costNanos ?? 0
             return Finding(
                 type: .agentLoop, subject: InsightSubject(feature: feature),
                 evidence: [

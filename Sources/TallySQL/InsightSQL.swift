@@ -34,42 +34,45 @@ public struct InsightSQL: Sendable {
             """
     }
 
-    /// retry_waste: per feature and model, model calls, errors and the cost of the errors (`waste`).
+    /// retry_waste: per feature and model, the model calls that ended in ERROR (`errors`) and their cost
+    /// (`waste`), read through the error index (`observation_error_time`); the example traces, costliest first.
     public func retryWaste(_ q: InsightQuery, projectID: String) -> (groups: SQLQuery, examples: SQLQuery) {
         let w = scope(q, projectID: projectID)
-        let error = "o.level = 'ERROR'"
+        let errors =
+            "\(dialect.table("observation", "o", index: "observation_error_time")) WHERE \(w.sql) "
+            + "AND o.level = 'ERROR' AND \(Self.modelCalls)"
         let groups = """
-            SELECT o.feature AS f, o.model AS m, count(*) AS c, \(dialect.sum(dialect.int(error))) AS errors,
-                \(dialect.sum("CASE WHEN \(error) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END")) AS waste
-            FROM observation o WHERE \(w.sql) AND \(Self.modelCalls)
-            GROUP BY o.feature, o.model
-            HAVING \(dialect.sum("CASE WHEN \(error) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END")) > 0
+            SELECT o.feature AS f, o.model AS m, count(*) AS errors,
+                \(dialect.sum("coalesce(o.total_cost_nanos, 0)")) AS waste
+            FROM \(errors) GROUP BY o.feature, o.model HAVING \(dialect.sum("coalesce(o.total_cost_nanos, 0)")) > 0
             """
-        let base = """
-            SELECT o.feature AS f, o.model AS m, o.trace_id, o.total_cost_nanos AS w FROM observation o
-            WHERE \(w.sql) AND \(Self.modelCalls) AND \(error) AND o.total_cost_nanos > 0
-            """
+        let base =
+            "SELECT o.feature AS f, o.model AS m, o.trace_id, o.total_cost_nanos AS w FROM \(errors) "
+            + "AND o.total_cost_nanos > 0"
         return (
             SQLQuery(groups, w.values),
             SQLQuery(examples(base: base, groups: ["f", "m"], n: q.examples), w.values)
         )
     }
 
-    /// model_downgrade candidates: per feature and model of costed generations with at least `minCalls` calls,
-    /// those whose 95th percentile output and input tokens are within the thresholds — decided by counts, without
-    /// sorting: the nearest-rank p95 is ≤ T exactly when at least 95 % of the values are ≤ T (`f`, `m`, `c`).
-    public func shortCallGroups(_ q: InsightQuery, projectID: String) -> SQLQuery {
+    /// One scan of the range's generations for two finders: per feature, model, prompt version and power of two
+    /// of the input tokens (`b`: 2^b ≤ tokens < 2^(b+1); 0 below 2), the generations (`c`), the costed ones with a
+    /// model (`cc`) and among those the ones within the downgrade thresholds of output (`so`) and input (`si`).
+    /// model_downgrade sums them per feature and model: the nearest-rank p95 is ≤ T exactly when at least 95 % of
+    /// the values are ≤ T, so no sort is needed. context_bloat's spread sums `c` per feature and prompt version into
+    /// a histogram, and reads exact percentiles only where its buckets allow the spread.
+    public func callProfile(_ q: InsightQuery, projectID: String) -> SQLQuery {
         let w = scope(q, projectID: projectID)
         let t = q.thresholds
+        let bucket = "CAST(floor(ln(\(dialect.greatest("o.input_tokens", "1")) * 1.0) / ln(2.0) + 1e-9) AS INTEGER)"
+        let costed = "o.total_cost_nanos IS NOT NULL AND o.model IS NOT NULL"
         let sql = """
-            SELECT o.feature AS f, o.model AS m, count(*) AS c FROM observation o
-            WHERE \(w.sql) AND o.type = 'GENERATION' AND o.total_cost_nanos IS NOT NULL AND o.model IS NOT NULL
-            GROUP BY o.feature, o.model
-            HAVING count(*) >= \(t.minCalls)
-                AND \(dialect.sum("CASE WHEN o.output_tokens <= \(t.downgradeMaxOutputP95) THEN 1 ELSE 0 END")) * 100
-                    >= 95 * count(*)
-                AND \(dialect.sum("CASE WHEN o.input_tokens <= \(t.downgradeMaxInputP95) THEN 1 ELSE 0 END")) * 100
-                    >= 95 * count(*)
+            SELECT o.feature AS f, o.model AS m, o.prompt_name AS pn, o.prompt_version AS pv, \(bucket) AS b,
+                count(*) AS c, \(dialect.sum("CASE WHEN \(costed) THEN 1 ELSE 0 END")) AS cc,
+                \(dialect.sum("CASE WHEN \(costed) AND o.output_tokens <= \(t.downgradeMaxOutputP95) THEN 1 ELSE 0 END")) AS so,
+                \(dialect.sum("CASE WHEN \(costed) AND o.input_tokens <= \(t.downgradeMaxInputP95) THEN 1 ELSE 0 END")) AS si
+            FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'
+            GROUP BY o.feature, o.model, o.prompt_name, o.prompt_version, \(bucket)
             """
         return SQLQuery(sql, w.values)
     }
@@ -134,20 +137,6 @@ public struct InsightSQL: Sendable {
         return SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values)
     }
 
-    /// context_bloat, spread, first pass: per feature, prompt version and power of two of the input tokens
-    /// (`b`: 2^b ≤ tokens < 2^(b+1); 0 for fewer than 2), the generations (`c`). A group whose median and 95th
-    /// percentile buckets are less than two apart cannot have p95 ≥ 4 × median; only the others are read again.
-    public func inputHistogram(_ q: InsightQuery, projectID: String) -> SQLQuery {
-        let w = scope(q, projectID: projectID)
-        let bucket = "CAST(floor(ln(\(dialect.greatest("o.input_tokens", "1")) * 1.0) / ln(2.0) + 1e-9) AS INTEGER)"
-        let sql = """
-            SELECT o.feature AS f, o.prompt_name AS pn, o.prompt_version AS pv, \(bucket) AS b, count(*) AS c
-            FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'
-            GROUP BY o.feature, o.prompt_name, o.prompt_version, \(bucket)
-            """
-        return SQLQuery(sql, w.values)
-    }
-
     /// The median (`p50`) and 95th percentile (`p95`) input tokens of one feature and prompt version's generations.
     public func inputSpread(
         _ q: InsightQuery, projectID: String, feature: String?, promptName: String?, promptVersion: Int?
@@ -189,20 +178,14 @@ public struct InsightSQL: Sendable {
     /// `trace_observations` index): per feature, the traces whose model calls reach `loopCalls` or whose other observations (tools,
     /// spans, …) repeat one name `loopRepeats` times (`loops`), the cost of their model calls (`cost`), of those after the cap — the
     /// earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat — (`waste`), the most calls and repeats
-    /// in one trace, and every model call's cost on the feature (`feature_cost`); then up to `examples` looping
+    /// in one trace; then up to `examples` looping
     /// traces per feature (most waste first) as further rows with `trace_id`.
     public func agentLoops(_ q: InsightQuery, projectID: String) -> SQLQuery {
         let w = scope(q, projectID: projectID)
         let isCall = dialect.int(Self.modelCalls)
         let t = q.thresholds
         let sql = """
-            WITH obs AS (
-                SELECT o.trace_id, o.id, o.feature AS f, o.name, o.start_time, \(isCall) AS call,
-                    CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
-                FROM observation o WHERE \(w.sql)
-            ), spend AS (
-                SELECT f, \(dialect.sum("cost")) AS feature_cost FROM obs GROUP BY f
-            ), looping AS (
+            WITH looping AS (
                 SELECT o.trace_id, o.id, o.feature AS f, o.name, o.start_time, \(isCall) AS call,
                     CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
                 FROM trace t JOIN observation o ON o.project_id = t.project_id AND o.trace_id = t.id
@@ -236,12 +219,12 @@ public struct InsightSQL: Sendable {
             )
             SELECT ranked.f, NULL AS trace_id, count(*) AS loops, \(dialect.sum("ranked.cost")) AS cost,
                 \(dialect.sum("ranked.waste")) AS waste, max(ranked.calls) AS max_calls, max(ranked.repeats)
-                AS max_repeats, max(spend.feature_cost) AS feature_cost
-            FROM ranked JOIN spend ON \(dialect.same("spend.f", "ranked.f")) GROUP BY ranked.f
+                AS max_repeats
+            FROM ranked GROUP BY ranked.f
             UNION ALL
-            SELECT f, trace_id, NULL, NULL, NULL, NULL, NULL, NULL FROM ranked WHERE r <= \(q.examples)
+            SELECT f, trace_id, NULL, NULL, NULL, NULL, NULL FROM ranked WHERE r <= \(q.examples)
             """
-        return SQLQuery(sql, w.values + [.text(projectID)] + w.values)
+        return SQLQuery(sql, [.text(projectID)] + w.values)
     }
 
     /// cache_opportunity: per feature and model, generations whose input (`input_hash`) the same tenant asked

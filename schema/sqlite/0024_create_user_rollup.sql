@@ -93,3 +93,6 @@ END;
 -- Traces by how many observations they hold: the agent-loop finder reads step by step only the traces with enough
 -- observations to loop.
 CREATE INDEX trace_observations ON trace(project_id, observation_count);
+
+-- Model calls that ended in an error, by time: the retry-waste finder reads only these.
+CREATE INDEX observation_error_time ON observation(project_id, start_time) WHERE level = 'ERROR';
