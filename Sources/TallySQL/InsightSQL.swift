@@ -188,7 +188,8 @@ public struct InsightSQL: Sendable {
             WITH looping AS (
                 SELECT o.trace_id, o.id, o.feature AS f, o.name, o.start_time, \(isCall) AS call,
                     CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
-                FROM trace t JOIN observation o ON o.project_id = t.project_id AND o.trace_id = t.id
+                FROM \(dialect.table("trace", "t", index: "trace_observations")) JOIN observation o
+                    ON o.project_id = t.project_id AND o.trace_id = t.id
                 WHERE t.project_id = ? AND t.observation_count >= \(min(t.loopCalls, t.loopRepeats)) AND \(w.sql)
             ), call_rank AS (
                 SELECT trace_id, start_time, ROW_NUMBER() OVER (PARTITION BY trace_id ORDER BY start_time, id) AS r
