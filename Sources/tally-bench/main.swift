@@ -8,7 +8,8 @@
 // tenant by day over 30 days and by tenant over a rolling 24 h window — each from the rollups and by a scan, saying
 // which one the API uses —, the prompt-version comparison, the newest 50 traces by tag, the trace list sorted by
 // cost and by latency, and page 1,000 of a tag-filtered list by offset and by keyset cursor. `observations` 0
-// queries an existing bench database. `--no-rollups` (only for a database this run creates) drops the rollup
+// queries an existing bench database. Then issue 16's reads: what-if (every feature, one feature), the waste
+// finders (and each finder's main query alone), the users list and the sessions lists. `--no-rollups` (only for a database this run creates) drops the rollup
 // triggers first: the ingest rate without rollup maintenance; its query figures then mean nothing.
 // `--postgres URL` (a server this run may create a database on) loads the same observations into a new PostgreSQL
 // database too, and prints each figure for both stores side by side with the ratio PostgreSQL ÷ SQLite.
