@@ -47,6 +47,54 @@ extension AnalyticsSQL {
         return SQLQuery(sql, scan.values + scan.conditions.values)
     }
 
+    static let whatIfRollupDimensions: [AnalyticsDimension: String] = [
+        .feature: "NULLIF(r.feature, '')", .environment: "r.environment", .type: "r.type",
+        .model: "NULLIF(r.model, '')",
+    ]
+
+    /// The figures and the usage per key of `q`'s calls on whole days [lower, upper) from `rollup_usage_key_day`
+    /// (columns as `whatIfFigures` and `whatIfUsage`), or nil when the rollup cannot answer `q`: it has no tenant,
+    /// prompt, user, trace, name or metadata, and keeps model calls only.
+    public func whatIfRollup(_ q: WhatIfQuery, projectID: String, lower: Int64?, upper: Int64?) -> (
+        figures: SQLQuery, usage: SQLQuery
+    )? {
+        let f = q.filter
+        guard f.tenants.isEmpty, f.tags.isEmpty, f.promptName == nil, f.promptVersion == nil, f.models.isEmpty,
+            f.userIDs.isEmpty, f.traceNames.isEmpty, f.names.isEmpty, f.metadata.isEmpty,
+            Set(q.types).isSubset(of: [.generation, .embedding])
+        else { return nil }
+        var dims: [String] = []
+        for d in q.dimensions {
+            guard let column = Self.whatIfRollupDimensions[d] else { return nil }
+            dims.append(column)
+        }
+        var w = SQLConditions()
+        w.add("r.project_id = ?", .text(projectID))
+        if let lower { w.add("r.day >= ?", .int(lower)) }
+        if let upper { w.add("r.day < ?", .int(upper)) }
+        w.any("r.type", q.types.map(\.rawValue))
+        w.any("r.feature", f.features)
+        w.any("r.environment", f.environments)
+        let select = dims.enumerated().map { "\($0.element) AS d\($0.offset)" }
+        let groupBy = dims.isEmpty ? "" : " GROUP BY " + dims.indices.map { "d\($0)" }.joined(separator: ", ")
+        let figures = """
+            SELECT \((select + ["\(dialect.sum("r.n")) AS c"]).joined(separator: ", ")),
+                \(dialect.sum("r.uncosted")) AS uncosted, \(dialect.sum("r.errors")) AS errors,
+                \(dialect.sum("r.input_tokens")) AS it, \(dialect.sum("r.output_tokens")) AS ot,
+                \(dialect.sum("r.total_tokens")) AS tt, \(dialect.sum("r.cost_nanos")) AS tc
+            FROM rollup_usage_key_day r WHERE \(w.sql) AND r.usage_key = ''\(groupBy)
+            HAVING count(*) > 0
+            """
+        let hasTotal = dialect.int("r.has_total")
+        let usageGroup = (dims.indices.map { "d\($0)" } + ["r.usage_key", hasTotal]).joined(separator: ", ")
+        let usage = """
+            SELECT \((select + ["r.usage_key AS k", "\(hasTotal) AS ht"]).joined(separator: ", ")),
+                \(dialect.sum("r.units")) AS units
+            FROM rollup_usage_key_day r WHERE \(w.sql) AND r.usage_key <> '' GROUP BY \(usageGroup)
+            """
+        return (SQLQuery(figures, w.values), SQLQuery(usage, w.values))
+    }
+
     /// Per feature and model, over the query's calls of any model: calls and errors (`f`, `m`, `c`, `errors`).
     public func modelQuality(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
         var anyModel = q.filter
@@ -110,28 +158,59 @@ extension SQLReader {
             truncated: sorted.count > WhatIfQuery.maxGroups)
     }
 
-    /// `q`'s calls summed per group (keyed by the group's values): figures and usage per key.
-    func whatIfSums(projectID: String, query q: WhatIfQuery) async throws -> [[String?]: WhatIfSums] {
-        let figuresQuery = analytics.whatIfFigures(q, projectID: projectID)
-        let usageQuery = analytics.whatIfUsage(q, projectID: projectID)
-        async let figureRows = rows(figuresQuery)
-        async let usageRows = rows(usageQuery)
+    /// `q`'s calls summed per group (keyed by the group's values): figures and usage per key. Whole UTC days come
+    /// from `rollup_usage_key_day` when it can answer `q`, the partial days at the edges (or everything) from a
+    /// scan of the calls; both give the same sums.
+    public func whatIfSums(projectID: String, query q: WhatIfQuery, rollups: Bool = true) async throws
+        -> [[String?]: WhatIfSums]
+    {
+        var parts: [(figures: SQLQuery, usage: SQLQuery)] = []
+        if rollups, let range = RollupRange(from: q.filter.from, to: q.filter.to),
+            let whole = analytics.whatIfRollup(q, projectID: projectID, lower: range.lower, upper: range.upper)
+        {
+            parts.append(whole)
+            for edge in range.edgeFilters(of: q.filter) {
+                var part = q
+                part.filter = edge
+                parts.append(
+                    (
+                        analytics.whatIfFigures(part, projectID: projectID),
+                        analytics.whatIfUsage(part, projectID: projectID)
+                    ))
+            }
+        } else {
+            parts.append(
+                (analytics.whatIfFigures(q, projectID: projectID), analytics.whatIfUsage(q, projectID: projectID)))
+        }
         let width = q.dimensions.count
         func keys(_ row: SQLRow) -> [String?] { (0..<width).map { row.text("d\($0)") } }
-        var groups: [[String?]: WhatIfSums] = [:]
-        for row in try await figureRows {
-            var s = WhatIfSums(keys: keys(row))
-            s.calls = row.int("c") ?? 0
-            s.uncostedCalls = row.int("uncosted") ?? 0
-            s.errors = row.int("errors") ?? 0
-            s.inputTokens = row.int("it") ?? 0
-            s.outputTokens = row.int("ot") ?? 0
-            s.totalTokens = row.int("tt") ?? 0
-            s.costNanos = row.int("tc") ?? 0
-            groups[s.keys] = s
+        var figureRows: [SQLRow] = []
+        var usageRows: [SQLRow] = []
+        for part in parts {
+            async let figures = rows(part.figures)
+            async let usage = rows(part.usage)
+            figureRows += try await figures
+            usageRows += try await usage
         }
-        for row in try await usageRows {
-            guard let key = row.text("k"), let units = row.int("units") else { continue }
+        var groups: [[String?]: WhatIfSums] = [:]
+        for row in figureRows {
+            let k = keys(row)
+            var s = groups[k] ?? WhatIfSums(keys: k)
+            let add: [(WritableKeyPath<WhatIfSums, Int64>, String)] = [
+                (\.calls, "c"), (\.uncostedCalls, "uncosted"), (\.errors, "errors"), (\.inputTokens, "it"),
+                (\.outputTokens, "ot"), (\.totalTokens, "tt"), (\.costNanos, "tc"),
+            ]
+            for (path, column) in add {
+                guard let sum = s[keyPath: path].addingExactly(row.int(column) ?? 0) else {
+                    throw WhatIf.Failure.outOfRange(column)
+                }
+                s[keyPath: path] = sum
+            }
+            groups[k] = s
+        }
+        for row in usageRows {
+            // Keys whose units sum to 0 are left out (a rollup row whose calls left reads as 0).
+            guard let key = row.text("k"), let units = row.int("units"), units != 0 else { continue }
             let k = keys(row)
             var s = groups[k] ?? WhatIfSums(keys: k)
             let hasTotal = row.int("ht") == 1
@@ -149,7 +228,8 @@ extension SQLReader {
             }
             groups[k] = s
         }
-        return groups
+        // A rollup row whose calls all left (deleted or moved) sums to nothing: no group.
+        return groups.filter { $0.value.calls != 0 || $0.value.uncostedCalls != 0 || !$0.value.usage.isEmpty }
     }
 
     /// For each feature where the target model ran next to a model of the repriced calls: every such model's

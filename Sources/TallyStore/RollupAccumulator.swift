@@ -35,6 +35,55 @@ struct RollupAccumulator {
         var bucket: Int
     }
 
+    /// A row of `rollup_usage_key_day` (schema 0025): `usageKey` '' is the calls row.
+    struct UsageKeyRow: Hashable {
+        var day: Int64
+        var environment: String
+        var feature: String
+        var type: String
+        var model: String
+        var usageKey: String
+        var hasTotal: Bool
+    }
+
+    /// Per usage-key row: n, uncosted, errors, input/output/total tokens, cost (nano-USD), units.
+    private var usageKeys: [UsageKeyRow: [Int64]] = [:]
+
+    /// A model call's contribution to `rollup_usage_key_day` (schema 0025's expressions in Swift), shared or not:
+    /// the rollup has no tenant.
+    mutating func addUsageKeys(_ o: Observation, totals: Observation.Totals) throws {
+        guard o.type == .generation || o.type == .embedding else { return }
+        let start = o.startTime.microseconds
+        var row = UsageKeyRow(
+            day: start / 86_400_000_000 * 86_400_000_000, environment: o.environment, feature: o.feature ?? "",
+            type: o.type.rawValue, model: o.model ?? "", usageKey: "", hasTotal: false)
+        guard let cost = totals.totalCost.map(Money.nanos(usd:)) else {
+            try addUsageKeyRow(row, [0, 1, 0, 0, 0, 0, 0, 0])
+            return
+        }
+        try addUsageKeyRow(
+            row,
+            [1, 0, o.level == .error ? 1 : 0, totals.inputTokens, totals.outputTokens, totals.totalTokens, cost, 0])
+        row.hasTotal = o.usage["total"] != nil
+        for (key, units) in o.usage {
+            row.usageKey = key
+            try addUsageKeyRow(row, [0, 0, 0, 0, 0, 0, 0, units])
+        }
+    }
+
+    private mutating func addUsageKeyRow(_ row: UsageKeyRow, _ values: [Int64]) throws {
+        guard var current = usageKeys[row] else {
+            usageKeys[row] = values
+            return
+        }
+        for i in current.indices {
+            let (sum, overflow) = current[i].addingReportingOverflow(values[i])
+            guard !overflow else { throw Self.overflow }
+            current[i] = sum
+        }
+        usageKeys[row] = current
+    }
+
     /// Adds one stored observation (`totals` are `o.totals`). Throws when a sum would leave Int64 (the transaction then fails and is retried
     /// event by event, where the trigger path reports the event that broke the range).
     mutating func add(_ o: Observation, totals: Observation.Totals) throws {
@@ -62,6 +111,7 @@ struct RollupAccumulator {
             sums[key] = values
         }
         try addMetrics(o, totals: totals)
+        try addUsageKeys(o, totals: totals)
     }
 
     static let overflow = IngestionError.invalid("a rollup sum would leave the 64-bit range")
@@ -126,5 +176,21 @@ struct RollupAccumulator {
             ])
         }
         latency.removeAll()
+        let usage = try db.cachedStatement(
+            sql: "INSERT INTO rollup_usage_key_day VALUES (\(SQLFilter.marks(16))) \(Self.usageKeyUpsert)")
+        for (row, v) in usageKeys {
+            try usage.execute(arguments: [
+                projectID, row.day, row.environment, row.feature, row.type, row.model, row.usageKey, row.hasTotal,
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+            ])
+        }
+        usageKeys.removeAll()
     }
+
+    static let usageKeyUpsert = """
+        ON CONFLICT DO UPDATE SET n = n + excluded.n, uncosted = uncosted + excluded.uncosted,
+            errors = errors + excluded.errors, input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens, total_tokens = total_tokens + excluded.total_tokens,
+            cost_nanos = cost_nanos + excluded.cost_nanos, units = units + excluded.units
+        """
 }

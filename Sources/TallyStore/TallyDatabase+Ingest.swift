@@ -342,9 +342,11 @@ final class IngestSession {
                     if fresh.shares.isEmpty {
                         try rollUp(inserted: fresh.observation, totals: fresh.totals)
                     } else {
-                        // Stored with shared = 1: each share's insert trigger counts it.
+                        // Stored with shared = 1: each share's insert trigger counts it (but the usage-key rollup,
+                        // which has no tenant, counts it whole).
                         try TallyDatabase.insertShares(
                             fresh.shares, projectID: projectID, observationID: fresh.observation.id, db)
+                        try rollUpUsageKeys(inserted: fresh.observation, totals: fresh.totals)
                     }
                     let traceID = fresh.observation.traceID
                     if newTraceTotals[traceID]?.add(fresh.observation, fresh.totals) != true {
@@ -362,6 +364,7 @@ final class IngestSession {
             let shared = try TallyDatabase.write(merged, projectID: projectID, now: now, db)
             try adopt(own, traceID: merged.traceID)
             if existing == nil, !shared { try rollUp(inserted: merged, totals: merged.totals) }
+            if existing == nil, shared { try rollUpUsageKeys(inserted: merged, totals: merged.totals) }
             refreshTotals(of: merged.traceID)
             if let previous = existing?.traceID { refreshTotals(of: previous) }
         case .score(var score):
@@ -375,6 +378,12 @@ final class IngestSession {
     /// trigger).
     func rollUp(inserted o: Observation, totals: Observation.Totals) throws {
         try rollups.add(o, totals: totals)
+        if !deferTraceWrites { try rollups.stage(projectID: projectID, db) }
+    }
+
+    /// Adds an inserted shared call to the usage-key rollup only (its shares' triggers count the others).
+    func rollUpUsageKeys(inserted o: Observation, totals: Observation.Totals) throws {
+        try rollups.addUsageKeys(o, totals: totals)
         if !deferTraceWrites { try rollups.stage(projectID: projectID, db) }
     }
 
