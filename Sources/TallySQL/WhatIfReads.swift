@@ -95,44 +95,31 @@ extension AnalyticsSQL {
         return (SQLQuery(figures, w.values), SQLQuery(usage, w.values))
     }
 
-    /// Per feature and model, over the query's calls of any model: calls and errors (`f`, `m`, `c`, `errors`).
-    public func modelQuality(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
-        var anyModel = q.filter
-        anyModel.models = []
-        anyModel.types = q.types
-        let filter = filter(anyModel, projectID: projectID)
-        let sql = """
-            SELECT o.feature AS f, o.model AS m, count(*) AS c, \(dialect.sum(dialect.int("o.level = 'ERROR'")))
-                AS errors
-            FROM observation o\(filter.trace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : "")
-            WHERE \(filter.conditions.sql) AND o.model IS NOT NULL
-            GROUP BY o.feature, o.model
-            """
-        return SQLQuery(sql, filter.conditions.values)
-    }
-
     /// Per feature, model and score name: the mean of the numeric scores given to the calls or (without an
-    /// observation) to their traces, each score counted once (`f`, `m`, `name`, `mean`).
+    /// observation) to their traces, each score counted once (`f`, `m`, `name`, `mean`). Read from the project's
+    /// scores, each joined to its call or its trace's calls (scores are far fewer than calls).
     public func modelScores(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
         var anyModel = q.filter
         anyModel.models = []
         anyModel.types = q.types
         let filter = filter(anyModel, projectID: projectID)
         let join = filter.trace ? " JOIN trace t ON t.project_id = o.project_id AND t.id = o.trace_id" : ""
-        let numeric = "s.data_type IN ('NUMERIC', 'BOOLEAN') AND s.value IS NOT NULL"
+        let numeric = "s.project_id = ? AND s.data_type IN ('NUMERIC', 'BOOLEAN') AND s.value IS NOT NULL"
         let sql = """
             SELECT f, m, name, avg(value) AS mean FROM (
                 SELECT o.feature AS f, o.model AS m, s.id, s.name, s.value
-                FROM observation o\(join) JOIN score s ON s.project_id = o.project_id AND s.observation_id = o.id
-                WHERE \(filter.conditions.sql) AND o.model IS NOT NULL AND \(numeric)
+                FROM score s CROSS JOIN observation o\(join)
+                WHERE \(numeric) AND o.project_id = s.project_id AND o.id = s.observation_id
+                    AND \(filter.conditions.sql) AND o.model IS NOT NULL
                 UNION
                 SELECT o.feature AS f, o.model AS m, s.id, s.name, s.value
-                FROM observation o\(join) JOIN score s ON s.project_id = o.project_id AND s.trace_id = o.trace_id
-                    AND s.observation_id IS NULL
-                WHERE \(filter.conditions.sql) AND o.model IS NOT NULL AND \(numeric)
+                FROM score s CROSS JOIN observation o\(join)
+                WHERE \(numeric) AND s.observation_id IS NULL AND o.project_id = s.project_id
+                    AND o.trace_id = s.trace_id AND \(filter.conditions.sql) AND o.model IS NOT NULL
             ) x GROUP BY f, m, name
             """
-        return SQLQuery(sql, filter.conditions.values + filter.conditions.values)
+        let project: [SQLValue] = [.text(projectID)]
+        return SQLQuery(sql, project + filter.conditions.values + project + filter.conditions.values)
     }
 }
 
@@ -242,9 +229,16 @@ extension SQLReader {
         func isRepriced(_ model: String) -> Bool {
             q.filter.models.isEmpty || q.filter.models.contains(model)
         }
-        let qualityQuery = analytics.modelQuality(q, projectID: projectID)
+        // Calls and errors per feature and model through the breakdown (its rollups when they cover the filter).
+        var figures = BreakdownQuery()
+        figures.filter = q.filter
+        figures.filter.models = []
+        figures.filter.types = q.types
+        figures.dimensions = [.feature, .model]
+        figures.metrics = [.count, .errorRate]
+        figures.limit = BreakdownQuery.maxLimit
         let scoresQuery = analytics.modelScores(q, projectID: projectID)
-        async let qualityRows = rows(qualityQuery)
+        async let qualityRows = sharedBreakdown(projectID: projectID, query: figures, rollups: true)
         async let scoreRows = rows(scoresQuery)
         var scores: [FeatureModel: [String: Double]] = [:]
         for row in try await scoreRows {
@@ -255,13 +249,13 @@ extension SQLReader {
         }
         var byFeature: [String?: [ModelQuality]] = [:]
         for row in try await qualityRows {
-            guard let model = row.text("m") else { continue }
-            let feature = row.text("f")
+            guard row.keys.count == 2, let model = row.keys[1] else { continue }
+            let feature = row.keys[0]
             let target = isTarget(model)
             guard target || isRepriced(model) else { continue }
             byFeature[feature, default: []].append(
                 ModelQuality(
-                    model: model, isTarget: target, calls: row.int("c") ?? 0, errors: row.int("errors") ?? 0,
+                    model: model, isTarget: target, calls: row.count, errors: row.errors,
                     scores: scores[FeatureModel(feature: feature, model: model)] ?? [:]))
         }
         return byFeature.compactMap { feature, models in
