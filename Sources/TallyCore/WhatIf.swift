@@ -56,7 +56,8 @@ public struct WhatIfRow: Sendable, Hashable {
     }
 }
 
-/// What is known of the quality of each model that ran on one feature: calls, error rate, mean scores.
+/// What is known of the quality of each model that ran on one feature: its calls that have a cost (as the what-if
+/// compares), their error rate, mean scores.
 public struct ModelQuality: Sendable, Hashable {
     public var model: String
     /// True for the what-if target (by name, or priced as the same model).

@@ -220,7 +220,7 @@ extension SQLReader {
     }
 
     /// For each feature where the target model ran next to a model of the repriced calls: every such model's
-    /// calls, error rate and mean scores, the target first, then by calls.
+    /// costed calls, their error rate and mean scores, the target first, then by calls.
     func whatIfQuality(
         projectID: String, query q: WhatIfQuery, table: PriceTable, target: ModelPrice, now: Timestamp
     ) async throws -> [FeatureQuality] {
@@ -229,16 +229,13 @@ extension SQLReader {
         func isRepriced(_ model: String) -> Bool {
             q.filter.models.isEmpty || q.filter.models.contains(model)
         }
-        // Calls and errors per feature and model through the breakdown (its rollups when they cover the filter).
-        var figures = BreakdownQuery()
-        figures.filter = q.filter
+        // The costed calls and their errors per feature and model, of any model (the what-if sums: its rollup when
+        // it covers the filter).
+        var figures = q
         figures.filter.models = []
-        figures.filter.types = q.types
         figures.dimensions = [.feature, .model]
-        figures.metrics = [.count, .errorRate]
-        figures.limit = BreakdownQuery.maxLimit
         let scoresQuery = analytics.modelScores(q, projectID: projectID)
-        async let qualityRows = sharedBreakdown(projectID: projectID, query: figures, rollups: true)
+        async let qualityRows = whatIfSums(projectID: projectID, query: figures)
         async let scoreRows = rows(scoresQuery)
         var scores: [FeatureModel: [String: Double]] = [:]
         for row in try await scoreRows {
@@ -248,14 +245,14 @@ extension SQLReader {
             scores[FeatureModel(feature: row.text("f"), model: model), default: [:]][name] = mean
         }
         var byFeature: [String?: [ModelQuality]] = [:]
-        for row in try await qualityRows {
-            guard row.keys.count == 2, let model = row.keys[1] else { continue }
-            let feature = row.keys[0]
+        for sums in try await qualityRows.values where sums.calls > 0 {
+            guard sums.keys.count == 2, let model = sums.keys[1] else { continue }
+            let feature = sums.keys[0]
             let target = isTarget(model)
             guard target || isRepriced(model) else { continue }
             byFeature[feature, default: []].append(
                 ModelQuality(
-                    model: model, isTarget: target, calls: row.count, errors: row.errors,
+                    model: model, isTarget: target, calls: sums.calls, errors: sums.errors,
                     scores: scores[FeatureModel(feature: feature, model: model)] ?? [:]))
         }
         return byFeature.compactMap { feature, models in
