@@ -72,16 +72,7 @@ struct RollupAccumulator {
     }
 
     private mutating func addUsageKeyRow(_ row: UsageKeyRow, _ values: [Int64]) throws {
-        guard var current = usageKeys[row] else {
-            usageKeys[row] = values
-            return
-        }
-        for i in current.indices {
-            let (sum, overflow) = current[i].addingReportingOverflow(values[i])
-            guard !overflow else { throw Self.overflow }
-            current[i] = sum
-        }
-        usageKeys[row] = current
+        try Self.add(values, to: &usageKeys, at: row)
     }
 
     /// Adds one stored observation (`totals` are `o.totals`). Throws when a sum would leave Int64 (the transaction then fails and is retried
@@ -100,21 +91,27 @@ struct RollupAccumulator {
             totals.outputCost.map(Money.nanos(usd:)) ?? 0,
             totals.totalCost.map(Money.nanos(usd:)) ?? 0,
         ]
-        if var current = sums[key] {
-            for i in current.indices {
-                let (sum, overflow) = current[i].addingReportingOverflow(values[i])
-                guard !overflow else { throw Self.overflow }
-                current[i] = sum
-            }
-            sums[key] = current
-        } else {
-            sums[key] = values
-        }
+        try Self.add(values, to: &sums, at: key)
         try addMetrics(o, totals: totals)
         try addUsageKeys(o, totals: totals)
     }
 
     static let overflow = IngestionError.invalid("a rollup sum would leave the 64-bit range")
+
+    /// Adds `values` to the sums of `key` in `table`, element by element; throws `overflow` when one would leave
+    /// Int64.
+    static func add<Key: Hashable>(_ values: [Int64], to table: inout [Key: [Int64]], at key: Key) throws {
+        guard var current = table[key] else {
+            table[key] = values
+            return
+        }
+        for i in current.indices {
+            let (sum, overflow) = current[i].addingReportingOverflow(values[i])
+            guard !overflow else { throw Self.overflow }
+            current[i] = sum
+        }
+        table[key] = current
+    }
 
     /// The observation's contribution to the model-call counters (schema 0017's expressions in Swift).
     private mutating func addMetrics(_ o: Observation, totals: Observation.Totals) throws {
