@@ -9,7 +9,8 @@
 // which one the API uses —, the prompt-version comparison, the newest 50 traces by tag, the trace list sorted by
 // cost and by latency, and page 1,000 of a tag-filtered list by offset and by keyset cursor. `observations` 0
 // queries an existing bench database. Then issue 16's reads: what-if (every feature, one feature), the waste
-// finders (and each finder's main query alone), the users list and the sessions lists. `--no-rollups` (only for a database this run creates) drops the rollup
+// finders (and each finder's main query alone), the users list and the sessions lists; `--load-only` stops after
+// the ingest. `--no-rollups` (only for a database this run creates) drops the rollup
 // triggers first: the ingest rate without rollup maintenance; its query figures then mean nothing.
 // `--postgres URL` (a server this run may create a database on) loads the same observations into a new PostgreSQL
 // database too, and prints each figure for both stores side by side with the ratio PostgreSQL ÷ SQLite.
@@ -141,6 +142,8 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
             format: "ingest with pricing: %.0f observations/s (%d observations, %d traces, %.1f s)",
             Double(loaded) / loadSeconds, loaded, traceCount, loadSeconds))
     if loaded > 0 { figures.append(("ingest: ms per 1,000 observations", loadSeconds * 1000 / Double(loaded), "")) }
+    // `--load-only`: the ingest alone (for instruction counts under callgrind), no queries.
+    if CommandLine.arguments.contains("--load-only") { return figures }
     // The upkeep a running server does within the hour (planner statistics; PostgreSQL's visibility map, which
     // index-only scans need, as autovacuum sets it), once, untimed.
     try await store.optimize()
