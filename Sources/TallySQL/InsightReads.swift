@@ -147,15 +147,22 @@ extension SQLReader {
         let t = q.thresholds
         var found: [InsightSubject: Finding] = [:]
         if q.lengthMicros >= 2 * Insights.weekMicros {
-            for row in try await rows(insightSQL.weeklyInput(q, projectID: projectID)) {
-                let (c1, t1, c0, t0) = (row.int("c1") ?? 0, row.int("t1") ?? 0, row.int("c0") ?? 0, row.int("t0") ?? 0)
+            // The range's last week and the week before, per feature, from the rollups.
+            let split = q.to.microseconds - Insights.weekMicros
+            async let lastWeek = generationInput(projectID: projectID, q, from: split, to: q.to.microseconds)
+            async let weekBefore = generationInput(
+                projectID: projectID, q, from: split - Insights.weekMicros, to: split)
+            let previous = try await weekBefore
+            for (feature, current) in try await lastWeek.sorted(by: { $0.key < $1.key }) {
+                let (c1, t1) = (current.calls, current.inputTokens)
+                let (c0, t0) = (previous[feature]?.calls ?? 0, previous[feature]?.inputTokens ?? 0)
                 guard c1 >= t.minCalls, c0 >= t.minCalls, t0 > 0,
                     Double(t1) / Double(c1) >= (1 + t.bloatGrowth) * Double(t0) / Double(c0)
                 else { continue }
                 let waste = Insights.bloatGrowthNanos(
-                    inputCostNanos: row.int("ic1") ?? 0, calls: c1, inputTokens: t1, previousCalls: c0,
+                    inputCostNanos: current.inputCostNanos, calls: c1, inputTokens: t1, previousCalls: c0,
                     previousInputTokens: t0)
-                let subject = InsightSubject(feature: row.text("f"))
+                let subject = InsightSubject(feature: feature)
                 let examples = try await rows(
                     insightSQL.inputExamples(
                         q, projectID: projectID, feature: subject.feature,
@@ -206,6 +213,27 @@ extension SQLReader {
             found[subject] = best
         }
         return Array(found.values)
+    }
+
+    /// Generations, their input tokens and input cost per feature (features only) in [from, to), from the rollups.
+    func generationInput(projectID: String, _ q: InsightQuery, from: Int64, to: Int64) async throws
+        -> [String: (calls: Int64, inputTokens: Int64, inputCostNanos: Int64)]
+    {
+        var b = BreakdownQuery()
+        b.filter.from = Timestamp(microseconds: from)
+        b.filter.to = Timestamp(microseconds: to)
+        b.filter.environments = q.environments
+        b.filter.tenants = q.tenants
+        b.filter.types = [.generation]
+        b.dimensions = [.feature]
+        b.metrics = [.count, .inputTokens, .inputCost]
+        b.limit = BreakdownQuery.maxLimit
+        var out: [String: (calls: Int64, inputTokens: Int64, inputCostNanos: Int64)] = [:]
+        for row in try await sharedBreakdown(projectID: projectID, query: b, rollups: true) {
+            guard let feature = row.keys.first ?? nil else { continue }
+            out[feature] = (row.count, row.inputTokens, row.inputCostNanos)
+        }
+        return out
     }
 
     /// The feature and prompt-version groups of at least `minCalls` generations whose input-token histogram

@@ -106,26 +106,6 @@ public struct InsightSQL: Sendable {
         return SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values)
     }
 
-    /// context_bloat, week over week: per feature, generations, input tokens and input cost in the range's last
-    /// week (`c1`, `t1`, `ic1`) and the week before (`c0`, `t0`).
-    public func weeklyInput(_ q: InsightQuery, projectID: String) -> SQLQuery {
-        let to = q.to.microseconds
-        let split = to - Insights.weekMicros
-        let w = scope(q, projectID: projectID, from: split - Insights.weekMicros, to: to)
-        let recent = "o.start_time >= \(split)"
-        let sql = """
-            SELECT o.feature AS f,
-                \(dialect.sum("CASE WHEN \(recent) THEN 1 ELSE 0 END")) AS c1,
-                \(dialect.sum("CASE WHEN \(recent) THEN o.input_tokens ELSE 0 END")) AS t1,
-                \(dialect.sum("CASE WHEN \(recent) THEN coalesce(o.input_cost_nanos, 0) ELSE 0 END")) AS ic1,
-                \(dialect.sum("CASE WHEN \(recent) THEN 0 ELSE 1 END")) AS c0,
-                \(dialect.sum("CASE WHEN \(recent) THEN 0 ELSE o.input_tokens END")) AS t0
-            FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION' AND o.feature IS NOT NULL
-            GROUP BY o.feature
-            """
-        return SQLQuery(sql, w.values)
-    }
-
     /// Example traces of one feature's generations since `from`: those that sent the most input.
     public func inputExamples(_ q: InsightQuery, projectID: String, feature: String?, from: Int64) -> SQLQuery {
         var w = scope(q, projectID: projectID, from: from)

@@ -254,7 +254,6 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
     for (name, query) in [
         ("retry_waste", finders.retryWaste(insightQuery, projectID: "bench").groups),
         ("model_downgrade + context_bloat spread profile", finders.callProfile(insightQuery, projectID: "bench")),
-        ("context_bloat weekly", finders.weeklyInput(insightQuery, projectID: "bench")),
         ("agent_loop", finders.agentLoops(insightQuery, projectID: "bench")),
         ("cache_opportunity", finders.repeatedInputs(insightQuery, projectID: "bench")),
         ("embed_reindex", finders.reembedded(insightQuery, projectID: "bench")),
