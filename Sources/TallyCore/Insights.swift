@@ -60,6 +60,13 @@ public struct InsightQuery: Sendable, Hashable {
 
     /// The range's length, µs (at least 1).
     public var lengthMicros: Int64 { max(1, to.microseconds - from.microseconds) }
+
+    /// The analytics filter of the same calls: the range, environments and tenants.
+    public var filter: AnalyticsFilter {
+        var f = AnalyticsFilter()
+        (f.from, f.to, f.environments, f.tenants) = (from, to, environments, tenants)
+        return f
+    }
 }
 
 /// Who a finding is about; nil fields do not apply.

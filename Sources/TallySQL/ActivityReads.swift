@@ -10,9 +10,8 @@ public struct ActivitySQL: Sendable {
 
     public init(_ dialect: SQLDialect) { self.dialect = dialect }
 
-    /// Per user: traces, errors, tokens, cost, first and last time, tenant (two read: one tenant when they agree);
-    /// `q`'s page in its order, with `total`
-    /// (the number of users) on every row.
+    /// Per user: traces, errors, tokens, cost, first and last time, and the least and greatest tenant (one tenant
+    /// when they are equal); `q`'s page in its order, with `total` (the number of users) on every row.
     public func users(_ q: UserListQuery, projectID: String) -> SQLQuery {
         var parts: [String] = []
         var values: [SQLValue] = []

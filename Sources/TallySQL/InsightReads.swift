@@ -27,24 +27,35 @@ extension SQLReader {
         return Insights.ranked(all, limit: q.limit)
     }
 
-    /// Model calls and their cost per `dimensions` (feature, model) in `q`'s range, from the rollups.
+    /// A breakdown of `q`'s calls of `types` by `dimensions` (in [from, to) when given, else `q`'s range), from the
+    /// rollups when they cover it.
+    func breakdown(
+        projectID: String, _ q: InsightQuery, from: Int64? = nil, to: Int64? = nil, types: [ObservationType],
+        by dimensions: [AnalyticsDimension], metrics: Set<Metric>
+    ) async throws -> [BreakdownRow] {
+        var b = BreakdownQuery()
+        b.filter = q.filter
+        if let from { b.filter.from = Timestamp(microseconds: from) }
+        if let to { b.filter.to = Timestamp(microseconds: to) }
+        b.filter.types = types
+        b.dimensions = dimensions
+        b.metrics = metrics
+        b.limit = BreakdownQuery.maxLimit
+        return try await sharedBreakdown(projectID: projectID, query: b, rollups: true)
+    }
+
+    /// Model calls and their cost per `dimensions` (feature, model) in `q`'s range.
     func modelCallFigures(projectID: String, _ q: InsightQuery, by dimensions: [AnalyticsDimension]) async throws
         -> [[String?]: (calls: Int64, costNanos: Int64)]
     {
-        var b = BreakdownQuery()
-        b.filter.from = q.from
-        b.filter.to = q.to
-        b.filter.environments = q.environments
-        b.filter.tenants = q.tenants
-        b.filter.types = [.generation, .embedding]
-        b.dimensions = dimensions
-        b.metrics = [.count, .totalCost]
-        b.limit = BreakdownQuery.maxLimit
-        var out: [[String?]: (calls: Int64, costNanos: Int64)] = [:]
-        for row in try await sharedBreakdown(projectID: projectID, query: b, rollups: true) {
-            out[row.keys] = (row.count, row.totalCostNanos)
-        }
-        return out
+        let rows = try await breakdown(
+            projectID: projectID, q, types: [.generation, .embedding], by: dimensions, metrics: [.count, .totalCost])
+        return Dictionary(rows.map { ($0.keys, (calls: $0.count, costNanos: $0.totalCostNanos)) }) { a, _ in a }
+    }
+
+    /// The trace ids of an examples query (`InsightSQL.examples`), sorted.
+    func exampleTraces(_ query: SQLQuery) async throws -> [String] {
+        try await rows(query).compactMap { $0.text("trace_id") }.sorted()
     }
 
     /// Splits finder rows into group rows (no `trace_id`) and example traces per group.
@@ -107,10 +118,7 @@ extension SQLReader {
         guard !short.isEmpty else { return [] }
         // The short groups' usage per key, to price each alternative.
         var whatIf = WhatIfQuery(model: "")
-        whatIf.filter.from = q.from
-        whatIf.filter.to = q.to
-        whatIf.filter.environments = q.environments
-        whatIf.filter.tenants = q.tenants
+        whatIf.filter = q.filter
         whatIf.filter.types = [.generation]
         whatIf.filter.features = Set(short.keys.compactMap(\.feature)).sorted()
         whatIf.filter.models = Set(short.keys.compactMap(\.model)).sorted()
@@ -124,9 +132,8 @@ extension SQLReader {
                 let alternative = Insights.cheapestAlternative(to: current, sums: s, candidates: candidates),
                 Double(s.costNanos) >= t.downgradeRatio * Double(alternative.nanos), alternative.nanos < s.costNanos
             else { continue }
-            let examples = try await rows(
-                insightSQL.callExamples(q, projectID: projectID, feature: group.feature, model: model)
-            ).compactMap { $0.text("trace_id") }.sorted()
+            let examples = try await exampleTraces(
+                insightSQL.callExamples(q, projectID: projectID, feature: group.feature, model: model))
             out.append(
                 Finding(
                     type: .modelDowngrade, subject: InsightSubject(feature: group.feature, model: model),
@@ -163,11 +170,8 @@ extension SQLReader {
                     inputCostNanos: current.inputCostNanos, calls: c1, inputTokens: t1, previousCalls: c0,
                     previousInputTokens: t0)
                 let subject = InsightSubject(feature: feature)
-                let examples = try await rows(
-                    insightSQL.inputExamples(
-                        q, projectID: projectID, feature: subject.feature,
-                        from: q.to.microseconds - Insights.weekMicros)
-                ).compactMap { $0.text("trace_id") }.sorted()
+                let examples = try await exampleTraces(
+                    insightSQL.inputExamples(q, projectID: projectID, feature: subject.feature, from: split))
                 found[subject] = Finding(
                     type: .contextBloat, subject: subject,
                     evidence: [
@@ -195,7 +199,7 @@ extension SQLReader {
                 promptVersion: version, median: p50, limit: limit)
             let sums = try await rows(wasteQuery).first
             let waste = sums?.int("waste") ?? 0
-            let examples = try await rows(examplesQuery).compactMap { $0.text("trace_id") }.sorted()
+            let examples = try await exampleTraces(examplesQuery)
             var evidence: [String: JSONValue] = [
                 "calls": .int(candidate.calls), "medianInputTokens": .int(p50), "p95InputTokens": .int(p95),
                 "outlierCalls": .int(sums?.int("c") ?? 0), "outlierThresholdTokens": .int(limit),
@@ -215,21 +219,15 @@ extension SQLReader {
         return Array(found.values)
     }
 
-    /// Generations, their input tokens and input cost per feature (features only) in [from, to), from the rollups.
+    /// Generations, their input tokens and input cost per feature (features only) in [from, to).
     func generationInput(projectID: String, _ q: InsightQuery, from: Int64, to: Int64) async throws
         -> [String: (calls: Int64, inputTokens: Int64, inputCostNanos: Int64)]
     {
-        var b = BreakdownQuery()
-        b.filter.from = Timestamp(microseconds: from)
-        b.filter.to = Timestamp(microseconds: to)
-        b.filter.environments = q.environments
-        b.filter.tenants = q.tenants
-        b.filter.types = [.generation]
-        b.dimensions = [.feature]
-        b.metrics = [.count, .inputTokens, .inputCost]
-        b.limit = BreakdownQuery.maxLimit
         var out: [String: (calls: Int64, inputTokens: Int64, inputCostNanos: Int64)] = [:]
-        for row in try await sharedBreakdown(projectID: projectID, query: b, rollups: true) {
+        for row in try await breakdown(
+            projectID: projectID, q, from: from, to: to, types: [.generation], by: [.feature],
+            metrics: [.count, .inputTokens, .inputCost])
+        {
             guard let feature = row.keys.first ?? nil else { continue }
             out[feature] = (row.count, row.inputTokens, row.inputCostNanos)
         }

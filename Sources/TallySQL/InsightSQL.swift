@@ -2,8 +2,9 @@ import Foundation
 import TallyCore
 import TallyStoreAPI
 
-/// The waste finders' queries, one per finder, over `observation o` in a time range (and environments). Every one
-/// aggregates in SQL and returns candidate groups; `InsightReads` judges them. Columns: `f` feature, `m` model.
+/// The waste finders' queries, one per finder, over `observation o` in a time range (and environments and
+/// tenants). Every one aggregates in SQL and returns candidate groups; `InsightReads` judges them. Columns: `f`
+/// feature, `m` model.
 public struct InsightSQL: Sendable {
     public let dialect: SQLDialect
 
@@ -11,7 +12,7 @@ public struct InsightSQL: Sendable {
 
     static let modelCalls = "o.type IN ('GENERATION', 'EMBEDDING')"
 
-    /// Project, range [from, to) and environments of `q` on `o`.
+    /// Project, range [from, to), environments and tenants of `q` on `o`.
     func scope(_ q: InsightQuery, projectID: String, from: Int64? = nil, to: Int64? = nil) -> SQLConditions {
         var w = SQLConditions()
         w.add("o.project_id = ?", .text(projectID))
@@ -19,6 +20,22 @@ public struct InsightSQL: Sendable {
         w.add("o.start_time < ?", .int(to ?? q.to.microseconds))
         w.any("o.environment", q.environments)
         w.any("o.tenant", q.tenants)
+        return w
+    }
+
+    /// `scope` narrowed to one subject: its feature (NULL-safe), model when given, prompt name and version
+    /// (NULL-safe) when `prompt` is given.
+    func scope(
+        _ q: InsightQuery, projectID: String, from: Int64? = nil, feature: String?, model: String? = nil,
+        prompt: (name: String?, version: Int?)? = nil
+    ) -> SQLConditions {
+        var w = scope(q, projectID: projectID, from: from)
+        w.add(dialect.same("o.feature", "?"), .text(feature))
+        if let model { w.add("o.model = ?", .text(model)) }
+        if let prompt {
+            w.add(dialect.same("o.prompt_name", "?"), .text(prompt.name))
+            w.add(dialect.same("o.prompt_version", "?"), .int(prompt.version.map(Int64.init)))
+        }
         return w
     }
 
@@ -80,9 +97,7 @@ public struct InsightSQL: Sendable {
     /// The 95th percentile input (`p95in`) and output (`p95out`) tokens of one feature's costed generations on one
     /// model.
     public func callShape(_ q: InsightQuery, projectID: String, feature: String?, model: String) -> SQLQuery {
-        var w = scope(q, projectID: projectID)
-        w.add(dialect.same("o.feature", "?"), .text(feature))
-        w.add("o.model = ?", .text(model))
+        let w = scope(q, projectID: projectID, feature: feature, model: model)
         let sql = """
             WITH base AS (
                 SELECT o.input_tokens AS it, o.output_tokens AS ot FROM observation o
@@ -96,9 +111,7 @@ public struct InsightSQL: Sendable {
 
     /// Example traces of generations of one feature and model: the costliest.
     public func callExamples(_ q: InsightQuery, projectID: String, feature: String?, model: String) -> SQLQuery {
-        var w = scope(q, projectID: projectID)
-        w.add("\(dialect.same("o.feature", "?"))", .text(feature))
-        w.add("o.model = ?", .text(model))
+        let w = scope(q, projectID: projectID, feature: feature, model: model)
         let base = """
             SELECT o.feature AS f, o.trace_id, o.total_cost_nanos AS w FROM observation o
             WHERE \(w.sql) AND o.type = 'GENERATION' AND o.total_cost_nanos IS NOT NULL
@@ -108,8 +121,7 @@ public struct InsightSQL: Sendable {
 
     /// Example traces of one feature's generations since `from`: those that sent the most input.
     public func inputExamples(_ q: InsightQuery, projectID: String, feature: String?, from: Int64) -> SQLQuery {
-        var w = scope(q, projectID: projectID, from: from)
-        w.add(dialect.same("o.feature", "?"), .text(feature))
+        let w = scope(q, projectID: projectID, from: from, feature: feature)
         let base = """
             SELECT o.feature AS f, o.trace_id, o.input_tokens AS w FROM observation o
             WHERE \(w.sql) AND o.type = 'GENERATION'
@@ -121,10 +133,7 @@ public struct InsightSQL: Sendable {
     public func inputSpread(
         _ q: InsightQuery, projectID: String, feature: String?, promptName: String?, promptVersion: Int?
     ) -> SQLQuery {
-        var w = scope(q, projectID: projectID)
-        w.add(dialect.same("o.feature", "?"), .text(feature))
-        w.add(dialect.same("o.prompt_name", "?"), .text(promptName))
-        w.add(dialect.same("o.prompt_version", "?"), .int(promptVersion.map(Int64.init)))
+        let w = scope(q, projectID: projectID, feature: feature, prompt: (promptName, promptVersion))
         let sql = """
             WITH base AS (SELECT o.input_tokens AS it FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'),
             \(AnalyticsSQL.percentileCTE(name: "p", source: "base", keys: [], value: "it", outputs: [(50, "p50"), (95, "p95")]))
@@ -140,10 +149,7 @@ public struct InsightSQL: Sendable {
         _ q: InsightQuery, projectID: String, feature: String?, promptName: String?, promptVersion: Int?,
         median: Int64, limit: Int64
     ) -> (waste: SQLQuery, examples: SQLQuery) {
-        var w = scope(q, projectID: projectID)
-        w.add(dialect.same("o.feature", "?"), .text(feature))
-        w.add(dialect.same("o.prompt_name", "?"), .text(promptName))
-        w.add(dialect.same("o.prompt_version", "?"), .int(promptVersion.map(Int64.init)))
+        var w = scope(q, projectID: projectID, feature: feature, prompt: (promptName, promptVersion))
         w.add("o.type = 'GENERATION'")
         w.add("o.input_tokens > ?", .int(limit))
         let share =
@@ -155,11 +161,11 @@ public struct InsightSQL: Sendable {
     }
 
     /// agent_loop (only traces with enough observations to loop are read step by step, found through the
-    /// `trace_observations` index): per feature, the traces whose model calls reach `loopCalls` or whose other observations (tools,
-    /// spans, …) repeat one name `loopRepeats` times (`loops`), the cost of their model calls (`cost`), of those after the cap — the
-    /// earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat — (`waste`), the most calls and repeats
-    /// in one trace; then up to `examples` looping
-    /// traces per feature (most waste first) as further rows with `trace_id`.
+    /// `trace_observations` index): per feature, the traces whose model calls reach `loopCalls` or whose other
+    /// observations (tools, spans, …) repeat one name `loopRepeats` times (`loops`), the cost of their model calls
+    /// (`cost`), of those after the cap — the earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat —
+    /// (`waste`), the most calls and repeats in one trace; then up to `examples` looping traces per feature (most
+    /// waste first) as further rows with `trace_id`.
     public func agentLoops(_ q: InsightQuery, projectID: String) -> SQLQuery {
         let w = scope(q, projectID: projectID)
         let isCall = dialect.int(Self.modelCalls)

@@ -6,10 +6,10 @@ import TallyStoreAPI
 /// shared call counts under its trace's tenant), the sums priced in `WhatIf`.
 extension AnalyticsSQL {
     /// The filter of the repriced calls (the query's, restricted to its types) and its FROM/SELECT parts.
-    func whatIfScan(_ q: WhatIfQuery, projectID: String, filter f: AnalyticsFilter) -> (
+    func whatIfScan(_ q: WhatIfQuery, projectID: String) -> (
         select: String, from: String, conditions: SQLConditions, values: [SQLValue], keys: [String]
     ) {
-        var typed = f
+        var typed = q.filter
         typed.types = q.types
         let filter = filter(typed, projectID: projectID)
         let (select, values, from, keys) = groupedCalls(
@@ -19,7 +19,7 @@ extension AnalyticsSQL {
 
     /// Per group: calls with a cost, calls without, errors and tokens of the costed ones, their stored cost.
     public func whatIfFigures(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
-        let scan = whatIfScan(q, projectID: projectID, filter: q.filter)
+        let scan = whatIfScan(q, projectID: projectID)
         let costed = "o.total_cost_nanos IS NOT NULL"
         func costedSum(_ expr: String) -> String { dialect.sum("CASE WHEN \(costed) THEN \(expr) ELSE 0 END") }
         let sql = """
@@ -36,7 +36,7 @@ extension AnalyticsSQL {
 
     /// Per group, usage key and whether the call reports a `total`: the summed units of the costed calls.
     public func whatIfUsage(_ q: WhatIfQuery, projectID: String) -> SQLQuery {
-        let scan = whatIfScan(q, projectID: projectID, filter: q.filter)
+        let scan = whatIfScan(q, projectID: projectID)
         let hasTotal = dialect.int(dialect.jsonHas("o.usage_details", key: "total"))
         let sql = """
             SELECT \(scan.select), j.key AS k, \(hasTotal) AS ht, \(dialect.sum(dialect.jsonInt("j"))) AS units
@@ -47,10 +47,8 @@ extension AnalyticsSQL {
         return SQLQuery(sql, scan.values + scan.conditions.values)
     }
 
-    static let whatIfRollupDimensions: [AnalyticsDimension: String] = [
-        .feature: "NULLIF(r.feature, '')", .environment: "r.environment", .type: "r.type",
-        .model: "NULLIF(r.model, '')",
-    ]
+    /// The dimensions `rollup_usage_key_day` keeps (spelled as in `rollupDimensions`).
+    static let whatIfRollupDimensions: Set<AnalyticsDimension> = [.feature, .environment, .type, .model]
 
     /// The figures and the usage per key of `q`'s calls on whole days [lower, upper) from `rollup_usage_key_day`
     /// (columns as `whatIfFigures` and `whatIfUsage`), or nil when the rollup cannot answer `q`: it has no tenant,
@@ -65,7 +63,7 @@ extension AnalyticsSQL {
         else { return nil }
         var dims: [String] = []
         for d in q.dimensions {
-            guard let column = Self.whatIfRollupDimensions[d] else { return nil }
+            guard Self.whatIfRollupDimensions.contains(d), let column = Self.rollupDimensions[d] else { return nil }
             dims.append(column)
         }
         var w = SQLConditions()
@@ -131,6 +129,9 @@ extension SQLReader {
         guard let target = table.match(q.model, at: q.filter.to ?? now) else {
             throw WhatIf.Failure.unknownModel(q.model)
         }
+        // The quality read does not depend on the sums: both run at once.
+        async let qualityRead = whatIfQuality(
+            projectID: projectID, query: q, table: table, target: target, now: now)
         let groups = try await whatIfSums(projectID: projectID, query: q)
         let priced = try WhatIf.rows(Array(groups.values), as: target)
         guard let total = WhatIf.total(priced) else { throw WhatIf.Failure.outOfRange("the total") }
@@ -139,7 +140,7 @@ extension SQLReader {
             guard a.sums.costNanos == b.sums.costNanos else { return a.sums.costNanos > b.sums.costNanos }
             return a.sums.keys.map { $0 ?? "" }.lexicographicallyPrecedes(b.sums.keys.map { $0 ?? "" })
         }
-        let quality = try await whatIfQuality(projectID: projectID, query: q, table: table, target: target, now: now)
+        let quality = try await qualityRead
         return WhatIfAnswer(
             target: target, rows: Array(sorted.prefix(WhatIfQuery.maxGroups)), total: total, quality: quality,
             truncated: sorted.count > WhatIfQuery.maxGroups)
@@ -151,6 +152,9 @@ extension SQLReader {
     public func whatIfSums(projectID: String, query q: WhatIfQuery, rollups: Bool = true) async throws
         -> [[String?]: WhatIfSums]
     {
+        func scan(_ q: WhatIfQuery) -> (figures: SQLQuery, usage: SQLQuery) {
+            (analytics.whatIfFigures(q, projectID: projectID), analytics.whatIfUsage(q, projectID: projectID))
+        }
         var parts: [(figures: SQLQuery, usage: SQLQuery)] = []
         if rollups, let range = RollupRange(from: q.filter.from, to: q.filter.to),
             let whole = analytics.whatIfRollup(q, projectID: projectID, lower: range.lower, upper: range.upper)
@@ -159,15 +163,10 @@ extension SQLReader {
             for edge in range.edgeFilters(of: q.filter) {
                 var part = q
                 part.filter = edge
-                parts.append(
-                    (
-                        analytics.whatIfFigures(part, projectID: projectID),
-                        analytics.whatIfUsage(part, projectID: projectID)
-                    ))
+                parts.append(scan(part))
             }
         } else {
-            parts.append(
-                (analytics.whatIfFigures(q, projectID: projectID), analytics.whatIfUsage(q, projectID: projectID)))
+            parts.append(scan(q))
         }
         let width = q.dimensions.count
         func keys(_ row: SQLRow) -> [String?] { (0..<width).map { row.text("d\($0)") } }
