@@ -155,6 +155,17 @@ public enum Insights {
         return Int64(clamping: Int128(inputCostNanos) * numerator / denominator)
     }
 
+    /// How much input tokens per call grew over the previous period (0.5: half as much again), in floating point:
+    /// token sums times call counts can pass Int64. Callers check that both periods have calls and tokens.
+    public static func growth(calls: Int64, tokens: Int64, previousCalls: Int64, previousTokens: Int64) -> Double {
+        (Double(tokens) / Double(calls)) / (Double(previousTokens) / Double(previousCalls)) - 1
+    }
+
+    /// Input tokens above which a call is an outlier: `spread` × `median`, rounded down; Int64.max past its range.
+    public static func outlierLimit(median: Int64, spread: Double) -> Int64 {
+        Int64(exactly: (spread * Double(median)).rounded(.down)) ?? .max
+    }
+
     /// Findings, most valuable first (then by type and subject), at most `limit`.
     public static func ranked(_ findings: [Finding], limit: Int) -> [Finding] {
         Array(

@@ -177,7 +177,9 @@ extension SQLReader {
                     evidence: [
                         "inputTokensPerCall": .double(Double(t1) / Double(c1)),
                         "previousInputTokensPerCall": .double(Double(t0) / Double(c0)),
-                        "growth": .double(Double(t1 * c0) / Double(t0 * c1) - 1), "calls": .int(c1),
+                        "growth": .double(
+                            Insights.growth(calls: c1, tokens: t1, previousCalls: c0, previousTokens: t0)),
+                        "calls": .int(c1),
                         "previousCalls": .int(c0), "addedInputCostNanos": .int(waste),
                     ], wasteNanos: waste, periodMicros: Insights.weekMicros, traces: examples)
             }
@@ -193,7 +195,7 @@ extension SQLReader {
                 Double(p95) >= t.bloatSpread * Double(p50)
             else { continue }
             let subject = candidate.subject
-            let limit = Int64((t.bloatSpread * Double(p50)).rounded(.down))
+            let limit = Insights.outlierLimit(median: p50, spread: t.bloatSpread)
             let (wasteQuery, examplesQuery) = insightSQL.trimmedInput(
                 q, projectID: projectID, feature: subject.feature, promptName: subject.promptName,
                 promptVersion: version, median: p50, limit: limit)
