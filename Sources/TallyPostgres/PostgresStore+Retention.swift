@@ -97,8 +97,8 @@ extension PostgresStore: RetentionStore {
         return dropped
     }
 
-    /// Drops one month's partition in one transaction: its rollup contributions (own figures and shares; the
-    /// model-call counters keep deleted calls) are subtracted, the totals of its calls' traces refreshed without
+    /// Drops one month's partition in one transaction: its rollup contributions (own figures and shares, usage keys,
+    /// call shapes; the model-call counters keep deleted calls) are subtracted, the totals of its calls' traces refreshed without
     /// them, the partition dropped and its calls' shares deleted. Returns the observations dropped.
     func drop(_ month: PartitionMonth) async throws -> Int {
         let table = month.table
@@ -125,6 +125,19 @@ extension PostgresStore: RetentionStore {
                 subtraction = sql
             }
             try await connection.query(PostgresQuery(unsafeSQL: subtraction), logger: self.logger)
+            // The rollups without a tenant (what-if's usage keys, the finders' call shapes) lose the month's calls
+            // as their delete triggers would subtract them.
+            for rollup in ["usage_key", "call_shape"] {
+                var sql = ""
+                for try await text in try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: "SELECT tally_\(rollup)_apply_sql(tally_\(rollup)_delta_sql('\(table)', -1))"),
+                    logger: self.logger
+                ).decode(String.self) {
+                    sql = text
+                }
+                try await connection.query(PostgresQuery(unsafeSQL: sql), logger: self.logger)
+            }
             // Totals of the traces that had calls this month, without them (the partition holds every row of its
             // month; an ingest refreshing one of these traces reads the locked partition, so it waits and counts after
             // the drop).

@@ -14,8 +14,7 @@ extension SQLReader {
 
     /// Every finding in `q`'s range, most valuable first. `table` prices the downgrade alternatives.
     public func sharedInsights(projectID: String, query q: InsightQuery, table: PriceTable) async throws -> [Finding] {
-        let profileQuery = insightSQL.callProfile(q, projectID: projectID)
-        async let profile = rows(profileQuery)
+        async let profile = callShapes(projectID: projectID, q)
         async let retry = retryWaste(projectID: projectID, q)
         async let loops = agentLoops(projectID: projectID, q)
         async let repeats = repeatedInputs(projectID: projectID, q, type: .cacheOpportunity)
@@ -25,6 +24,47 @@ extension SQLReader {
         async let bloat = contextBloat(projectID: projectID, q, profile: shapes)
         let all = try await retry + downgrade + bloat + loops + repeats + embeds
         return Insights.ranked(all, limit: q.limit)
+    }
+
+    /// The profile of `q`'s generations per feature, model and prompt version (`CallShape`): whole UTC days from
+    /// `rollup_call_shape_day` when it can answer `q`, the partial days at the edges (or everything) from a scan;
+    /// both give the same histograms.
+    public func callShapes(projectID: String, _ q: InsightQuery, rollups: Bool = true) async throws
+        -> [CallShapeGroup: CallShape]
+    {
+        var shapes: [CallShapeGroup: CallShape] = [:]
+        func add(_ row: SQLRow, axis: Int, bucket: Int) throws {
+            let group = CallShapeGroup(
+                feature: row.text("f"), model: row.text("m"), promptName: row.text("pn"),
+                promptVersion: row.int("pv").map { Int($0) })
+            var shape = shapes[group] ?? CallShape()
+            let (all, costed) = (row.int("c") ?? 0, row.int("cc") ?? 0)
+            let added =
+                axis == 0
+                ? shape.input.add(all, bucket: bucket) && shape.costedInput.add(costed, bucket: bucket)
+                : shape.costedOutput.add(costed, bucket: bucket)
+            guard added else { throw WhatIf.Failure.outOfRange("the generations' count") }
+            shapes[group] = shape
+        }
+        var scans: [SQLQuery] = []
+        if rollups, let range = RollupRange(from: q.from, to: q.to),
+            let whole = insightSQL.callShapeRollup(q, projectID: projectID, lower: range.lower, upper: range.upper)
+        {
+            async let wholeRows = rows(whole)
+            scans = range.edges.map { insightSQL.callShapes(q, projectID: projectID, from: $0.from, to: $0.to) }
+            for row in try await wholeRows {
+                try add(row, axis: Int(row.int("a") ?? 0), bucket: Int(row.int("b") ?? 0))
+            }
+        } else {
+            scans = [insightSQL.callShapes(q, projectID: projectID)]
+        }
+        for scan in scans {
+            for row in try await rows(scan) {
+                try add(row, axis: 0, bucket: Int(row.int("bi") ?? 0))
+                try add(row, axis: 1, bucket: Int(row.int("bo") ?? 0))
+            }
+        }
+        return shapes.filter { $0.value.input.total != 0 || $0.value.costedOutput.total != 0 }
     }
 
     /// A breakdown of `q`'s calls of `types` by `dimensions` (in [from, to) when given, else `q`'s range), from the
@@ -95,25 +135,20 @@ extension SQLReader {
         }
     }
 
-    func modelDowngrades(projectID: String, _ q: InsightQuery, profile: [SQLRow], table: PriceTable) async throws
-        -> [Finding]
-    {
+    func modelDowngrades(
+        projectID: String, _ q: InsightQuery, profile: [CallShapeGroup: CallShape], table: PriceTable
+    ) async throws -> [Finding] {
         let t = q.thresholds
-        // Costed generations per feature and model, and those within the output and input thresholds.
-        var counts: [FeatureModel: (calls: Int64, shortOut: Int64, shortIn: Int64)] = [:]
-        for row in profile {
-            guard let model = row.text("m"), let calls = row.int("cc"), calls > 0 else { continue }
-            let group = FeatureModel(feature: row.text("f"), model: model)
-            let sum = counts[group] ?? (0, 0, 0)
-            counts[group] = (sum.calls + calls, sum.shortOut + (row.int("so") ?? 0), sum.shortIn + (row.int("si") ?? 0))
-        }
+        // The histograms rule out most groups; the exact percentiles decide the rest.
         var short: [FeatureModel: SQLRow] = [:]
-        for (group, c) in counts.sorted(by: { "\($0.key)" < "\($1.key)" })
-        where c.calls >= t.minCalls && c.shortOut * 100 >= 95 * c.calls && c.shortIn * 100 >= 95 * c.calls {
-            guard let model = group.model else { continue }
-            short[group] = try await rows(
-                insightSQL.callShape(q, projectID: projectID, feature: group.feature, model: model)
-            ).first
+        for candidate in Insights.downgradeCandidates(profile, t) {
+            guard
+                let row = try await rows(
+                    insightSQL.callShape(q, projectID: projectID, feature: candidate.feature, model: candidate.model)
+                ).first, let p95in = row.int("p95in"), let p95out = row.int("p95out"),
+                p95out <= t.downgradeMaxOutputP95, p95in <= t.downgradeMaxInputP95
+            else { continue }
+            short[FeatureModel(feature: candidate.feature, model: candidate.model)] = row
         }
         guard !short.isEmpty else { return [] }
         // The short groups' usage per key, to price each alternative.
@@ -150,7 +185,9 @@ extension SQLReader {
 
     /// Week over week per feature (when the range spans two weeks) and spread per feature and prompt version; a
     /// feature (without a prompt) that shows both is one finding with both pieces of evidence and the larger waste.
-    func contextBloat(projectID: String, _ q: InsightQuery, profile: [SQLRow]) async throws -> [Finding] {
+    func contextBloat(projectID: String, _ q: InsightQuery, profile: [CallShapeGroup: CallShape]) async throws
+        -> [Finding]
+    {
         let t = q.thresholds
         var found: [InsightSubject: Finding] = [:]
         if q.lengthMicros >= 2 * Insights.weekMicros {
@@ -184,7 +221,7 @@ extension SQLReader {
                     ], wasteNanos: waste, periodMicros: Insights.weekMicros, traces: examples)
             }
         }
-        for candidate in spreadCandidates(q, profile: profile) {
+        for candidate in Insights.spreadCandidates(profile, t) {
             let version = candidate.subject.promptVersion
             guard
                 let row = try await rows(
@@ -234,38 +271,6 @@ extension SQLReader {
             out[feature] = (row.count, row.inputTokens, row.inputCostNanos)
         }
         return out
-    }
-
-    /// The feature and prompt-version groups of at least `minCalls` generations whose input-token histogram
-    /// (powers of two) leaves room for p95 ≥ `bloatSpread` × median: the buckets of the two percentiles, [2^b,
-    /// 2^(b+1)), allow it. The others cannot hold such a spread and are not read again.
-    func spreadCandidates(_ q: InsightQuery, profile: [SQLRow]) -> [(subject: InsightSubject, calls: Int64)] {
-        var counts: [InsightSubject: [Int64: Int64]] = [:]
-        for row in profile {
-            let group = InsightSubject(
-                feature: row.text("f"), promptName: row.text("pn"), promptVersion: row.int("pv").map { Int($0) })
-            counts[group, default: [:]][row.int("b") ?? 0, default: 0] += row.int("c") ?? 0
-        }
-        let buckets = counts.mapValues { $0.map { (bucket: $0.key, calls: $0.value) } }
-        /// The bucket holding the nearest-rank p-th percentile.
-        func bucket(_ p: Int64, of sorted: [(bucket: Int64, calls: Int64)], n: Int64) -> Int64 {
-            let rank = (p * n + 99) / 100
-            var seen: Int64 = 0
-            for b in sorted {
-                seen += b.calls
-                if seen >= rank { return b.bucket }
-            }
-            return sorted.last?.bucket ?? 0
-        }
-        return buckets.compactMap { group, list in
-            let sorted = list.sorted { $0.bucket < $1.bucket }
-            let n = sorted.reduce(0) { $0 + $1.calls }
-            guard n >= q.thresholds.minCalls else { return nil }
-            let (b50, b95) = (bucket(50, of: sorted, n: n), bucket(95, of: sorted, n: n))
-            // p50 ≥ 2^b50 and p95 < 2^(b95 + 1): a spread of S is possible only if 2^(b95 + 1) > S × 2^b50.
-            guard pow(2, Double(b95 - b50 + 1)) > q.thresholds.bloatSpread else { return nil }
-            return (group, n)
-        }
     }
 
     func agentLoops(projectID: String, _ q: InsightQuery) async throws -> [Finding] {

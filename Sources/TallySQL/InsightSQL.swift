@@ -72,24 +72,37 @@ public struct InsightSQL: Sendable {
         )
     }
 
-    /// One scan of the range's generations for two finders: per feature, model, prompt version and power of two
-    /// of the input tokens (`b`: 2^b ≤ tokens < 2^(b+1); 0 below 2), the generations (`c`), the costed ones with a
-    /// model (`cc`) and among those the ones within the downgrade thresholds of output (`so`) and input (`si`).
-    /// model_downgrade sums them per feature and model: the nearest-rank p95 is ≤ T exactly when at least 95 % of
-    /// the values are ≤ T, so no sort is needed. context_bloat's spread sums `c` per feature and prompt version into
-    /// a histogram, and reads exact percentiles only where its buckets allow the spread.
-    public func callProfile(_ q: InsightQuery, projectID: String) -> SQLQuery {
-        let w = scope(q, projectID: projectID)
-        let t = q.thresholds
-        let bucket = "CAST(floor(ln(\(dialect.greatest("o.input_tokens", "1")) * 1.0) / ln(2.0) + 1e-9) AS INTEGER)"
-        let costed = "o.total_cost_nanos IS NOT NULL AND o.model IS NOT NULL"
+    /// The generations in [from, to) (`q`'s range when nil) per feature, model, prompt version and
+    /// `TokenHistogram` buckets of input (`bi`) and output (`bo`) tokens: all of them (`c`) and those with a cost
+    /// (`cc`). Columns `f`, `m`, `pn`, `pv`.
+    public func callShapes(_ q: InsightQuery, projectID: String, from: Int64? = nil, to: Int64? = nil) -> SQLQuery {
+        let w = scope(q, projectID: projectID, from: from, to: to)
+        let (bi, bo) = (dialect.tokenBucket("o.input_tokens"), dialect.tokenBucket("o.output_tokens"))
         let sql = """
-            SELECT o.feature AS f, o.model AS m, o.prompt_name AS pn, o.prompt_version AS pv, \(bucket) AS b,
-                count(*) AS c, \(dialect.sum("CASE WHEN \(costed) THEN 1 ELSE 0 END")) AS cc,
-                \(dialect.sum("CASE WHEN \(costed) AND o.output_tokens <= \(t.downgradeMaxOutputP95) THEN 1 ELSE 0 END")) AS so,
-                \(dialect.sum("CASE WHEN \(costed) AND o.input_tokens <= \(t.downgradeMaxInputP95) THEN 1 ELSE 0 END")) AS si
+            SELECT o.feature AS f, o.model AS m, o.prompt_name AS pn, o.prompt_version AS pv, \(bi) AS bi,
+                \(bo) AS bo, count(*) AS c, \(dialect.sum(dialect.int("o.total_cost_nanos IS NOT NULL"))) AS cc
             FROM observation o WHERE \(w.sql) AND o.type = 'GENERATION'
-            GROUP BY o.feature, o.model, o.prompt_name, o.prompt_version, \(bucket)
+            GROUP BY o.feature, o.model, o.prompt_name, o.prompt_version, \(bi), \(bo)
+            """
+        return SQLQuery(sql, w.values)
+    }
+
+    /// The generations of whole UTC days [lower, upper) from `rollup_call_shape_day`: per feature, model, prompt
+    /// version (NULL for none), axis (`a`: 0 input, 1 output) and bucket (`b`), all (`c`) and costed (`cc`); nil
+    /// when the rollup cannot answer `q` (it has no tenant).
+    public func callShapeRollup(_ q: InsightQuery, projectID: String, lower: Int64?, upper: Int64?) -> SQLQuery? {
+        guard q.tenants.isEmpty else { return nil }
+        var w = SQLConditions()
+        w.add("r.project_id = ?", .text(projectID))
+        if let lower { w.add("r.day >= ?", .int(lower)) }
+        if let upper { w.add("r.day < ?", .int(upper)) }
+        w.any("r.environment", q.environments)
+        let sql = """
+            SELECT NULLIF(r.feature, '') AS f, NULLIF(r.model, '') AS m, NULLIF(r.prompt_name, '') AS pn,
+                CASE WHEN r.prompt_name = '' THEN NULL ELSE r.prompt_version END AS pv, r.axis AS a, r.bucket AS b,
+                \(dialect.sum("r.n")) AS c, \(dialect.sum("r.costed")) AS cc
+            FROM rollup_call_shape_day r WHERE \(w.sql)
+            GROUP BY r.feature, r.model, r.prompt_name, r.prompt_version, r.axis, r.bucket
             """
         return SQLQuery(sql, w.values)
     }

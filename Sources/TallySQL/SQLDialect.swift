@@ -98,6 +98,16 @@ public struct SQLDialect: Sendable, Hashable {
         kind == .sqlite ? "max(\(a), \(b))" : "greatest(\(a), \(b))"
     }
 
+    /// The `TokenHistogram` bucket of an integer expression: ⌊log2⌋ of it clamped to [1, 2^40] (SQLite: the
+    /// logarithm truncated, then corrected by one where rounding put it past a power of two, as schema 0026 does;
+    /// PostgreSQL: schema 0013's `tally_token_bucket`).
+    public func tokenBucket(_ expr: String) -> String {
+        guard kind == .sqlite else { return "tally_token_bucket(\(expr))" }
+        let v = "min(max(\(expr), 1), 1099511627776)"
+        let b = "CAST(log2(\(v)) AS INTEGER)"
+        return "(\(b) - ((1 << \(b)) > \(v)) + ((2 << \(b)) <= \(v)))"
+    }
+
     /// A µs-since-epoch column as UTC text: `YYYY-MM-DDTHH:00:00Z` (hour), `YYYY-MM-DD` (day) or `YYYY-MM` (month).
     public func utcText(_ column: String, _ unit: TimeBucket) -> String {
         switch kind {

@@ -49,9 +49,43 @@ struct RollupAccumulator {
     /// Per usage-key row: n, uncosted, errors, input/output/total tokens, cost (nano-USD), units.
     private var usageKeys: [UsageKeyRow: [Int64]] = [:]
 
-    /// A model call's contribution to `rollup_usage_key_day` (schema 0025's expressions in Swift), shared or not:
-    /// the rollup has no tenant.
-    mutating func addUsageKeys(_ o: Observation, totals: Observation.Totals) throws {
+    /// A row of `rollup_call_shape_day` (schema 0026): `axis` 0 input tokens, 1 output tokens.
+    struct CallShapeRow: Hashable {
+        var day: Int64
+        var environment: String
+        var feature: String
+        var model: String
+        var promptName: String
+        var promptVersion: Int
+        var axis: Int
+        var bucket: Int
+    }
+
+    /// Per call-shape row: n, costed.
+    private var callShapes: [CallShapeRow: [Int64]] = [:]
+
+    /// An observation's contribution to the rollups without a tenant (`rollup_usage_key_day`,
+    /// `rollup_call_shape_day`), which count a shared call whole.
+    mutating func addWhole(_ o: Observation, totals: Observation.Totals) throws {
+        try addUsageKeys(o, totals: totals)
+        try addCallShape(o, totals: totals)
+    }
+
+    /// A generation's contribution to `rollup_call_shape_day` (schema 0026's expressions in Swift).
+    private mutating func addCallShape(_ o: Observation, totals: Observation.Totals) throws {
+        guard o.type == .generation else { return }
+        let values: [Int64] = [1, totals.totalCost == nil ? 0 : 1]
+        var row = CallShapeRow(
+            day: o.startTime.microseconds / 86_400_000_000 * 86_400_000_000, environment: o.environment,
+            feature: o.feature ?? "", model: o.model ?? "", promptName: o.promptName ?? "",
+            promptVersion: o.promptVersion ?? 0, axis: 0, bucket: TokenHistogram.bucket(totals.inputTokens))
+        try Self.add(values, to: &callShapes, at: row)
+        (row.axis, row.bucket) = (1, TokenHistogram.bucket(totals.outputTokens))
+        try Self.add(values, to: &callShapes, at: row)
+    }
+
+    /// A model call's contribution to `rollup_usage_key_day` (schema 0025's expressions in Swift).
+    private mutating func addUsageKeys(_ o: Observation, totals: Observation.Totals) throws {
         guard o.type == .generation || o.type == .embedding else { return }
         let start = o.startTime.microseconds
         var row = UsageKeyRow(
@@ -93,7 +127,7 @@ struct RollupAccumulator {
         ]
         try Self.add(values, to: &sums, at: key)
         try addMetrics(o, totals: totals)
-        try addUsageKeys(o, totals: totals)
+        try addWhole(o, totals: totals)
     }
 
     static let overflow = IngestionError.invalid("a rollup sum would leave the 64-bit range")
@@ -182,7 +216,18 @@ struct RollupAccumulator {
             ])
         }
         usageKeys.removeAll()
+        let shapes = try db.cachedStatement(
+            sql: "INSERT INTO rollup_call_shape_day VALUES (\(SQLFilter.marks(11))) \(Self.callShapeUpsert)")
+        for (row, v) in callShapes {
+            try shapes.execute(arguments: [
+                projectID, row.day, row.environment, row.feature, row.model, row.promptName, row.promptVersion,
+                row.axis, row.bucket, v[0], v[1],
+            ])
+        }
+        callShapes.removeAll()
     }
+
+    static let callShapeUpsert = "ON CONFLICT DO UPDATE SET n = n + excluded.n, costed = costed + excluded.costed"
 
     static let usageKeyUpsert = """
         ON CONFLICT DO UPDATE SET n = n + excluded.n, uncosted = uncosted + excluded.uncosted,

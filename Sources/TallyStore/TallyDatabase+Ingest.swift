@@ -342,11 +342,11 @@ final class IngestSession {
                     if fresh.shares.isEmpty {
                         try rollUp(inserted: fresh.observation, totals: fresh.totals)
                     } else {
-                        // Stored with shared = 1: each share's insert trigger counts it (but the usage-key rollup,
-                        // which has no tenant, counts it whole).
+                        // Stored with shared = 1: each share's insert trigger counts it (but the rollups without
+                        // a tenant count it whole).
                         try TallyDatabase.insertShares(
                             fresh.shares, projectID: projectID, observationID: fresh.observation.id, db)
-                        try rollUpUsageKeys(inserted: fresh.observation, totals: fresh.totals)
+                        try rollUpWhole(inserted: fresh.observation, totals: fresh.totals)
                     }
                     let traceID = fresh.observation.traceID
                     if newTraceTotals[traceID]?.add(fresh.observation, fresh.totals) != true {
@@ -364,7 +364,7 @@ final class IngestSession {
             let shared = try TallyDatabase.write(merged, projectID: projectID, now: now, db)
             try adopt(own, traceID: merged.traceID)
             if existing == nil, !shared { try rollUp(inserted: merged, totals: merged.totals) }
-            if existing == nil, shared { try rollUpUsageKeys(inserted: merged, totals: merged.totals) }
+            if existing == nil, shared { try rollUpWhole(inserted: merged, totals: merged.totals) }
             refreshTotals(of: merged.traceID)
             if let previous = existing?.traceID { refreshTotals(of: previous) }
         case .score(var score):
@@ -381,9 +381,9 @@ final class IngestSession {
         if !deferTraceWrites { try rollups.stage(projectID: projectID, db) }
     }
 
-    /// Adds an inserted shared call to the usage-key rollup only (its shares' triggers count the others).
-    func rollUpUsageKeys(inserted o: Observation, totals: Observation.Totals) throws {
-        try rollups.addUsageKeys(o, totals: totals)
+    /// Adds an inserted shared call to the rollups without a tenant only (its shares' triggers count the others).
+    func rollUpWhole(inserted o: Observation, totals: Observation.Totals) throws {
+        try rollups.addWhole(o, totals: totals)
         if !deferTraceWrites { try rollups.stage(projectID: projectID, db) }
     }
 

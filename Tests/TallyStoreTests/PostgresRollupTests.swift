@@ -35,6 +35,26 @@ struct PostgresRollupTests {
         sum(output_tokens)::bigint, sum(total_tokens)::bigint, sum(coalesce(input_cost_nanos, 0))::bigint,
         sum(coalesce(output_cost_nanos, 0))::bigint, sum(coalesce(total_cost_nanos, 0))::bigint
         """
+    static let usageKeyNonEmpty =
+        "n <> 0 OR uncosted <> 0 OR errors <> 0 OR input_tokens <> 0 OR output_tokens <> 0 OR total_tokens <> 0 "
+        + "OR cost_nanos <> 0 OR units <> 0"
+    /// Every model call's contribution to `rollup_usage_key_day`, as schema 0012 computes it.
+    static let usageKeyDeltas = """
+        SELECT o.project_id, \(day) AS day, o.environment, coalesce(o.feature, '') AS feature, o.type,
+            coalesce(o.model, '') AS model, ''::text AS usage_key, false AS has_total,
+            (o.total_cost_nanos IS NOT NULL)::int AS n, (o.total_cost_nanos IS NULL)::int AS uncosted,
+            (o.total_cost_nanos IS NOT NULL AND o.level = 'ERROR')::int AS errors,
+            CASE WHEN o.total_cost_nanos IS NOT NULL THEN o.input_tokens ELSE 0 END AS input_tokens,
+            CASE WHEN o.total_cost_nanos IS NOT NULL THEN o.output_tokens ELSE 0 END AS output_tokens,
+            CASE WHEN o.total_cost_nanos IS NOT NULL THEN o.total_tokens ELSE 0 END AS total_tokens,
+            coalesce(o.total_cost_nanos, 0) AS cost_nanos, 0::bigint AS units
+        FROM observation o WHERE o.type IN ('GENERATION', 'EMBEDDING')
+        UNION ALL
+        SELECT o.project_id, \(day), o.environment, coalesce(o.feature, ''), o.type, coalesce(o.model, ''), j.key,
+            jsonb_exists(o.usage_details, 'total'), 0, 0, 0, 0, 0, 0, 0, j.value::bigint
+        FROM observation o CROSS JOIN jsonb_each_text(o.usage_details) AS j(key, value)
+        WHERE o.type IN ('GENERATION', 'EMBEDDING') AND o.total_cost_nanos IS NOT NULL
+        """
     static let nonEmpty =
         "n <> 0 OR input_tokens <> 0 OR output_tokens <> 0 OR total_tokens <> 0 OR input_cost_nanos <> 0 "
         + "OR output_cost_nanos <> 0 OR total_cost_nanos <> 0"
@@ -108,6 +128,30 @@ struct PostgresRollupTests {
                     coalesce(max(\(SharedSQL.levelRank("o.level"))) FILTER (WHERE o.id IS NOT NULL), 1)::smallint
                 FROM trace t LEFT JOIN observation o ON o.project_id = t.project_id AND o.trace_id = t.id
                 GROUP BY t.project_id, t.id
+                """
+            ),
+            (
+                "usage keys", "SELECT * FROM rollup_usage_key_day WHERE \(usageKeyNonEmpty)",
+                """
+                SELECT * FROM (
+                    SELECT project_id, day, environment, feature, type, model, usage_key, has_total,
+                        sum(n)::bigint AS n, sum(uncosted)::bigint AS uncosted, sum(errors)::bigint AS errors,
+                        sum(input_tokens)::bigint AS input_tokens, sum(output_tokens)::bigint AS output_tokens,
+                        sum(total_tokens)::bigint AS total_tokens, sum(cost_nanos)::bigint AS cost_nanos,
+                        sum(units)::bigint AS units
+                    FROM (\(usageKeyDeltas)) d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+                ) f WHERE \(usageKeyNonEmpty)
+                """
+            ),
+            (
+                "call shapes", "SELECT * FROM rollup_call_shape_day WHERE n <> 0 OR costed <> 0",
+                """
+                SELECT o.project_id, \(day), o.environment, coalesce(o.feature, ''), coalesce(o.model, ''),
+                    coalesce(o.prompt_name, ''), coalesce(o.prompt_version, 0)::bigint, a.axis,
+                    tally_token_bucket(CASE a.axis WHEN 0 THEN o.input_tokens ELSE o.output_tokens END),
+                    count(*)::bigint, sum((o.total_cost_nanos IS NOT NULL)::int)::bigint
+                FROM observation o CROSS JOIN (VALUES (0::smallint), (1::smallint)) AS a(axis)
+                WHERE o.type = 'GENERATION' GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
                 """
             ),
             (

@@ -126,6 +126,88 @@ struct SavingsConformanceTests {
     }
 
     @Test(
+        "the finders' call profile from the rollup plus partial days equals a scan and Swift's buckets, after changes",
+        arguments: Backend.available)
+    func callShapesRollupEqualsScan(_ backend: Backend) async throws {
+        try await Self.withWorkload(backend) { store in
+            // Generations at every power of two and its neighbours up to 2^39 + 1 (ingest refuses more than 10^12
+            // units), stored on day 3; half arrive without usage and get it by a later update (the update triggers
+            // bucket them, the others the insert path). Then a delete, a prompt change, a move and a repricing.
+            var boundaries: [Int64] = [0, 1, 2, 3]
+            for k in Int64(2)...39 {
+                let power: Int64 = 1 << k
+                boundaries += [power - 1, power, power + 1]
+            }
+            var b = SavingsWorkload.Builder()
+            let day = SavingsWorkload.day
+            let t0 = SavingsWorkload.day0 + 3 * SavingsWorkload.day + 3_600_000_000
+            b.trace("bounds", at: t0, tenant: "acme", feature: "bounds")
+            var updates: [IngestionEvent] = []
+            for (i, tokens) in boundaries.enumerated() {
+                let output = boundaries[boundaries.count - 1 - i]
+                if i % 2 == 0 {
+                    b.call("bounds", at: t0 + Int64(i), model: "gpt-4o-mini", input: tokens, output: output)
+                } else {
+                    b.call("bounds", at: t0 + Int64(i), model: "gpt-4o-mini")
+                    var u = ObservationUpsert(id: "bounds-o\(b.n)", type: .generation, isUpdate: true)
+                    u.usage = ["input": tokens, "output": output]
+                    updates.append(
+                        IngestionEvent(
+                            eventID: "u-\(u.id)", timestamp: Timestamp(microseconds: t0 + day), body: .observation(u)))
+                }
+            }
+            _ = try await store.ingest(projectID: "p", events: b.events)
+            _ = try await store.ingest(projectID: "p", events: updates)
+            _ = try await store.deleteTraces(projectID: "p", ids: ["classify-a1"])
+            var prompted = ObservationUpsert(id: "summarize-3-o1", type: .generation, isUpdate: true)
+            (prompted.promptName, prompted.promptVersion) = ("summary", 7)
+            prompted.usage = ["input": 5_000, "output": 3]
+            var moved = ObservationUpsert(id: "rag-5-o1", type: .generation, isUpdate: true)
+            moved.startTime = Timestamp(microseconds: SavingsWorkload.day0 + 12 * SavingsWorkload.day)
+            var repriced = ObservationUpsert(id: "support-1-o1", type: .generation, isUpdate: true)
+            repriced.model = "no-price-model"
+            let at = Timestamp(microseconds: SavingsWorkload.day0 + 20 * SavingsWorkload.day)
+            _ = try await store.ingest(
+                projectID: "p",
+                events: [prompted, moved, repriced].map {
+                    IngestionEvent(eventID: "u-\($0.id)", timestamp: at, body: .observation($0))
+                })
+            let reader = try #require(store as? any SQLReader)
+            for (from, to) in [
+                (SavingsWorkload.day0 - day, SavingsWorkload.day0 + 30 * day),
+                (SavingsWorkload.day0 + 3 * 3_600_000_000, SavingsWorkload.day0 + 10 * day + 5 * 3_600_000_000),
+                (SavingsWorkload.day0 + 3 * day, SavingsWorkload.day0 + 4 * day),
+            ] {
+                let q = InsightQuery(from: Timestamp(microseconds: from), to: Timestamp(microseconds: to))
+                #expect(InsightSQL(reader.dialect).callShapeRollup(q, projectID: "p", lower: nil, upper: nil) != nil)
+                let rolled = try await reader.callShapes(projectID: "p", q, rollups: true)
+                let scanned = try await reader.callShapes(projectID: "p", q, rollups: false)
+                #expect(rolled == scanned, "\(from) \(to)")
+                #expect(rolled.count > 1)
+                // The boundary generations, bucketed as TallyCore buckets them.
+                var expected = CallShape()
+                for (i, tokens) in boundaries.enumerated() {
+                    let output = boundaries[boundaries.count - 1 - i]
+                    let added =
+                        expected.input.add(1, bucket: TokenHistogram.bucket(tokens))
+                        && expected.costedInput.add(1, bucket: TokenHistogram.bucket(tokens))
+                        && expected.costedOutput.add(1, bucket: TokenHistogram.bucket(output))
+                    #expect(added)
+                }
+                let bounds = CallShapeGroup(
+                    feature: "bounds", model: "gpt-4o-mini", promptName: nil, promptVersion: nil)
+                #expect(rolled[bounds]?.input.calls.filter { $0.value != 0 } == expected.input.calls)
+                #expect(rolled[bounds]?.costedOutput.calls.filter { $0.value != 0 } == expected.costedOutput.calls)
+                #expect(expected.input.calls[39] == 2 && expected.input.calls[0] == 2)
+            }
+            // A tenant's view has no rollup: it scans.
+            var tenant = InsightQuery(from: SavingsWorkload.from, to: SavingsWorkload.to)
+            tenant.tenants = ["acme"]
+            #expect(InsightSQL(reader.dialect).callShapeRollup(tenant, projectID: "p", lower: nil, upper: nil) == nil)
+        }
+    }
+
+    @Test(
         "each kind of waste is found once for its subject, priced by hand; the controls are not",
         arguments: Backend.available)
     func findings(_ backend: Backend) async throws {
