@@ -2,8 +2,8 @@ import Foundation
 import TallyCore
 import TallyStoreAPI
 
-/// The Users and Sessions views over either store. Users: whole UTC days from `rollup_user_day`, partial days from
-/// the traces (index `trace_time`), summed per user in SQL. Sessions: a page of session ids from an index (`session`
+/// The Users and Sessions views over either store. Users: whole UTC days from `rollup_user_day` (summed per user
+/// there), partial days from the traces (index `trace_time`), summed per user in SQL. Sessions: a page of session ids from an index (`session`
 /// by start, or the tenant's or user's traces), then the page's totals from `trace_session`.
 public struct ActivitySQL: Sendable {
     public let dialect: SQLDialect
@@ -22,9 +22,14 @@ public struct ActivitySQL: Sendable {
             if let upper { w.add("r.day < ?", .int(upper)) }
             w.any("r.tenant", q.tenants)
             w.any("r.environment", q.environments)
+            // Summed per user first: the rollup is keyed by user before day, so this streams without a sort.
             parts.append(
-                "SELECT r.user_id AS u, r.tenant AS tn, r.traces AS n, r.errors AS e, r.tokens AS tk, "
-                    + "r.cost_nanos AS c, r.first_time AS f, r.last_time AS l FROM rollup_user_day r WHERE \(w.sql)")
+                """
+                SELECT r.user_id AS u, min(r.tenant) AS ftn, max(r.tenant) AS tn, \(dialect.sum("r.traces")) AS n,
+                    \(dialect.sum("r.errors")) AS e, \(dialect.sum("r.tokens")) AS tk, \(dialect.sum("r.cost_nanos")) AS c,
+                    min(r.first_time) AS f, max(r.last_time) AS l
+                FROM rollup_user_day r WHERE \(w.sql) GROUP BY r.user_id
+                """)
             values += w.values
         }
         func addTraces(from: Int64?, to: Int64?) {
@@ -36,13 +41,16 @@ public struct ActivitySQL: Sendable {
             w.any("t.tenant", q.tenants)
             w.any("t.environment", q.environments)
             parts.append(
-                "SELECT t.user_id AS u, coalesce(t.tenant, '') AS tn, 1 AS n, \(dialect.int("t.max_level = 3")) AS e, "
+                "SELECT t.user_id AS u, coalesce(t.tenant, '') AS ftn, coalesce(t.tenant, '') AS tn, 1 AS n, "
+                    + "\(dialect.int("t.max_level = 3")) AS e, "
                     + "t.total_tokens AS tk, t.total_cost_nanos AS c, t.timestamp AS f, t.timestamp AS l "
                     + "FROM trace t WHERE \(w.sql)")
             values += w.values
         }
+        var rollupOnly = false
         if let range = RollupRange(from: q.from, to: q.to) {
             addRollup(lower: range.lower, upper: range.upper)
+            rollupOnly = true
             for edge in range.edges { addTraces(from: edge.from, to: edge.to) }
         } else {
             addTraces(from: q.from?.microseconds, to: q.to?.microseconds)
@@ -57,13 +65,22 @@ public struct ActivitySQL: Sendable {
             case .lastSeen: "last_time"
             case .userId: dialect.bytewise("u")
             }
+        // Whole days alone are one row per user already; otherwise the parts are summed per user.
+        let perUser =
+            parts.count == 1 && rollupOnly
+            ? """
+            SELECT u, n AS traces, e AS errors, tk AS tokens, c AS cost, f AS first_time, l AS last_time,
+                ftn AS first_tenant, tn AS tenant
+            FROM base WHERE n > 0
+            """
+            : """
+            SELECT u, \(dialect.sum("n")) AS traces, \(dialect.sum("e")) AS errors, \(dialect.sum("tk")) AS tokens,
+                \(dialect.sum("c")) AS cost, min(f) AS first_time, max(l) AS last_time,
+                min(ftn) AS first_tenant, max(tn) AS tenant
+            FROM base GROUP BY u HAVING \(dialect.sum("n")) > 0
+            """
         let sql = """
-            WITH base AS (\(parts.joined(separator: " UNION ALL "))), a AS (
-                SELECT u, \(dialect.sum("n")) AS traces, \(dialect.sum("e")) AS errors, \(dialect.sum("tk")) AS tokens,
-                    \(dialect.sum("c")) AS cost, min(f) AS first_time, max(l) AS last_time,
-                    min(tn) AS first_tenant, max(tn) AS tenant
-                FROM base GROUP BY u HAVING \(dialect.sum("n")) > 0
-            )
+            WITH base AS (\(parts.joined(separator: " UNION ALL "))), a AS (\(perUser))
             SELECT a.*, count(*) OVER () AS total FROM a
             ORDER BY \(order) \(q.ascending ? "ASC" : "DESC"), \(dialect.bytewise("u")) LIMIT ? OFFSET ?
             """

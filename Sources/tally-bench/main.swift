@@ -1,9 +1,11 @@
 // Analytics benchmark: prints figures, never passes or fails.
 //
-//   swift run -c release tally-bench [observations] [db-path] [--no-rollups] [--postgres URL [--keep]]
+//   swift run -c release tally-bench [observations] [db-path] [--in-order] [--load-only] [--no-rollups]
+//                                    [--postgres URL [--keep]]
 //
 // Loads `observations` (default 1,000,000; 10,000,000 for the 10M figures) generations and spans over 100 tenants,
-// 10 features and 30 days through the real write path (pricing on, 2,000 events per request, group commit), then
+// 10 features and 30 days (each trace at a random time, or with `--in-order` in time order as a live collector
+// receives them) through the real write path (pricing on, 2,000 events per request, group commit), then
 // times the median of 7 runs of each query next to a baseline measured in the same run (one trace by id): cost by
 // tenant by day over 30 days and by tenant over a rolling 24 h window — each from the rollups and by a scan, saying
 // which one the API uses —, the prompt-version comparison, the newest 50 traces by tag, the trace list sorted by
@@ -59,6 +61,7 @@ func median(_ runs: Int = 7, _ body: () async throws -> Void) async rethrows -> 
 
 let args = CommandLine.arguments
 let total = args.count > 1 ? Int(args[1]) ?? 1_000_000 : 1_000_000
+let inOrder = args.contains("--in-order")
 let path = args.count > 2 ? args[2] : NSTemporaryDirectory() + "tally-bench-\(UUID().uuidString)/bench.db"
 let created = !FileManager.default.fileExists(atPath: path)
 let db = try TallyDatabase(path: path)
@@ -98,7 +101,13 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
             let user = rng.int(5_000)
             let tenant = "tenant-\(user % 100)"
             let feature = "feature-\(rng.int(10))"
-            let start = Timestamp(microseconds: day0 + Int64(rng.int(30 * 86_400)) * 1_000_000)
+            // Spread over the 30 days at random, or (`--in-order`) in arrival order as a live collector receives
+            // them: trace k of about total/4 at k/(total/4) of the way, give or take a minute.
+            let second =
+                inOrder
+                ? min(30 * 86_400 - 1, max(0, traceCount * 30 * 86_400 / max(1, total / 4) + rng.int(120) - 60))
+                : rng.int(30 * 86_400)
+            let start = Timestamp(microseconds: day0 + Int64(second) * 1_000_000)
             let traceID = "trace-\(traceCount)"
             var t = TraceUpsert(id: traceID)
             t.name = "\(feature)-request"
