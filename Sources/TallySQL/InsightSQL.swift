@@ -174,7 +174,7 @@ public struct InsightSQL: Sendable {
     }
 
     /// agent_loop (only traces with enough observations to loop are read step by step, found through the
-    /// `trace_observations` index): per feature, the traces whose model calls reach `loopCalls` or whose other
+    /// `trace_observations` index; CROSS JOIN keeps SQLite from driving the join from the range's observations): per feature, the traces whose model calls reach `loopCalls` or whose other
     /// observations (tools, spans, …) repeat one name `loopRepeats` times (`loops`), the cost of their model calls
     /// (`cost`), of those after the cap — the earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat —
     /// (`waste`), the most calls and repeats in one trace; then up to `examples` looping traces per feature (most
@@ -187,9 +187,9 @@ public struct InsightSQL: Sendable {
             WITH looping AS (
                 SELECT o.trace_id, o.id, o.feature AS f, o.name, o.start_time, \(isCall) AS call,
                     CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
-                FROM \(dialect.table("trace", "t", index: "trace_observations")) JOIN observation o
-                    ON o.project_id = t.project_id AND o.trace_id = t.id
-                WHERE t.project_id = ? AND t.observation_count >= \(min(t.loopCalls, t.loopRepeats)) AND \(w.sql)
+                FROM \(dialect.table("trace", "t", index: "trace_observations")) CROSS JOIN observation o
+                WHERE o.project_id = t.project_id AND o.trace_id = t.id AND t.project_id = ?
+                    AND t.observation_count >= \(min(t.loopCalls, t.loopRepeats)) AND \(w.sql)
             ), call_rank AS (
                 SELECT trace_id, start_time, ROW_NUMBER() OVER (PARTITION BY trace_id ORDER BY start_time, id) AS r
                 FROM looping WHERE call = 1

@@ -267,9 +267,14 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
     line("waste finders, 30 days ending at noon", insightsEdged, baseline, target: "≤ 1 s")
     // Each finder's main query alone (the examples and the downgrade's usage read come on top).
     let finders = InsightSQL(store.dialect)
+    // The workload's traces hold 4 observations, under the loop thresholds: with a cap of 4 every trace is read.
+    var everyTrace = insightQuery
+    everyTrace.thresholds.loopCalls = 4
+    everyTrace.thresholds.loopRepeats = 4
     for (name, query) in [
         ("retry_waste", finders.retryWaste(insightQuery, projectID: "bench").groups),
         ("agent_loop", finders.agentLoops(insightQuery, projectID: "bench")),
+        ("agent_loop, every trace a candidate (loopCalls 4)", finders.agentLoops(everyTrace, projectID: "bench")),
         ("cache_opportunity", finders.repeatedInputs(insightQuery, projectID: "bench")),
         ("embed_reindex", finders.reembedded(insightQuery, projectID: "bench")),
     ] {
