@@ -98,8 +98,8 @@ extension PostgresStore: RetentionStore {
     }
 
     /// Drops one month's partition in one transaction: its rollup contributions (own figures and shares, usage keys,
-    /// call shapes; the model-call counters keep deleted calls) are subtracted, the totals of its calls' traces refreshed without
-    /// them, the partition dropped and its calls' shares deleted. Returns the observations dropped.
+    /// call shapes; the model-call counters keep deleted calls) are subtracted, the totals of its calls' traces
+    /// refreshed without them, the partition dropped and its calls' shares deleted. Returns the observations dropped.
     func drop(_ month: PartitionMonth) async throws -> Int {
         let table = month.table
         return try await transaction { connection in

@@ -3,8 +3,9 @@ import TallyCore
 import TallyStoreAPI
 
 /// The Users and Sessions views over either store. Users: whole UTC days from `rollup_user_day` (summed per user
-/// there), partial days from the traces (index `trace_time`), summed per user in SQL. Sessions: a page of session ids from an index (`session`
-/// by start, or the tenant's or user's traces), then the page's totals from `trace_session`.
+/// there), partial days from the traces (index `trace_time`), summed per user in SQL. Sessions: a page of session
+/// ids from an index (`session` by start, or the tenant's or user's traces), then the page's totals from
+/// `trace_session`.
 public struct ActivitySQL: Sendable {
     public let dialect: SQLDialect
 
@@ -15,11 +16,10 @@ public struct ActivitySQL: Sendable {
     public func users(_ q: UserListQuery, projectID: String) -> SQLQuery {
         var parts: [String] = []
         var values: [SQLValue] = []
-        func addRollup(lower: Int64?, upper: Int64?) {
+        func addRollup(_ range: RollupRange) {
             var w = SQLConditions()
             w.add("r.project_id = ?", .text(projectID))
-            if let lower { w.add("r.day >= ?", .int(lower)) }
-            if let upper { w.add("r.day < ?", .int(upper)) }
+            range.addUnits(to: &w)
             w.any("r.tenant", q.tenants)
             w.any("r.environment", q.environments)
             // Summed per user first: the rollup is keyed by user before day, so this streams without a sort.
@@ -47,10 +47,9 @@ public struct ActivitySQL: Sendable {
                     + "FROM trace t WHERE \(w.sql)")
             values += w.values
         }
-        var rollupOnly = false
-        if let range = RollupRange(from: q.from, to: q.to) {
-            addRollup(lower: range.lower, upper: range.upper)
-            rollupOnly = true
+        let range = RollupRange(from: q.from, to: q.to)
+        if let range {
+            addRollup(range)
             for edge in range.edges { addTraces(from: edge.from, to: edge.to) }
         } else {
             addTraces(from: q.from?.microseconds, to: q.to?.microseconds)
@@ -67,7 +66,7 @@ public struct ActivitySQL: Sendable {
             }
         // Whole days alone are one row per user already; otherwise the parts are summed per user.
         let perUser =
-            parts.count == 1 && rollupOnly
+            range?.edges.isEmpty == true
             ? """
             SELECT u, n AS traces, e AS errors, tk AS tokens, c AS cost, f AS first_time, l AS last_time,
                 ftn AS first_tenant, tn AS tenant

@@ -48,7 +48,7 @@ extension SQLReader {
         }
         var scans: [SQLQuery] = []
         if rollups, let range = RollupRange(from: q.from, to: q.to),
-            let whole = insightSQL.callShapeRollup(q, projectID: projectID, lower: range.lower, upper: range.upper)
+            let whole = insightSQL.callShapeRollup(q, projectID: projectID, range: range)
         {
             async let wholeRows = rows(whole)
             scans = range.edges.map { insightSQL.callShapes(q, projectID: projectID, from: $0.from, to: $0.to) }
@@ -64,7 +64,8 @@ extension SQLReader {
                 try add(row, axis: 1, bucket: Int(row.int("bo") ?? 0))
             }
         }
-        return shapes.filter { $0.value.input.total != 0 || $0.value.costedOutput.total != 0 }
+        // A group whose rollup rows all left (deleted or moved calls) has no calls: the costed ones are among them.
+        return shapes.filter { $0.value.input.total != 0 }
     }
 
     /// A breakdown of `q`'s calls of `types` by `dimensions` (in [from, to) when given, else `q`'s range), from the

@@ -87,15 +87,14 @@ public struct InsightSQL: Sendable {
         return SQLQuery(sql, w.values)
     }
 
-    /// The generations of whole UTC days [lower, upper) from `rollup_call_shape_day`: per feature, model, prompt
+    /// The generations of `range`'s whole UTC days from `rollup_call_shape_day`: per feature, model, prompt
     /// version (NULL for none), axis (`a`: 0 input, 1 output) and bucket (`b`), all (`c`) and costed (`cc`); nil
     /// when the rollup cannot answer `q` (it has no tenant).
-    public func callShapeRollup(_ q: InsightQuery, projectID: String, lower: Int64?, upper: Int64?) -> SQLQuery? {
+    public func callShapeRollup(_ q: InsightQuery, projectID: String, range: RollupRange) -> SQLQuery? {
         guard q.tenants.isEmpty else { return nil }
         var w = SQLConditions()
         w.add("r.project_id = ?", .text(projectID))
-        if let lower { w.add("r.day >= ?", .int(lower)) }
-        if let upper { w.add("r.day < ?", .int(upper)) }
+        range.addUnits(to: &w)
         w.any("r.environment", q.environments)
         let sql = """
             SELECT NULLIF(r.feature, '') AS f, NULLIF(r.model, '') AS m, NULLIF(r.prompt_name, '') AS pn,
@@ -174,11 +173,12 @@ public struct InsightSQL: Sendable {
     }
 
     /// agent_loop (only traces with enough observations to loop are read step by step, found through the
-    /// `trace_observations` index; CROSS JOIN keeps SQLite from driving the join from the range's observations): per feature, the traces whose model calls reach `loopCalls` or whose other
-    /// observations (tools, spans, …) repeat one name `loopRepeats` times (`loops`), the cost of their model calls
-    /// (`cost`), of those after the cap — the earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat —
-    /// (`waste`), the most calls and repeats in one trace; then up to `examples` looping traces per feature (most
-    /// waste first) as further rows with `trace_id`.
+    /// `trace_observations` index; CROSS JOIN keeps SQLite from driving the join from the range's observations): per
+    /// feature, the traces whose model calls reach `loopCalls` or whose other observations (tools, spans, …) repeat
+    /// one name `loopRepeats` times (`loops`), the cost of their model calls (`cost`), of those after the cap — the
+    /// earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat — (`waste`), the most calls and repeats in
+    /// one trace; then up to `examples` looping traces per feature (most waste first) as further rows with
+    /// `trace_id`.
     public func agentLoops(_ q: InsightQuery, projectID: String) -> SQLQuery {
         let w = scope(q, projectID: projectID)
         let isCall = dialect.int(Self.modelCalls)

@@ -50,10 +50,10 @@ extension AnalyticsSQL {
     /// The dimensions `rollup_usage_key_day` keeps (spelled as in `rollupDimensions`).
     static let whatIfRollupDimensions: Set<AnalyticsDimension> = [.feature, .environment, .type, .model]
 
-    /// The figures and the usage per key of `q`'s calls on whole days [lower, upper) from `rollup_usage_key_day`
+    /// The figures and the usage per key of `q`'s calls on `range`'s whole UTC days from `rollup_usage_key_day`
     /// (columns as `whatIfFigures` and `whatIfUsage`), or nil when the rollup cannot answer `q`: it has no tenant,
     /// prompt, user, trace, name or metadata, and keeps model calls only.
-    public func whatIfRollup(_ q: WhatIfQuery, projectID: String, lower: Int64?, upper: Int64?) -> (
+    public func whatIfRollup(_ q: WhatIfQuery, projectID: String, range: RollupRange) -> (
         figures: SQLQuery, usage: SQLQuery
     )? {
         let f = q.filter
@@ -68,8 +68,7 @@ extension AnalyticsSQL {
         }
         var w = SQLConditions()
         w.add("r.project_id = ?", .text(projectID))
-        if let lower { w.add("r.day >= ?", .int(lower)) }
-        if let upper { w.add("r.day < ?", .int(upper)) }
+        range.addUnits(to: &w)
         w.any("r.type", q.types.map(\.rawValue))
         w.any("r.feature", f.features)
         w.any("r.environment", f.environments)
@@ -157,7 +156,7 @@ extension SQLReader {
         }
         var parts: [(figures: SQLQuery, usage: SQLQuery)] = []
         if rollups, let range = RollupRange(from: q.filter.from, to: q.filter.to),
-            let whole = analytics.whatIfRollup(q, projectID: projectID, lower: range.lower, upper: range.upper)
+            let whole = analytics.whatIfRollup(q, projectID: projectID, range: range)
         {
             parts.append(whole)
             for edge in range.edgeFilters(of: q.filter) {

@@ -76,8 +76,8 @@ struct RollupAccumulator {
         guard o.type == .generation else { return }
         let values: [Int64] = [1, totals.totalCost == nil ? 0 : 1]
         var row = CallShapeRow(
-            day: o.startTime.microseconds / 86_400_000_000 * 86_400_000_000, environment: o.environment,
-            feature: o.feature ?? "", model: o.model ?? "", promptName: o.promptName ?? "",
+            day: Self.day(o.startTime.microseconds), environment: o.environment, feature: o.feature ?? "",
+            model: o.model ?? "", promptName: o.promptName ?? "",
             promptVersion: o.promptVersion ?? 0, axis: 0, bucket: TokenHistogram.bucket(totals.inputTokens))
         try Self.add(values, to: &callShapes, at: row)
         (row.axis, row.bucket) = (1, TokenHistogram.bucket(totals.outputTokens))
@@ -87,26 +87,21 @@ struct RollupAccumulator {
     /// A model call's contribution to `rollup_usage_key_day` (schema 0025's expressions in Swift).
     private mutating func addUsageKeys(_ o: Observation, totals: Observation.Totals) throws {
         guard o.type == .generation || o.type == .embedding else { return }
-        let start = o.startTime.microseconds
         var row = UsageKeyRow(
-            day: start / 86_400_000_000 * 86_400_000_000, environment: o.environment, feature: o.feature ?? "",
+            day: Self.day(o.startTime.microseconds), environment: o.environment, feature: o.feature ?? "",
             type: o.type.rawValue, model: o.model ?? "", usageKey: "", hasTotal: false)
         guard let cost = totals.totalCost.map(Money.nanos(usd:)) else {
-            try addUsageKeyRow(row, [0, 1, 0, 0, 0, 0, 0, 0])
+            try Self.add([0, 1, 0, 0, 0, 0, 0, 0], to: &usageKeys, at: row)
             return
         }
-        try addUsageKeyRow(
-            row,
-            [1, 0, o.level == .error ? 1 : 0, totals.inputTokens, totals.outputTokens, totals.totalTokens, cost, 0])
+        try Self.add(
+            [1, 0, o.level == .error ? 1 : 0, totals.inputTokens, totals.outputTokens, totals.totalTokens, cost, 0],
+            to: &usageKeys, at: row)
         row.hasTotal = o.usage["total"] != nil
         for (key, units) in o.usage {
             row.usageKey = key
-            try addUsageKeyRow(row, [0, 0, 0, 0, 0, 0, 0, units])
+            try Self.add([0, 0, 0, 0, 0, 0, 0, units], to: &usageKeys, at: row)
         }
-    }
-
-    private mutating func addUsageKeyRow(_ row: UsageKeyRow, _ values: [Int64]) throws {
-        try Self.add(values, to: &usageKeys, at: row)
     }
 
     /// Adds one stored observation (`totals` are `o.totals`). Throws when a sum would leave Int64 (the transaction then fails and is retried
@@ -114,7 +109,7 @@ struct RollupAccumulator {
     mutating func add(_ o: Observation, totals: Observation.Totals) throws {
         let start = o.startTime.microseconds
         let key = Key(
-            day: start / 86_400_000_000 * 86_400_000_000, hour: start / 3_600_000_000 * 3_600_000_000,
+            day: Self.day(start), hour: start / 3_600_000_000 * 3_600_000_000,
             environment: o.environment, tenant: o.tenant ?? "", feature: o.feature ?? "", type: o.type.rawValue,
             model: o.model ?? "", responseModel: o.responseModel ?? "", promptName: o.promptName,
             promptVersion: o.promptVersion, latencyBucket: o.endTime.map { Self.latencyBucket($0.microseconds - start) }
@@ -129,6 +124,9 @@ struct RollupAccumulator {
         try addMetrics(o, totals: totals)
         try addWhole(o, totals: totals)
     }
+
+    /// The UTC day of `micros` as the schema computes it (`start_time / 86400000000 * 86400000000`).
+    static func day(_ micros: Int64) -> Int64 { micros / 86_400_000_000 * 86_400_000_000 }
 
     static let overflow = IngestionError.invalid("a rollup sum would leave the 64-bit range")
 

@@ -19,6 +19,9 @@ struct SavingsConformanceTests {
         }
     }
 
+    /// Every day, for asking whether a rollup can answer a query at all.
+    static let unbounded = RollupRange(from: nil as Int64?, to: nil, unit: RollupRange.day)!
+
     static func query(_ model: String) -> WhatIfQuery {
         var q = WhatIfQuery(model: model)
         q.filter.from = SavingsWorkload.from
@@ -119,7 +122,7 @@ struct SavingsConformanceTests {
                     #expect(
                         rolled == scanned, "\(dims.map(\.name)) \(String(describing: from)) \(String(describing: to))")
                     #expect(!rolled.isEmpty)
-                    #expect(AnalyticsSQL(reader.dialect).whatIfRollup(q, projectID: "p", lower: nil, upper: nil) != nil)
+                    #expect(AnalyticsSQL(reader.dialect).whatIfRollup(q, projectID: "p", range: Self.unbounded) != nil)
                 }
             }
         }
@@ -179,7 +182,7 @@ struct SavingsConformanceTests {
                 (SavingsWorkload.day0 + 3 * day, SavingsWorkload.day0 + 4 * day),
             ] {
                 let q = InsightQuery(from: Timestamp(microseconds: from), to: Timestamp(microseconds: to))
-                #expect(InsightSQL(reader.dialect).callShapeRollup(q, projectID: "p", lower: nil, upper: nil) != nil)
+                #expect(InsightSQL(reader.dialect).callShapeRollup(q, projectID: "p", range: Self.unbounded) != nil)
                 let rolled = try await reader.callShapes(projectID: "p", q, rollups: true)
                 let scanned = try await reader.callShapes(projectID: "p", q, rollups: false)
                 #expect(rolled == scanned, "\(from) \(to)")
@@ -203,7 +206,7 @@ struct SavingsConformanceTests {
             // A tenant's view has no rollup: it scans.
             var tenant = InsightQuery(from: SavingsWorkload.from, to: SavingsWorkload.to)
             tenant.tenants = ["acme"]
-            #expect(InsightSQL(reader.dialect).callShapeRollup(tenant, projectID: "p", lower: nil, upper: nil) == nil)
+            #expect(InsightSQL(reader.dialect).callShapeRollup(tenant, projectID: "p", range: Self.unbounded) == nil)
         }
     }
 
