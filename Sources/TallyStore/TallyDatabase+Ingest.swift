@@ -48,10 +48,6 @@ extension TallyDatabase {
     static let refreshTraceTotalsSQL =
         "UPDATE trace AS t SET \(SharedSQL.setTraceTotals()) WHERE t.project_id = ?1 AND t.id = ?2"
 
-    static func fetchTrace(_ db: Database, projectID: String, id: String) throws -> Trace? {
-        try fetchTraceRow(db, projectID: projectID, id: id).map(Trace.init(row:))
-    }
-
     /// The `trace` row with every column (the per-trace totals included).
     static func fetchTraceRow(_ db: Database, projectID: String, id: String) throws -> Row? {
         try Row.fetchOne(
@@ -305,6 +301,8 @@ final class IngestSession {
     private var newTraceTotals: [String: TraceTotalsSum] = [:]
     /// Traces whose observations name different tenants or features (`Trace.adopt`): settled by `finish()`.
     private var contestedTraces: Set<String> = []
+    /// The rows of every trace this session reads before it writes them: `finish()` moves `rollup_user_day`.
+    private var userRollup = UserRollupChanges()
 
     init(
         _ db: Database, projectID: String, rules: AttributionRules, pricing: ProjectPricing, now: Timestamp,
@@ -350,7 +348,7 @@ final class IngestSession {
                     }
                     let traceID = fresh.observation.traceID
                     if newTraceTotals[traceID]?.add(fresh.observation, fresh.totals) != true {
-                        refreshTotals(of: traceID)
+                        try refreshTotals(of: traceID)
                     }
                     return
                 }
@@ -365,8 +363,8 @@ final class IngestSession {
             try adopt(own, traceID: merged.traceID)
             if existing == nil, !shared { try rollUp(inserted: merged, totals: merged.totals) }
             if existing == nil, shared { try rollUpWhole(inserted: merged, totals: merged.totals) }
-            refreshTotals(of: merged.traceID)
-            if let previous = existing?.traceID { refreshTotals(of: previous) }
+            try refreshTotals(of: merged.traceID)
+            if let previous = existing?.traceID { try refreshTotals(of: previous) }
         case .score(var score):
             score.eventTime = event.timestamp
             try TallyDatabase.write(score, projectID: projectID, now: now, db)
@@ -403,8 +401,11 @@ final class IngestSession {
 
     func trace(_ id: String) throws -> Trace? {
         if let cached = traces[id] { return cached.current }
-        let stored = try TallyDatabase.fetchTrace(db, projectID: projectID, id: id)
-        if let stored { traces[id] = (stored, stored) }
+        let row = try TallyDatabase.fetchTraceRow(db, projectID: projectID, id: id)
+        userRollup.noteBefore(id, row: row)
+        guard let row else { return nil }
+        let stored = Trace(row: row)
+        traces[id] = (stored, stored)
         return stored
     }
 
@@ -437,7 +438,8 @@ final class IngestSession {
     }
 
     /// Marks `traceID`'s totals for the SQL refresh at `finish()` (they are no longer summed in memory).
-    private func refreshTotals(of traceID: String) {
+    private func refreshTotals(of traceID: String) throws {
+        try userRollup.noteBefore(traceID, projectID: projectID, db)
         newTraceTotals[traceID] = nil
         touchedTraces.insert(traceID)
     }
@@ -474,6 +476,7 @@ final class IngestSession {
             try TallyDatabase.refreshTraceTotals(db, projectID: projectID, traceID: id)
         }
         touchedTraces.removeAll()
+        try userRollup.apply(projectID: projectID, db)
         try rollups.stage(projectID: projectID, db)
     }
 

@@ -113,9 +113,12 @@ extension TallyDatabase {
             }
             let now = Timestamp.now()
             for o in changed { try Self.write(o, projectID: projectID, now: now, db) }
+            var userRollup = UserRollupChanges()
             for traceID in Set(changed.map(\.traceID)).sorted() {
+                try userRollup.noteBefore(traceID, projectID: projectID, db)
                 try Self.refreshTraceTotals(db, projectID: projectID, traceID: traceID)
             }
+            try userRollup.apply(projectID: projectID, db)
             return changed.count
         }
     }

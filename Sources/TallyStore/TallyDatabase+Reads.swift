@@ -158,13 +158,7 @@ extension TallyDatabase {
     /// Deletes traces with their observations and scores in one transaction; returns how many traces existed.
     @discardableResult
     public func deleteTraces(projectID: String, ids: [String]) async throws -> Int {
-        try await writer.write { db in
-            var deleted = 0
-            for id in ids where try Self.deleteTraceRows(db, projectID: projectID, id: id) {
-                deleted += 1
-            }
-            return deleted
-        }
+        try await writer.write { db in try Self.deleteTraceRows(db, projectID: projectID, ids: ids) }
     }
 
     // MARK: Observations

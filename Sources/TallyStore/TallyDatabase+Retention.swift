@@ -41,7 +41,8 @@ extension TallyDatabase {
 
     /// Deletes at most `limit` of the project's traces whose timestamp is before `cutoff`, with their
     /// observations and scores, and its trace-less scores older than `cutoff`, in one short transaction (so
-    /// ingestion waits at most one batch). Rollups stay exact through their triggers. Returns how many traces and
+    /// ingestion waits at most one batch). Rollups stay exact through their triggers (`rollup_user_day` through
+    /// `deleteTraceRows`). Returns how many traces and
     /// how many trace-less scores went; a caller repeats while either count reached `limit`.
     public func deleteTraces(projectID: String, olderThan cutoff: Timestamp, limit: Int) async throws
         -> (traces: Int, scores: Int)
@@ -53,7 +54,7 @@ extension TallyDatabase {
                     SELECT id FROM trace INDEXED BY trace_time WHERE project_id = ? AND timestamp < ?
                     ORDER BY timestamp LIMIT ?
                     """, arguments: [projectID, cutoff.microseconds, limit])
-            for id in ids { try Self.deleteTraceRows(db, projectID: projectID, id: id) }
+            try Self.deleteTraceRows(db, projectID: projectID, ids: ids)
             try db.execute(
                 sql: """
                     DELETE FROM score WHERE project_id = ? AND id IN (SELECT id FROM score WHERE project_id = ?
@@ -63,14 +64,22 @@ extension TallyDatabase {
         }
     }
 
-    /// Removes one trace with its observations and scores (inside the caller's transaction); true if it existed.
+    /// Removes traces with their observations and scores, and their share of `rollup_user_day` (inside the caller's
+    /// transaction); returns how many of them existed.
     @discardableResult
-    static func deleteTraceRows(_ db: Database, projectID: String, id: String) throws -> Bool {
-        try db.execute(
-            sql: "DELETE FROM observation WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
-        try db.execute(sql: "DELETE FROM score WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
-        try db.execute(sql: "DELETE FROM trace WHERE project_id = ? AND id = ?", arguments: [projectID, id])
-        return db.changesCount > 0
+    static func deleteTraceRows(_ db: Database, projectID: String, ids: [String]) throws -> Int {
+        var userRollup = UserRollupChanges()
+        var deleted = 0
+        for id in ids {
+            try userRollup.noteBefore(id, projectID: projectID, db)
+            try db.execute(
+                sql: "DELETE FROM observation WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
+            try db.execute(sql: "DELETE FROM score WHERE project_id = ? AND trace_id = ?", arguments: [projectID, id])
+            try db.execute(sql: "DELETE FROM trace WHERE project_id = ? AND id = ?", arguments: [projectID, id])
+            deleted += db.changesCount
+        }
+        try userRollup.apply(projectID: projectID, db)
+        return deleted
     }
 
     /// SQLite has no bulk path: its per-trace deletes remove expired observations (`RetentionStore.dropExpired`).

@@ -234,7 +234,9 @@ struct StorageTests {
                     """)
         }
         #expect(mismatched == 0)
-        try await RollupTests.assertRollupsExact(upgraded)
+        // Not the user rollup: the statements above and 0015 run again rewrite traces in SQL, past the writers that
+        // keep it (0015 itself ran before the rollup existed).
+        try await RollupTests.assertRollupsExact(upgraded, users: false)
     }
 }
 
