@@ -141,7 +141,9 @@ extension PostgresStore: RetentionStore {
             // Totals of the traces that had calls this month, without them (the partition holds every row of its
             // month; an ingest refreshing one of these traces reads the locked partition, so it waits and counts after
             // the drop).
-            let outsideMonth = "NOT (x.start_time >= \(month.startMicros) AND x.start_time < \(month.next.startMicros))"
+            let outsideMonth = { (o: String) in
+                "NOT (\(o).start_time >= \(month.startMicros) AND \(o).start_time < \(month.next.startMicros))"
+            }
             try await connection.query(
                 """
                 UPDATE trace AS t SET \(unescaped: SharedSQL.setTraceTotals(observations: outsideMonth))

@@ -10,7 +10,7 @@ public struct InsightSQL: Sendable {
 
     public init(_ dialect: SQLDialect) { self.dialect = dialect }
 
-    static let modelCalls = "o.type IN ('GENERATION', 'EMBEDDING')"
+    static let modelCalls = "o.type IN \(SharedSQL.modelCallTypes)"
 
     /// Project, range [from, to), environments and tenants of `q` on `o`.
     func scope(_ q: InsightQuery, projectID: String, from: Int64? = nil, to: Int64? = nil) -> SQLConditions {
@@ -172,8 +172,9 @@ public struct InsightSQL: Sendable {
         return (SQLQuery(waste, w.values), SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values))
     }
 
-    /// agent_loop (only traces with enough observations to loop are read step by step, found through the
-    /// `trace_observations` index; CROSS JOIN keeps SQLite from driving the join from the range's observations): per
+    /// agent_loop (only traces that loop are read step by step: their stored `call_count` or `step_repeat` reaches a
+    /// threshold; found through the `trace_observations` index; CROSS JOIN keeps SQLite from driving the join from the
+    /// range's observations): per
     /// feature, the traces whose model calls reach `loopCalls` or whose other observations (tools, spans, …) repeat
     /// one name `loopRepeats` times (`loops`), the cost of their model calls (`cost`), of those after the cap — the
     /// earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat — (`waste`), the most calls and repeats in
@@ -189,7 +190,8 @@ public struct InsightSQL: Sendable {
                     CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
                 FROM \(dialect.table("trace", "t", index: "trace_observations")) CROSS JOIN observation o
                 WHERE o.project_id = t.project_id AND o.trace_id = t.id AND t.project_id = ?
-                    AND t.observation_count >= \(min(t.loopCalls, t.loopRepeats)) AND \(w.sql)
+                    AND t.observation_count >= \(min(t.loopCalls, t.loopRepeats))
+                    AND (t.call_count >= \(t.loopCalls) OR t.step_repeat >= \(t.loopRepeats)) AND \(w.sql)
             ), call_rank AS (
                 SELECT trace_id, start_time, ROW_NUMBER() OVER (PARTITION BY trace_id ORDER BY start_time, id) AS r
                 FROM looping WHERE call = 1

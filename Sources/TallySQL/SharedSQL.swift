@@ -10,18 +10,29 @@ public enum SharedSQL {
             + "ELSE 0 END"
     }
 
-    /// `SET` of a trace's totals columns (schema/sqlite 0011, schema/postgres 0002) from its observations, for
-    /// `UPDATE trace AS t SET …`: count, token and cost sums, first start to last end (or start), most severe level
-    /// (DEFAULT without observations). `observations` narrows the observations counted (a SQL condition on `x`).
-    public static func setTraceTotals(observations condition: String? = nil) -> String {
-        """
-        (observation_count, input_tokens, output_tokens, total_tokens, total_cost_nanos, duration_micros,
-            max_level) = (
-            SELECT count(*), coalesce(sum(x.input_tokens), 0), coalesce(sum(x.output_tokens), 0),
-                coalesce(sum(x.total_tokens), 0), coalesce(sum(x.total_cost_nanos), 0),
-                coalesce(max(coalesce(x.end_time, x.start_time)) - min(x.start_time), 0),
-                coalesce(max(\(levelRank("x.level"))), 1)
-            FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id\(condition.map { " AND \($0)" } ?? ""))
-        """
+    /// The observation types that are model calls (generations and embeddings), as a SQL list.
+    public static let modelCallTypes = "('GENERATION', 'EMBEDDING')"
+
+    /// `SET` of a trace's totals columns (schema/sqlite 0011 and 0029, schema/postgres 0002 and 0014) from its
+    /// observations, for `UPDATE trace AS t SET …`: count, token and cost sums, first start to last end (or start),
+    /// most severe level (DEFAULT without observations), the model calls, and the most observations of one name among
+    /// the others (tools, spans, …: the agent-loop finder's screen). `observations` narrows the observations counted:
+    /// a SQL condition on the alias it is given.
+    public static func setTraceTotals(observations condition: ((String) -> String)? = nil) -> String {
+        func narrowed(_ alias: String) -> String { condition.map { " AND \($0(alias))" } ?? "" }
+        return """
+            (observation_count, input_tokens, output_tokens, total_tokens, total_cost_nanos, duration_micros,
+                max_level, call_count, step_repeat) = (
+                SELECT count(*), coalesce(sum(x.input_tokens), 0), coalesce(sum(x.output_tokens), 0),
+                    coalesce(sum(x.total_tokens), 0), coalesce(sum(x.total_cost_nanos), 0),
+                    coalesce(max(coalesce(x.end_time, x.start_time)) - min(x.start_time), 0),
+                    coalesce(max(\(levelRank("x.level"))), 1),
+                    coalesce(sum(CASE WHEN x.type IN \(modelCallTypes) THEN 1 ELSE 0 END), 0),
+                    (SELECT coalesce(max(r.n), 0) FROM (
+                        SELECT count(*) AS n FROM observation y WHERE y.project_id = t.project_id AND y.trace_id = t.id
+                            AND y.type NOT IN \(modelCallTypes) AND y.name IS NOT NULL\(narrowed("y"))
+                        GROUP BY y.name) r)
+                FROM observation x WHERE x.project_id = t.project_id AND x.trace_id = t.id\(narrowed("x")))
+            """
     }
 }

@@ -73,8 +73,8 @@ extension TallyDatabase {
                 INSERT INTO trace (project_id, id, timestamp, name, user_id, session_id, release, version, environment,
                     input, output, metadata, tags, public, bookmarked, external_id, tenant, feature, is_placeholder,
                     created_at, updated_at, event_time, observation_count, input_tokens, output_tokens, total_tokens,
-                    total_cost_nanos, duration_micros, max_level)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    total_cost_nanos, duration_micros, max_level, call_count, step_repeat)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (project_id, id) DO UPDATE SET timestamp = excluded.timestamp, name = excluded.name,
                     user_id = excluded.user_id, session_id = excluded.session_id, release = excluded.release,
                     version = excluded.version, environment = excluded.environment, input = excluded.input,
@@ -552,8 +552,9 @@ struct PreparedObservation: Sendable {
 }
 
 /// The per-trace totals columns (schema 0011) summed over observations in memory, with the aggregates of
-/// `refreshTraceTotals`: count, token and cost sums, first start to last end (or start), most severe level; and
-/// whether those observations were all stored with one tenant and feature.
+/// `refreshTraceTotals`: count, token and cost sums, first start to last end (or start), most severe level, model
+/// calls and the most observations of one name among the others; and whether those observations were all stored with
+/// one tenant and feature.
 struct TraceTotalsSum {
     private var attribution: (tenant: String?, feature: String?) = (nil, nil)
     private var mixedAttribution = false
@@ -565,6 +566,9 @@ struct TraceTotalsSum {
     private var firstStart = Int64.max
     private var lastEnd = Int64.min
     private var maxLevel: Int64 = 0
+    private var calls: Int64 = 0
+    /// Per name of the observations that are not model calls: how many.
+    private var steps: [String: Int64] = [:]
 
     /// Adds one observation (`totals` are its `totals`); false when a sum would leave Int64 (the SQL refresh then
     /// reports it), leaving `self` unusable.
@@ -583,6 +587,11 @@ struct TraceTotalsSum {
         firstStart = min(firstStart, start)
         lastEnd = max(lastEnd, o.endTime?.microseconds ?? start)
         maxLevel = max(maxLevel, o.level.rank)
+        if o.type == .generation || o.type == .embedding {
+            calls += 1
+        } else if let name = o.name {
+            steps[name, default: 0] += 1
+        }
         return sum(&count, 1) && sum(&inputTokens, totals.inputTokens) && sum(&outputTokens, totals.outputTokens)
             && sum(&totalTokens, totals.totalTokens)
             && sum(&costNanos, totals.totalCost.map(Money.nanos(usd:)) ?? 0)
@@ -597,10 +606,13 @@ struct TraceTotalsSum {
             && (trace.feature == nil || trace.feature == attribution.feature)
     }
 
-    /// observation_count, input/output/total tokens, total_cost_nanos, duration_micros, max_level.
+    /// observation_count, input/output/total tokens, total_cost_nanos, duration_micros, max_level, call_count,
+    /// step_repeat.
     var columns: [DatabaseValue] {
-        guard count > 0 else { return [0, 0, 0, 0, 0, 0, 1].map(\.databaseValue) }
-        return [count, inputTokens, outputTokens, totalTokens, costNanos, lastEnd - firstStart, maxLevel]
-            .map(\.databaseValue)
+        guard count > 0 else { return [0, 0, 0, 0, 0, 0, 1, 0, 0].map(\.databaseValue) }
+        return [
+            count, inputTokens, outputTokens, totalTokens, costNanos, lastEnd - firstStart, maxLevel, calls,
+            steps.values.max() ?? 0,
+        ].map(\.databaseValue)
     }
 }

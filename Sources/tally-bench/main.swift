@@ -267,14 +267,19 @@ func run(_ store: some BenchStore, label storeLabel: String) async throws -> [(S
     line("waste finders, 30 days ending at noon", insightsEdged, baseline, target: "≤ 1 s")
     // Each finder's main query alone (the examples and the downgrade's usage read come on top).
     let finders = InsightSQL(store.dialect)
-    // The workload's traces hold 4 observations, under the loop thresholds: with a cap of 4 every trace is read.
+    // The workload's traces hold 3 generations and a span, under the loop thresholds. With a cap of 3 calls every
+    // trace loops and is read step by step (the worst case); with caps of 4 every trace has enough observations but
+    // none loops (what the stored call and step counts screen out).
     var everyTrace = insightQuery
-    everyTrace.thresholds.loopCalls = 4
-    everyTrace.thresholds.loopRepeats = 4
+    everyTrace.thresholds.loopCalls = 3
+    var noLoop = insightQuery
+    noLoop.thresholds.loopCalls = 4
+    noLoop.thresholds.loopRepeats = 4
     for (name, query) in [
         ("retry_waste", finders.retryWaste(insightQuery, projectID: "bench").groups),
         ("agent_loop", finders.agentLoops(insightQuery, projectID: "bench")),
-        ("agent_loop, every trace a candidate (loopCalls 4)", finders.agentLoops(everyTrace, projectID: "bench")),
+        ("agent_loop, every trace a loop (loopCalls 3)", finders.agentLoops(everyTrace, projectID: "bench")),
+        ("agent_loop, 4 observations each, no loop (caps 4)", finders.agentLoops(noLoop, projectID: "bench")),
         ("cache_opportunity", finders.repeatedInputs(insightQuery, projectID: "bench")),
         ("embed_reindex", finders.reembedded(insightQuery, projectID: "bench")),
     ] {

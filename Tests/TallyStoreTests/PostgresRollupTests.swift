@@ -130,6 +130,7 @@ struct PostgresRollupTests {
                 GROUP BY t.project_id, t.id
                 """
             ),
+            ("loop screen", RollupTests.loopScreen.stored, RollupTests.loopScreen.fresh),
             (
                 "usage keys", "SELECT * FROM rollup_usage_key_day WHERE \(usageKeyNonEmpty)",
                 """

@@ -40,6 +40,7 @@ struct RollupTests {
                 o.startTime = Timestamp(microseconds: start + Int64(k) * 1_000)
                 o.endTime = Timestamp(microseconds: start + Int64(k) * 1_000 + Int64(1 + rng.int(5_000_000)))
                 o.environment = trace.environment
+                o.name = k == 0 ? "agent" : "llm"  // the loop screen counts the span only
                 if k > 0 {
                     o.model = models[rng.int(models.count)]
                     if rng.int(3) == 0 { o.responseModel = models[rng.int(models.count)] }
@@ -109,6 +110,16 @@ struct RollupTests {
             }
             events.append(IngestionEvent(eventID: "share-up\(t)", timestamp: now, body: .observation(o)))
         }
+        // Tool steps arrive late: three "search" spans on every tenth trace, and one "plan" span on every fifth.
+        for t in stride(from: 0, to: 120, by: 5) {
+            for j in 0..<(t % 10 == 0 ? 3 : 1) {
+                var step = ObservationUpsert(id: "t\(t)-step\(j)", type: .span, isUpdate: false)
+                step.traceID = "t\(t)"
+                step.name = t % 10 == 0 ? "search" : "plan"
+                step.startTime = Timestamp(microseconds: day0 + 2 * day + Int64(j) * 1_000_000)
+                events.append(IngestionEvent(eventID: "step\(t)-\(j)", timestamp: now, body: .observation(step)))
+            }
+        }
         var made = ObservationUpsert(id: "t0-o1", type: .generation, isUpdate: true)
         made.traceID = "t0"
         made.metadata = ["tenantShares": ["tenant-0": 1, "tenant-3": 2]]
@@ -135,6 +146,21 @@ struct RollupTests {
     static let nonEmpty =
         "n != 0 OR input_tokens != 0 OR output_tokens != 0 OR total_tokens != 0 OR input_cost_nanos != 0 "
         + "OR output_cost_nanos != 0 OR total_cost_nanos != 0"
+
+    /// The agent-loop screen kept with each trace's totals (schema 0029; PostgreSQL 0014), and the same counted
+    /// afresh: model calls, and the most observations of one other name. Both stores spell it alike.
+    static let loopScreen = (
+        stored: "SELECT project_id, id, call_count, step_repeat FROM trace",
+        fresh: """
+        SELECT t.project_id, t.id,
+            (SELECT count(*) FROM observation o WHERE o.project_id = t.project_id AND o.trace_id = t.id
+                AND o.type IN ('GENERATION', 'EMBEDDING')),
+            (SELECT coalesce(max(r.n), 0) FROM (
+                SELECT count(*) AS n FROM observation o WHERE o.project_id = t.project_id AND o.trace_id = t.id
+                    AND o.type NOT IN ('GENERATION', 'EMBEDDING') AND o.name IS NOT NULL GROUP BY o.name) r)
+        FROM trace t
+        """
+    )
 
     /// `users`: check `rollup_user_day` too (kept by the store's writers of `trace`, not by triggers: a test that
     /// rewrites traces in SQL leaves it behind).
@@ -210,6 +236,8 @@ struct RollupTests {
             GROUP BY t.project_id, t.id
             """)
         #expect(traceTotals == 0)
+        let loopScreen = try await mismatches(db, Self.loopScreen.stored, Self.loopScreen.fresh)
+        #expect(loopScreen == 0)
         let deferred = try await db.writer.read {
             try Int.fetchOne($0, sql: "SELECT deferred FROM rollup_control")
         }
