@@ -172,52 +172,56 @@ public struct InsightSQL: Sendable {
         return (SQLQuery(waste, w.values), SQLQuery(examples(base: base, groups: ["f"], n: q.examples), w.values))
     }
 
-    /// agent_loop (only traces that loop are read step by step: their stored `call_count` or `step_repeat` reaches a
-    /// threshold; found through the `trace_observations` index; CROSS JOIN keeps SQLite from driving the join from the
-    /// range's observations): per
-    /// feature, the traces whose model calls reach `loopCalls` or whose other observations (tools, spans, …) repeat
-    /// one name `loopRepeats` times (`loops`), the cost of their model calls (`cost`), of those after the cap — the
-    /// earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat — (`waste`), the most calls and repeats in
-    /// one trace; then up to `examples` looping traces per feature (most waste first) as further rows with
-    /// `trace_id`.
+    /// agent_loop, per feature: the traces whose model calls in `q`'s scope reach `loopCalls` or whose other
+    /// observations (tools, spans, …) repeat one name `loopRepeats` times (`loops`), the cost of their model calls
+    /// (`cost`), of those after the cap — the earliest of the `loopCalls`-th call and the `loopRepeats`-th repeat, in
+    /// (start time, id) order — (`waste`), the most calls and repeats in one trace; then up to `examples` looping traces
+    /// per feature (most waste first) as further rows with `trace_id`.
+    ///
+    /// Cost: only traces whose stored counts (`call_count`, `step_repeat`, over all their observations) reach a
+    /// threshold are read, found through the `trace_observations` index; each is read through `observation_trace`
+    /// (its cap by a seek to the n-th call or repeat, its sums in one pass), so no step of the whole range is sorted.
+    /// CROSS JOIN keeps SQLite from driving the join from the range's observations.
     public func agentLoops(_ q: InsightQuery, projectID: String) -> SQLQuery {
         let w = scope(q, projectID: projectID)
-        let isCall = dialect.int(Self.modelCalls)
         let t = q.thresholds
+        let calls = Self.modelCalls
+        // Each correlated read of one trace's observations (alias o), in the scope of `q`.
+        let ofTrace = "o.project_id = c.project_id AND o.trace_id = c.id AND \(w.sql)"
         let sql = """
-            WITH looping AS (
-                SELECT o.trace_id, o.id, o.feature AS f, o.name, o.start_time, \(isCall) AS call,
-                    CASE WHEN \(Self.modelCalls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END AS cost
-                FROM \(dialect.table("trace", "t", index: "trace_observations")) CROSS JOIN observation o
-                WHERE o.project_id = t.project_id AND o.trace_id = t.id AND t.project_id = ?
-                    AND t.observation_count >= \(min(t.loopCalls, t.loopRepeats))
-                    AND (t.call_count >= \(t.loopCalls) OR t.step_repeat >= \(t.loopRepeats)) AND \(w.sql)
-            ), call_rank AS (
-                SELECT trace_id, start_time, ROW_NUMBER() OVER (PARTITION BY trace_id ORDER BY start_time, id) AS r
-                FROM looping WHERE call = 1
-            ), name_rank AS (
-                SELECT trace_id, start_time,
-                    ROW_NUMBER() OVER (PARTITION BY trace_id, name ORDER BY start_time, id) AS r
-                FROM looping WHERE name IS NOT NULL AND call = 0
-            ), caps AS (
-                SELECT trace_id, min(start_time) AS cap FROM (
-                    SELECT trace_id, start_time FROM call_rank WHERE r = \(t.loopCalls)
-                    UNION ALL SELECT trace_id, start_time FROM name_rank WHERE r = \(t.loopRepeats)
-                ) c GROUP BY trace_id
+            WITH candidates AS (
+                SELECT c.project_id, c.id,
+                    CASE WHEN c.call_count >= \(t.loopCalls) THEN (
+                        SELECT o.start_time FROM observation o WHERE \(ofTrace) AND \(calls)
+                        ORDER BY o.start_time, o.id LIMIT 1 OFFSET \(t.loopCalls - 1)) END AS call_cap,
+                    CASE WHEN c.step_repeat >= \(t.loopRepeats) THEN (
+                        SELECT min((
+                            SELECT o.start_time FROM observation o WHERE \(ofTrace) AND NOT \(calls) AND o.name = n.name
+                            ORDER BY o.start_time, o.id LIMIT 1 OFFSET \(t.loopRepeats - 1)))
+                        FROM (SELECT DISTINCT o.name FROM observation o
+                            WHERE \(ofTrace) AND NOT \(calls) AND o.name IS NOT NULL) n) END AS step_cap
+                FROM \(dialect.table("trace", "c", index: "trace_observations"))
+                WHERE c.project_id = ? AND c.observation_count >= \(min(t.loopCalls, t.loopRepeats))
+                    AND (c.call_count >= \(t.loopCalls) OR c.step_repeat >= \(t.loopRepeats))
+            ), capped AS (
+                SELECT project_id, id, CASE WHEN call_cap IS NULL THEN step_cap
+                    WHEN step_cap IS NULL OR call_cap <= step_cap THEN call_cap ELSE step_cap END AS cap
+                FROM candidates WHERE call_cap IS NOT NULL OR step_cap IS NOT NULL
             ), loops AS (
-                SELECT l.trace_id, max(l.f) AS f, \(dialect.sum("l.cost")) AS cost,
-                    \(dialect.sum("CASE WHEN l.start_time > caps.cap THEN l.cost ELSE 0 END")) AS waste,
-                    \(dialect.sum("l.call")) AS calls
-                FROM looping l JOIN caps ON caps.trace_id = l.trace_id GROUP BY l.trace_id
-            ), repeats AS (
-                SELECT trace_id, max(n) AS n FROM (
-                    SELECT trace_id, count(*) AS n FROM looping WHERE name IS NOT NULL AND call = 0
-                    GROUP BY trace_id, name
-                ) x GROUP BY trace_id
+                SELECT c.id AS trace_id, max(o.feature) AS f,
+                    \(dialect.sum("CASE WHEN \(calls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END")) AS cost,
+                    \(dialect.sum("CASE WHEN \(calls) AND o.start_time > c.cap THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END"))
+                        AS waste,
+                    \(dialect.sum(dialect.int(calls))) AS calls,
+                    (SELECT coalesce(max(r.n), 0) FROM (
+                        SELECT count(*) AS n FROM observation o WHERE \(ofTrace) AND NOT \(calls) AND o.name IS NOT NULL
+                        GROUP BY o.name) r) AS repeats
+                FROM capped c CROSS JOIN observation o
+                WHERE \(ofTrace)
+                GROUP BY c.project_id, c.id
             ), ranked AS (
-                SELECT loops.*, coalesce(repeats.n, 0) AS repeats,
-                    ROW_NUMBER() OVER (PARTITION BY loops.f ORDER BY loops.waste DESC, loops.trace_id) AS r
-                FROM loops LEFT JOIN repeats ON repeats.trace_id = loops.trace_id
+                SELECT loops.*, ROW_NUMBER() OVER (PARTITION BY loops.f ORDER BY loops.waste DESC, loops.trace_id) AS r
+                FROM loops
             )
             SELECT ranked.f, NULL AS trace_id, count(*) AS loops, \(dialect.sum("ranked.cost")) AS cost,
                 \(dialect.sum("ranked.waste")) AS waste, max(ranked.calls) AS max_calls, max(ranked.repeats)
@@ -226,7 +230,10 @@ public struct InsightSQL: Sendable {
             UNION ALL
             SELECT f, trace_id, NULL, NULL, NULL, NULL, NULL FROM ranked WHERE r <= \(q.examples)
             """
-        return SQLQuery(sql, [.text(projectID)] + w.values)
+        // The scope's values where its conditions appear: the call cap, the step cap's seeks and names, the project,
+        // then the repeats and the sums.
+        let scoped = w.values
+        return SQLQuery(sql, scoped + scoped + scoped + [.text(projectID)] + scoped + scoped)
     }
 
     /// cache_opportunity: per feature and model, generations whose input (`input_hash`) the same tenant asked

@@ -3,7 +3,7 @@ import TallyCore
 
 /// `rollup_user_day` (schema 0024/0027) kept by the writers of `trace` instead of triggers (schema 0028 dropped
 /// them): with any trigger on `trace`, SQLite keeps a statement journal for every trace upsert — the row and its
-/// index pages written once more — which took three quarters of the bytes an ingest writes.
+/// index pages written once more (200k observations in time order wrote 7.29 GB with the triggers, 2.92 GB without).
 ///
 /// Contract: a writer notes every trace it is about to change (`noteBefore`) before its first write to it in the
 /// transaction, and calls `apply` after its last, before the commit. `apply` moves the rollup from what each noted
