@@ -181,15 +181,48 @@ public struct InsightSQL: Sendable {
     /// Cost: only traces whose stored counts (`call_count`, `step_repeat`, over all their observations) reach a
     /// threshold are read, found through the `trace_observations` index; each is read through `observation_trace`
     /// (its cap by a seek to the n-th call or repeat, its sums in one pass), so no step of the whole range is sorted.
-    /// CROSS JOIN keeps SQLite from driving the join from the range's observations.
+    /// CROSS JOIN keeps SQLite from driving the join from the range's observations. The screen is materialised first:
+    /// with the caps' subqueries in its filter, PostgreSQL took 0.2 s to scan 75k traces that a plain filter reads in
+    /// 21 ms.
     public func agentLoops(_ q: InsightQuery, projectID: String) -> SQLQuery {
         let w = scope(q, projectID: projectID)
         let t = q.thresholds
         let calls = Self.modelCalls
         // Each correlated read of one trace's observations (alias o), in the scope of `q`.
         let ofTrace = "o.project_id = c.project_id AND o.trace_id = c.id AND \(w.sql)"
+        // Per looping trace: its feature, the cost of its calls, of those after the cap, and how many; the most
+        // observations of one step name. SQLite joins and groups (its rows arrive trace by trace); PostgreSQL sums
+        // each trace in a LATERAL subquery, so its planner cannot trade the per-trace seeks for a hash join over
+        // every observation of the range.
+        let sums = """
+            max(o.feature) AS f,
+                \(dialect.sum("CASE WHEN \(calls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END")) AS cost,
+                \(dialect.sum("CASE WHEN \(calls) AND o.start_time > c.cap THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END"))
+                    AS waste,
+                \(dialect.sum(dialect.int(calls))) AS calls
+            """
+        let repeats = """
+            (SELECT coalesce(max(r.n), 0) FROM (
+                    SELECT count(*) AS n FROM observation o WHERE \(ofTrace) AND NOT \(calls) AND o.name IS NOT NULL
+                    GROUP BY o.name) r) AS repeats
+            """
+        let loops =
+            dialect.kind == .sqlite
+            ? """
+            SELECT c.id AS trace_id, \(sums), \(repeats)
+                FROM capped c CROSS JOIN observation o WHERE \(ofTrace) GROUP BY c.project_id, c.id
+            """
+            : """
+            SELECT c.id AS trace_id, s.f, s.cost, s.waste, s.calls, \(repeats)
+                FROM capped c CROSS JOIN LATERAL (SELECT \(sums) FROM observation o WHERE \(ofTrace)) s
+            """
         let sql = """
-            WITH candidates AS (
+            WITH screened AS MATERIALIZED (
+                SELECT c.project_id, c.id, c.call_count, c.step_repeat
+                FROM \(dialect.table("trace", "c", index: "trace_observations"))
+                WHERE c.project_id = ? AND c.observation_count >= \(min(t.loopCalls, t.loopRepeats))
+                    AND (c.call_count >= \(t.loopCalls) OR c.step_repeat >= \(t.loopRepeats))
+            ), candidates AS (
                 SELECT c.project_id, c.id,
                     CASE WHEN c.call_count >= \(t.loopCalls) THEN (
                         SELECT o.start_time FROM observation o WHERE \(ofTrace) AND \(calls)
@@ -200,25 +233,13 @@ public struct InsightSQL: Sendable {
                             ORDER BY o.start_time, o.id LIMIT 1 OFFSET \(t.loopRepeats - 1)))
                         FROM (SELECT DISTINCT o.name FROM observation o
                             WHERE \(ofTrace) AND NOT \(calls) AND o.name IS NOT NULL) n) END AS step_cap
-                FROM \(dialect.table("trace", "c", index: "trace_observations"))
-                WHERE c.project_id = ? AND c.observation_count >= \(min(t.loopCalls, t.loopRepeats))
-                    AND (c.call_count >= \(t.loopCalls) OR c.step_repeat >= \(t.loopRepeats))
+                FROM screened c
             ), capped AS (
                 SELECT project_id, id, CASE WHEN call_cap IS NULL THEN step_cap
                     WHEN step_cap IS NULL OR call_cap <= step_cap THEN call_cap ELSE step_cap END AS cap
                 FROM candidates WHERE call_cap IS NOT NULL OR step_cap IS NOT NULL
             ), loops AS (
-                SELECT c.id AS trace_id, max(o.feature) AS f,
-                    \(dialect.sum("CASE WHEN \(calls) THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END")) AS cost,
-                    \(dialect.sum("CASE WHEN \(calls) AND o.start_time > c.cap THEN coalesce(o.total_cost_nanos, 0) ELSE 0 END"))
-                        AS waste,
-                    \(dialect.sum(dialect.int(calls))) AS calls,
-                    (SELECT coalesce(max(r.n), 0) FROM (
-                        SELECT count(*) AS n FROM observation o WHERE \(ofTrace) AND NOT \(calls) AND o.name IS NOT NULL
-                        GROUP BY o.name) r) AS repeats
-                FROM capped c CROSS JOIN observation o
-                WHERE \(ofTrace)
-                GROUP BY c.project_id, c.id
+                \(loops)
             ), ranked AS (
                 SELECT loops.*, ROW_NUMBER() OVER (PARTITION BY loops.f ORDER BY loops.waste DESC, loops.trace_id) AS r
                 FROM loops
@@ -230,10 +251,10 @@ public struct InsightSQL: Sendable {
             UNION ALL
             SELECT f, trace_id, NULL, NULL, NULL, NULL, NULL FROM ranked WHERE r <= \(q.examples)
             """
-        // The scope's values where its conditions appear: the call cap, the step cap's seeks and names, the project,
-        // then the repeats and the sums.
+        // The values where their conditions appear: the project (the screen), then the scope's in the call cap, the
+        // step cap's seeks and names, the repeats and the sums.
         let scoped = w.values
-        return SQLQuery(sql, scoped + scoped + scoped + [.text(projectID)] + scoped + scoped)
+        return SQLQuery(sql, [.text(projectID)] + scoped + scoped + scoped + scoped + scoped)
     }
 
     /// cache_opportunity: per feature and model, generations whose input (`input_hash`) the same tenant asked
