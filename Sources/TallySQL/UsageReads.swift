@@ -38,7 +38,7 @@ extension SQLReader {
             SELECT coalesce(tenant, '') AS tenant, coalesce(model, '') AS model, priced_model_id,
                 \(named.sql) AS provider, sum(n) AS calls, coalesce(sum(total_cost_nanos), 0) AS cost
             FROM \(AnalyticsSQL.callSource(perTenant: true)) c
-            WHERE project_id = ? AND type IN ('GENERATION', 'EMBEDDING') AND start_time >= ? AND start_time < ?
+            WHERE project_id = ? AND type IN \(SharedSQL.modelCallTypes) AND start_time >= ? AND start_time < ?
             GROUP BY 1, 2, 3, 4
             """, named.values + [.text(projectID), .int(from.microseconds), .int(to.microseconds)])
         // Rows that differ only in how the provider was found become one.
